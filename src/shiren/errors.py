@@ -1,0 +1,153 @@
+"""The one error tree of shiren, and its stable codes.
+
+Two families of codes are kept apart:
+
+* :class:`ErrorCode` — *no verdict could be produced*.  Raised as a :class:`ShirenError`::
+
+      ShirenError
+      ├── InputError            the caller sent something unusable (HTTP 4xx, CLI exit 2)
+      │   ├── ImageError        bytes that are not a usable image
+      │   ├── FaceError         an image with no usable face
+      │   └── FramesError       a frame sequence that cannot be judged
+      ├── StateError            the request conflicts with stored state (expired, replayed, …)
+      └── ServiceError          shiren itself cannot work right now (HTTP 5xx/503, CLI exit 3)
+          ├── ModelError        a model file is missing, corrupt or unknown
+          └── ConfigError       settings are invalid
+
+* :class:`shiren.reasons.ReasonCode` — *a verdict was produced* and these codes explain it
+  (``quality.too_dark``, ``match.below_threshold``).  Reasons are data, never exceptions.
+
+Codes are append-only: once published, a code keeps its meaning forever.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable dotted error codes.  Append only; never rename or reuse."""
+
+    INPUT_INVALID = "input.invalid"
+    INPUT_FILE_NOT_FOUND = "input.file_not_found"
+    IMAGE_EMPTY = "input.image_empty"
+    IMAGE_TOO_LARGE = "input.image_too_large"
+    IMAGE_TOO_MANY_PIXELS = "input.image_too_many_pixels"
+    IMAGE_TOO_SMALL = "input.image_too_small"
+    IMAGE_UNSUPPORTED_FORMAT = "input.image_unsupported_format"
+    IMAGE_CORRUPT = "input.image_corrupt"
+    IMAGE_TRUNCATED = "input.image_truncated"
+    FACE_NOT_FOUND = "face.not_found"
+    FACE_MULTIPLE = "face.multiple"
+    FACE_UNUSABLE = "face.unusable"
+    FRAMES_EMPTY = "input.frames_empty"
+    FRAMES_TOO_FEW = "input.frames_too_few"
+    FRAMES_INCONSISTENT = "input.frames_inconsistent"
+    FRAMES_BAD_TIMESTAMPS = "input.frames_bad_timestamps"
+    VIDEO_UNREADABLE = "input.video_unreadable"
+    CHALLENGE_INVALID = "input.challenge_invalid"
+    MODEL_UNAVAILABLE = "model.unavailable"
+    MODEL_CHECKSUM_MISMATCH = "model.checksum_mismatch"
+    MODEL_UNKNOWN = "model.unknown"
+    MODEL_INVALID = "model.invalid"
+    CONFIG_INVALID = "config.invalid"
+    INTERNAL = "internal.error"
+    INPUT_FILE_UNREADABLE = "input.file_unreadable"
+
+
+class ShirenError(Exception):
+    """Base of every error shiren raises on purpose.
+
+    ``code`` is stable and machine-readable; ``message`` is a safe, human-readable English
+    sentence (never containing images, embeddings, names or ID numbers); ``detail`` holds
+    extra machine-readable fields that are equally safe to show a client.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.detail: dict[str, Any] = dict(detail or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: ``{"code", "message", "detail"}``."""
+        return {"code": str(self.code), "message": self.message, "detail": self.detail}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={str(self.code)!r}, message={self.message!r})"
+
+
+class InputError(ShirenError):
+    """The caller's input cannot be used.  Not retryable with the same input."""
+
+    code = ErrorCode.INPUT_INVALID
+
+
+class ImageError(InputError):
+    """Bytes that cannot be decoded into a usable image."""
+
+    code = ErrorCode.IMAGE_CORRUPT
+
+
+class FaceError(InputError):
+    """A decoded image without a face that can be judged."""
+
+    code = ErrorCode.FACE_NOT_FOUND
+
+
+class FramesError(InputError):
+    """A frame sequence (liveness) that cannot be judged."""
+
+    code = ErrorCode.FRAMES_EMPTY
+
+
+class StateError(ShirenError):
+    """The request conflicts with stored state (expired, replayed, already used)."""
+
+    code = ErrorCode.INPUT_INVALID
+
+
+class ServiceError(ShirenError):
+    """shiren cannot work right now; the caller may retry later."""
+
+    code = ErrorCode.INTERNAL
+    retryable = True
+
+
+class ModelError(ServiceError):
+    """A model file is missing, corrupt, unknown or fails its checksum."""
+
+    code = ErrorCode.MODEL_UNAVAILABLE
+    retryable = False
+
+
+class ConfigError(ServiceError):
+    """Settings are invalid or refer to things that do not exist."""
+
+    code = ErrorCode.CONFIG_INVALID
+    retryable = False
+
+
+__all__ = [
+    "ConfigError",
+    "ErrorCode",
+    "FaceError",
+    "FramesError",
+    "ImageError",
+    "InputError",
+    "ModelError",
+    "ServiceError",
+    "ShirenError",
+    "StateError",
+]

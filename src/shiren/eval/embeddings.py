@@ -1,0 +1,184 @@
+"""Compute templates for many images once, in parallel, and cache them on disk.
+
+The cache key of an image is (relative path, size, mtime); the cache file is named after the
+pipeline's fingerprint (model sha256s and every setting that changes a template), so a change of
+model or setting never reuses stale templates.  Failures are cached too, with their error code:
+an image that cannot be processed is counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shiren.core.geometry import FloatArray
+from shiren.errors import ShirenError
+
+Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class TemplateSet:
+    """Templates by relative image path, and the failures (path → error code)."""
+
+    templates: dict[str, FloatArray] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def fingerprint(verifier: Any) -> str:
+    """A short hash of everything that changes a template."""
+    cfg = verifier.config
+    parts = [m.sha256 for m in verifier.models]
+    parts += [
+        cfg.face_policy,
+        "+".join(cfg.views),
+        str(cfg.min_face_score),
+        cfg.detector,
+        cfg.aligner,
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _key(images_dir: Path, rel: str) -> str:
+    try:
+        st = (images_dir / rel).stat()
+    except OSError:
+        return f"{rel}|missing"
+    return f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _load_cache(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        arr = np.load(path.with_suffix(".npy"))
+    except (OSError, ValueError):
+        return {}
+    rows = data.get("rows", {})
+    return {k: (arr[v] if isinstance(v, int) else v) for k, v in rows.items()}
+
+
+def _save_cache(path: Path, entries: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, Any] = {}
+    arrays: list[FloatArray] = []
+    for key, value in entries.items():
+        if isinstance(value, np.ndarray):
+            rows[key] = len(arrays)
+            arrays.append(value)
+        else:
+            rows[key] = value
+    matrix = np.stack(arrays) if arrays else np.zeros((0, 0), dtype=np.float32)
+    np.save(path.with_suffix(".npy.tmp.npy"), matrix)
+    os.replace(path.with_suffix(".npy.tmp.npy"), path.with_suffix(".npy"))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+_WORKER: Any = None
+
+
+def _init_worker(config: Any) -> None:
+    global _WORKER
+    from shiren.verifier import Verifier
+
+    _WORKER = Verifier.from_config(config)
+
+
+def _analyze_one(args: tuple[str, str]) -> tuple[str, Any]:
+    images_dir, rel = args
+    return rel, analyze_safely(_WORKER, Path(images_dir) / rel)
+
+
+def analyze_safely(verifier: Any, path: Path) -> Any:
+    """The template of one image, or ``{"error": code}`` for a typed failure.
+
+    Anything else that escapes the pipeline is recorded as ``internal.crash``: the evaluation
+    reports it instead of dying, and a crash count above zero fails the acceptance target.
+    """
+    try:
+        analysis = verifier.analyze(path)
+    except ShirenError as exc:
+        return {"error": str(exc.code)}
+    except Exception as exc:  # counted as a crash on purpose; the report shows the type
+        return {"error": "internal.crash", "type": type(exc).__name__}
+    return {"template": analysis.template}
+
+
+def compute_templates(
+    verifier: Any,
+    images_dir: Path,
+    rel_paths: Sequence[str],
+    *,
+    cache_dir: Path | None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> TemplateSet:
+    """Templates for ``rel_paths`` (deduplicated), reusing and updating the on-disk cache."""
+    unique = sorted(set(rel_paths))
+    cache_path = cache_dir / f"templates-{fingerprint(verifier)}.json" if cache_dir else None
+    cached = _load_cache(cache_path) if cache_path else {}
+    results: dict[str, Any] = {}
+    todo = []
+    for rel in unique:
+        hit = cached.get(_key(images_dir, rel))
+        if hit is None:
+            todo.append(rel)
+        else:
+            results[rel] = hit
+            if progress:
+                progress(1)
+    for rel, outcome in _run(verifier, images_dir, todo, workers, progress):
+        results[rel] = outcome
+    if cache_path and todo:
+        _save_cache(
+            cache_path, {_key(images_dir, rel): _cacheable(v) for rel, v in results.items()}
+        )
+    return _to_set(results)
+
+
+def _cacheable(outcome: Any) -> Any:
+    if isinstance(outcome, np.ndarray):
+        return outcome
+    if isinstance(outcome, dict) and "template" in outcome:
+        return np.asarray(outcome["template"], dtype=np.float32)
+    return outcome
+
+
+def _run(
+    verifier: Any, images_dir: Path, todo: list[str], workers: int, progress: Progress | None
+) -> Any:
+    if workers <= 1 or len(todo) < 2 * workers:
+        for rel in todo:
+            yield rel, analyze_safely(verifier, images_dir / rel)
+            if progress:
+                progress(1)
+        return
+    jobs = [(str(images_dir), rel) for rel in todo]
+    with ProcessPoolExecutor(
+        workers, initializer=_init_worker, initargs=(verifier.config,)
+    ) as pool:
+        for rel, outcome in pool.map(_analyze_one, jobs, chunksize=16):
+            yield rel, outcome
+            if progress:
+                progress(1)
+
+
+def _to_set(results: dict[str, Any]) -> TemplateSet:
+    out = TemplateSet()
+    for rel, value in results.items():
+        if isinstance(value, np.ndarray):
+            out.templates[rel] = value.astype(np.float32)
+        elif isinstance(value, dict) and "template" in value:
+            out.templates[rel] = np.asarray(value["template"], dtype=np.float32)
+        else:
+            out.failures[rel] = str(value.get("error", "internal.crash"))
+    return out

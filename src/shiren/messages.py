@@ -1,0 +1,268 @@
+"""User-facing messages for every :class:`~shiren.errors.ErrorCode` and
+:class:`~shiren.reasons.ReasonCode`, in simplified Chinese and English — one table.
+
+Messages are short and say what the user can *do* ("Move to bright, even light"), not what the
+software measured.  Spoof-related messages stay deliberately coarse: the precise reason goes to the
+audit log, never to the client, so that an attacker cannot tune a presentation against them.
+A test checks that every code of both enums has a non-empty message in every supported language,
+so a newly added code fails the suite until it is translated.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from shiren.errors import ErrorCode, InputError
+from shiren.reasons import ReasonCode
+
+SUPPORTED_LANGS: Final = ("zh-CN", "en")
+DEFAULT_LANG: Final = "zh-CN"
+
+Code = ErrorCode | ReasonCode
+
+# code value → (zh-CN, en)
+_MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    # ---- ErrorCode: no verdict could be produced ----
+    ErrorCode.INPUT_INVALID: (
+        "请求内容无效，请检查后重试",
+        "The request is invalid. Please check it and try again.",
+    ),
+    ErrorCode.INPUT_FILE_NOT_FOUND: ("找不到指定的文件", "The file was not found."),
+    ErrorCode.IMAGE_EMPTY: (
+        "没有收到图片，请重新拍摄",
+        "No image was received. Please take the photo again.",
+    ),
+    ErrorCode.IMAGE_TOO_LARGE: (
+        "图片文件过大，请压缩后重试",
+        "The image file is too large. Please send a smaller one.",
+    ),
+    ErrorCode.IMAGE_TOO_MANY_PIXELS: (
+        "图片分辨率过高，请降低分辨率后重试",
+        "The image resolution is too high. Please send a smaller image.",
+    ),
+    ErrorCode.IMAGE_TOO_SMALL: (
+        "图片分辨率过低，请使用更清晰的照片",
+        "The image is too small. Please use a higher-resolution photo.",
+    ),
+    ErrorCode.IMAGE_UNSUPPORTED_FORMAT: (
+        "不支持该图片格式，请使用 JPEG 或 PNG",
+        "This image format is not supported. Please use JPEG or PNG.",
+    ),
+    ErrorCode.IMAGE_CORRUPT: (
+        "图片已损坏，无法读取，请重新拍摄",
+        "The image is damaged and cannot be read. Please take it again.",
+    ),
+    ErrorCode.IMAGE_TRUNCATED: (
+        "图片不完整，请重新上传",
+        "The image is incomplete. Please upload it again.",
+    ),
+    ErrorCode.FACE_NOT_FOUND: (
+        "未检测到人脸，请正对镜头",
+        "No face was found. Please face the camera.",
+    ),
+    ErrorCode.FACE_MULTIPLE: (
+        "检测到多张人脸，请确保画面中只有您本人",
+        "More than one face was found. Please make sure only you are in the picture.",
+    ),
+    ErrorCode.FACE_UNUSABLE: (
+        "人脸无法识别，请按提示重新拍摄",
+        "The face cannot be used. Please follow the tips and try again.",
+    ),
+    ErrorCode.FRAMES_EMPTY: (
+        "没有收到视频画面，请重试",
+        "No video frames were received. Please try again.",
+    ),
+    ErrorCode.FRAMES_TOO_FEW: (
+        "视频过短，请按提示完成动作",
+        "The video is too short. Please complete the action as shown.",
+    ),
+    ErrorCode.FRAMES_INCONSISTENT: (
+        "视频画面不一致，请重新录制",
+        "The video frames do not match. Please record again.",
+    ),
+    ErrorCode.FRAMES_BAD_TIMESTAMPS: (
+        "视频时间信息异常，请重新录制",
+        "The video timing is invalid. Please record again.",
+    ),
+    ErrorCode.VIDEO_UNREADABLE: (
+        "无法读取视频，请重新录制",
+        "The video cannot be read. Please record again.",
+    ),
+    ErrorCode.CHALLENGE_INVALID: (
+        "动作指令无效或已过期，请重新开始",
+        "The action prompt is invalid or has expired. Please start again.",
+    ),
+    ErrorCode.MODEL_UNAVAILABLE: (
+        "服务暂时不可用，请稍后重试",
+        "The service is temporarily unavailable. Please try again later.",
+    ),
+    ErrorCode.MODEL_CHECKSUM_MISMATCH: (
+        "服务暂时不可用，请稍后重试",
+        "The service is temporarily unavailable. Please try again later.",
+    ),
+    ErrorCode.MODEL_UNKNOWN: (
+        "服务配置有误，请联系客服",
+        "The service is misconfigured. Please contact support.",
+    ),
+    ErrorCode.MODEL_INVALID: (
+        "服务配置有误，请联系客服",
+        "The service is misconfigured. Please contact support.",
+    ),
+    ErrorCode.CONFIG_INVALID: (
+        "服务配置有误，请联系客服",
+        "The service is misconfigured. Please contact support.",
+    ),
+    ErrorCode.INTERNAL: (
+        "系统繁忙，请稍后重试",
+        "Something went wrong on our side. Please try again later.",
+    ),
+    # ---- ReasonCode: capture quality ----
+    ReasonCode.QUALITY_NO_FACE: (
+        "未检测到人脸，请正对镜头",
+        "No face found. Please look straight at the camera.",
+    ),
+    ReasonCode.QUALITY_MULTIPLE_FACES: (
+        "画面中有多张人脸，请确保只有您本人",
+        "More than one face. Make sure only you are in the picture.",
+    ),
+    ReasonCode.QUALITY_FACE_CUT_OFF: (
+        "人脸不完整，请将整张脸放入取景框内",
+        "Part of your face is outside the frame. Keep your whole face in the frame.",
+    ),
+    ReasonCode.QUALITY_FACE_TOO_SMALL: (
+        "距离太远，请靠近一些",
+        "Too far away. Move closer to the camera.",
+    ),
+    ReasonCode.QUALITY_FACE_TOO_LARGE: (
+        "距离太近，请离远一些",
+        "Too close. Move a little further from the camera.",
+    ),
+    ReasonCode.QUALITY_TOO_DARK: (
+        "光线太暗，请到光线明亮均匀的地方",
+        "Too dark. Move to bright, even light.",
+    ),
+    ReasonCode.QUALITY_OVEREXPOSED: (
+        "光线太强，请避免强光直射面部",
+        "Too bright. Avoid strong light shining on your face.",
+    ),
+    ReasonCode.QUALITY_BACKLIGHT: (
+        "逆光，请避免背对光源（如窗户、灯）",
+        "Backlit. Avoid having a window or lamp behind you.",
+    ),
+    ReasonCode.QUALITY_LOW_CONTRAST: (
+        "画面发灰不清晰，请擦拭镜头并到光线均匀的地方",
+        "The picture looks washed out. Wipe the lens and move to even light.",
+    ),
+    ReasonCode.QUALITY_BLURRED: (
+        "画面模糊，请保持手机稳定并对焦",
+        "Blurry. Hold the phone still and let it focus.",
+    ),
+    ReasonCode.QUALITY_POSE_YAW: (
+        "请正对镜头，不要左右转头",
+        "Face the camera; don't turn your head to the side.",
+    ),
+    ReasonCode.QUALITY_POSE_PITCH: (
+        "请平视镜头，不要抬头或低头",
+        "Look straight at the camera; don't tilt your head up or down.",
+    ),
+    ReasonCode.QUALITY_POSE_ROLL: (
+        "请保持头部端正，不要歪头",
+        "Keep your head upright; don't tilt it sideways.",
+    ),
+    ReasonCode.QUALITY_EYES_CLOSED: ("请睁开眼睛", "Please open your eyes."),
+    ReasonCode.QUALITY_OCCLUDED_MASK: (
+        "请摘下口罩，露出口鼻",
+        "Please take off your mask so your nose and mouth are visible.",
+    ),
+    ReasonCode.QUALITY_OCCLUDED_SUNGLASSES: ("请摘下墨镜", "Please take off your sunglasses."),
+    ReasonCode.QUALITY_OCCLUDED_HAT: (
+        "请摘下帽子，露出眉毛和额头",
+        "Please take off your hat and keep your eyebrows and forehead visible.",
+    ),
+    ReasonCode.QUALITY_OCCLUDED_HAIR_EYES: (
+        "请整理头发，不要遮挡眼睛",
+        "Please move your hair away from your eyes.",
+    ),
+    ReasonCode.QUALITY_LANDMARKS_UNRELIABLE: (
+        "人脸不够清晰，请正对镜头重新拍摄",
+        "Your face could not be read clearly. Face the camera and try again.",
+    ),
+    # ---- ReasonCode: matching (coarse on purpose: no scores, no hints) ----
+    ReasonCode.MATCH_BELOW_THRESHOLD: ("人脸比对未通过", "The face does not match."),
+    ReasonCode.MATCH_ABOVE_THRESHOLD: ("人脸比对通过", "The face matches."),
+    # ---- ReasonCode: liveness (coarse on purpose) ----
+    ReasonCode.LIVENESS_CHALLENGE_FAILED: (
+        "动作未完成，请按提示重试",
+        "The action was not completed. Please follow the prompt and try again.",
+    ),
+    ReasonCode.LIVENESS_SPOOF_SUSPECTED: (
+        "验证未通过，请本人实时拍摄后重试",
+        "Verification failed. Please try again, live and in person.",
+    ),
+}
+
+
+def message(code: Code | str, lang: str = DEFAULT_LANG) -> str:
+    """The user-facing message for ``code`` in ``lang`` (``"zh-CN"`` or ``"en"``; common variants
+    such as ``"zh"``, ``"zh_CN"``, ``"en-US"`` are accepted).
+
+    Raises :class:`~shiren.errors.InputError` (``input.invalid``) for an unsupported language and
+    :class:`KeyError` for a string that is not a known code (a programming error).
+    """
+    zh, en = _MESSAGES[str(code)]
+    return zh if normalise_lang(lang) == "zh-CN" else en
+
+
+def normalise_lang(lang: str) -> str:
+    """Map a language tag onto one of :data:`SUPPORTED_LANGS` or raise ``InputError``."""
+    primary = lang.strip().replace("_", "-").split("-", 1)[0].lower()
+    if primary == "zh":
+        return "zh-CN"
+    if primary == "en":
+        return "en"
+    raise InputError(
+        "unsupported language",
+        code=ErrorCode.INPUT_INVALID,
+        detail={"lang": lang[:32], "supported": list(SUPPORTED_LANGS)},
+    )
+
+
+def negotiate_lang(accept_language: str | None) -> str:
+    """The supported language with the highest q-value in an HTTP ``Accept-Language`` header
+    (RFC 9110 §12.5.4); :data:`DEFAULT_LANG` when none is supported or the header is absent."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.partition(";")
+        try:
+            lang = normalise_lang(tag) if tag.strip() not in ("", "*") else None
+        except InputError:
+            lang = None
+        if lang is not None:
+            ranked.append((-_q_value(params), position, lang))
+    return min(ranked)[2] if ranked else DEFAULT_LANG
+
+
+def _q_value(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def all_codes() -> tuple[Code, ...]:
+    """Every code that must have a message: all error codes, then all reason codes."""
+    return (*ErrorCode, *ReasonCode)
+
+
+__all__ = [
+    "DEFAULT_LANG",
+    "SUPPORTED_LANGS",
+    "all_codes",
+    "message",
+    "negotiate_lang",
+    "normalise_lang",
+]

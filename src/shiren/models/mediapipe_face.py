@@ -1,0 +1,160 @@
+"""MediaPipe BlazeFace detector and Face Mesh landmarker (Apache-2.0, from ``mediapipe==0.10.21``).
+
+mediapipe is imported lazily, inside the constructors.  Its graphs are not thread-safe, so each
+adapter serialises calls with a lock; give each worker thread its own :class:`~shiren.Verifier`
+for parallelism.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from shiren.core.geometry import BBox, Detection, FloatArray, RGBImage
+from shiren.errors import ErrorCode, ModelError
+from shiren.models.manifest import ManifestEntry, verified_path
+from shiren.models.protocols import ModelInfo
+
+# Mesh crops: the face box grown by this factor so the mesh's own short-range detector sees the
+# whole head with some context (BlazeFace boxes are tight around the inner face).
+_MESH_CROP_SCALE = 2.0
+_MESH_MAX_SIDE_PX = 384
+
+
+def _import_mediapipe() -> Any:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import mediapipe as mp
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelError(
+            "mediapipe is not installed; run the set-up command in the README",
+            code=ErrorCode.MODEL_UNAVAILABLE,
+        ) from exc
+    return mp
+
+
+class MediapipeDetector:
+    """BlazeFace: boxes and 6 keypoints (right eye, left eye, nose, mouth, right ear, left ear)."""
+
+    def __init__(self, entry: ManifestEntry, *, min_score: float = 0.5) -> None:
+        verified_path(entry)
+        mp = _import_mediapipe()
+        selection = 1 if "full_range" in entry.file else 0
+        self.info: ModelInfo = entry.info()
+        self._graph = mp.solutions.face_detection.FaceDetection(
+            model_selection=selection, min_detection_confidence=min_score
+        )
+        self._lock = threading.Lock()
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        height, width = image.shape[:2]
+        with self._lock:
+            result = self._graph.process(image)
+        found = [_to_detection(d, width, height) for d in (result.detections or [])]
+        return sorted(found, key=lambda det: det.score, reverse=True)
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+class BlazeFaceCascade:
+    """Short-range BlazeFace first (selfies, ID portraits: 1.8 ms), full-range only when it finds
+    nothing (a small, distant face).  On LFW the full-range model alone misses 2.7 % of faces that
+    fill much of the frame, the short-range one none; the cascade keeps both strengths."""
+
+    def __init__(self, entry: ManifestEntry, *, min_score: float = 0.5) -> None:
+        from shiren.models.manifest import builtin_manifest
+
+        fallback = builtin_manifest()[str(entry.options.get("fallback", "blazeface-full-range"))]
+        self.info: ModelInfo = entry.info()
+        self._near = MediapipeDetector(entry, min_score=min_score)
+        self._far = MediapipeDetector(fallback, min_score=min_score)
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        return self._near.detect(image) or self._far.detect(image)
+
+    def close(self) -> None:
+        self._near.close()
+        self._far.close()
+
+
+def _to_detection(raw: Any, width: int, height: int) -> Detection:
+    loc = raw.location_data
+    rel = loc.relative_bounding_box
+    box = BBox(
+        rel.xmin * width,
+        rel.ymin * height,
+        (rel.xmin + rel.width) * width,
+        (rel.ymin + rel.height) * height,
+    )
+    points = np.array(
+        [[k.x * width, k.y * height] for k in loc.relative_keypoints], dtype=np.float32
+    ).reshape(-1, 2)
+    return Detection(box=box, score=float(raw.score[0]), keypoints=points)
+
+
+class MediapipeMesh:
+    """Face Mesh with attention: 478 points (468 + 10 iris points) for one face in a given box.
+
+    The mesh runs on a crop around the box (grown ×2, at most 384 px), so its cost does not grow
+    with the photo's size and a second face elsewhere in the photo cannot be picked up instead.
+    """
+
+    def __init__(self, entry: ManifestEntry) -> None:
+        verified_path(entry)
+        mp = _import_mediapipe()
+        self.info: ModelInfo = entry.info()
+        self._graph = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=True,
+            min_detection_confidence=0.3,
+        )
+        self._lock = threading.Lock()
+
+    def landmarks(self, image: RGBImage, box: BBox) -> FloatArray | None:
+        crop, origin, scale = _crop_for_mesh(image, box)
+        with self._lock:
+            result = self._graph.process(crop)
+        if not result.multi_face_landmarks:
+            return None
+        height, width = crop.shape[:2]
+        pts = np.array(
+            [
+                [p.x * width, p.y * height, p.z * width]
+                for p in result.multi_face_landmarks[0].landmark
+            ],
+            dtype=np.float32,
+        )
+        pts /= scale
+        pts[:, 0] += origin[0]
+        pts[:, 1] += origin[1]
+        return pts
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int], float]:
+    """A crop around ``box`` (padded with edge pixels where it leaves the image), downscaled so its
+    long side ≤ ``_MESH_MAX_SIDE_PX``.  Returns (crop, top-left in image px, scale crop/image)."""
+    import cv2
+
+    height, width = image.shape[:2]
+    region = box.square().scaled(_MESH_CROP_SCALE)
+    x0, y0 = int(np.floor(region.x0)), int(np.floor(region.y0))
+    x1, y1 = int(np.ceil(region.x1)), int(np.ceil(region.y1))
+    crop = image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
+    pad = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
+    if any(pad):
+        crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    scale = 1.0
+    side = max(crop.shape[:2])
+    if side > _MESH_MAX_SIDE_PX:
+        scale = _MESH_MAX_SIDE_PX / side
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(crop), (x0, y0), scale

@@ -1,0 +1,90 @@
+"""The Protocols every model adapter implements.  Thresholds never live in adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from shiren.core.geometry import BBox, Detection, FloatArray, RGBImage
+from shiren.core.similarity import Metric
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a loaded model is: enough to reproduce a result (goes into every report)."""
+
+    name: str
+    version: str
+    sha256: str
+    licence: str
+    source: str
+    input_size: tuple[int, int]
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Finds faces in a whole image."""
+
+    info: ModelInfo
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """All faces found, best first; boxes in pixels of ``image`` (may extend past its edges)."""
+        ...
+
+
+@runtime_checkable
+class FaceLandmarker(Protocol):
+    """Dense landmarks (a face mesh) for one face whose box is known."""
+
+    info: ModelInfo
+
+    def landmarks(self, image: RGBImage, box: BBox) -> FloatArray | None:
+        """``(N, 3)`` float32 points in pixels of ``image`` (N = 468 or 478), or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlignedFace:
+    """A face warped to the embedder's canonical crop, and the points it was aligned on."""
+
+    chip: RGBImage
+    """``(S, S, 3)`` uint8 RGB crop."""
+    points: FloatArray
+    """``(K, 2)`` the alignment points in pixels of the *source* image."""
+
+
+@runtime_checkable
+class FaceAligner(Protocol):
+    """Warps one face to a canonical crop."""
+
+    info: ModelInfo
+
+    def align(self, image: RGBImage, box: BBox) -> AlignedFace:
+        """Find the alignment points inside ``box`` and warp the face to the canonical crop."""
+        ...
+
+    def align_points(self, image: RGBImage, points: FloatArray) -> AlignedFace:
+        """Warp the face to the canonical crop from 5 known points (dlib's 5-point order)."""
+        ...
+
+
+@runtime_checkable
+class FaceEmbedder(Protocol):
+    """Turns aligned face crops into identity templates.
+
+    ``metric`` says how two templates are compared; :mod:`shiren.core.similarity` maps every
+    metric to one score convention: higher = more alike.
+    """
+
+    info: ModelInfo
+    dim: int
+    chip_size: int
+    metric: Metric
+
+    def embed(self, chips: npt.NDArray[np.uint8]) -> FloatArray:
+        """``(N, S, S, 3)`` uint8 RGB crops → ``(N, dim)`` float32 templates (N may be 0)."""
+        ...

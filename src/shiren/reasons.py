@@ -1,0 +1,48 @@
+"""Reason codes: why a verdict came out the way it did.
+
+A :class:`ReasonCode` is *data* attached to a result (a quality report, a match, a liveness check),
+never an exception; compare :class:`shiren.errors.ErrorCode`, which says that no verdict could be
+produced at all.  Codes are stable, dotted and lower-case (``quality.too_dark``) and append-only:
+once published a code keeps its meaning forever, and every code needs a zh-CN and an English
+message in :mod:`shiren.messages` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    """Stable dotted reason codes.  Append only; never rename or reuse."""
+
+    # Capture quality (shiren.core.quality), roughly in the order a user should fix them.
+    QUALITY_NO_FACE = "quality.no_face"
+    QUALITY_MULTIPLE_FACES = "quality.multiple_faces"
+    QUALITY_FACE_CUT_OFF = "quality.face_cut_off"
+    QUALITY_FACE_TOO_SMALL = "quality.face_too_small"
+    QUALITY_FACE_TOO_LARGE = "quality.face_too_large"
+    QUALITY_TOO_DARK = "quality.too_dark"
+    QUALITY_OVEREXPOSED = "quality.overexposed"
+    QUALITY_BACKLIGHT = "quality.backlight"
+    QUALITY_LOW_CONTRAST = "quality.low_contrast"
+    QUALITY_BLURRED = "quality.blurred"
+    QUALITY_POSE_YAW = "quality.pose_yaw"
+    QUALITY_POSE_PITCH = "quality.pose_pitch"
+    QUALITY_POSE_ROLL = "quality.pose_roll"
+    QUALITY_EYES_CLOSED = "quality.eyes_closed"
+    QUALITY_OCCLUDED_MASK = "quality.occluded_mask"
+    QUALITY_OCCLUDED_SUNGLASSES = "quality.occluded_sunglasses"
+    QUALITY_OCCLUDED_HAT = "quality.occluded_hat"
+    QUALITY_OCCLUDED_HAIR_EYES = "quality.occluded_hair_eyes"
+    QUALITY_LANDMARKS_UNRELIABLE = "quality.landmarks_unreliable"
+
+    # 1:1 matching.
+    MATCH_BELOW_THRESHOLD = "match.below_threshold"
+    MATCH_ABOVE_THRESHOLD = "match.above_threshold"
+
+    # Liveness.  Public messages for these stay deliberately coarse (see shiren.messages).
+    LIVENESS_CHALLENGE_FAILED = "liveness.challenge_failed"
+    LIVENESS_SPOOF_SUSPECTED = "liveness.spoof_suspected"
+
+
+__all__ = ["ReasonCode"]
