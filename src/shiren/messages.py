@@ -28,6 +28,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "The request is invalid. Please check it and try again.",
     ),
     ErrorCode.INPUT_FILE_NOT_FOUND: ("找不到指定的文件", "The file was not found."),
+    ErrorCode.INPUT_FILE_UNREADABLE: (
+        "无法读取该文件，请检查后重试",
+        "The file cannot be read. Please check it and try again.",
+    ),
     ErrorCode.IMAGE_EMPTY: (
         "没有收到图片，请重新拍摄",
         "No image was received. Please take the photo again.",

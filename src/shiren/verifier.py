@@ -62,7 +62,9 @@ class VerifierConfig:
     model_dir: Path | None = None
     model_manifest: Path | None = None
     """A user manifest (JSON) adding models by path (an ONNX embedder, say); see manifest.py."""
-    limits: ImageLimits = field(default_factory=ImageLimits)
+    limits: ImageLimits = field(default_factory=lambda: ImageLimits(max_decode_side_px=1920))
+    """Input limits; big phone photos are decoded straight to ≤ 1920 px on the long side (a face
+    needs far fewer pixels, and a 12 MP decode alone would cost ~150 ms)."""
     quality: QualityConfig = field(default_factory=QualityConfig.default)
     min_face_score: float = 0.5
 

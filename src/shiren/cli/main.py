@@ -175,8 +175,4 @@ def _register_subcommands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     _register_subcommands()
-    try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="shiren")
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="shiren")

@@ -41,9 +41,9 @@ LEFT_ORBIT = (383, 276, 283, 282, 295, 285, 417, 465, 357, 350, 349, 348, 347, 3
 RIGHT_CHEEK = (117, 118, 119, 120, 100, 101, 50, 123)
 LEFT_CHEEK = (346, 347, 348, 349, 329, 330, 280, 352)
 FOREHEAD = (108, 151, 337, 336, 9, 107)
-# A strip of forehead just above both eyebrows: a hat brim or hair hiding the brow line covers it.
-BROW_BAND = (70, 63, 105, 66, 107, 9, 336, 296, 334, 293, 300, 301, 298, 333, 299, 337, 151, 108,
-             69, 104, 68, 71)  # fmt: skip
+# A strip of forehead just above each eyebrow: a hat brim or hair hiding the brow line covers it.
+RIGHT_BROW_BAND = (70, 63, 105, 66, 107, 9, 151, 108, 69, 104, 68, 71)
+LEFT_BROW_BAND = (300, 293, 334, 296, 336, 9, 151, 337, 299, 333, 298, 301)
 # Below the nose down to the chin and jaw: what a face mask covers.
 LOWER_FACE = (58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 427, 425,
               423, 327, 2, 98, 203, 205, 207)  # fmt: skip
@@ -62,7 +62,8 @@ REGIONS: dict[str, tuple[int, ...]] = {
     "right_cheek": RIGHT_CHEEK,
     "left_cheek": LEFT_CHEEK,
     "forehead": FOREHEAD,
-    "brow_band": BROW_BAND,
+    "right_brow_band": RIGHT_BROW_BAND,
+    "left_brow_band": LEFT_BROW_BAND,
     "lower_face": LOWER_FACE,
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -163,8 +164,10 @@ def _run(
                 progress(1)
         return
     jobs = [(str(images_dir), rel) for rel in todo]
+    # "spawn": the parent already runs mediapipe's threads, which do not survive a fork.
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, initializer=_init_worker, initargs=(verifier.config,)
+        workers, mp_context=context, initializer=_init_worker, initargs=(verifier.config,)
     ) as pool:
         for rel, outcome in pool.map(_analyze_one, jobs, chunksize=16):
             yield rel, outcome

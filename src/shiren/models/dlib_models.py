@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shiren.core.align import warp_chip
 from shiren.core.geometry import BBox, FloatArray, RGBImage
-from shiren.errors import ErrorCode, ModelError
+from shiren.errors import ErrorCode, FaceError, ModelError
 from shiren.models.manifest import ManifestEntry, verified_path
 from shiren.models.protocols import AlignedFace, Metric, ModelInfo
 
@@ -48,7 +49,7 @@ def hog_like_box(box: BBox) -> BBox:
 
 
 class DlibAligner:
-    """5 points (eye corners and nose base) → dlib's 150×150 face chip with 25 % padding."""
+    """dlib's 5-point regressor (eye corners, nose base) → the 150×150 chip with 25 % padding."""
 
     def __init__(self, entry: ManifestEntry, *, chip_size: int = CHIP_SIZE_PX) -> None:
         dlib = _import_dlib()
@@ -60,27 +61,19 @@ class DlibAligner:
 
     def align(self, image: RGBImage, box: BBox) -> AlignedFace:
         shape = self.shape(image, box)
-        chip = self._dlib.get_face_chip(image, shape, self._chip_size, CHIP_PADDING)
         points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-        return AlignedFace(chip=np.ascontiguousarray(chip, dtype=np.uint8), points=points)
+        return self.align_points(image, points)
 
     def align_points(self, image: RGBImage, points: FloatArray) -> AlignedFace:
-        """The chip for 5 given points in dlib's order (left eye outer, left eye inner, right eye
-        outer, right eye inner, nose base; subject's left/right), e.g. taken from a face mesh."""
+        """The chip for 5 given points in dlib's order (see :mod:`shiren.core.align`), e.g.
+        taken from a face mesh; sub-pixel positions are kept."""
         if points.shape != (5, 2) or not np.all(np.isfinite(points)):
-            raise ModelError(
-                "align_points needs 5 finite (x, y) points", code=ErrorCode.MODEL_INVALID
-            )
-        parts = [self._dlib.point(round(float(x)), round(float(y))) for x, y in points]
-        left, top = np.floor(points.min(axis=0)).astype(int)
-        right, bottom = np.ceil(points.max(axis=0)).astype(int)
-        shape = self._dlib.full_object_detection(
-            self._dlib.rectangle(int(left), int(top), int(right), int(bottom)), parts
-        )
-        chip = self._dlib.get_face_chip(image, shape, self._chip_size, CHIP_PADDING)
-        return AlignedFace(
-            chip=np.ascontiguousarray(chip, dtype=np.uint8), points=points.astype(np.float32)
-        )
+            raise FaceError("alignment points are not usable", code=ErrorCode.FACE_UNUSABLE)
+        try:
+            chip = warp_chip(image, points, self._chip_size, CHIP_PADDING)
+        except ValueError:
+            raise FaceError("alignment points coincide", code=ErrorCode.FACE_UNUSABLE) from None
+        return AlignedFace(chip=chip, points=points.astype(np.float32))
 
     def shape(self, image: RGBImage, box: BBox) -> Any:
         """dlib's ``full_object_detection`` for ``box`` (a BlazeFace-convention box)."""

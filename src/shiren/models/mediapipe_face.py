@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,11 +26,31 @@ _MESH_CROP_SCALE = 2.0
 _MESH_MAX_SIDE_PX = 384
 
 
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence native (C++) writes to fd 2 while mediapipe builds its graphs: it prints absl/glog
+    start-up chatter that Python's logging cannot filter.  Start-up only: never per request."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (daemonised): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _import_mediapipe() -> Any:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import mediapipe as mp
+        with quiet_native_stderr():
+            import mediapipe as mp
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelError(
             "mediapipe is not installed; run the set-up command in the README",
@@ -45,9 +67,11 @@ class MediapipeDetector:
         mp = _import_mediapipe()
         selection = 1 if "full_range" in entry.file else 0
         self.info: ModelInfo = entry.info()
-        self._graph = mp.solutions.face_detection.FaceDetection(
-            model_selection=selection, min_detection_confidence=min_score
-        )
+        with quiet_native_stderr():
+            self._graph = mp.solutions.face_detection.FaceDetection(
+                model_selection=selection, min_detection_confidence=min_score
+            )
+            self._graph.process(np.zeros((64, 64, 3), dtype=np.uint8))
         self._lock = threading.Lock()
 
     def detect(self, image: RGBImage) -> list[Detection]:
@@ -108,18 +132,26 @@ class MediapipeMesh:
         verified_path(entry)
         mp = _import_mediapipe()
         self.info: ModelInfo = entry.info()
-        self._graph = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=0.3,
-        )
+        with quiet_native_stderr():
+            self._graph = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=0.3,
+            )
+            self._graph.process(np.zeros((64, 64, 3), dtype=np.uint8))
         self._lock = threading.Lock()
+        self._first = True
 
     def landmarks(self, image: RGBImage, box: BBox) -> FloatArray | None:
         crop, origin, scale = _crop_for_mesh(image, box)
         with self._lock:
-            result = self._graph.process(crop)
+            if self._first:  # the graph logs a one-off native warning on its first face
+                with quiet_native_stderr():
+                    result = self._graph.process(crop)
+                self._first = result.multi_face_landmarks is None
+            else:
+                result = self._graph.process(crop)
         if not result.multi_face_landmarks:
             return None
         height, width = crop.shape[:2]
