@@ -70,7 +70,9 @@ def warp_chip(image: RGBImage, points: FloatArray, size_px: int = 150, padding: 
     scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
     if scale < 0.5:
         shrink = min(1.0, 2.0 * scale)
-        image = cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        image = np.asarray(
+            cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
         matrix[:, :2] /= shrink
     chip = cv2.warpAffine(
         image, matrix, (size_px, size_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT

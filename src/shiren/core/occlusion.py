@@ -65,7 +65,7 @@ def _planes(rgb: npt.NDArray[np.uint8]) -> _Planes:
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     cr, cb = ycc[..., 1], ycc[..., 2]
     generic = (cr >= _SKIN_CR[0]) & (cr <= _SKIN_CR[1]) & (cb >= _SKIN_CB[0]) & (cb <= _SKIN_CB[1])
-    lab = cv2.cvtColor(f / 255.0, cv2.COLOR_RGB2Lab)
+    lab = np.asarray(cv2.cvtColor(f / 255.0, cv2.COLOR_RGB2Lab), dtype=np.float32)
     return _Planes(ycc[..., 0], f[..., 0] / total, f[..., 1] / total, lab, generic)
 
 
@@ -90,7 +90,8 @@ def _skin_chroma(p: _Planes, ref: SkinModel, tolerance: float) -> BoolArray:
     pixels bright enough for chromaticity to mean something."""
     tolerance = max(tolerance, _SPREAD_FACTOR * ref.spread)
     bright_enough = p.luma >= max(_MIN_LUMA, _CHROMA_MIN_LUMA * ref.luma)
-    return (np.hypot(p.r - ref.r, p.g - ref.g) <= tolerance) & bright_enough
+    close = np.hypot(p.r - ref.r, p.g - ref.g) <= tolerance
+    return np.asarray(close & bright_enough, dtype=bool)
 
 
 def _own_skin(chroma_ok: BoolArray, p: _Planes, ref: SkinModel) -> BoolArray:
@@ -129,7 +130,9 @@ def _lower_face(crop: rg.FaceCrop, p: _Planes, own: BoolArray) -> dict[str, floa
     lower = rg.region_mask(crop, "lower_face") & ~_dilate(lips, 3)
     contrast = 0.0
     if lips.any() and lower.any():
-        contrast = float(np.linalg.norm(np.median(p.lab[lips], axis=0) - np.median(p.lab[lower], axis=0)))
+        contrast = float(
+            np.linalg.norm(np.median(p.lab[lips], axis=0) - np.median(p.lab[lower], axis=0))
+        )
     return {"mask_skin_fraction": _fraction(own, lower), "lips_contrast": contrast}
 
 
@@ -147,10 +150,14 @@ def _eye_side(
     luma = p.luma[orbit]
     eye_luma = p.luma[eye]
     return {
-        f"brow_band_skin_fraction_{side}": _fraction(own, rg.region_mask(crop, f"{side}_brow_band")),
+        f"brow_band_skin_fraction_{side}": _fraction(
+            own, rg.region_mask(crop, f"{side}_brow_band")
+        ),
         f"upper_orbit_skin_fraction_{side}": _fraction(own, upper),
         f"orbit_skin_chroma_fraction_{side}": _fraction(chroma_ok, around),
-        f"orbit_luma_ratio_{side}": float(np.median(luma)) / max(ref.luma, 1.0) if luma.size else 1.0,
+        f"orbit_luma_ratio_{side}": float(np.median(luma)) / max(ref.luma, 1.0)
+        if luma.size
+        else 1.0,
         f"eye_luma_p90_ratio_{side}": float(np.percentile(eye_luma, 90)) / max(ref.luma, 1.0)
         if eye_luma.size
         else 1.0,

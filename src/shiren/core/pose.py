@@ -80,7 +80,7 @@ def _model_points() -> npt.NDArray[np.float64]:
     """Canonical points in the OpenCV object frame (y down, z away from the camera), centred."""
     xyz = np.array([_CANONICAL_XYZ[i] for i in POSE_INDICES], dtype=np.float64)
     xyz *= np.array([1.0, -1.0, -1.0])
-    return xyz - xyz.mean(axis=0)
+    return np.asarray(xyz - xyz.mean(axis=0), dtype=np.float64)
 
 
 _MODEL = _model_points()
@@ -110,13 +110,14 @@ def head_pose(mesh: FloatArray, image_size: tuple[int, int]) -> Pose:
     _check_mesh(mesh)
     image_points = np.ascontiguousarray(mesh[list(POSE_INDICES), :2], dtype=np.float64)
     camera = camera_matrix(image_size)
-    ok, rvec, tvec = cv2.solvePnP(
-        _MODEL, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP
-    )
+    ok, rvec, tvec = cv2.solvePnP(_MODEL, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:  # pragma: no cover - SQPnP is globally solvable for ≥ 3 non-collinear points
         raise ValueError("solvePnP failed on this mesh")
     rotation, _ = cv2.Rodrigues(rvec)
-    return pose_from_rotation(_towards_line_of_sight(tvec.ravel()) @ rotation)
+    translation = np.asarray(tvec, dtype=np.float64).ravel()
+    return pose_from_rotation(
+        _towards_line_of_sight(translation) @ np.asarray(rotation, np.float64)
+    )
 
 
 def _towards_line_of_sight(translation: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -136,12 +137,18 @@ def pose_from_rotation(rotation: npt.NDArray[np.float64]) -> Pose:
     beta = math.asin(max(-1.0, min(1.0, -float(rotation[2, 0]))))
     alpha = math.atan2(float(rotation[2, 1]), float(rotation[2, 2]))
     gamma = math.atan2(float(rotation[1, 0]), float(rotation[0, 0]))
-    return Pose(yaw_deg=-math.degrees(beta), pitch_deg=-math.degrees(alpha), roll_deg=math.degrees(gamma))
+    return Pose(
+        yaw_deg=-math.degrees(beta), pitch_deg=-math.degrees(alpha), roll_deg=math.degrees(gamma)
+    )
 
 
 def rotation_from_pose(pose: Pose) -> npt.NDArray[np.float64]:
     """The inverse of :func:`pose_from_rotation` (used by tests and synthetic checks)."""
-    a, b, g = (math.radians(-pose.pitch_deg), math.radians(-pose.yaw_deg), math.radians(pose.roll_deg))
+    a, b, g = (
+        math.radians(-pose.pitch_deg),
+        math.radians(-pose.yaw_deg),
+        math.radians(pose.roll_deg),
+    )
     rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
     ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
     rz = np.array([[math.cos(g), -math.sin(g), 0], [math.sin(g), math.cos(g), 0], [0, 0, 1]])

@@ -9,7 +9,14 @@ unit and evidence).  Region statistics are taken on a crop resampled to a fixed 
 (:mod:`shiren.core.regions`), so no threshold depends on the photo's resolution.
 
 Occlusion has no model behind it: it compares colour statistics of mesh regions with the person's
-own skin (see :func:`_skin_reference`).  It is a heuristic and documented as one.
+own skin (:mod:`shiren.core.occlusion`).  It is a heuristic and documented as one.
+
+``QualityReport.metrics`` keys: ``iod_px``, ``face_width_px``, ``face_fraction``,
+``outside_fraction``, ``other_face_ratio``, ``mesh_keypoint_error``; ``face_luma_p5/p50/p95``,
+``face_clipped_fraction``, ``face_contrast``, ``background_luma_p50``, ``backlight_ratio``;
+``blur``, ``laplacian_var_norm``; ``yaw_deg``, ``pitch_deg``, ``roll_deg``, ``ear_right``,
+``ear_left``; and the occlusion scores of :func:`shiren.core.occlusion.occlusion_scores`.  A key
+is absent when its check could not run (no mesh, no background, no reference skin).
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib import resources
+from statistics import fmean
 from typing import Any
 
 import cv2
@@ -90,7 +98,9 @@ class QualityConfig:
         return _default_config()
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], *, base: QualityConfig | None = None) -> QualityConfig:
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, base: QualityConfig | None = None
+    ) -> QualityConfig:
         """``base`` (default: :meth:`default`) with the values in ``mapping`` replaced.
 
         Raises :class:`~shiren.errors.ConfigError` (``config.invalid``) for an unknown key (with
@@ -102,7 +112,8 @@ class QualityConfig:
             if key not in known:
                 hint = difflib.get_close_matches(str(key), sorted(known), n=1)
                 raise ConfigError(
-                    f"unknown quality setting {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    f"unknown quality setting {key!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
                     code=ErrorCode.CONFIG_INVALID,
                     detail={"key": str(key)},
                 )
@@ -301,7 +312,10 @@ def _exposure(crop: rg.FaceCrop, config: QualityConfig, metrics: Metrics) -> set
     if background.size > 0:
         metrics["background_luma_p50"] = float(np.median(background))
         metrics["backlight_ratio"] = metrics["background_luma_p50"] / max(p50, 1.0)
-        if metrics["backlight_ratio"] >= config.min_backlight_ratio and p50 < config.backlight_max_face_luma:
+        if (
+            metrics["backlight_ratio"] >= config.min_backlight_ratio
+            and p50 < config.backlight_max_face_luma
+        ):
             found.add(_R.QUALITY_BACKLIGHT)
     if p50 < config.min_face_luma:
         found.add(_R.QUALITY_TOO_DARK)
@@ -314,19 +328,23 @@ def _exposure(crop: rg.FaceCrop, config: QualityConfig, metrics: Metrics) -> set
 
 def _box_pixels(values: npt.NDArray[np.float32], box: BBox) -> npt.NDArray[np.float32]:
     clipped = box.clipped(values.shape[1], values.shape[0])
-    part = values[int(clipped.y0) : int(math.ceil(clipped.y1)), int(clipped.x0) : int(math.ceil(clipped.x1))]
+    part = values[int(clipped.y0) : math.ceil(clipped.y1), int(clipped.x0) : math.ceil(clipped.x1)]
     return part.ravel() if part.size else values.ravel()
 
 
 # ---- sharpness -------------------------------------------------------------------------------
 
 
-def _sharpness(image: RGBImage, box: BBox, config: QualityConfig, metrics: Metrics) -> set[ReasonCode]:
+def _sharpness(
+    image: RGBImage, box: BBox, config: QualityConfig, metrics: Metrics
+) -> set[ReasonCode]:
     height, width = image.shape[:2]
     square = box.square().clipped(width, height)
     x0, y0 = int(square.x0), int(square.y0)
-    x1, y1 = max(x0 + 1, int(math.ceil(square.x1))), max(y0 + 1, int(math.ceil(square.y1)))
-    gray = _luma(cv2.resize(image[y0:y1, x0:x1], (_BLUR_SIDE_PX, _BLUR_SIDE_PX), interpolation=cv2.INTER_AREA))
+    x1, y1 = max(x0 + 1, math.ceil(square.x1)), max(y0 + 1, math.ceil(square.y1))
+    side = (_BLUR_SIDE_PX, _BLUR_SIDE_PX)
+    crop = cv2.resize(image[y0:y1, x0:x1], side, interpolation=cv2.INTER_AREA)
+    gray = _luma(np.asarray(crop, dtype=np.uint8))
     metrics["blur"] = crete_blur(gray)
     lap = cv2.Laplacian(gray, cv2.CV_32F)
     metrics["laplacian_var_norm"] = float(lap.var() / max(float(gray.var()), 1.0))
@@ -368,11 +386,6 @@ def _pose_and_eyes(
     return {reason for reason, failed in checks.items() if failed}
 
 
-def _mean(values: Iterable[float]) -> float:
-    items = list(values)
-    return sum(items) / len(items)
-
-
 # ---- occlusion -------------------------------------------------------------------------------
 
 
@@ -389,16 +402,17 @@ def _occlusion(crop: rg.FaceCrop, config: QualityConfig, metrics: Metrics) -> se
         or scores["mask_skin_fraction"] < config.min_mask_skin_fraction,
         _R.QUALITY_OCCLUDED_SUNGLASSES: max(scores[f"orbit_luma_ratio_{s}"] for s in sides)
         < config.max_sunglasses_orbit_luma_ratio
-        and _mean(scores[f"orbit_skin_chroma_fraction_{s}"] for s in sides)
+        and fmean(scores[f"orbit_skin_chroma_fraction_{s}"] for s in sides)
         < config.max_sunglasses_skin_chroma_fraction,
-        _R.QUALITY_OCCLUDED_HAT: _mean(band.values()) < config.min_brow_band_skin_fraction,
+        _R.QUALITY_OCCLUDED_HAT: max(band.values()) < config.min_brow_band_skin_fraction,
         _R.QUALITY_OCCLUDED_HAIR_EYES: any(
             scores[f"upper_orbit_skin_fraction_{side}"] < config.min_upper_orbit_skin_fraction
             and band[side] < config.min_brow_band_skin_fraction
             for side in sides
         ),
     }
-    if checks[_R.QUALITY_OCCLUDED_SUNGLASSES]:
+    # Hair over one eye is the residual explanation: a brim's shadow or dark lenses come first.
+    if checks[_R.QUALITY_OCCLUDED_SUNGLASSES] or checks[_R.QUALITY_OCCLUDED_HAT]:
         checks[_R.QUALITY_OCCLUDED_HAIR_EYES] = False
     return {reason for reason, failed in checks.items() if failed}
 

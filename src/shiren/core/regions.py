@@ -104,7 +104,9 @@ def face_crop(image: RGBImage, box: BBox, mesh: FloatArray | None) -> FaceCrop:
     crop_box = BBox(*to_crop(box.x0, box.y0), *to_crop(box.x1, box.y1))
     crop_mesh = None
     if mesh is not None:
-        crop_mesh = ((mesh[:, :2] - np.array([x0, y0], dtype=np.float32)) * scale).astype(np.float32)
+        crop_mesh = ((mesh[:, :2] - np.array([x0, y0], dtype=np.float32)) * scale).astype(
+            np.float32
+        )
     return FaceCrop(np.ascontiguousarray(pixels), crop_mesh, crop_box, scale)
 
 
@@ -146,14 +148,19 @@ def background_ring(crop: FaceCrop) -> BoolArray:
 def _rect_mask(crop: FaceCrop, box: BBox) -> BoolArray:
     mask = np.zeros(crop.shape, dtype=bool)
     clipped = box.clipped(crop.shape[1], crop.shape[0])
-    mask[int(clipped.y0) : int(np.ceil(clipped.y1)), int(clipped.x0) : int(np.ceil(clipped.x1))] = True
+    mask[int(clipped.y0) : int(np.ceil(clipped.y1)), int(clipped.x0) : int(np.ceil(clipped.x1))] = (
+        True
+    )
     return mask
 
 
 def _box_ellipse(crop: FaceCrop, fraction: float) -> BoolArray:
     canvas = np.zeros(crop.shape, dtype=np.uint8)
     cx, cy = crop.box.center
-    axes = (max(1, round(crop.box.width * fraction / 2)), max(1, round(crop.box.height * fraction / 2)))
+    axes = (
+        max(1, round(crop.box.width * fraction / 2)),
+        max(1, round(crop.box.height * fraction / 2)),
+    )
     cv2.ellipse(canvas, (round(cx), round(cy)), axes, 0.0, 0.0, 360.0, 1, thickness=-1)
     return canvas.astype(bool)
 

@@ -34,7 +34,8 @@ def similarity_matrix(a: FloatArray, b: FloatArray, metric: Metric) -> FloatArra
         out = 1.0 - np.sqrt(np.maximum(sq, 0.0))
     else:
         raise ValueError(f"unknown metric {metric!r}")
-    return out.astype(np.float32)
+    result: FloatArray = out.astype(np.float32)
+    return result
 
 
 def paired_similarity(a: FloatArray, b: FloatArray, metric: Metric) -> FloatArray:
@@ -44,7 +45,9 @@ def paired_similarity(a: FloatArray, b: FloatArray, metric: Metric) -> FloatArra
     if metric == "cosine":
         num = (a64 * b64).sum(1)
         den = np.maximum(np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1), 1e-12)
-        return (num / den).astype(np.float32)
+        cosine: FloatArray = (num / den).astype(np.float32)
+        return cosine
     if metric == "euclidean":
-        return (1.0 - np.linalg.norm(a64 - b64, axis=1)).astype(np.float32)
+        euclid: FloatArray = (1.0 - np.linalg.norm(a64 - b64, axis=1)).astype(np.float32)
+        return euclid
     raise ValueError(f"unknown metric {metric!r}")

@@ -67,11 +67,11 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 def bench_shiren(verifier: Any, paths: Sequence[Path], warmup: int = 3) -> dict[str, Any]:
     """Per-stage timings of ``verifier.analyze`` over ``paths`` (each image once, after warm-up)."""
     for path in paths[:warmup]:
-        _try(lambda p=path: verifier.analyze(p))
+        _try(verifier.analyze, path)
     stages: dict[str, list[float]] = {}
     failures = 0
     for path in paths:
-        analysis = _try(lambda p=path: verifier.analyze(p))
+        analysis = _try(verifier.analyze, path)
         if analysis is None:
             failures += 1
             continue
@@ -109,8 +109,8 @@ def bench_baseline(paths: Sequence[Path], warmup: int = 3) -> dict[str, Any]:
     return percentiles(times)
 
 
-def _try(action: Callable[[], Any]) -> Any:
+def _try(action: Callable[[Path], Any], path: Path) -> Any:
     try:
-        return action()
+        return action(path)
     except ShirenError:
         return None

@@ -17,7 +17,8 @@ from shiren.core.align import warp_chip
 from shiren.core.geometry import BBox, FloatArray, RGBImage
 from shiren.errors import ErrorCode, FaceError, ModelError
 from shiren.models.manifest import ManifestEntry, verified_path
-from shiren.models.protocols import AlignedFace, Metric, ModelInfo
+from shiren.core.similarity import Metric
+from shiren.models.protocols import AlignedFace, ModelInfo
 
 # A BlazeFace box and dlib's HOG box (what the 5-point predictor was trained on) differ: measured on
 # 287 LFW images, the HOG box is 0.96 × the BlazeFace box, its centre 0.035 × width to the left and

@@ -183,10 +183,15 @@ def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int
     crop = image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)]
     pad = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
     if any(pad):
-        crop = cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        crop = np.asarray(
+            cv2.copyMakeBorder(crop, *pad, borderType=cv2.BORDER_CONSTANT, value=(0, 0, 0)),
+            dtype=np.uint8,
+        )
     scale = 1.0
     side = max(crop.shape[:2])
     if side > _MESH_MAX_SIDE_PX:
         scale = _MESH_MAX_SIDE_PX / side
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        crop = np.asarray(
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
     return np.ascontiguousarray(crop), (x0, y0), scale

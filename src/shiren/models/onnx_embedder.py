@@ -26,7 +26,8 @@ import numpy.typing as npt
 from shiren.core.geometry import FloatArray
 from shiren.errors import ErrorCode, ModelError
 from shiren.models.manifest import ManifestEntry, verified_path
-from shiren.models.protocols import Metric, ModelInfo
+from shiren.core.similarity import Metric
+from shiren.models.protocols import ModelInfo
 
 
 def make_session(path: Path, *, threads: int = 1) -> Any:
