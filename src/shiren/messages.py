@@ -180,8 +180,8 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     ReasonCode.QUALITY_OCCLUDED_SUNGLASSES: ("请摘下墨镜", "Please take off your sunglasses."),
     ReasonCode.QUALITY_OCCLUDED_HAT: (
-        "请摘下帽子，露出眉毛和额头",
-        "Please take off your hat and keep your eyebrows and forehead visible.",
+        "请摘下帽子或撩开刘海，露出眉毛",
+        "Take off your hat or move your hair so your eyebrows are visible.",
     ),
     ReasonCode.QUALITY_OCCLUDED_HAIR_EYES: (
         "请整理头发，不要遮挡眼睛",

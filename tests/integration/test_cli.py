@@ -15,7 +15,9 @@ SHIREN = [sys.executable, "-m", "shiren.cli"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SHIREN, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*SHIREN, *args], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_compare_same_person_matches() -> None:
@@ -75,8 +77,18 @@ def test_quality_json_report() -> None:
 def test_eval_verification_on_a_real_slice(tmp_path: Path) -> None:
     pairs = require(SHARED / "lfw_view2" / "pairs.txt")
     out = run(
-        "eval", "verification", "--pairs", str(pairs), "--images", str(LFW), "--out", str(tmp_path),
-        "--limit", "6", "--cache", str(tmp_path / "cache"),
+        "eval",
+        "verification",
+        "--pairs",
+        str(pairs),
+        "--images",
+        str(LFW),
+        "--out",
+        str(tmp_path),
+        "--limit",
+        "6",
+        "--cache",
+        str(tmp_path / "cache"),
     )
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "report.json").read_text())
@@ -91,11 +103,24 @@ def test_eval_verification_on_a_real_slice(tmp_path: Path) -> None:
     assert report["provenance"]["models"]
     # a second run is served from the template cache and gives the same numbers
     again = run(
-        "eval", "verification", "--pairs", str(pairs), "--images", str(LFW), "--out", str(tmp_path / "2"),
-        "--limit", "6", "--cache", str(tmp_path / "cache"),
+        "eval",
+        "verification",
+        "--pairs",
+        str(pairs),
+        "--images",
+        str(LFW),
+        "--out",
+        str(tmp_path / "2"),
+        "--limit",
+        "6",
+        "--cache",
+        str(tmp_path / "cache"),
     )
     assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "2" / "report.json").read_text())["accuracy_mean"] == report["accuracy_mean"]
+    assert (
+        json.loads((tmp_path / "2" / "report.json").read_text())["accuracy_mean"]
+        == report["accuracy_mean"]
+    )
 
 
 def test_bench_prints_stages_and_baseline() -> None:

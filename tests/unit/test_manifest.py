@@ -74,7 +74,9 @@ def test_a_file_that_is_not_onnx_is_invalid(tmp_path: Path) -> None:
     import hashlib
 
     content = b"garbage bytes, not a protobuf graph"
-    extra = load_user_manifest(_user_manifest(tmp_path, content, hashlib.sha256(content).hexdigest()))
+    extra = load_user_manifest(
+        _user_manifest(tmp_path, content, hashlib.sha256(content).hexdigest())
+    )
     with pytest.raises(ModelError) as info:
         build_model("mine", extra=extra)
     assert info.value.code == ErrorCode.MODEL_INVALID

@@ -35,7 +35,15 @@ def _verifier(**config: object) -> Verifier:
 def test_analyze_runs_every_stage() -> None:
     analysis = _verifier().analyze(_image(1))
     assert analysis.template.shape == (64,)
-    assert set(analysis.timings_ms) == {"decode", "detect", "mesh", "quality", "align", "embed", "total"}
+    assert set(analysis.timings_ms) == {
+        "decode",
+        "detect",
+        "mesh",
+        "quality",
+        "align",
+        "embed",
+        "total",
+    }
     assert analysis.mesh is not None
     assert analysis.mesh.shape == (478, 3)
 

@@ -46,7 +46,7 @@ def template_points(size_px: int, padding: float) -> FloatArray:
 
 
 def similarity_transform(src: FloatArray, dst: FloatArray) -> FloatArray:
-    """The ``(2, 3)`` least-squares similarity (rotation, uniform scale, shift) taking src to dst."""
+    """The ``(2, 3)`` least-squares similarity (rotation, scale, shift) taking src to dst."""
     s = np.asarray(src, dtype=np.float64)
     d = np.asarray(dst, dtype=np.float64)
     mu_s, mu_d = s.mean(axis=0), d.mean(axis=0)
@@ -61,7 +61,9 @@ def similarity_transform(src: FloatArray, dst: FloatArray) -> FloatArray:
     return matrix.astype(np.float32)
 
 
-def warp_chip(image: RGBImage, points: FloatArray, size_px: int = 150, padding: float = 0.25) -> RGBImage:
+def warp_chip(
+    image: RGBImage, points: FloatArray, size_px: int = 150, padding: float = 0.25
+) -> RGBImage:
     """The ``(size_px, size_px, 3)`` chip for 5 points in dlib's order (bilinear sampling).
 
     When the face is much larger than the chip (a close-up phone photo), the image is first
@@ -71,7 +73,8 @@ def warp_chip(image: RGBImage, points: FloatArray, size_px: int = 150, padding: 
     if scale < 0.5:
         shrink = min(1.0, 2.0 * scale)
         image = np.asarray(
-            cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA), dtype=np.uint8
+            cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA),
+            dtype=np.uint8,
         )
         matrix[:, :2] /= shrink
     chip = cv2.warpAffine(

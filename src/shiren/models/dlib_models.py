@@ -15,9 +15,9 @@ import numpy.typing as npt
 
 from shiren.core.align import warp_chip
 from shiren.core.geometry import BBox, FloatArray, RGBImage
+from shiren.core.similarity import Metric
 from shiren.errors import ErrorCode, FaceError, ModelError
 from shiren.models.manifest import ManifestEntry, verified_path
-from shiren.core.similarity import Metric
 from shiren.models.protocols import AlignedFace, ModelInfo
 
 # A BlazeFace box and dlib's HOG box (what the 5-point predictor was trained on) differ: measured on

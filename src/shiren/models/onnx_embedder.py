@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from shiren.core.geometry import FloatArray
+from shiren.core.similarity import Metric
 from shiren.errors import ErrorCode, ModelError
 from shiren.models.manifest import ManifestEntry, verified_path
-from shiren.core.similarity import Metric
 from shiren.models.protocols import ModelInfo
 
 
