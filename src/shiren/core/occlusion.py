@@ -127,7 +127,7 @@ def occlusion_scores(crop: rg.FaceCrop, chroma_tolerance: float) -> dict[str, fl
 
 def _lower_face(crop: rg.FaceCrop, p: _Planes, own: BoolArray) -> dict[str, float]:
     lips = rg.region_mask(crop, "lips")
-    lower = rg.region_mask(crop, "lower_face") & ~_dilate(lips, 3)
+    lower = rg.region_mask(crop, "lower_face") & ~_dilate(lips, 2)
     contrast = 0.0
     if lips.any() and lower.any():
         contrast = float(
@@ -144,7 +144,7 @@ def _eye_side(
     eye = rg.region_mask(crop, f"{side}_eye")
     assert crop.mesh is not None  # region_mask would have raised
     eye_y = float(crop.mesh[list(rg.REGIONS[f"{side}_eye"]), 1].mean())
-    around = orbit & ~_dilate(eye, 2)
+    around = orbit & ~_dilate(eye, 1)
     upper = around.copy()
     upper[int(max(0.0, eye_y)) :, :] = False
     luma = p.luma[orbit]

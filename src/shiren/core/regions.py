@@ -21,7 +21,7 @@ from shiren.core.geometry import BBox, FloatArray, RGBImage
 
 BoolArray = npt.NDArray[np.bool_]
 
-CROP_FACE_WIDTH_PX = 160
+CROP_FACE_WIDTH_PX = 96
 """Width of the detector's face box inside the normalised crop."""
 CROP_CONTEXT = 2.2
 """The crop spans the (square) face box grown by this factor: room for the background ring."""
@@ -95,7 +95,9 @@ def face_crop(image: RGBImage, box: BBox, mesh: FloatArray | None) -> FaceCrop:
     x1, y1 = max(x0 + 1, int(np.ceil(region.x1))), max(y0 + 1, int(np.ceil(region.y1)))
     scale = CROP_FACE_WIDTH_PX / max(box.width, 1.0)
     out_w, out_h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    # Area averaging only where it matters (strong shrinking): region statistics are medians and
+    # fractions, and INTER_AREA at non-integer ratios costs ~0.5 ms more per image.
+    interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
     pixels = cv2.resize(image[y0:y1, x0:x1], (out_w, out_h), interpolation=interp)
 
     def to_crop(x: float, y: float) -> tuple[float, float]:
@@ -131,7 +133,7 @@ def skin_mask(crop: FaceCrop) -> BoolArray:
         return _box_ellipse(crop, 0.8)
     mask = region_mask(crop, "face_oval")
     for name in ("right_eye", "left_eye", "right_brow", "left_brow", "lips"):
-        mask &= ~_dilate(region_mask(crop, name), 2)
+        mask &= ~_dilate(region_mask(crop, name), 1)
     return mask
 
 

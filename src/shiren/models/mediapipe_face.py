@@ -135,7 +135,7 @@ class MediapipeMesh:
         with quiet_native_stderr():
             self._graph = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True,
-                max_num_faces=1,
+                max_num_faces=2,
                 refine_landmarks=True,
                 min_detection_confidence=0.3,
             )
@@ -155,13 +155,21 @@ class MediapipeMesh:
         if not result.multi_face_landmarks:
             return None
         height, width = crop.shape[:2]
-        pts = np.array(
-            [
-                [p.x * width, p.y * height, p.z * width]
-                for p in result.multi_face_landmarks[0].landmark
-            ],
-            dtype=np.float32,
+        candidates = [
+            np.array(
+                [[p.x * width, p.y * height, p.z * width] for p in face.landmark], dtype=np.float32
+            )
+            for face in result.multi_face_landmarks
+        ]
+        # The crop can hold a second head (someone behind the applicant): keep the mesh that
+        # overlaps the detector's box best, never simply the first one.
+        target = BBox(
+            (box.x0 - origin[0]) * scale,
+            (box.y0 - origin[1]) * scale,
+            (box.x1 - origin[0]) * scale,
+            (box.y1 - origin[1]) * scale,
         )
+        pts = max(candidates, key=lambda c: _mesh_box(c).iou(target))
         pts /= scale
         pts[:, 0] += origin[0]
         pts[:, 1] += origin[1]
@@ -169,6 +177,11 @@ class MediapipeMesh:
 
     def close(self) -> None:
         self._graph.close()
+
+
+def _mesh_box(points: FloatArray) -> BBox:
+    lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    return BBox(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
 def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int], float]:
