@@ -35,10 +35,14 @@ from shiren.reasons import ReasonCode
 from shiren.thresholds import default_threshold
 
 ImageInput = str | os.PathLike[str] | bytes | npt.NDArray[np.uint8]
+TEMPLATE_VERSION = "3"
+"""Bumped whenever code that shapes a template changes (alignment, crops, views), so cached
+templates and stored templates made by another version are never silently compared."""
 View = Literal["mesh", "mesh-flip", "5pt", "5pt-flip"]
 VIEWS: tuple[View, ...] = ("mesh", "mesh-flip", "5pt", "5pt-flip")
 PROFILES: dict[str, tuple[View, ...]] = {
-    "fast": ("mesh", "5pt-flip"),
+    "fast": ("mesh-flip",),
+    "standard": ("mesh", "5pt-flip"),
     "accurate": ("mesh", "mesh-flip", "5pt", "5pt-flip"),
 }
 

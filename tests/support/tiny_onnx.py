@@ -67,3 +67,45 @@ def write_manifest(folder: Path, *, size: int = 32, sha256: str | None = None) -
     path = folder / "models.json"
     path.write_text(json.dumps(manifest), encoding="utf-8")
     return path
+
+
+def write_detector_manifest(folder: Path, *, box: tuple[float, float, float, float]) -> Path:
+    """A tiny end-to-end 'detector' (input 128×128 NCHW): it always returns ``box`` (input pixels)
+    with score = the mean brightness of the input in [0, 1].  Enough to prove the letterboxing,
+    the mapping back to image pixels and the score filter."""
+    const = numpy_helper.from_array(np.asarray([box], dtype=np.float32), "box")
+    shape = numpy_helper.from_array(np.asarray([1, 1], dtype=np.int64), "one_by_one")
+    nodes = [
+        helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0),
+        helper.make_node("Reshape", ["m", "one_by_one"], ["m2"]),
+        helper.make_node("Concat", ["box", "m2"], ["row"], axis=1),
+        helper.make_node("Unsqueeze", ["row", "axis0"], ["detections"]),
+    ]
+    axis0 = numpy_helper.from_array(np.asarray([0], dtype=np.int64), "axis0")
+    graph = helper.make_graph(
+        nodes,
+        "tiny-detector",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 128, 128])],
+        [helper.make_tensor_value_info("detections", TensorProto.FLOAT, [1, 1, 5])],
+        initializer=[const, shape, axis0],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    (folder / "det.onnx").write_bytes(data)
+    manifest = {
+        "tiny-detector": {
+            "version": "1",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "licence": "CC0-1.0",
+            "source": "built by tests/support/tiny_onnx.py",
+            "input_size": [128, 128],
+            "adapter": "shiren.models.onnx_detector:OnnxDetector",
+            "file": "det.onnx",
+            "options": {"layout": "NCHW", "mean": [0.0] * 3, "std": [255.0] * 3},
+        }
+    }
+    path = folder / "detector.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    return path

@@ -18,7 +18,9 @@ def bench(
     limit: Annotated[int, typer.Option(help="How many images (spread over the folder).")] = 60,
     cores: Annotated[int, typer.Option(help="Pin the process to this many CPU cores.")] = 1,
     baseline: Annotated[bool, typer.Option(help="Also time the dlib-style baseline.")] = True,
-    profile: Annotated[str, typer.Option(help="Template views: fast | accurate.")] = "fast",
+    profile: Annotated[
+        str, typer.Option(help="Template views: fast | standard | accurate.")
+    ] = "standard",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Time decode, detect, mesh, quality, align and embed on real images (one core by default)."""

@@ -21,7 +21,9 @@ LimitOpt = Annotated[
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes computing templates.")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Template cache folder.")]
-ProfileOpt = Annotated[str, typer.Option("--profile", help="Template views: fast | accurate.")]
+ProfileOpt = Annotated[
+    str, typer.Option("--profile", help="Template views: fast | standard | accurate.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +73,7 @@ def verification(
     limit: LimitOpt = None,
     workers: WorkersOpt = 2,
     cache: CacheOpt = None,
-    profile: ProfileOpt = "fast",
+    profile: ProfileOpt = "standard",
 ) -> None:
     """1:1 accuracy: LFW 10-fold protocol, AUC, EER, TAR@FAR, failures, cohorts, plots."""
     from shiren.cli.main import emit, run_guarded
@@ -139,7 +141,7 @@ def calibrate(
     limit: LimitOpt = None,
     workers: WorkersOpt = 2,
     cache: CacheOpt = None,
-    profile: ProfileOpt = "fast",
+    profile: ProfileOpt = "standard",
     write: Annotated[
         Path | None, typer.Option("--write", help="Update this thresholds.json.")
     ] = None,

@@ -52,12 +52,13 @@ def run_guarded(as_json: bool, action: Callable[[], T]) -> T:
 
 
 ProfileOpt = Annotated[
-    str, typer.Option("--profile", help="Template views: fast (2 passes) | accurate (4).")
+    str,
+    typer.Option("--profile", help="Template views: fast (1 pass) | standard (2) | accurate (4)."),
 ]
 
 
 def verifier_for(
-    profile: str = "fast", threshold: float | None = None, policy: str = "largest_central"
+    profile: str = "standard", threshold: float | None = None, policy: str = "largest_central"
 ) -> Any:
     """Build the real :class:`~shiren.Verifier` for a named profile (typed errors on bad names)."""
     from shiren.verifier import PROFILES, Verifier, VerifierConfig
@@ -80,7 +81,7 @@ def compare(
     policy: Annotated[
         str, typer.Option(help="Face choice: single | largest_central.")
     ] = "largest_central",
-    profile: ProfileOpt = "fast",
+    profile: ProfileOpt = "standard",
     as_json: JsonOpt = False,
     lang: LangOpt = "en",
 ) -> None:

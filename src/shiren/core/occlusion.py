@@ -55,8 +55,14 @@ class _Planes:
     luma: FloatImage
     r: FloatImage
     g: FloatImage
-    lab: FloatImage
+    rgb: npt.NDArray[np.uint8]
     generic_skin: BoolArray
+
+    def lab(self, where: BoolArray) -> FloatImage:
+        """CIE L*a*b* of the pixels under ``where`` (``(K, 3)``): converted on demand, because a
+        whole-crop float Lab conversion was the gate's single most expensive step."""
+        picked = self.rgb[where].astype(np.float32).reshape(-1, 1, 3) / 255.0
+        return np.asarray(cv2.cvtColor(picked, cv2.COLOR_RGB2Lab), dtype=np.float32).reshape(-1, 3)
 
 
 def _planes(rgb: npt.NDArray[np.uint8]) -> _Planes:
@@ -65,8 +71,7 @@ def _planes(rgb: npt.NDArray[np.uint8]) -> _Planes:
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     cr, cb = ycc[..., 1], ycc[..., 2]
     generic = (cr >= _SKIN_CR[0]) & (cr <= _SKIN_CR[1]) & (cb >= _SKIN_CB[0]) & (cb <= _SKIN_CB[1])
-    lab = np.asarray(cv2.cvtColor(f / 255.0, cv2.COLOR_RGB2Lab), dtype=np.float32)
-    return _Planes(ycc[..., 0], f[..., 0] / total, f[..., 1] / total, lab, generic)
+    return _Planes(ycc[..., 0], f[..., 0] / total, f[..., 1] / total, rgb, generic)
 
 
 def skin_reference(crop: rg.FaceCrop, planes: _Planes | None = None) -> SkinModel | None:
@@ -131,7 +136,7 @@ def _lower_face(crop: rg.FaceCrop, p: _Planes, own: BoolArray) -> dict[str, floa
     contrast = 0.0
     if lips.any() and lower.any():
         contrast = float(
-            np.linalg.norm(np.median(p.lab[lips], axis=0) - np.median(p.lab[lower], axis=0))
+            np.linalg.norm(np.median(p.lab(lips), axis=0) - np.median(p.lab(lower), axis=0))
         )
     return {"mask_skin_fraction": _fraction(own, lower), "lips_contrast": contrast}
 

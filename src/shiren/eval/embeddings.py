@@ -37,7 +37,9 @@ class TemplateSet:
 def fingerprint(verifier: Any) -> str:
     """A short hash of everything that changes a template."""
     cfg = verifier.config
-    parts = [m.sha256 for m in verifier.models]
+    from shiren.verifier import TEMPLATE_VERSION
+
+    parts = [TEMPLATE_VERSION, *(m.sha256 for m in verifier.models)]
     parts += [
         cfg.face_policy,
         "+".join(cfg.views),

@@ -155,12 +155,7 @@ class MediapipeMesh:
         if not result.multi_face_landmarks:
             return None
         height, width = crop.shape[:2]
-        candidates = [
-            np.array(
-                [[p.x * width, p.y * height, p.z * width] for p in face.landmark], dtype=np.float32
-            )
-            for face in result.multi_face_landmarks
-        ]
+        candidates = [_points(face.landmark, width, height) for face in result.multi_face_landmarks]
         # The crop can hold a second head (someone behind the applicant): keep the mesh that
         # overlaps the detector's box best, never simply the first one.
         target = BBox(
@@ -177,6 +172,15 @@ class MediapipeMesh:
 
     def close(self) -> None:
         self._graph.close()
+
+
+def _points(landmarks: Any, width: int, height: int) -> FloatArray:
+    """Protobuf landmarks (relative x, y, z) → ``(N, 3)`` float32 pixels, without a Python list
+    of lists (this conversion alone cost ~1 ms per face)."""
+    flat = np.fromiter((v for p in landmarks for v in (p.x, p.y, p.z)), dtype=np.float32)
+    pts = flat.reshape(-1, 3)
+    pts *= np.array([width, height, width], dtype=np.float32)
+    return pts
 
 
 def _mesh_box(points: FloatArray) -> BBox:
@@ -205,6 +209,7 @@ def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int
     if side > _MESH_MAX_SIDE_PX:
         scale = _MESH_MAX_SIDE_PX / side
         crop = np.asarray(
-            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR),
+            dtype=np.uint8,
         )
     return np.ascontiguousarray(crop), (x0, y0), scale
