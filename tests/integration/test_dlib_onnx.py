@@ -16,8 +16,9 @@ import pytest
 from shiren.errors import ErrorCode, ModelError
 from shiren.models.dlib_convert import INPUT_NAME, OUTPUT_NAME, convert_dlib_resnet
 from shiren.models.dlib_format import parse_dlib_network
+from tests.conftest import SHARED, require
 
-DATA_ROOT = Path("/work/shared/data")
+DATA_ROOT = SHARED
 LFW = DATA_ROOT / "lfw_view2" / "lfw-deepfunneled"
 N_FACES = 100
 MAX_ABS_DELTA = 1e-3
@@ -42,8 +43,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def _lfw_chips() -> np.ndarray:
     import dlib
 
-    if not DATA_ROOT.is_dir():
-        pytest.skip(f"{DATA_ROOT} is absent: no real faces to compare on")
+    require(DATA_ROOT)
     paths = sorted(LFW.glob("*/*.jpg"))[:N_FACES]
     assert len(paths) == N_FACES, f"expected {N_FACES} LFW images under {LFW}"
     predictor = dlib.shape_predictor(str(_model_paths()[1]))

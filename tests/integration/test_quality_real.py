@@ -37,8 +37,9 @@ import pytest
 
 from shiren.core.image import load_image
 from shiren.reasons import ReasonCode
+from tests.conftest import SHARED, require
 
-DATA = Path("/work/shared/data")
+DATA = SHARED
 LFW = DATA / "lfw_view2" / "lfw-deepfunneled"
 NUAA = DATA / "nuaa_pad" / "ClientRaw"
 SILENT = DATA / "silent_face_samples"
@@ -145,8 +146,7 @@ def _load_survey() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def survey() -> ModuleType:
-    if not DATA.exists():
-        pytest.skip("shared data absent")
+    require(DATA)
     return _load_survey()
 
 

@@ -28,9 +28,10 @@ from shiren.core.image import (
     sniff_format,
 )
 from shiren.errors import ErrorCode, ImageError
+from tests.conftest import SHARED, require
 
 U8 = npt.NDArray[np.uint8]
-LFW_DIR = Path("/work/shared/data/lfw_view2/lfw-deepfunneled")
+LFW_DIR = SHARED / "lfw_view2" / "lfw-deepfunneled"
 IMAGE_CODES = {
     ErrorCode.IMAGE_EMPTY,
     ErrorCode.IMAGE_TOO_LARGE,
@@ -268,9 +269,8 @@ def test_first_frame_of_animated_png_and_webp() -> None:
 
 
 def test_real_lfw_jpeg() -> None:
-    files = sorted(LFW_DIR.glob("*/*.jpg"))[:1] if LFW_DIR.is_dir() else []
-    if not files:
-        pytest.skip("LFW sample not present")
+    files = sorted(require(LFW_DIR).glob("*/*.jpg"))[:1]
+    assert files, "no LFW image found"
     decoded = load_image(files[0])
     assert_valid(decoded)
     assert decoded.pixels.shape == (250, 250, 3)
