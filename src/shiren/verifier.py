@@ -35,7 +35,7 @@ from shiren.reasons import ReasonCode
 from shiren.thresholds import default_threshold
 
 ImageInput = str | os.PathLike[str] | bytes | npt.NDArray[np.uint8]
-TEMPLATE_VERSION = "3"
+TEMPLATE_VERSION = "4"
 """Bumped whenever code that shapes a template changes (alignment, crops, views), so cached
 templates and stored templates made by another version are never silently compared."""
 View = Literal["mesh", "mesh-flip", "5pt", "5pt-flip"]

@@ -209,7 +209,7 @@ def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int
     if side > _MESH_MAX_SIDE_PX:
         scale = _MESH_MAX_SIDE_PX / side
         crop = np.asarray(
-            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR),
+            cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA),
             dtype=np.uint8,
         )
     return np.ascontiguousarray(crop), (x0, y0), scale
