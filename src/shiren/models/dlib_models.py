@@ -22,7 +22,7 @@ from shiren.models.protocols import AlignedFace, ModelInfo
 
 # A BlazeFace box and dlib's HOG box (what the 5-point predictor was trained on) differ: measured on
 # 287 LFW images, the HOG box is 0.96 × the BlazeFace box, its centre 0.035 × width to the left and
-# 0.021 × height higher (scripts/calibrate_box.py re-measures this).
+# 0.021 × height higher.
 _HOG_SCALE = 0.96
 _HOG_DX = -0.035
 _HOG_DY = -0.021

@@ -3,7 +3,8 @@
 ``build_model(kind, name)`` looks the name up in the built-in manifest (plus any user manifest),
 imports the adapter class named by the entry's ``adapter`` field ("module:Class") and constructs
 it.  ``dlib-resnet-v1-onnx`` is special: it is shiren's own ONNX translation of the CC0 dlib
-ResNet, built once from the installed ``.dat`` (no download) into the model cache folder.
+ResNet, built once from the installed ``.dat`` (no download) into the model cache folder, with a
+pinned sha256 like every other model.
 """
 
 from __future__ import annotations
