@@ -1,9 +1,11 @@
 """Survey the capture-quality metrics on a set of images, to justify ``data/quality.toml``.
 
-For every image: detect (BlazeFace full-range), choose the applicant's face (``largest_central``),
-run the mesh and :func:`shiren.core.quality.assess_quality` with the default thresholds.  Prints
-each metric's distribution (n, p0, p1, p5, p25, p50, p75, p95, p99, p100) and the rate of each
-reason, with the files behind each reason (``--show N``).
+For every image: detect, choose the applicant's face and run the mesh exactly as the production
+pipeline does (the models and face policy of the default :class:`shiren.verifier.VerifierConfig`:
+the BlazeFace cascade - short-range, full-range only when it finds nothing - and Face Mesh
+attention, ``largest_central``), then :func:`shiren.core.quality.assess_quality` with the
+default thresholds.  Prints each metric's distribution (n, p0, p1, p5, p25, p50, p75, p95, p99,
+p100) and the rate of each reason, with the files behind each reason (``--show N``).
 
 ``--degrade`` also applies the synthetic degradations defined here (:data:`DEGRADATIONS`, also
 used by ``tests/integration/test_quality_real.py``) to every image with a mesh and prints, per
@@ -33,9 +35,10 @@ from shiren.core.choice import choose_face
 from shiren.core.geometry import BBox, Detection, FloatArray, RGBImage
 from shiren.core.image import load_image
 from shiren.core.quality import QualityConfig, QualityReport, assess_quality, no_face_report
-from shiren.models.manifest import builtin_manifest
-from shiren.models.mediapipe_face import MediapipeDetector, MediapipeMesh
+from shiren.models.protocols import FaceDetector, FaceLandmarker
+from shiren.models.registry import build_model
 from shiren.reasons import ReasonCode
+from shiren.verifier import VerifierConfig
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 _PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
@@ -265,19 +268,25 @@ class Analysis:
 
 
 class Gate:
-    """Detector + mesh + quality gate, as the verifier runs them."""
+    """Detector + mesh + quality gate, as the verifier runs them: the models and face policy are
+    built from the default :class:`~shiren.verifier.VerifierConfig`, the same way
+    :meth:`shiren.verifier.Verifier.from_config` builds them, so the survey cannot drift from
+    production (the embedder, irrelevant here, is not loaded)."""
 
     def __init__(self, config: QualityConfig | None = None) -> None:
-        manifest = builtin_manifest()
-        self.detector = MediapipeDetector(manifest["blazeface-full-range"])
-        self.mesher = MediapipeMesh(manifest["face-mesh-attention"])
+        production = VerifierConfig()
+        self.detector: FaceDetector = build_model(
+            production.detector, min_score=production.min_face_score
+        )
+        self.mesher: FaceLandmarker = build_model(production.landmarker)
+        self.policy = production.face_policy
         self.config = config or QualityConfig.default()
 
     def analyse(self, pixels: RGBImage) -> Analysis:
         faces = self.detector.detect(pixels)
         if not faces:
             return Analysis(faces, None, None, no_face_report(pixels, self.config))
-        face = choose_face(faces, pixels.shape[1], pixels.shape[0], "largest_central")
+        face = choose_face(faces, pixels.shape[1], pixels.shape[0], self.policy)
         mesh = self.mesher.landmarks(pixels, face.box)
         report = assess_quality(pixels, face, mesh, all_faces=faces, config=self.config)
         return Analysis(faces, face, mesh, report)

