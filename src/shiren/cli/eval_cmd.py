@@ -29,6 +29,7 @@ ProfileOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
     app.command("calibrate")(calibrate)
+    app.command("calibrate-cohorts")(calibrate_cohorts)
 
 
 def _templates(
@@ -196,3 +197,155 @@ def _write_thresholds(path: Path, result: dict[str, Any], operating: float) -> N
         "date": datetime.now(UTC).date().isoformat(),
     }
     path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+LabelsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--labels",
+        help="Image labels: a CSV (path,cohort[,identity,gender,age]) or a folder of "
+        "<cohort>_names.txt LFW lists.",
+    ),
+]
+MinAgeOpt = Annotated[
+    int | None, typer.Option("--min-age", help="Only images whose known age is >= this.")
+]
+TargetsOpt = Annotated[str, typer.Option("--targets", help="Comma-separated target FMRs.")]
+CohortPairsOpt = Annotated[
+    Path | None,
+    typer.Option("--pairs", help="Only the images this pair list refers to (e.g. LFW pairs)."),
+]
+
+
+def _fairness_study(
+    labels_src: Path,
+    images: Path,
+    pairs: Path | None,
+    min_age: int | None,
+    targets: str,
+    workers: int,
+    cache: Path | None,
+    profile: str,
+) -> tuple[Any, Any]:
+    """Labels → templates (cached, progress bar) → per-cohort pair tallies."""
+    from tqdm import tqdm
+
+    from shiren.cli.main import verifier_for
+    from shiren.eval.cohorts import filter_min_age, read_labels, restrict_to
+    from shiren.eval.embeddings import compute_templates
+    from shiren.eval.fairness_report import measure
+    from shiren.models.registry import default_model_dir
+
+    if not images.is_dir():
+        raise typer.BadParameter(f"--images {images} is not a folder")
+    labels = filter_min_age(read_labels(labels_src), min_age)
+    if pairs is not None:
+        from shiren.eval.pairs import read_pairs
+
+        labels = restrict_to(labels, {p for x in read_pairs(pairs) for p in (x.a, x.b)})
+    if not labels:
+        raise typer.BadParameter("no labelled images left to measure")
+    verifier = verifier_for(profile)
+    cache_dir = cache or default_model_dir().parent / "templates"
+    paths = [x.path for x in labels]
+    with tqdm(total=len(set(paths)), desc="templates", unit="img", file=sys.stderr) as bar:
+        tset = compute_templates(
+            verifier, images, paths, cache_dir=cache_dir, workers=workers, progress=bar.update
+        )
+    far = sorted({float(t) for t in targets.split(",") if t.strip()}, reverse=True)
+    n_groups = len({x.cohort for x in labels}) + 1
+    with tqdm(total=n_groups, desc="pairs", unit="cohort", file=sys.stderr) as bar:
+        study = measure(
+            labels,
+            tset.templates,
+            tset.failures,
+            _operating_thresholds(verifier),
+            far,
+            verifier.embedder.metric,
+            progress=bar.update,
+        )
+    return verifier, study
+
+
+def _operating_thresholds(verifier: Any) -> dict[str, float]:
+    """The shipped threshold and the shipped per-FAR thresholds (LFW-calibrated)."""
+    from shiren.thresholds import threshold_entry
+
+    out = {"shipped": float(verifier.threshold)}
+    try:
+        entry = threshold_entry(verifier.embedder.info.name, views=verifier.config.views)
+    except Exception:  # a custom threshold or embedder: only the operating one is known
+        return out
+    for far, value in sorted(entry.get("by_far", {}).items(), reverse=True):
+        if float(far) < 1e-2 and float(value) not in out.values():
+            out[f"lfw_far_{far}"] = float(value)
+    return out
+
+
+@eval_app.command("fairness")
+def fairness(
+    labels: LabelsOpt,
+    images: ImagesOpt,
+    out: Annotated[Path, typer.Option("--out", help="Report folder (report.json/.md + plots).")],
+    pairs: CohortPairsOpt = None,
+    min_age: MinAgeOpt = None,
+    targets: TargetsOpt = "1e-3,1e-4",
+    workers: WorkersOpt = 2,
+    cache: CacheOpt = None,
+    profile: ProfileOpt = "standard",
+) -> None:
+    """Error rates per cohort (FMR, FNMR, FTA with exact 95 % intervals, worst/best ratios, DET).
+
+    Cohorts are for measurement only: no decision of shiren ever takes a demographic as input.
+    """
+    from shiren.cli.main import emit, run_guarded
+    from shiren.eval.fairness_report import markdown, report, write_plots
+    from shiren.eval.provenance import provenance, write_json
+
+    def action() -> dict[str, Any]:
+        verifier, study = _fairness_study(
+            labels, images, pairs, min_age, targets, workers, cache, profile
+        )
+        rep = report(study)
+        out.mkdir(parents=True, exist_ok=True)
+        rep["plots"] = write_plots(study, out)
+        settings: dict[str, object] = {"labels": str(labels), "images": str(images)}
+        settings["min_age"] = min_age
+        settings |= {"pairs": str(pairs) if pairs else None, "profile": profile}
+        settings |= {"views": list(verifier.config.views), "metric": verifier.embedder.metric}
+        rep["provenance"] = provenance(settings, [_model_dict(m) for m in verifier.models])
+        write_json(out / "report.json", rep)
+        (out / "report.md").write_text(markdown(rep), encoding="utf-8")
+        return rep
+
+    rep = run_guarded(True, action)
+    emit({k: rep[k] for k in ("fmr_ratio", "fnmr_ratio", "pair_seconds", "n_pairs")})
+
+
+def calibrate_cohorts(
+    labels: LabelsOpt,
+    images: ImagesOpt,
+    targets: TargetsOpt = "1e-3,1e-4",
+    pairs: CohortPairsOpt = None,
+    min_age: MinAgeOpt = None,
+    workers: WorkersOpt = 2,
+    cache: CacheOpt = None,
+    profile: ProfileOpt = "standard",
+) -> None:
+    """Cohort-aware threshold: the single global threshold that keeps EVERY cohort's FMR at or
+    below each target, and the FNMR per cohort it costs.
+
+    Measurement only: the threshold is one number for everyone; no decision ever takes a
+    person's demographic as input.
+    """
+    from shiren.cli.main import emit, run_guarded
+    from shiren.eval.fairness_report import cohort_aware
+
+    def action() -> dict[str, Any]:
+        _, study = _fairness_study(labels, images, pairs, min_age, targets, workers, cache, profile)
+        return {
+            "shipped_threshold": study.thresholds["shipped"],
+            "cohort_aware": [cohort_aware(study, t) for t in study.targets],
+        }
+
+    emit(run_guarded(True, action))

@@ -142,9 +142,9 @@ def compute_templates(
     for rel, outcome in _run(verifier, images_dir, todo, workers, progress):
         results[rel] = outcome
     if cache_path and todo:
-        _save_cache(
-            cache_path, {_key(images_dir, rel): _cacheable(v) for rel, v in results.items()}
-        )
+        # Merge: the cache is shared by data sets (LFW, UTKFace, ...); keep the other entries.
+        fresh = {_key(images_dir, rel): _cacheable(v) for rel, v in results.items()}
+        _save_cache(cache_path, {**cached, **fresh})
     return _to_set(results)
 
 
