@@ -180,6 +180,8 @@ def calibrate(
 
 
 def _write_thresholds(path: Path, result: dict[str, Any], operating: float) -> None:
+    """Record the pair-based (LFW) thresholds, keep any cohort-aware record already there, and make
+    the shipped threshold the stricter of the two at the operating FAR (see :func:`protective`)."""
     import json
     from datetime import UTC, datetime
 
@@ -187,16 +189,55 @@ def _write_thresholds(path: Path, result: dict[str, Any], operating: float) -> N
     by_far = {f"{e['far_target']:.0e}": e for e in result["estimates"]}
     chosen = next(e for e in result["estimates"] if e["far_target"] == operating)
     variant = "+".join(result["views"])
-    table.setdefault(result["embedder"], {})[variant] = {
-        "threshold": round(float(chosen["threshold"]), 4),
-        "operating_far": operating,
-        "by_far": {k: round(float(v["threshold"]), 4) for k, v in by_far.items()},
-        "source": f"shiren calibrate on {Path(result['data']).name} "
-        f"({chosen['n_impostor']} impostor, "
-        f"{chosen['n_genuine']} genuine pairs)",
-        "date": datetime.now(UTC).date().isoformat(),
-    }
+    entry = table.setdefault(result["embedder"], {}).setdefault(variant, {})
+    entry.update(
+        {
+            "operating_far": operating,
+            "by_far": {k: round(float(v["threshold"]), 4) for k, v in by_far.items()},
+            "source": f"shiren calibrate on {Path(result['data']).name} "
+            f"({chosen['n_impostor']} impostor, {chosen['n_genuine']} genuine pairs)",
+            "date": datetime.now(UTC).date().isoformat(),
+        }
+    )
+    entry["threshold"] = protective(entry)
     path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_cohort_thresholds(
+    path: Path, verifier: Any, name: str, labels: Path, min_age: int | None, result: dict[str, Any]
+) -> None:
+    """Add a cohort-aware record to the embedder's entry and re-derive the shipped threshold."""
+    import json
+    from datetime import UTC, datetime
+
+    table = json.loads(path.read_text(encoding="utf-8"))
+    variant = "+".join(verifier.config.views)
+    entry = table.setdefault(verifier.embedder.info.name, {}).setdefault(variant, {})
+    record: dict[str, Any] = {
+        f"{float(r['target']):.0e}": round(float(r["threshold"]), 4) for r in result["cohort_aware"]
+    }
+    record["binding"] = {
+        f"{float(r['target']):.0e}": r["binding_cohort"] for r in result["cohort_aware"]
+    }
+    record["source"] = f"shiren calibrate-cohorts on {labels.parent.name}/{labels.name}" + (
+        f" (age >= {min_age})" if min_age is not None else ""
+    )
+    record["date"] = datetime.now(UTC).date().isoformat()
+    entry.setdefault("cohort_aware", {})[name] = record
+    if "by_far" in entry and "operating_far" in entry:
+        entry["threshold"] = protective(entry)
+    path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def protective(entry: dict[str, Any]) -> float:
+    """The shipped threshold: the highest of the pair-calibrated threshold at the operating FAR and
+    every cohort-aware threshold at that FAR (issue 8: protect the worst cohort)."""
+    key = f"{float(entry['operating_far']):.0e}"
+    candidates = [float(entry["by_far"][key])]
+    for record in entry.get("cohort_aware", {}).values():
+        if key in record:
+            candidates.append(float(record[key]))
+    return round(max(candidates), 4)
 
 
 LabelsOpt = Annotated[
@@ -331,6 +372,11 @@ def calibrate_cohorts(
     workers: WorkersOpt = 2,
     cache: CacheOpt = None,
     profile: ProfileOpt = "standard",
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Record it in this thresholds.json (under --name)."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Name of this cohort-aware record.")] = "cohorts",
 ) -> None:
     """Cohort-aware threshold: the single global threshold that keeps EVERY cohort's FMR at or
     below each target, and the FNMR per cohort it costs.
@@ -342,10 +388,15 @@ def calibrate_cohorts(
     from shiren.eval.fairness_report import cohort_aware
 
     def action() -> dict[str, Any]:
-        _, study = _fairness_study(labels, images, pairs, min_age, targets, workers, cache, profile)
-        return {
+        verifier, study = _fairness_study(
+            labels, images, pairs, min_age, targets, workers, cache, profile
+        )
+        result = {
             "shipped_threshold": study.thresholds["shipped"],
             "cohort_aware": [cohort_aware(study, t) for t in study.targets],
         }
+        if write is not None:
+            _write_cohort_thresholds(write, verifier, name, labels, min_age, result)
+        return result
 
     emit(run_guarded(True, action))
