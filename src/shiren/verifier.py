@@ -232,6 +232,15 @@ class Verifier:
             timings_ms=timings,
         )
 
+    def assess(self, image: ImageInput) -> QualityReport:
+        """The capture-quality report only (no embedding): decode, detect, mesh, gate.  Raises
+        FaceError when no face is found."""
+        pixels = self._decode(image).pixels
+        faces = self.detector.detect(pixels)
+        face = choose_face(faces, pixels.shape[1], pixels.shape[0], self.config.face_policy)
+        mesh = self.landmarker.landmarks(pixels, face.box) if self.landmarker else None
+        return assess_quality(pixels, face, mesh, all_faces=faces, config=self.config.quality)
+
     def _chips(
         self, pixels: RGBImage, face: Detection, mesh: FloatArray | None
     ) -> npt.NDArray[np.uint8]:

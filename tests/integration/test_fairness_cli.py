@@ -60,6 +60,10 @@ def test_eval_fairness_writes_the_report(tmp_path: Path) -> None:
     assert (tmp_path / "r" / "report.md").read_text().count("| east_asian |") >= 1
     assert (tmp_path / "r" / "det_cohorts.png").stat().st_size > 1000
     assert (tmp_path / "r" / "fmr_vs_threshold.png").stat().st_size > 1000
+    quality = rep["quality_by_cohort"]["cohorts"]
+    assert quality["white_male"]["images"] == 30
+    assert quality["east_asian"]["faces_found"] >= 14
+    assert "worst/best ratio" in (tmp_path / "r" / "report.md").read_text()
     aware = subprocess.run(
         [*SHIREN, "calibrate-cohorts", *common, "--targets", "1e-2"],
         capture_output=True, text=True, timeout=300, check=False,

@@ -308,6 +308,32 @@ def _fairness_study(
     return verifier, study
 
 
+def _quality_by_cohort(
+    verifier: Any,
+    labels_src: Path,
+    images: Path,
+    pairs: Path | None,
+    min_age: int | None,
+    workers: int,
+) -> dict[str, Any]:
+    """Run the quality gate (no embedding) on every labelled image and tally reasons by cohort."""
+    from tqdm import tqdm
+
+    from shiren.eval.cohorts import filter_min_age, read_labels, restrict_to
+    from shiren.eval.embeddings import compute_quality
+    from shiren.eval.quality_rates import quality_by_cohort
+
+    labels = filter_min_age(read_labels(labels_src), min_age)
+    if pairs is not None:
+        from shiren.eval.pairs import read_pairs
+
+        labels = restrict_to(labels, {p for x in read_pairs(pairs) for p in (x.a, x.b)})
+    paths = [x.path for x in labels]
+    with tqdm(total=len(set(paths)), desc="quality", unit="img", file=sys.stderr) as bar:
+        outcomes = compute_quality(verifier, images, paths, workers=workers, progress=bar.update)
+    return quality_by_cohort(labels, outcomes)
+
+
 def _operating_thresholds(verifier: Any) -> dict[str, float]:
     """The shipped threshold and the shipped per-FAR thresholds (LFW-calibrated)."""
     from shiren.thresholds import threshold_entry
@@ -334,6 +360,9 @@ def fairness(
     workers: WorkersOpt = 2,
     cache: CacheOpt = None,
     profile: ProfileOpt = "standard",
+    quality: Annotated[
+        bool, typer.Option("--quality/--no-quality", help="Also quality-gate rejections by cohort.")
+    ] = True,
 ) -> None:
     """Error rates per cohort (FMR, FNMR, FTA with exact 95 % intervals, worst/best ratios, DET).
 
@@ -342,6 +371,7 @@ def fairness(
     from shiren.cli.main import emit, run_guarded
     from shiren.eval.fairness_report import markdown, report, write_plots
     from shiren.eval.provenance import provenance, write_json
+    from shiren.eval.quality_rates import markdown as quality_markdown
 
     def action() -> dict[str, Any]:
         verifier, study = _fairness_study(
@@ -355,8 +385,16 @@ def fairness(
         settings |= {"pairs": str(pairs) if pairs else None, "profile": profile}
         settings |= {"views": list(verifier.config.views), "metric": verifier.embedder.metric}
         rep["provenance"] = provenance(settings, [_model_dict(m) for m in verifier.models])
+        text = markdown(rep)
+        if quality:
+            rep["quality_by_cohort"] = _quality_by_cohort(
+                verifier, labels, images, pairs, min_age, workers
+            )
+            text += "\n## Quality-gate rejections by cohort\n\n" + quality_markdown(
+                rep["quality_by_cohort"]
+            )
         write_json(out / "report.json", rep)
-        (out / "report.md").write_text(markdown(rep), encoding="utf-8")
+        (out / "report.md").write_text(text, encoding="utf-8")
         return rep
 
     rep = run_guarded(True, action)

@@ -187,3 +187,52 @@ def _to_set(results: dict[str, Any]) -> TemplateSet:
         else:
             out.failures[rel] = str(value.get("error", "internal.crash"))
     return out
+
+
+def _assess_one(args: tuple[str, str]) -> tuple[str, Any]:
+    images_dir, rel = args
+    return rel, assess_safely(_WORKER, Path(images_dir) / rel)
+
+
+def assess_safely(verifier: Any, path: Path) -> Any:
+    """Quality reason codes of one image (``[]`` = passed), or ``{"error": code}``."""
+    try:
+        report = verifier.assess(path)
+    except ShirenError as exc:
+        return {"error": str(exc.code)}
+    except Exception as exc:  # counted as a crash on purpose, like analyze_safely
+        return {"error": "internal.crash", "type": type(exc).__name__}
+    return [str(code) for code in report.reasons]
+
+
+def compute_quality(
+    verifier: Any,
+    images_dir: Path,
+    rel_paths: Sequence[str],
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, list[str] | str]:
+    """Quality-gate reasons per image (a list, empty when it passed) or its error code (a str)."""
+    unique = sorted(set(rel_paths))
+    out: dict[str, list[str] | str] = {}
+    if workers <= 1 or len(unique) < 2 * workers:
+        for rel in unique:
+            out[rel] = _flatten(assess_safely(verifier, images_dir / rel))
+            if progress:
+                progress(1)
+        return out
+    context = multiprocessing.get_context("spawn")
+    jobs = [(str(images_dir), rel) for rel in unique]
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(verifier.config,)
+    ) as pool:
+        for rel, outcome in pool.map(_assess_one, jobs, chunksize=16):
+            out[rel] = _flatten(outcome)
+            if progress:
+                progress(1)
+    return out
+
+
+def _flatten(outcome: Any) -> list[str] | str:
+    return outcome if isinstance(outcome, list) else str(outcome.get("error", "internal.crash"))
