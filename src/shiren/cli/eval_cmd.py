@@ -258,6 +258,18 @@ CohortPairsOpt = Annotated[
 ]
 
 
+def _select_labels(labels_src: Path, pairs: Path | None, min_age: int | None) -> list[Any]:
+    """The labelled images to measure: age-filtered, and limited to a pair list's images."""
+    from shiren.eval.cohorts import filter_min_age, read_labels, restrict_to
+
+    labels = filter_min_age(read_labels(labels_src), min_age)
+    if pairs is not None:
+        from shiren.eval.pairs import read_pairs
+
+        labels = restrict_to(labels, {p for x in read_pairs(pairs) for p in (x.a, x.b)})
+    return list(labels)
+
+
 def _fairness_study(
     labels_src: Path,
     images: Path,
@@ -272,18 +284,13 @@ def _fairness_study(
     from tqdm import tqdm
 
     from shiren.cli.main import verifier_for
-    from shiren.eval.cohorts import filter_min_age, read_labels, restrict_to
     from shiren.eval.embeddings import compute_templates
     from shiren.eval.fairness_report import measure
     from shiren.models.registry import default_model_dir
 
     if not images.is_dir():
         raise typer.BadParameter(f"--images {images} is not a folder")
-    labels = filter_min_age(read_labels(labels_src), min_age)
-    if pairs is not None:
-        from shiren.eval.pairs import read_pairs
-
-        labels = restrict_to(labels, {p for x in read_pairs(pairs) for p in (x.a, x.b)})
+    labels = _select_labels(labels_src, pairs, min_age)
     if not labels:
         raise typer.BadParameter("no labelled images left to measure")
     verifier = verifier_for(profile)
@@ -319,15 +326,10 @@ def _quality_by_cohort(
     """Run the quality gate (no embedding) on every labelled image and tally reasons by cohort."""
     from tqdm import tqdm
 
-    from shiren.eval.cohorts import filter_min_age, read_labels, restrict_to
     from shiren.eval.embeddings import compute_quality
     from shiren.eval.quality_rates import quality_by_cohort
 
-    labels = filter_min_age(read_labels(labels_src), min_age)
-    if pairs is not None:
-        from shiren.eval.pairs import read_pairs
-
-        labels = restrict_to(labels, {p for x in read_pairs(pairs) for p in (x.a, x.b)})
+    labels = _select_labels(labels_src, pairs, min_age)
     paths = [x.path for x in labels]
     with tqdm(total=len(set(paths)), desc="quality", unit="img", file=sys.stderr) as bar:
         outcomes = compute_quality(verifier, images, paths, workers=workers, progress=bar.update)
