@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -87,4 +88,29 @@ class FaceEmbedder(Protocol):
 
     def embed(self, chips: npt.NDArray[np.uint8]) -> FloatArray:
         """``(N, S, S, 3)`` uint8 RGB crops → ``(N, dim)`` float32 templates (N may be 0)."""
+        ...
+
+
+@runtime_checkable
+class PresentationAttackDetector(Protocol):
+    """Passive (single-frame) presentation-attack detection for one face whose box is known."""
+
+    info: ModelInfo
+
+    def live_score(self, image: RGBImage, box: BBox) -> float:
+        """Probability in [0, 1] that the face in ``box`` is bona fide (higher = more live)."""
+        ...
+
+
+@runtime_checkable
+class FaceTracker(Protocol):
+    """Dense landmarks for one face followed through a video (state lives in one call)."""
+
+    info: ModelInfo
+
+    def track(self, images: Sequence[RGBImage]) -> list[FloatArray | None]:
+        """One ``(N, 3)`` mesh in pixels per image (None where no face was found).
+
+        Each call is one session: no state carries over from an earlier call.
+        """
         ...
