@@ -3,6 +3,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 A ?=
 B ?=
+# MiniFASNet (passive anti-spoofing) weights ship in no registry: a configured folder, checksum-
+# verified.  On this project's machines they sit beside the checkout; set your own path elsewhere.
+SHIREN_MINIFASNET_DIR ?= $(wildcard $(abspath ../shared/models/minifasnet))
+export SHIREN_MINIFASNET_DIR
 
 .PHONY: setup compare run test check lint typecheck importlint fmt
 

@@ -14,6 +14,8 @@ SHARED = Path(
     )
 )
 LFW = SHARED / "lfw_view2" / "lfw-deepfunneled"
+MINIFAS_DIR = SHARED.parent / "models" / "minifasnet"
+REAL_MOV = SHARED / "zubair_liveness_videos" / "real.mov"
 
 
 def require(path: Path) -> Path:
@@ -42,3 +44,46 @@ def real_verifier() -> Any:
     from shiren.verifier import Verifier
 
     return Verifier.from_config()
+
+
+@pytest.fixture(scope="session")
+def real_pad() -> Any:
+    """The MiniFASNet ensemble from the shared weights folder (built into the model cache)."""
+    from shiren.models.registry import MINIFASNET_ENV, build_model
+
+    folder = require(MINIFAS_DIR)
+    before = os.environ.get(MINIFASNET_ENV)
+    os.environ[MINIFASNET_ENV] = str(folder)
+    try:
+        return build_model("minifasnet")
+    finally:
+        if before is None:
+            os.environ.pop(MINIFASNET_ENV, None)
+        else:
+            os.environ[MINIFASNET_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def real_checker(real_pad: Any) -> Any:
+    """The real liveness checker (mesh tracker, fast verifier, MiniFASNet), loaded once."""
+    from shiren.liveness.check import LivenessChecker
+    from shiren.liveness.config import load_config
+    from shiren.models.mediapipe_face import MediapipeMeshTracker
+    from shiren.models.registry import get_entry
+    from shiren.verifier import PROFILES, Verifier, VerifierConfig
+
+    return LivenessChecker(
+        verifier=Verifier.from_config(VerifierConfig(views=PROFILES["fast"])),
+        tracker=MediapipeMeshTracker(get_entry("face-mesh-attention")),
+        pad=real_pad,
+        config=load_config(),
+    )
+
+
+@pytest.fixture(scope="session")
+def real_mov_frames() -> Any:
+    """The live webcam video's frames (199, 960×540, 15 fps)."""
+    from shiren.liveness.config import load_config
+    from shiren.liveness.frames import load_frames
+
+    return load_frames(require(REAL_MOV), load_config().frames)

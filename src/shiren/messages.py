@@ -21,6 +21,13 @@ DEFAULT_LANG: Final = "zh-CN"
 Code = ErrorCode | ReasonCode
 
 # code value → (zh-CN, en)
+_SPOOF: Final = (
+    "验证未通过，请本人实时拍摄后重试",
+    "Verification failed. Please try again, live and in person.",
+)
+"""One text for every signal that catches an attack: telling the user which one fired would
+teach an attacker what to fix."""
+
 _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     # ---- ErrorCode: no verdict could be produced ----
     ErrorCode.INPUT_INVALID: (
@@ -194,14 +201,48 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     # ---- ReasonCode: matching (coarse on purpose: no scores, no hints) ----
     ReasonCode.MATCH_BELOW_THRESHOLD: ("人脸比对未通过", "The face does not match."),
     ReasonCode.MATCH_ABOVE_THRESHOLD: ("人脸比对通过", "The face matches."),
-    # ---- ReasonCode: liveness (coarse on purpose) ----
+    # ---- ReasonCode: liveness (coarse on purpose: signals that catch attacks share one text) ----
     ReasonCode.LIVENESS_CHALLENGE_FAILED: (
         "动作未完成，请按提示重试",
         "The action was not completed. Please follow the prompt and try again.",
     ),
-    ReasonCode.LIVENESS_SPOOF_SUSPECTED: (
-        "验证未通过，请本人实时拍摄后重试",
-        "Verification failed. Please try again, live and in person.",
+    ReasonCode.LIVENESS_SPOOF_SUSPECTED: _SPOOF,
+    ReasonCode.LIVENESS_ACTION_MISSING: (
+        "未检测到指定动作，请按提示完成动作",
+        "The requested action was not seen. Please follow the prompt.",
+    ),
+    ReasonCode.LIVENESS_UNEXPECTED_ACTION: (
+        "动作与提示不符，请只做提示的动作",
+        "That was not the requested action. Please do only what the prompt asks.",
+    ),
+    ReasonCode.LIVENESS_FACE_LOST: (
+        "检测过程中人脸离开了画面，请保持脸部在框内",
+        "Your face left the frame. Please keep your face inside the frame.",
+    ),
+    ReasonCode.LIVENESS_MULTIPLE_FACES: (
+        "画面中有多张人脸，请确保只有本人",
+        "More than one face is in view. Please make sure only you are in the frame.",
+    ),
+    ReasonCode.LIVENESS_FACE_CHANGED: _SPOOF,
+    ReasonCode.LIVENESS_FLAT_MOTION: _SPOOF,
+    ReasonCode.LIVENESS_INSUFFICIENT_MOTION: (
+        "转头幅度不够，请按提示转动头部",
+        "Please turn your head further when asked.",
+    ),
+    ReasonCode.LIVENESS_COLOUR_MISMATCH: _SPOOF,
+    ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE: (
+        "环境光线过强，请到稍暗处并保持屏幕亮度后重试",
+        "The light around you is too strong. Move somewhere less bright and try again.",
+    ),
+    ReasonCode.LIVENESS_CHALLENGE_EXPIRED: (
+        "验证已超时，请重新开始",
+        "The check timed out. Please start again.",
+    ),
+    ReasonCode.LIVENESS_CHALLENGE_MISMATCH: _SPOOF,
+    ReasonCode.LIVENESS_REPLAY_SUSPECTED: _SPOOF,
+    ReasonCode.LIVENESS_PASSIVE_UNAVAILABLE: (
+        "暂时无法完成验证，请稍后重试",
+        "The check cannot be completed right now. Please try again later.",
     ),
 }
 

@@ -43,6 +43,20 @@ class ReasonCode(StrEnum):
     # Liveness.  Public messages for these stay deliberately coarse (see shiren.messages).
     LIVENESS_CHALLENGE_FAILED = "liveness.challenge_failed"
     LIVENESS_SPOOF_SUSPECTED = "liveness.spoof_suspected"
+    # Per-signal liveness reasons (for the lender's back office; the borrower sees coarse text).
+    LIVENESS_ACTION_MISSING = "liveness.action_missing"
+    LIVENESS_UNEXPECTED_ACTION = "liveness.unexpected_action"
+    LIVENESS_FACE_LOST = "liveness.face_lost"
+    LIVENESS_MULTIPLE_FACES = "liveness.multiple_faces"
+    LIVENESS_FACE_CHANGED = "liveness.face_changed"
+    LIVENESS_FLAT_MOTION = "liveness.flat_motion"
+    LIVENESS_INSUFFICIENT_MOTION = "liveness.insufficient_motion"
+    LIVENESS_COLOUR_MISMATCH = "liveness.colour_mismatch"
+    LIVENESS_COLOUR_INCONCLUSIVE = "liveness.colour_inconclusive"
+    LIVENESS_CHALLENGE_EXPIRED = "liveness.challenge_expired"
+    LIVENESS_CHALLENGE_MISMATCH = "liveness.challenge_mismatch"
+    LIVENESS_REPLAY_SUSPECTED = "liveness.replay_suspected"
+    LIVENESS_PASSIVE_UNAVAILABLE = "liveness.passive_unavailable"
 
 
 __all__ = ["ReasonCode"]

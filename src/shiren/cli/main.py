@@ -133,10 +133,23 @@ def quality(
 
 @models_app.command("list")
 def models_list(as_json: JsonOpt = False) -> None:
-    """Show every built-in model with its version, licence, source and sha256."""
+    """Show every built-in model with its version, licence, source and sha256.
+
+    The MiniFASNet anti-spoofing models are listed too: their ONNX translations are built by
+    ``shiren models build`` from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``.
+    """
     from shiren.models.manifest import builtin_manifest
+    from shiren.models.registry import (
+        MINIFASNET_MODELS,
+        default_model_dir,
+        minifasnet_ensemble_description,
+        minifasnet_entry,
+    )
 
     rows = [entry.to_dict() for entry in builtin_manifest().values()]
+    cache = default_model_dir()
+    rows += [minifasnet_entry(name, cache).to_dict() for name in MINIFASNET_MODELS]
+    rows.append(minifasnet_ensemble_description(cache).to_dict())
     if as_json:
         emit(rows)
         return
@@ -149,9 +162,38 @@ def models_build(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only on failure.")] = False,
     model_dir: Annotated[Path | None, typer.Option(help="Where built models go.")] = None,
 ) -> None:
-    """Verify every built-in model's sha256 and build the ONNX translation of dlib's ResNet."""
-    from shiren.models.manifest import builtin_manifest, verified_path
-    from shiren.models.registry import ONNX_DLIB, get_entry
+    """Verify every built-in model's sha256 and build the ONNX translation of dlib's ResNet.
+
+    The MiniFASNet translations are built too when ``SHIREN_MINIFASNET_DIR`` is set (or already
+    cached and verified); otherwise they are skipped with a one-line note, not an error.
+    """
+    import os
+
+    from shiren.models.manifest import builtin_manifest, sha256_file, verified_path
+    from shiren.models.registry import (
+        MINIFASNET_ENSEMBLE,
+        MINIFASNET_ENV,
+        MINIFASNET_MODELS,
+        ONNX_DLIB,
+        default_model_dir,
+        get_entry,
+        minifasnet_entry,
+    )
+
+    def minifasnet_lines() -> list[str]:
+        folder = model_dir or default_model_dir()
+        cached = all(
+            Path(e.file).is_file() and sha256_file(Path(e.file)) == e.sha256
+            for e in (minifasnet_entry(name, folder) for name in MINIFASNET_MODELS)
+        )
+        if not cached and not os.environ.get(MINIFASNET_ENV, "").strip():
+            return [f"skip  {MINIFASNET_ENSEMBLE}-*  ({MINIFASNET_ENV} is not set)"]
+        lines = []
+        for name in [*MINIFASNET_MODELS, MINIFASNET_ENSEMBLE]:
+            entry = get_entry(name, model_dir=folder)
+            where = verified_path(entry) if entry.file else "(ensemble)"
+            lines.append(f"ok  {name}  {where}  sha256={entry.sha256[:16]}…")
+        return lines
 
     def action() -> list[str]:
         lines = [
@@ -159,7 +201,7 @@ def models_build(
         ]
         entry = get_entry(ONNX_DLIB, model_dir=model_dir)
         lines.append(f"ok  {ONNX_DLIB}  {verified_path(entry)}  sha256={entry.sha256[:16]}…")
-        return lines
+        return lines + minifasnet_lines()
 
     lines = run_guarded(False, action)
     if not quiet:
@@ -167,10 +209,12 @@ def models_build(
 
 
 def _register_subcommands() -> None:
-    from shiren.cli import bench_cmd, eval_cmd
+    from shiren.cli import bench_cmd, eval_cmd, liveness_cmd, pad_cmd
 
     eval_cmd.register(app)
     bench_cmd.register(app)
+    pad_cmd.register(app)
+    liveness_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -213,3 +213,47 @@ def _crop_for_mesh(image: RGBImage, box: BBox) -> tuple[RGBImage, tuple[int, int
             dtype=np.uint8,
         )
     return np.ascontiguousarray(crop), (x0, y0), scale
+
+
+class MediapipeMeshTracker:
+    """Face Mesh in video mode: the landmark model follows the face from frame to frame.
+
+    MediaPipe runs its face detector only on the first frame and whenever the track is lost, so a
+    frame costs ≈ 2.5 ms instead of ≈ 9 ms for detection + static mesh (measured on the 960×540
+    webcam video in ``shared/data``, one core).  One face is tracked (``max_num_faces=1``: a
+    second face costs a detector run on every frame); a second person in view is the caller's
+    check on a few keyframes.  Each :meth:`track` call is one session: a blank frame first makes
+    the graph drop any track left over from the previous call.
+    """
+
+    def __init__(self, entry: ManifestEntry, *, min_tracking_confidence: float = 0.5) -> None:
+        verified_path(entry)
+        mp = _import_mediapipe()
+        self.info: ModelInfo = entry.info()
+        with quiet_native_stderr():
+            self._graph = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=0.5,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+            self._graph.process(np.zeros((64, 64, 3), dtype=np.uint8))
+        self._lock = threading.Lock()
+        self._blank = np.zeros((64, 64, 3), dtype=np.uint8)
+
+    def track(self, images: Sequence[RGBImage]) -> list[FloatArray | None]:
+        out: list[FloatArray | None] = []
+        with self._lock:
+            self._graph.process(self._blank)  # forget the previous session's track
+            for image in images:
+                result = self._graph.process(np.ascontiguousarray(image))
+                if not result.multi_face_landmarks:
+                    out.append(None)
+                    continue
+                height, width = image.shape[:2]
+                out.append(_points(result.multi_face_landmarks[0].landmark, width, height))
+        return out
+
+    def close(self) -> None:
+        self._graph.close()

@@ -1,0 +1,544 @@
+"""Fusion: one :class:`LivenessResult` from the challenge, 3-D motion, colour, identity and PAD.
+
+The decision is a conjunction: every signal the level requires must pass (a chain is as strong as
+its weakest link; averaging would let a perfect replay of the actions outvote a failed colour
+check).  The result still carries one ``score`` in [0, 1] for ranking and risk engines: each
+signal's value is mapped to [0, 1] with 0.5 exactly at its threshold, and the fused score is the
+smallest of the required ones, so ``score ≥ 0.5 ⇔ passed``.
+
+Cost is dominated by the face mesh on every frame (≈ 2.5 ms); the heavier models (detector, PAD,
+embedder) run on a few keyframes only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from shiren.core.align import dlib5_from_mesh
+from shiren.core.geometry import BBox, FloatArray
+from shiren.core.similarity import similarity
+from shiren.errors import ModelError
+from shiren.liveness.actions import ChallengeOutcome, check_challenge
+from shiren.liveness.challenge import Challenge
+from shiren.liveness.config import Level, LivenessConfig, load_config
+from shiren.liveness.flash import ColourOutcome, check_colour
+from shiren.liveness.frames import FrameSequence
+from shiren.liveness.parallax import ParallaxOutcome, check_parallax
+from shiren.liveness.signals import Baseline, FaceSignals, baseline, face_signals
+from shiren.messages import message
+from shiren.models.protocols import FaceTracker, ModelInfo, PresentationAttackDetector
+from shiren.reasons import ReasonCode
+from shiren.verifier import PROFILES, Verifier, VerifierConfig
+
+MIN_FACE_FRACTION = 0.6
+SECOND_FACE_AREA = 0.2
+"""A second detection counts as another person when its box is ≥ 20 % of the main face's."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """One signal's verdict.  ``score`` is in [0, 1] with 0.5 at the threshold."""
+
+    name: str
+    required: bool
+    passed: bool
+    score: float
+    value: float | None
+    threshold: float | None
+    reasons: tuple[ReasonCode, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "required": self.required,
+            "passed": self.passed,
+            "score": round(self.score, 4),
+            "value": None if self.value is None else round(self.value, 5),
+            "threshold": self.threshold,
+            "reasons": [r.value for r in self.reasons],
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessResult:
+    passed: bool
+    score: float
+    level: Level
+    nonce: str
+    signals: dict[str, SignalResult]
+    reasons: tuple[ReasonCode, ...]
+    frames: int
+    faces_found: int
+    duration_ms: float
+    timings_ms: dict[str, float]
+    models: tuple[ModelInfo, ...] = ()
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "score": round(self.score, 4),
+            "level": self.level.value,
+            "nonce": self.nonce,
+            "reasons": [r.value for r in self.reasons],
+            "messages": [message(r, lang) for r in self.reasons],
+            "signals": {k: v.to_dict() for k, v in self.signals.items()},
+            "frames": self.frames,
+            "faces_found": self.faces_found,
+            "duration_ms": round(self.duration_ms, 1),
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "models": [
+                {"name": m.name, "version": m.version, "sha256": m.sha256} for m in self.models
+            ],
+        }
+
+
+def _normalised(value: float | None, threshold: float, span: float) -> float:
+    """[0, 1], 0.5 at ``threshold``; ``span`` above the threshold reaches 1."""
+    if value is None or not np.isfinite(value):
+        return 0.0
+    if value < threshold:
+        return float(max(0.0, 0.5 * value / threshold)) if threshold > 0 else 0.0
+    return float(min(1.0, 0.5 + 0.5 * (value - threshold) / span))
+
+
+# -- replay guard ---------------------------------------------------------------------------
+
+
+class ReplayGuard(Protocol):
+    """Remembers sessions' frame fingerprints; says when frames come back under a new nonce."""
+
+    def seen_before(self, fingerprint: tuple[int, ...], nonce: str) -> bool: ...
+
+
+class MemoryReplayGuard:
+    """In-process guard (a bounded LRU); the service backs the same protocol with its store."""
+
+    def __init__(self, capacity: int = 10_000, max_distance: int = 6) -> None:
+        self._entries: OrderedDict[tuple[int, ...], str] = OrderedDict()
+        self._capacity = capacity
+        self._max_distance = max_distance
+        self._lock = threading.Lock()
+
+    def seen_before(self, fingerprint: tuple[int, ...], nonce: str) -> bool:
+        with self._lock:
+            for known, other in self._entries.items():
+                if other != nonce and all(
+                    bin(a ^ b).count("1") <= self._max_distance
+                    for a, b in zip(known, fingerprint, strict=True)
+                ):
+                    return True
+            self._entries[fingerprint] = nonce
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+            return False
+
+
+def dhash(image: np.ndarray) -> int:
+    """64-bit difference hash of a frame (robust to re-encoding and small rescaling)."""
+    import cv2
+
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).ravel()
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def fingerprint(frames: FrameSequence) -> tuple[int, ...]:
+    n = len(frames)
+    return tuple(dhash(frames.frames[i].image) for i in (0, n // 2, n - 1))
+
+
+# -- the checker ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+class LivenessChecker:
+    """Checks one answered challenge.  Models are injected (real: :meth:`from_config`)."""
+
+    def __init__(
+        self,
+        *,
+        verifier: Verifier,
+        tracker: FaceTracker,
+        pad: PresentationAttackDetector | None,
+        config: LivenessConfig | None = None,
+        key: bytes | None = None,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.tracker = tracker
+        self.pad = pad
+        self.config = config or load_config()
+        self.key = key
+        self.replay_guard = replay_guard
+
+    @classmethod
+    def from_config(
+        cls,
+        config: LivenessConfig | None = None,
+        *,
+        verifier: Verifier | None = None,
+        pad_model: str | None = "minifasnet",
+        key: bytes | None = None,
+        replay_guard: ReplayGuard | None = None,
+    ) -> LivenessChecker:
+        """Real models.  A missing PAD model (weights not configured) leaves ``pad`` unset:
+        levels that require the passive signal then fail with ``liveness.passive_unavailable``
+        rather than silently passing."""
+        from shiren.models.mediapipe_face import MediapipeMeshTracker
+        from shiren.models.registry import build_model, get_entry
+
+        v = verifier or Verifier.from_config(VerifierConfig(views=PROFILES["fast"]))
+        tracker = MediapipeMeshTracker(get_entry("face-mesh-attention"))
+        pad: PresentationAttackDetector | None = None
+        if pad_model:
+            try:
+                pad = build_model(pad_model)
+            except ModelError as exc:
+                if exc.code.value not in ("model.unavailable",):
+                    raise
+        return cls(
+            verifier=v, tracker=tracker, pad=pad, config=config, key=key, replay_guard=replay_guard
+        )
+
+    @property
+    def models(self) -> tuple[ModelInfo, ...]:
+        found = [self.tracker.info, *self.verifier.models]
+        if self.pad is not None:
+            found.append(self.pad.info)
+        return tuple(found)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _keyframes(self, challenge: Challenge, signals: FaceSignals, base: Baseline) -> list[int]:
+        """The most frontal found frame of the still phase, of each action window, and the last
+        found frame: spread over the session so a swap anywhere is caught."""
+        found = signals.found
+        offset = np.abs(signals.yaw - base.yaw) + np.abs(signals.pitch - base.pitch)
+        picks: list[int] = []
+        spans = [(0.0, float(challenge.still_until_ms))] + [
+            (float(s.start_ms), float(s.end_ms)) for s in challenge.actions
+        ]
+        for lo, hi in spans:
+            idx = np.flatnonzero(found & (signals.t_ms >= lo) & (signals.t_ms < hi))
+            if idx.size:
+                picks.append(int(idx[np.argmin(offset[idx])]))
+        last = np.flatnonzero(found)
+        if last.size:
+            picks.append(int(last[-1]))
+        unique = list(dict.fromkeys(picks))
+        return unique[: max(2, self.config.identity.keyframes)] if len(unique) > 2 else unique
+
+    def _failed_early(
+        self,
+        challenge: Challenge,
+        level: Level,
+        frames: FrameSequence,
+        reason: ReasonCode,
+        timings: dict[str, float],
+    ) -> LivenessResult:
+        sig = SignalResult("challenge", True, False, 0.0, None, None, (reason,))
+        return LivenessResult(
+            passed=False,
+            score=0.0,
+            level=level,
+            nonce=challenge.nonce,
+            signals={"challenge": sig},
+            reasons=(reason,),
+            frames=len(frames),
+            faces_found=0,
+            duration_ms=frames.duration_ms,
+            timings_ms=timings,
+            models=self.models,
+        )
+
+    # -- the check -------------------------------------------------------------------------
+
+    def check(
+        self,
+        challenge: Challenge,
+        frames: FrameSequence,
+        *,
+        now: float | None = None,
+        level: Level | str | None = None,
+    ) -> LivenessResult:
+        timings: dict[str, float] = {}
+        lv = Level(level) if level is not None else challenge.level
+        policy = self.config.level(lv)
+        required = set(policy.required)
+
+        if self.key is not None and not challenge.signature_valid(self.key):
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
+            )
+        if frames.nonce is not None and frames.nonce != challenge.nonce:
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
+            )
+        if challenge.expired(now):
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_EXPIRED, timings
+            )
+        if self.replay_guard is not None:
+            with _timed(timings, "fingerprint"):
+                replayed = self.replay_guard.seen_before(fingerprint(frames), challenge.nonce)
+            if replayed:
+                return self._failed_early(
+                    challenge, lv, frames, ReasonCode.LIVENESS_REPLAY_SUSPECTED, timings
+                )
+
+        with _timed(timings, "mesh"):
+            meshes = self.tracker.track([f.image for f in frames.frames])
+        with _timed(timings, "signals"):
+            signals = face_signals(meshes, frames.times_ms, frames.size)
+        faces_found = int(signals.found.sum())
+        base = baseline(signals, challenge.still_until_ms)
+        if base is None or faces_found < MIN_FACE_FRACTION * len(frames):
+            reason = ReasonCode.LIVENESS_FACE_LOST
+            result = self._failed_early(challenge, lv, frames, reason, timings)
+            return LivenessResult(**{**_fields(result), "faces_found": faces_found})
+
+        results: dict[str, SignalResult] = {}
+        with _timed(timings, "actions"):
+            outcome = check_challenge(challenge, signals, base, self.config.actions)
+        results["challenge"] = _challenge_signal(outcome, "challenge" in required)
+
+        with _timed(timings, "parallax"):
+            par = check_parallax(
+                challenge,
+                frames,
+                signals,
+                base,
+                self.config.parallax,
+                self.config.actions.window_slack_ms,
+            )
+        results["parallax"] = _parallax_signal(
+            par, self.config.parallax.pass_residual, "parallax" in required
+        )
+
+        with _timed(timings, "colour"):
+            col = check_colour(challenge, frames, signals, self.config.colour)
+        results["colour"] = _colour_signal(
+            col, self.config.colour.pass_correlation, "colour" in required
+        )
+
+        keys = self._keyframes(challenge, signals, base)
+        with _timed(timings, "detect"):
+            extra_faces = self._second_faces(frames, keys, signals)
+        with _timed(timings, "identity"):
+            results["identity"] = self._identity(frames, keys, signals, "identity" in required)
+        if extra_faces:
+            sig = results["identity"]
+            results["identity"] = SignalResult(
+                sig.name,
+                sig.required,
+                False,
+                min(sig.score, 0.25),
+                sig.value,
+                sig.threshold,
+                (*sig.reasons, ReasonCode.LIVENESS_MULTIPLE_FACES),
+                {**sig.details, "frames_with_second_face": extra_faces},
+            )
+        with _timed(timings, "passive"):
+            results["passive"] = self._passive(
+                frames, keys, signals, self.config.passive_threshold(lv), "passive" in required
+            )
+
+        required_results = [r for r in results.values() if r.required]
+        passed = all(r.passed for r in required_results)
+        score = min((r.score for r in required_results), default=0.0)
+        score = max(score, 0.5) if passed else min(score, 0.4999)
+        reasons = tuple(
+            dict.fromkeys(code for r in required_results if not r.passed for code in r.reasons)
+        )
+        if not passed and not reasons:
+            reasons = (ReasonCode.LIVENESS_SPOOF_SUSPECTED,)
+        timings["total"] = sum(timings.values())
+        return LivenessResult(
+            passed=passed,
+            score=score,
+            level=lv,
+            nonce=challenge.nonce,
+            signals=results,
+            reasons=reasons,
+            frames=len(frames),
+            faces_found=faces_found,
+            duration_ms=frames.duration_ms,
+            timings_ms=timings,
+            models=self.models,
+        )
+
+    def _second_faces(
+        self, frames: FrameSequence, keys: list[int], signals: FaceSignals
+    ) -> list[int]:
+        out = []
+        for i in keys[:3]:
+            dets = self.verifier.detector.detect(frames.frames[i].image)
+            if len(dets) < 2:
+                continue
+            main = max(d.box.area for d in dets)
+            if sum(1 for d in dets if d.box.area >= SECOND_FACE_AREA * main) >= 2:
+                out.append(i)
+        return out
+
+    def _identity(
+        self, frames: FrameSequence, keys: list[int], signals: FaceSignals, required: bool
+    ) -> SignalResult:
+        th = self.config.identity.min_similarity
+        chips = []
+        for i in keys:
+            mesh = signals.meshes[i]
+            assert mesh is not None
+            chips.append(
+                self.verifier.aligner.align_points(
+                    frames.frames[i].image, dlib5_from_mesh(mesh)
+                ).chip
+            )
+        if len(chips) < 2:
+            return SignalResult(
+                "identity", required, False, 0.0, None, th, (ReasonCode.LIVENESS_FACE_LOST,)
+            )
+        templates = self.verifier.embedder.embed(np.stack(chips))
+        metric = self.verifier.embedder.metric
+        sims = [
+            similarity(templates[a], templates[b], metric)
+            for a in range(len(keys))
+            for b in range(a + 1, len(keys))
+        ]
+        worst = float(min(sims))
+        passed = worst >= th
+        return SignalResult(
+            "identity",
+            required,
+            passed,
+            _normalised(worst, th, 1.0 - th),
+            worst,
+            th,
+            () if passed else (ReasonCode.LIVENESS_FACE_CHANGED,),
+            {"keyframes": keys, "min_similarity": round(worst, 4)},
+        )
+
+    def _passive(
+        self,
+        frames: FrameSequence,
+        keys: list[int],
+        signals: FaceSignals,
+        threshold: float,
+        required: bool,
+    ) -> SignalResult:
+        if self.pad is None:
+            return SignalResult(
+                "passive",
+                required,
+                False,
+                0.0,
+                None,
+                threshold,
+                (ReasonCode.LIVENESS_PASSIVE_UNAVAILABLE,),
+                {"model": None},
+            )
+        scores = []
+        picks = keys[: self.config.passive.keyframes]
+        for i in picks:
+            mesh = signals.meshes[i]
+            assert mesh is not None
+            scores.append(self.pad.live_score(frames.frames[i].image, _mesh_box(mesh)))
+        value = float(np.mean(scores)) if scores else 0.0
+        passed = bool(scores) and value >= threshold
+        return SignalResult(
+            "passive",
+            required,
+            passed,
+            _normalised(value, threshold, 1.0 - threshold),
+            value,
+            threshold,
+            () if passed else (ReasonCode.LIVENESS_SPOOF_SUSPECTED,),
+            {
+                "keyframes": picks,
+                "scores": [round(s, 4) for s in scores],
+                "model": self.pad.info.name,
+            },
+        )
+
+
+def _mesh_box(mesh: FloatArray) -> BBox:
+    """A detector-like face box from the mesh (the mesh spans brow to chin, the detector's box
+    is a little taller at the top), so the PAD crop sees the same framing it was built for."""
+    lo = mesh[:468, :2].min(axis=0)
+    hi = mesh[:468, :2].max(axis=0)
+    w, h = float(hi[0] - lo[0]), float(hi[1] - lo[1])
+    return BBox(float(lo[0]), float(lo[1]) - 0.1 * h, float(lo[0]) + w, float(hi[1]))
+
+
+def _fields(result: LivenessResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in result.__dataclass_fields__}
+
+
+def _challenge_signal(outcome: ChallengeOutcome, required: bool) -> SignalResult:
+    return SignalResult(
+        "challenge",
+        required,
+        outcome.passed,
+        (0.5 + 0.5 * outcome.score) if outcome.passed else 0.5 * outcome.score,
+        outcome.score,
+        1.0,
+        outcome.reasons,
+        {"actions": [a.to_dict() for a in outcome.actions]},
+    )
+
+
+def _parallax_signal(par: ParallaxOutcome, threshold: float, required: bool) -> SignalResult:
+    return SignalResult(
+        "parallax",
+        required,
+        par.passed,
+        _normalised(par.score, threshold, threshold),
+        par.score,
+        threshold,
+        () if par.reason is None else (par.reason,),
+        {
+            "yaw_span_deg": round(par.yaw_span_deg, 2),
+            "pairs": [{"from": a, "to": b, "residual": r, "points": n} for a, b, r, n in par.pairs],
+        },
+    )
+
+
+def _colour_signal(col: ColourOutcome, threshold: float, required: bool) -> SignalResult:
+    return SignalResult(
+        "colour",
+        required,
+        col.passed,
+        _normalised(col.score, threshold, 1.0 - threshold),
+        col.score,
+        threshold,
+        () if col.reason is None else (col.reason,),
+        {"lag_ms": col.lag_ms, "swing": round(col.swing, 5), "steps_measured": col.steps_measured},
+    )
+
+
+__all__ = [
+    "LivenessChecker",
+    "LivenessResult",
+    "MemoryReplayGuard",
+    "ReplayGuard",
+    "SignalResult",
+    "dhash",
+    "fingerprint",
+]
