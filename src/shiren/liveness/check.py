@@ -39,6 +39,10 @@ from shiren.reasons import ReasonCode
 from shiren.verifier import PROFILES, Verifier, VerifierConfig
 
 MIN_FACE_FRACTION = 0.6
+KEYFRAME_MAX_YAW_DEG = 20.0
+KEYFRAME_MAX_PITCH_DEG = 20.0
+PASSIVE_MAX_ANGLE_DEG = 15.0
+MIN_PASSIVE_GAP_MS = 300.0
 SECOND_FACE_AREA = 0.2
 """A second detection counts as another person when its box is ≥ 20 % of the main face's."""
 
@@ -228,23 +232,30 @@ class LivenessChecker:
     # -- helpers ---------------------------------------------------------------------------
 
     def _keyframes(self, challenge: Challenge, signals: FaceSignals, base: Baseline) -> list[int]:
-        """The most frontal found frame of the still phase, of each action window, and the last
-        found frame: spread over the session so a swap anywhere is caught."""
-        found = signals.found
+        """Near-frontal frames spread over the session — the most frontal of the still phase,
+        of each action window and of the last second — so a swap anywhere is caught, while
+        a profile view (which no embedder or PAD model judges well) is never a keyframe."""
         offset = np.abs(signals.yaw - base.yaw) + np.abs(signals.pitch - base.pitch)
+        usable = (
+            signals.found
+            & (np.abs(signals.yaw - base.yaw) <= KEYFRAME_MAX_YAW_DEG)
+            & (np.abs(signals.pitch - base.pitch) <= KEYFRAME_MAX_PITCH_DEG)
+        )
+        end = float(signals.t_ms[-1])
+        spans = [(0.0, float(challenge.still_until_ms))]
+        spans += [(float(s.start_ms), float(s.end_ms)) for s in challenge.actions]
+        spans.append((end - 1000.0, end + 1.0))
         picks: list[int] = []
-        spans = [(0.0, float(challenge.still_until_ms))] + [
-            (float(s.start_ms), float(s.end_ms)) for s in challenge.actions
-        ]
         for lo, hi in spans:
-            idx = np.flatnonzero(found & (signals.t_ms >= lo) & (signals.t_ms < hi))
+            idx = np.flatnonzero(usable & (signals.t_ms >= lo) & (signals.t_ms < hi))
             if idx.size:
                 picks.append(int(idx[np.argmin(offset[idx])]))
-        last = np.flatnonzero(found)
-        if last.size:
-            picks.append(int(last[-1]))
         unique = list(dict.fromkeys(picks))
-        return unique[: max(2, self.config.identity.keyframes)] if len(unique) > 2 else unique
+        if len(unique) <= self.config.identity.keyframes:
+            return unique
+        # keep the first and the last, and the middle ones evenly
+        keep = np.linspace(0, len(unique) - 1, self.config.identity.keyframes).round().astype(int)
+        return [unique[i] for i in sorted(set(keep.tolist()))]
 
     def _failed_early(
         self,
@@ -358,7 +369,12 @@ class LivenessChecker:
             )
         with _timed(timings, "passive"):
             results["passive"] = self._passive(
-                frames, keys, signals, self.config.passive_threshold(lv), "passive" in required
+                frames,
+                keys,
+                float(challenge.still_until_ms),
+                signals,
+                self.config.passive_threshold(lv),
+                "passive" in required,
             )
 
         required_results = [r for r in results.values() if r.required]
@@ -439,6 +455,7 @@ class LivenessChecker:
         self,
         frames: FrameSequence,
         keys: list[int],
+        still_until: float,
         signals: FaceSignals,
         threshold: float,
         required: bool,
@@ -455,7 +472,7 @@ class LivenessChecker:
                 {"model": None},
             )
         scores = []
-        picks = keys[: self.config.passive.keyframes]
+        picks = passive_frames(signals, keys, still_until, self.config.passive.keyframes)
         for i in picks:
             mesh = signals.meshes[i]
             assert mesh is not None
@@ -476,6 +493,48 @@ class LivenessChecker:
                 "model": self.pad.info.name,
             },
         )
+
+
+def motion(signals: FaceSignals) -> np.ndarray:
+    """Per frame, the median landmark displacement since the previous frame / IOD (``inf`` where
+    unknown): a still frame is a sharp frame (no motion blur) and a frontal one."""
+    out = np.full(len(signals), np.inf)
+    for i in range(1, len(signals)):
+        a, b = signals.meshes[i - 1], signals.meshes[i]
+        if a is None or b is None or not np.isfinite(signals.iod[i]):
+            continue
+        step = np.linalg.norm(b[:468, :2] - a[:468, :2], axis=1)
+        out[i] = float(np.median(step)) / max(float(signals.iod[i]), 1.0)
+    return out
+
+
+def passive_frames(
+    signals: FaceSignals, keys: list[int], still_until: float, count: int
+) -> list[int]:
+    """The frames the passive model judges: the stillest near-frontal frames of the still phase
+    (the face holds still there while the colours flash), at least ``MIN_PASSIVE_GAP_MS`` apart;
+    the identity keyframes when the still phase has none.  MiniFASNet, like every single-frame
+    PAD model, reads motion blur and a tilted head as artefacts."""
+    move = motion(signals)
+    found = np.flatnonzero(signals.found & (signals.t_ms < still_until) & np.isfinite(move))
+    if found.size:
+        ref_yaw = float(np.median(signals.yaw[found]))
+        ref_pitch = float(np.median(signals.pitch[found]))
+        ref_roll = float(np.median(signals.roll[found]))
+        ok = found[
+            (np.abs(signals.yaw[found] - ref_yaw) <= PASSIVE_MAX_ANGLE_DEG)
+            & (np.abs(signals.pitch[found] - ref_pitch) <= PASSIVE_MAX_ANGLE_DEG)
+            & (np.abs(signals.roll[found] - ref_roll) <= PASSIVE_MAX_ANGLE_DEG)
+        ]
+        picks: list[int] = []
+        for i in ok[np.argsort(move[ok], kind="stable")]:
+            if all(abs(signals.t_ms[i] - signals.t_ms[j]) >= MIN_PASSIVE_GAP_MS for j in picks):
+                picks.append(int(i))
+            if len(picks) == count:
+                break
+        if picks:
+            return sorted(picks)
+    return sorted(keys, key=lambda i: float(move[i]))[:count]
 
 
 def _mesh_box(mesh: FloatArray) -> BBox:
