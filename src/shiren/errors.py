@@ -54,6 +54,15 @@ class ErrorCode(StrEnum):
     CONFIG_INVALID = "config.invalid"
     INTERNAL = "internal.error"
     INPUT_FILE_UNREADABLE = "input.file_unreadable"
+    ID_NUMBER_INVALID = "input.id_number_invalid"
+    CRYPTO_DECRYPT_FAILED = "crypto.decrypt_failed"
+    CRYPTO_KEY_UNKNOWN = "crypto.key_unknown"
+    AUDIT_PAYLOAD_FORBIDDEN = "audit.payload_forbidden"
+    SESSION_ALREADY_USED = "session.already_used"
+    RECORD_NOT_FOUND = "record.not_found"
+    RECORD_CONFLICT = "record.conflict"
+    RECORD_DUPLICATE = "record.duplicate"
+    STORAGE_UNAVAILABLE = "storage.unavailable"
 
 
 class ShirenError(Exception):

@@ -127,6 +127,39 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "系统繁忙，请稍后重试",
         "Something went wrong on our side. Please try again later.",
     ),
+    ErrorCode.ID_NUMBER_INVALID: (
+        "身份证号码有误，请核对后重新输入",
+        "The ID number is not valid. Please check it and enter it again.",
+    ),
+    ErrorCode.CRYPTO_DECRYPT_FAILED: (
+        "数据暂时无法读取，请联系客服",
+        "The stored data cannot be read. Please contact support.",
+    ),
+    ErrorCode.CRYPTO_KEY_UNKNOWN: (
+        "服务配置有误，请联系客服",
+        "The service is misconfigured. Please contact support.",
+    ),
+    ErrorCode.AUDIT_PAYLOAD_FORBIDDEN: (
+        "系统繁忙，请稍后重试",
+        "Something went wrong on our side. Please try again later.",
+    ),
+    ErrorCode.SESSION_ALREADY_USED: (
+        "本次验证已使用，请重新发起验证",
+        "This verification session has already been used. Please start a new one.",
+    ),
+    ErrorCode.RECORD_NOT_FOUND: ("未找到相关记录", "The record was not found."),
+    ErrorCode.RECORD_CONFLICT: (
+        "记录已被修改，请刷新后重试",
+        "The record was changed meanwhile. Please reload and try again.",
+    ),
+    ErrorCode.RECORD_DUPLICATE: (
+        "记录已存在，请勿重复提交",
+        "The record already exists. Please do not submit it twice.",
+    ),
+    ErrorCode.STORAGE_UNAVAILABLE: (
+        "服务暂时不可用，请稍后重试",
+        "The service is temporarily unavailable. Please try again later.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",
@@ -240,6 +273,14 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     ReasonCode.LIVENESS_CHALLENGE_MISMATCH: _SPOOF,
     ReasonCode.LIVENESS_REPLAY_SUSPECTED: _SPOOF,
+    ReasonCode.LIMIT_LOCKED: (
+        "失败次数过多，请30分钟后再试，或选择其他验证方式",
+        "Too many failed attempts. Try again in 30 minutes or choose another way to verify.",
+    ),
+    ReasonCode.LIMIT_DAILY_CAP: (
+        "今日验证次数已达上限，请选择其他验证方式",
+        "You have reached today's limit. Please choose another way to verify.",
+    ),
     ReasonCode.LIVENESS_PASSIVE_UNAVAILABLE: (
         "暂时无法完成验证，请稍后重试",
         "The check cannot be completed right now. Please try again later.",

@@ -58,5 +58,9 @@ class ReasonCode(StrEnum):
     LIVENESS_REPLAY_SUSPECTED = "liveness.replay_suspected"
     LIVENESS_PASSIVE_UNAVAILABLE = "liveness.passive_unavailable"
 
+    # Retry limits (shiren.domain.decisions).
+    LIMIT_LOCKED = "limit.locked"
+    LIMIT_DAILY_CAP = "limit.daily_cap"
+
 
 __all__ = ["ReasonCode"]

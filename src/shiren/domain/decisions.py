@@ -1,0 +1,115 @@
+"""Decisions: pass, retry, manual review or fallback — and the retry / lock-out rules.
+
+Face must never be the only path: whenever the face check cannot pass (too many failed tries, a
+locked subject, a suspected attack, a borderline match), the decision names the non-face methods
+the lender may use instead.  The rules here are pure: attempt counts come in as numbers (the
+service keeps them in Redis or in process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shiren.reasons import ReasonCode
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    RETRY = "retry"
+    REVIEW = "review"
+    FALLBACK = "fallback"
+
+
+FALLBACKS = ("sms_otp", "bank_card_4", "authority_name_id", "manual_review")
+
+# Failures the borrower can fix by trying again (light, pose, the prompt); everything else that
+# points at an attack goes to review or fallback rather than inviting the attacker to iterate.
+RETRYABLE = frozenset(
+    {
+        ReasonCode.LIVENESS_ACTION_MISSING,
+        ReasonCode.LIVENESS_UNEXPECTED_ACTION,
+        ReasonCode.LIVENESS_FACE_LOST,
+        ReasonCode.LIVENESS_MULTIPLE_FACES,
+        ReasonCode.LIVENESS_INSUFFICIENT_MOTION,
+        ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE,
+        ReasonCode.LIVENESS_CHALLENGE_EXPIRED,
+    }
+)
+ATTACK = frozenset(
+    {
+        ReasonCode.LIVENESS_SPOOF_SUSPECTED,
+        ReasonCode.LIVENESS_FLAT_MOTION,
+        ReasonCode.LIVENESS_COLOUR_MISMATCH,
+        ReasonCode.LIVENESS_FACE_CHANGED,
+        ReasonCode.LIVENESS_CHALLENGE_MISMATCH,
+        ReasonCode.LIVENESS_REPLAY_SUSPECTED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRules:
+    """ "5 failures in 3 minutes → 30-minute cool-off; a daily cap per ID number"."""
+
+    max_failures: int = 5
+    window_s: int = 180
+    cooloff_s: int = 1800
+    daily_cap: int = 20
+    review_margin: float = 0.02
+    """A live face whose similarity is below the threshold by less than this goes to review."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    fallbacks: tuple[str, ...] = ()
+    retry_after_s: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "reasons": list(self.reasons),
+            "fallbacks": list(self.fallbacks),
+            "retry_after_s": self.retry_after_s,
+        }
+
+
+def decide(
+    *,
+    liveness_passed: bool,
+    liveness_reasons: tuple[str, ...],
+    similarity: float | None,
+    threshold: float,
+    recent_failures: int,
+    daily_attempts: int,
+    rules: RetryRules,
+) -> Decision:
+    """The outcome of one check.  ``recent_failures`` counts failures in the rolling window
+    *before* this check; ``daily_attempts`` the attempts today for this ID number, this one
+    included."""
+    matched = similarity is not None and similarity >= threshold
+    if liveness_passed and matched:
+        return Decision(Outcome.PASS, (ReasonCode.MATCH_ABOVE_THRESHOLD.value,))
+    reasons = list(liveness_reasons)
+    if liveness_passed and not matched:
+        reasons.append(ReasonCode.MATCH_BELOW_THRESHOLD.value)
+    failures = recent_failures + 1
+    if daily_attempts >= rules.daily_cap:
+        return Decision(Outcome.FALLBACK, (*reasons, ReasonCode.LIMIT_DAILY_CAP.value), FALLBACKS)
+    if failures >= rules.max_failures:
+        return Decision(
+            Outcome.FALLBACK, (*reasons, ReasonCode.LIMIT_LOCKED.value), FALLBACKS, rules.cooloff_s
+        )
+    if any(r in ATTACK for r in liveness_reasons):
+        return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
+    if liveness_passed and similarity is not None and threshold - similarity <= rules.review_margin:
+        return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
+    if liveness_passed or all(r in RETRYABLE for r in liveness_reasons):
+        return Decision(Outcome.RETRY, tuple(reasons))
+    return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
+
+
+__all__ = ["ATTACK", "FALLBACKS", "RETRYABLE", "Decision", "Outcome", "RetryRules", "decide"]

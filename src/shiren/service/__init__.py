@@ -1,0 +1,1 @@
+"""The service's use cases: enrolment, step-up sessions, decisions, retention, erasure."""
