@@ -69,7 +69,7 @@ class IdentityThresholds:
 @dataclass(frozen=True, slots=True)
 class ParallaxThresholds:
     min_yaw_span_deg: float = 12.0
-    pass_residual: float = 0.035
+    pass_residual: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)

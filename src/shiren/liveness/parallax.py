@@ -34,14 +34,16 @@ from shiren.liveness.signals import Baseline, FaceSignals
 from shiren.reasons import ReasonCode
 
 MESH_POINTS = 468
-MAX_FEATURES = 80
+MAX_FEATURES = 150
+REFINE_ROUNDS = 2
 MIN_TRACKED = 10
-FB_MAX_PX = 1.0
+FB_MAX_PX = 2.0
 LK_WINDOW = (21, 21)
 LK_LEVELS = 3
 ROI_MARGIN = 0.25
 TARGET_SPAN_DEG = 20.0
 MAX_CHAIN = 10
+LOOKBACK_MS = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,38 @@ def planarity_residual(
     h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 0.02 * scale)
     if h is None:
         return None
-    mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), h).reshape(-1, 2)
-    err = np.linalg.norm(mapped - dst, axis=1) / scale
-    return float(np.median(err)), int(alive.sum())
+    # Plane + parallax: warp the first frame by the homography and measure, directly against the
+    # last frame, how far each feature still is from where the plane puts it.  For a plane the
+    # warped image *is* the last frame, so drift accumulated along the chain is removed (the
+    # homography is re-fitted to the refined points); a head keeps its parallax.
+    target = grays[-1]
+    size = (target.shape[1], target.shape[0])
+    pts = src.reshape(-1, 1, 2).astype(np.float32)
+    err = np.full(len(src), np.inf)
+    for _ in range(REFINE_ROUNDS):
+        warped = cv2.warpPerspective(grays[0], h, size, flags=cv2.INTER_LINEAR)
+        pred = cv2.perspectiveTransform(pts, h).astype(np.float32)
+        got, st, _ = cv2.calcOpticalFlowPyrLK(
+            warped,
+            target,
+            pred,
+            pred.copy(),
+            winSize=LK_WINDOW,
+            maxLevel=1,
+            flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        )
+        ok = st.ravel() == 1
+        if int(ok.sum()) < MIN_TRACKED:
+            return None
+        err = np.where(ok, np.linalg.norm((got - pred).reshape(-1, 2), axis=1), np.inf)
+        refit, _ = cv2.findHomography(
+            src[ok], got.reshape(-1, 2)[ok].astype(np.float64), cv2.RANSAC, 0.02 * scale
+        )
+        if refit is None:
+            break
+        h = refit
+    finite = err[np.isfinite(err)]
+    return float(np.median(finite)) / scale, int(finite.size)
 
 
 def _turn_pairs(
@@ -126,20 +157,27 @@ def _turn_pairs(
     if not windows:
         windows = [(float(signals.t_ms[0]), float(signals.t_ms[-1]))]
     pairs = []
+    dyaw = np.abs(signals.yaw - base.yaw)
     for lo, hi in windows:
         idx = np.flatnonzero(found & (signals.t_ms >= lo) & (signals.t_ms <= hi))
-        if idx.size < 2:
+        if idx.size == 0:
             continue
-        dyaw = np.abs(signals.yaw - base.yaw)
-        ref = int(idx[np.argmin(dyaw[idx])])
-        after = idx[idx > ref]
-        if after.size == 0:
+        peak = int(idx[np.nanargmax(dyaw[idx])])
+        # the frontal frame the turn started from: before the peak, reaching back up to
+        # LOOKBACK_MS before the window (a quick person starts turning as the prompt appears)
+        before = np.flatnonzero(
+            found & (signals.t_ms >= lo - LOOKBACK_MS) & (signals.t_ms < signals.t_ms[peak])
+        )
+        if before.size == 0:
             continue
+        ref = int(before[np.argmin(dyaw[before])])
+        after = np.arange(ref + 1, peak + 1)
+        after = after[found[after]]
         span = np.abs(signals.yaw[after] - signals.yaw[ref])
         past = np.flatnonzero(span >= max(TARGET_SPAN_DEG, th.min_yaw_span_deg))
-        peak = int(after[past[0]]) if past.size else int(after[np.argmax(span)])
-        if abs(float(signals.yaw[peak] - signals.yaw[ref])) >= th.min_yaw_span_deg:
-            pairs.append((ref, peak))
+        target = int(after[past[0]]) if past.size else peak
+        if abs(float(signals.yaw[target] - signals.yaw[ref])) >= th.min_yaw_span_deg:
+            pairs.append((ref, target))
     return pairs
 
 
