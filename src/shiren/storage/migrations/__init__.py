@@ -1,0 +1,1 @@
+"""Alembic migrations of the shiren schema (run with :func:`shiren.storage.sql.migrate`)."""

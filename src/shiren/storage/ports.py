@@ -1,0 +1,427 @@
+"""What the service may ask of storage: one repository Protocol per aggregate and a unit of work.
+
+The service depends on these Protocols only, never on SQLAlchemy, so that use cases run unchanged
+on the in-memory reference (:mod:`shiren.storage.memory`), SQLite or PostgreSQL
+(:mod:`shiren.storage.sql`); one contract test suite holds all three to the same behaviour.
+
+Rules every implementation keeps:
+
+* **Tenant isolation.**  Every read, update and delete takes ``tenant_id`` and acts only on that
+  tenant's rows.  Another tenant's row is indistinguishable from a missing one (``None`` from a
+  read, :data:`~shiren.errors.ErrorCode.RECORD_NOT_FOUND` from an update), so ids leak nothing.
+  Children reference their parent *within the same tenant* (composite foreign keys in SQL).  The
+  only cross-tenant operations are the ones workers need and say so: tenant lookup by API key,
+  retention sweeps, session expiry sweeps, the outbox claim and the global template count.
+* **Errors** are :class:`~shiren.errors.StateError` with a stable code:
+  ``record.duplicate`` (a unique key exists), ``record.not_found`` (no such row for this tenant,
+  or a parent row is missing), ``record.conflict`` (the row is not in the state the update
+  expects: optimistic concurrency) and ``session.already_used``.  A failed operation leaves the
+  unit of work usable, as if it had not been called.
+* **Atomic state changes** are single conditional updates (``… WHERE status = 'open'``) so that
+  of N concurrent callers exactly one succeeds, whatever the isolation level.
+* Storage never sees plaintext biometrics or ID numbers (``*_enc`` are bytes it only stores), and
+  it never decides policy (expiry, retention periods, back-off limits are given by the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Protocol, Self
+
+from shiren.domain.entities import (
+    AuditDraft,
+    AuditEvent,
+    Check,
+    Consent,
+    DeliveryStatus,
+    Evidence,
+    LendingEvent,
+    Reference,
+    ReviewItem,
+    ReviewOutcome,
+    ReviewStatus,
+    Session,
+    Subject,
+    SubjectStatus,
+    Template,
+    Tenant,
+    TenantStatus,
+    WebhookDelivery,
+)
+from shiren.errors import ErrorCode, StateError
+
+DEFAULT_RETRY_BASE = timedelta(seconds=10)
+DEFAULT_RETRY_CAP = timedelta(hours=6)
+DEFAULT_MAX_ATTEMPTS = 10
+
+
+def retry_delay(
+    attempts: int, base: timedelta = DEFAULT_RETRY_BASE, cap: timedelta = DEFAULT_RETRY_CAP
+) -> timedelta:
+    """Exponential back-off after ``attempts`` failed attempts: ``base·2^(attempts-1)``, capped.
+
+    Deterministic (no jitter) so that the outbox's behaviour is reproducible in tests; the claim
+    lease and the natural spread of failure times already de-synchronise workers.
+    """
+    exponent = max(0, attempts - 1)
+    if exponent >= 32:  # 2**32·base overflows timedelta long before it matters
+        return cap
+    return min(cap, base * (1 << exponent))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """What a :class:`ChainHasher` returns: the event's hash and, for a keyed chain, its MAC."""
+
+    hash: str
+    mac: str | None = None
+
+
+class ChainHasher(Protocol):
+    """Computes an audit event's hash (and MAC) from its predecessor's; the service adapts
+    ``shiren.audit.canonical_bytes`` / ``compute_hash`` / ``compute_mac`` to this shape.
+
+    Storage calls it while it holds the tenant's chain lock, so ``seq`` and ``prev_hash`` are
+    those of the event it is about to insert; storage itself knows nothing of the hash format.
+    """
+
+    def __call__(self, *, seq: int, prev_hash: str, draft: AuditDraft) -> ChainLink: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    """Rows deleted by erasing one subject's biometrics."""
+
+    templates: int = 0
+    references: int = 0
+    evidence: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.templates + self.references + self.evidence
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionCounts:
+    """Rows deleted by one retention sweep."""
+
+    templates: int = 0
+    evidence: int = 0
+
+
+def not_found(what: str) -> StateError:
+    """The one error for a row that does not exist *for this tenant* (never says which)."""
+    return StateError(f"{what} not found", code=ErrorCode.RECORD_NOT_FOUND, detail={"entity": what})
+
+
+def conflict(what: str, expected: str, actual: str) -> StateError:
+    """An optimistic-concurrency failure: the row is not in the state the caller expected."""
+    return StateError(
+        f"{what} is {actual}, expected {expected}",
+        code=ErrorCode.RECORD_CONFLICT,
+        detail={"entity": what, "expected": expected, "actual": actual},
+    )
+
+
+def duplicate(what: str) -> StateError:
+    """A unique key (id, nonce, external_ref, API key hash, audit seq) already exists."""
+    return StateError(
+        f"{what} already exists", code=ErrorCode.RECORD_DUPLICATE, detail={"entity": what}
+    )
+
+
+def already_used() -> StateError:
+    """The error of every ``SessionRepository.mark_used`` after the first."""
+    return StateError("session already used", code=ErrorCode.SESSION_ALREADY_USED)
+
+
+def nonce_mismatch() -> StateError:
+    """The presented nonce is not the session's: a forged or mixed-up challenge."""
+    return StateError("session nonce does not match", code=ErrorCode.CHALLENGE_INVALID)
+
+
+class TenantRepository(Protocol):
+    def add(self, tenant: Tenant) -> None: ...
+    def get(self, tenant_id: str) -> Tenant | None: ...
+    def get_by_api_key_hash(self, api_key_hash: str) -> Tenant | None:
+        """Authentication lookup: the one tenant read that cannot be tenant-scoped."""
+        ...
+
+    def list_all(self) -> list[Tenant]:
+        """All tenants (operators and key-rotation jobs only), ordered by ``created_at``."""
+        ...
+
+    def set_status(self, tenant_id: str, status: TenantStatus) -> Tenant: ...
+    def set_api_key_hash(self, tenant_id: str, api_key_hash: str) -> Tenant: ...
+    def rotate_dek(
+        self, tenant_id: str, *, wrapped_dek: bytes, dek_version: int, expected_version: int
+    ) -> Tenant:
+        """Store a re-wrapped data key if the stored version is still ``expected_version``
+        (``record.conflict`` otherwise: two concurrent rotations must not both win)."""
+        ...
+
+
+class SubjectRepository(Protocol):
+    def add(self, subject: Subject) -> None:
+        """``record.duplicate`` when the tenant already has this ``external_ref``."""
+        ...
+
+    def get(self, tenant_id: str, subject_id: str) -> Subject | None: ...
+    def get_by_external_ref(self, tenant_id: str, external_ref: str) -> Subject | None: ...
+    def list_by_pseudonym(self, tenant_id: str, id_pseudonym: str) -> list[Subject]:
+        """Subjects of this tenant with this ID pseudonym (one person, several accounts)."""
+        ...
+
+    def set_status(
+        self,
+        tenant_id: str,
+        subject_id: str,
+        status: SubjectStatus,
+        *,
+        expected: SubjectStatus | None = None,
+    ) -> Subject:
+        """Change the status; with ``expected``, only from that status.  An erased subject never
+        changes status again (``record.conflict``)."""
+        ...
+
+    def update_identity(
+        self,
+        tenant_id: str,
+        subject_id: str,
+        *,
+        id_pseudonym: str | None,
+        id_number_enc: bytes | None,
+        name_enc: bytes | None,
+    ) -> Subject: ...
+    def erase(self, tenant_id: str, subject_id: str, at: datetime) -> Subject:
+        """Null the pseudonym and ciphertexts, set ``erased`` and ``erased_at``; idempotent (an
+        already erased subject is returned unchanged, with its first ``erased_at``)."""
+        ...
+
+
+class ConsentRepository(Protocol):
+    def add(self, consent: Consent) -> None: ...
+    def get(self, tenant_id: str, consent_id: str) -> Consent | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Consent]: ...
+    def withdraw(self, tenant_id: str, consent_id: str, at: datetime) -> Consent:
+        """Withdraw once; a second withdrawal is ``record.conflict``."""
+        ...
+
+
+class TemplateRepository(Protocol):
+    def add(self, template: Template) -> None: ...
+    def get(self, tenant_id: str, template_id: str) -> Template | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Template]: ...
+    def delete(self, tenant_id: str, template_id: str) -> bool: ...
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int: ...
+    def count(self, tenant_id: str) -> int: ...
+    def count_all(self) -> int:
+        """Templates stored for all tenants: the regulator's 100,000 threshold is per operator."""
+        ...
+
+    def delete_expired(self, now: datetime) -> int:
+        """Retention sweep (all tenants): delete templates whose ``expires_at < now``."""
+        ...
+
+
+class ReferenceRepository(Protocol):
+    def add(self, reference: Reference) -> None: ...
+    def get(self, tenant_id: str, reference_id: str) -> Reference | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Reference]: ...
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int: ...
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None:
+        """``record.duplicate`` when the nonce was ever used before (by any tenant)."""
+        ...
+
+    def get(self, tenant_id: str, session_id: str) -> Session | None: ...
+    def get_by_nonce(self, tenant_id: str, nonce: str) -> Session | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Session]: ...
+    def mark_used(self, tenant_id: str, session_id: str, nonce: str) -> Session:
+        """Consume the session's nonce: succeeds exactly once among any number of concurrent
+        callers.  ``session.already_used`` for the losers and every later call;
+        ``input.challenge_invalid`` when ``nonce`` is not the session's; ``record.conflict``
+        when the session is expired.  Whether it *should* have expired is the service's call."""
+        ...
+
+    def expire(self, tenant_id: str, session_id: str) -> Session:
+        """``open`` → ``expired`` (``record.conflict`` from any other status)."""
+        ...
+
+    def expire_due(self, now: datetime) -> int:
+        """Sweep (all tenants): mark ``open`` sessions with ``expires_at < now`` expired."""
+        ...
+
+
+class CheckRepository(Protocol):
+    def add(self, check: Check) -> None: ...
+    def get(self, tenant_id: str, check_id: str) -> Check | None: ...
+    def list_for_session(self, tenant_id: str, session_id: str) -> list[Check]: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Check]: ...
+
+
+class EvidenceRepository(Protocol):
+    def add(self, evidence: Evidence) -> None: ...
+    def get(self, tenant_id: str, evidence_id: str) -> Evidence | None: ...
+    def list_for_check(self, tenant_id: str, check_id: str) -> list[Evidence]: ...
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        """Delete the evidence of every check of the subject."""
+        ...
+
+    def delete_expired(self, now: datetime) -> int:
+        """Retention sweep (all tenants): delete evidence whose ``expires_at < now``."""
+        ...
+
+
+class LendingEventRepository(Protocol):
+    def add(self, event: LendingEvent) -> None: ...
+    def get(self, tenant_id: str, event_id: str) -> LendingEvent | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[LendingEvent]: ...
+
+
+class ReviewRepository(Protocol):
+    def add(self, item: ReviewItem) -> None: ...
+    def get(self, tenant_id: str, item_id: str) -> ReviewItem | None: ...
+    def list_by_status(
+        self, tenant_id: str, status: ReviewStatus, *, limit: int = 100
+    ) -> list[ReviewItem]:
+        """Oldest first, so a review queue is worked in arrival order."""
+        ...
+
+    def assign(self, tenant_id: str, item_id: str, reviewer: str) -> ReviewItem:
+        """``open`` → ``in_review`` by ``reviewer``; two reviewers racing: one wins, the other gets
+        ``record.conflict``."""
+        ...
+
+    def close(
+        self, tenant_id: str, item_id: str, *, reviewer: str, outcome: ReviewOutcome, at: datetime
+    ) -> ReviewItem:
+        """``open``/``in_review`` → ``closed`` once (``record.conflict`` when already closed)."""
+        ...
+
+
+class WebhookOutbox(Protocol):
+    def enqueue(self, delivery: WebhookDelivery) -> None: ...
+    def get(self, tenant_id: str, delivery_id: str) -> WebhookDelivery | None: ...
+    def list_for_tenant(
+        self, tenant_id: str, *, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]: ...
+    def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[WebhookDelivery]:
+        """Claim up to ``limit`` due deliveries of any tenant, oldest due first: they become
+        ``in_flight`` with ``attempts + 1`` and ``next_attempt_at = now + lease``.
+
+        Concurrent workers get disjoint rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
+        single writer lock on SQLite).  An ``in_flight`` row whose lease ran out is due again:
+        its worker died.  Commit the unit of work before delivering, so the claim is visible.
+        """
+        ...
+
+    def mark_delivered(self, tenant_id: str, delivery_id: str, at: datetime) -> WebhookDelivery:
+        """``in_flight`` → ``delivered`` (``record.conflict`` otherwise)."""
+        ...
+
+    def mark_failed(
+        self,
+        tenant_id: str,
+        delivery_id: str,
+        *,
+        now: datetime,
+        error: str,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: timedelta = DEFAULT_RETRY_BASE,
+        max_delay: timedelta = DEFAULT_RETRY_CAP,
+    ) -> WebhookDelivery:
+        """``in_flight`` → ``pending`` due at ``now + retry_delay(attempts)``, or ``failed`` for
+        good once ``attempts >= max_attempts`` (``record.conflict`` when not in flight)."""
+        ...
+
+
+class AuditLog(Protocol):
+    def append(self, draft: AuditDraft, hasher: ChainHasher) -> AuditEvent:
+        """Place ``draft`` after the tenant's head: ``seq = head.seq + 1`` and ``prev_hash =
+        head.hash`` (or 1 and the genesis hash), read under the tenant's chain lock held until
+        the unit of work ends, so concurrent appends serialise and the chain never forks."""
+        ...
+
+    def head(self, tenant_id: str) -> AuditEvent | None: ...
+    def read(
+        self, tenant_id: str, *, start_seq: int = 1, end_seq: int | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
+        """Events with ``start_seq <= seq <= end_seq`` in ``seq`` order."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository.
+
+    Use as ``with uow_factory() as uow: ...; uow.commit()``; leaving the block without
+    :meth:`commit` (or by an exception) rolls back.  After a commit the same unit of work may
+    continue with a fresh transaction.
+    """
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+    @property
+    def subjects(self) -> SubjectRepository: ...
+    @property
+    def consents(self) -> ConsentRepository: ...
+    @property
+    def templates(self) -> TemplateRepository: ...
+    @property
+    def references(self) -> ReferenceRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def checks(self) -> CheckRepository: ...
+    @property
+    def evidence(self) -> EvidenceRepository: ...
+    @property
+    def lending_events(self) -> LendingEventRepository: ...
+    @property
+    def reviews(self) -> ReviewRepository: ...
+    @property
+    def webhooks(self) -> WebhookOutbox: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """What the service is given: a way to open a fresh unit of work per use case."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -> ErasureCounts:
+    """Delete every biometric row of one subject (templates, references, evidence) in ``uow``.
+
+    Counts are returned so the erasure can be recorded in the audit log and reported to the
+    subject ("we deleted 2 templates and 1 image").  The subject row itself is erased separately
+    (:meth:`SubjectRepository.erase`) because it carries non-biometric state the lender keeps.
+    """
+    return ErasureCounts(
+        evidence=uow.evidence.delete_for_subject(tenant_id, subject_id),
+        templates=uow.templates.delete_for_subject(tenant_id, subject_id),
+        references=uow.references.delete_for_subject(tenant_id, subject_id),
+    )
+
+
+def sweep_retention(uow: UnitOfWork, now: datetime) -> RetentionCounts:
+    """Delete every template and evidence row past its ``expires_at`` (all tenants)."""
+    return RetentionCounts(
+        templates=uow.templates.delete_expired(now),
+        evidence=uow.evidence.delete_expired(now),
+    )

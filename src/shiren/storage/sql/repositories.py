@@ -1,0 +1,790 @@
+"""SQLAlchemy Core repositories: the SQL twins of :mod:`shiren.storage.memory`.
+
+Every state change is one conditional ``UPDATE … WHERE <expected state> RETURNING``: of N
+concurrent callers exactly one sees a row come back, under READ COMMITTED on PostgreSQL as under
+SQLite's single writer.  Only when no row comes back do we read again, to tell the caller *why*
+(missing, wrong nonce, already used, wrong state).
+
+Inserts run inside a SAVEPOINT so that a unique or foreign-key violation becomes a typed
+:class:`~shiren.errors.StateError` and leaves the unit of work usable (PostgreSQL would otherwise
+abort the whole transaction), matching the in-memory reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Executable, Row, Table, delete, func, select, update
+from sqlalchemy.engine import Connection, CursorResult, Result
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from shiren.domain.entities import (
+    AUDIT_GENESIS_HASH,
+    AuditDraft,
+    AuditEvent,
+    Check,
+    Consent,
+    Decision,
+    DeliveryStatus,
+    Evidence,
+    LendingEvent,
+    Reference,
+    ReferenceKind,
+    ReviewItem,
+    ReviewOutcome,
+    ReviewStatus,
+    Session,
+    SessionPurpose,
+    SessionStatus,
+    StepUpDecided,
+    Subject,
+    SubjectStatus,
+    Template,
+    Tenant,
+    TenantStatus,
+    WebhookDelivery,
+)
+from shiren.errors import ErrorCode, ServiceError, StateError
+from shiren.storage.ports import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_BASE,
+    DEFAULT_RETRY_CAP,
+    ChainHasher,
+    already_used,
+    conflict,
+    duplicate,
+    nonce_mismatch,
+    not_found,
+    retry_delay,
+)
+from shiren.storage.sql import schema as s
+
+if TYPE_CHECKING:
+    from shiren.storage.sql.uow import SqlUnitOfWork
+
+E = TypeVar("E")
+
+_UNIQUE_VIOLATION = "23505"
+_FK_VIOLATION = "23503"
+
+
+def _integrity_error(exc: IntegrityError, what: str) -> StateError:
+    """Map a driver's integrity error to the contract's codes, on either backend."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    text = str(orig)
+    if sqlstate == _UNIQUE_VIOLATION or "UNIQUE constraint failed" in text:
+        return duplicate(what)
+    if sqlstate == _FK_VIOLATION or "FOREIGN KEY constraint failed" in text:
+        return not_found(f"parent of {what}")
+    return StateError(
+        f"{what} violates a constraint", code=ErrorCode.RECORD_CONFLICT, detail={"entity": what}
+    )
+
+
+def unavailable(exc: DBAPIError) -> ServiceError:
+    """Lost connection, lock timeout, server shutting down: the caller may retry later."""
+    return ServiceError(
+        "storage is unavailable",
+        code=ErrorCode.STORAGE_UNAVAILABLE,
+        detail={"driver_error": type(exc.orig).__name__},
+    )
+
+
+def _loader(cls: Callable[..., E], **convert: Callable[[Any], Any]) -> Callable[[Row[Any]], E]:
+    """Row → entity: column names equal field names; ``convert`` turns stored strings back
+    into enums (and JSON lists into tuples)."""
+
+    def load(row: Row[Any]) -> E:
+        values = dict(row._mapping)
+        for name, fn in convert.items():
+            if values[name] is not None:
+                values[name] = fn(values[name])
+        return cls(**values)
+
+    return load
+
+
+_tenant = _loader(Tenant, status=TenantStatus)
+_subject = _loader(Subject, status=SubjectStatus)
+_consent = _loader(Consent)
+_template = _loader(Template)
+_reference = _loader(Reference, kind=ReferenceKind)
+_session = _loader(Session, purpose=SessionPurpose, status=SessionStatus)
+_check = _loader(Check, decision=Decision, reasons=tuple)
+_evidence = _loader(Evidence)
+_lending_event = _loader(LendingEvent, decided=StepUpDecided)
+_review = _loader(ReviewItem, status=ReviewStatus, outcome=ReviewOutcome)
+_delivery = _loader(WebhookDelivery, status=DeliveryStatus)
+_audit = _loader(AuditEvent)
+
+
+def _values(entity: Any, **override: Any) -> dict[str, Any]:
+    """Entity → column values (enums stored as their string value)."""
+    out: dict[str, Any] = {}
+    for name in entity.__slots__:
+        value = getattr(entity, name)
+        out[name] = value.value if isinstance(value, Enum) else value
+    out.update(override)
+    return out
+
+
+class _SqlRepo:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def _exec(self, stmt: Executable) -> Result[Any]:
+        try:
+            return self._uow.connection().execute(stmt)
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
+
+    def _rowcount(self, stmt: Executable) -> int:
+        result = self._exec(stmt)
+        assert isinstance(result, CursorResult)
+        return int(result.rowcount)
+
+    def _insert(self, table: Table, values: Mapping[str, Any], what: str) -> None:
+        conn: Connection = self._uow.connection()
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert().values(**values))
+        except IntegrityError as exc:
+            raise _integrity_error(exc, what) from None
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
+
+    def _one(self, stmt: Executable, load: Callable[[Row[Any]], E]) -> E | None:
+        row = self._exec(stmt).first()
+        return None if row is None else load(row)
+
+    def _all(self, stmt: Executable, load: Callable[[Row[Any]], E]) -> list[E]:
+        return [load(row) for row in self._exec(stmt).all()]
+
+
+class SqlTenantRepository(_SqlRepo):
+    t = s.tenants
+
+    def add(self, tenant: Tenant) -> None:
+        self._insert(self.t, _values(tenant), "tenant")
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self._one(select(self.t).where(self.t.c.id == tenant_id), _tenant)
+
+    def get_by_api_key_hash(self, api_key_hash: str) -> Tenant | None:
+        return self._one(select(self.t).where(self.t.c.api_key_hash == api_key_hash), _tenant)
+
+    def list_all(self) -> list[Tenant]:
+        return self._all(select(self.t).order_by(self.t.c.created_at, self.t.c.id), _tenant)
+
+    def _update(self, tenant_id: str, *where: Any, **values: Any) -> Tenant | None:
+        stmt = (
+            update(self.t)
+            .where(self.t.c.id == tenant_id, *where)
+            .values(**values)
+            .returning(*self.t.c)
+        )
+        return self._one(stmt, _tenant)
+
+    def set_status(self, tenant_id: str, status: TenantStatus) -> Tenant:
+        new = self._update(tenant_id, status=status.value)
+        if new is None:
+            raise not_found("tenant")
+        return new
+
+    def set_api_key_hash(self, tenant_id: str, api_key_hash: str) -> Tenant:
+        conn = self._uow.connection()
+        try:
+            with conn.begin_nested():
+                new = self._update(tenant_id, api_key_hash=api_key_hash)
+        except IntegrityError as exc:
+            raise _integrity_error(exc, "tenant api key") from None
+        if new is None:
+            raise not_found("tenant")
+        return new
+
+    def rotate_dek(
+        self, tenant_id: str, *, wrapped_dek: bytes, dek_version: int, expected_version: int
+    ) -> Tenant:
+        new = self._update(
+            tenant_id,
+            self.t.c.dek_version == expected_version,
+            wrapped_dek=wrapped_dek,
+            dek_version=dek_version,
+        )
+        if new is not None:
+            return new
+        current = self.get(tenant_id)
+        if current is None:
+            raise not_found("tenant")
+        raise conflict("tenant dek", str(expected_version), str(current.dek_version))
+
+
+class SqlSubjectRepository(_SqlRepo):
+    t = s.subjects
+
+    def add(self, subject: Subject) -> None:
+        self._insert(self.t, _values(subject), "subject")
+
+    def get(self, tenant_id: str, subject_id: str) -> Subject | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == subject_id)
+        return self._one(stmt, _subject)
+
+    def get_by_external_ref(self, tenant_id: str, external_ref: str) -> Subject | None:
+        stmt = select(self.t).where(
+            self.t.c.tenant_id == tenant_id, self.t.c.external_ref == external_ref
+        )
+        return self._one(stmt, _subject)
+
+    def list_by_pseudonym(self, tenant_id: str, id_pseudonym: str) -> list[Subject]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.id_pseudonym == id_pseudonym)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _subject)
+
+    def _update(
+        self, tenant_id: str, subject_id: str, *where: Any, **values: Any
+    ) -> Subject | None:
+        stmt = (
+            update(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.id == subject_id, *where)
+            .values(**values)
+            .returning(*self.t.c)
+        )
+        return self._one(stmt, _subject)
+
+    def _why(self, tenant_id: str, subject_id: str, expected: str) -> StateError:
+        current = self.get(tenant_id, subject_id)
+        if current is None:
+            return not_found("subject")
+        return conflict("subject", expected, str(current.status))
+
+    def set_status(
+        self,
+        tenant_id: str,
+        subject_id: str,
+        status: SubjectStatus,
+        *,
+        expected: SubjectStatus | None = None,
+    ) -> Subject:
+        where = [self.t.c.status != SubjectStatus.ERASED.value]
+        if expected is not None:
+            where.append(self.t.c.status == expected.value)
+        new = self._update(tenant_id, subject_id, *where, status=status.value)
+        if new is None:
+            raise self._why(tenant_id, subject_id, str(expected or "not erased"))
+        return new
+
+    def update_identity(
+        self,
+        tenant_id: str,
+        subject_id: str,
+        *,
+        id_pseudonym: str | None,
+        id_number_enc: bytes | None,
+        name_enc: bytes | None,
+    ) -> Subject:
+        new = self._update(
+            tenant_id,
+            subject_id,
+            self.t.c.status != SubjectStatus.ERASED.value,
+            id_pseudonym=id_pseudonym,
+            id_number_enc=id_number_enc,
+            name_enc=name_enc,
+        )
+        if new is None:
+            raise self._why(tenant_id, subject_id, "not erased")
+        return new
+
+    def erase(self, tenant_id: str, subject_id: str, at: datetime) -> Subject:
+        new = self._update(
+            tenant_id,
+            subject_id,
+            self.t.c.status != SubjectStatus.ERASED.value,
+            status=SubjectStatus.ERASED.value,
+            erased_at=at,
+            id_pseudonym=None,
+            id_number_enc=None,
+            name_enc=None,
+        )
+        if new is not None:
+            return new
+        current = self.get(tenant_id, subject_id)
+        if current is None:
+            raise not_found("subject")
+        return current
+
+
+class SqlConsentRepository(_SqlRepo):
+    t = s.consents
+
+    def add(self, consent: Consent) -> None:
+        self._insert(self.t, _values(consent), "consent")
+
+    def get(self, tenant_id: str, consent_id: str) -> Consent | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == consent_id)
+        return self._one(stmt, _consent)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Consent]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.granted_at, self.t.c.id)
+        )
+        return self._all(stmt, _consent)
+
+    def withdraw(self, tenant_id: str, consent_id: str, at: datetime) -> Consent:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.id == consent_id,
+                self.t.c.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=at)
+            .returning(*self.t.c)
+        )
+        new = self._one(stmt, _consent)
+        if new is not None:
+            return new
+        if self.get(tenant_id, consent_id) is None:
+            raise not_found("consent")
+        raise conflict("consent", "granted", "withdrawn")
+
+
+class SqlTemplateRepository(_SqlRepo):
+    t = s.templates
+
+    def add(self, template: Template) -> None:
+        self._insert(self.t, _values(template), "template")
+
+    def get(self, tenant_id: str, template_id: str) -> Template | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == template_id)
+        return self._one(stmt, _template)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Template]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _template)
+
+    def delete(self, tenant_id: str, template_id: str) -> bool:
+        stmt = delete(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == template_id)
+        return self._rowcount(stmt) > 0
+
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        stmt = delete(self.t).where(
+            self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id
+        )
+        return self._rowcount(stmt)
+
+    def count(self, tenant_id: str) -> int:
+        stmt = select(func.count()).select_from(self.t).where(self.t.c.tenant_id == tenant_id)
+        return int(self._exec(stmt).scalar_one())
+
+    def count_all(self) -> int:
+        return int(self._exec(select(func.count()).select_from(self.t)).scalar_one())
+
+    def delete_expired(self, now: datetime) -> int:
+        stmt = delete(self.t).where(self.t.c.expires_at.is_not(None), self.t.c.expires_at < now)
+        return self._rowcount(stmt)
+
+
+class SqlReferenceRepository(_SqlRepo):
+    t = s.subject_references
+
+    def add(self, reference: Reference) -> None:
+        self._insert(self.t, _values(reference), "reference")
+
+    def get(self, tenant_id: str, reference_id: str) -> Reference | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == reference_id)
+        return self._one(stmt, _reference)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Reference]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _reference)
+
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        stmt = delete(self.t).where(
+            self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id
+        )
+        return self._rowcount(stmt)
+
+
+class SqlSessionRepository(_SqlRepo):
+    t = s.sessions
+
+    def add(self, session: Session) -> None:
+        self._insert(self.t, _values(session), "session")
+
+    def get(self, tenant_id: str, session_id: str) -> Session | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == session_id)
+        return self._one(stmt, _session)
+
+    def get_by_nonce(self, tenant_id: str, nonce: str) -> Session | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.nonce == nonce)
+        return self._one(stmt, _session)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Session]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _session)
+
+    def _transition(
+        self, tenant_id: str, session_id: str, *where: Any, status: SessionStatus
+    ) -> Session | None:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.id == session_id,
+                self.t.c.status == SessionStatus.OPEN.value,
+                *where,
+            )
+            .values(status=status.value)
+            .returning(*self.t.c)
+        )
+        return self._one(stmt, _session)
+
+    def mark_used(self, tenant_id: str, session_id: str, nonce: str) -> Session:
+        new = self._transition(
+            tenant_id, session_id, self.t.c.nonce == nonce, status=SessionStatus.USED
+        )
+        if new is not None:
+            return new
+        current = self.get(tenant_id, session_id)
+        if current is None:
+            raise not_found("session")
+        if current.nonce != nonce:
+            raise nonce_mismatch()
+        if current.status is SessionStatus.USED:
+            raise already_used()
+        raise conflict("session", str(SessionStatus.OPEN), str(current.status))
+
+    def expire(self, tenant_id: str, session_id: str) -> Session:
+        new = self._transition(tenant_id, session_id, status=SessionStatus.EXPIRED)
+        if new is not None:
+            return new
+        current = self.get(tenant_id, session_id)
+        if current is None:
+            raise not_found("session")
+        raise conflict("session", str(SessionStatus.OPEN), str(current.status))
+
+    def expire_due(self, now: datetime) -> int:
+        stmt = (
+            update(self.t)
+            .where(self.t.c.status == SessionStatus.OPEN.value, self.t.c.expires_at < now)
+            .values(status=SessionStatus.EXPIRED.value)
+        )
+        return self._rowcount(stmt)
+
+
+class SqlCheckRepository(_SqlRepo):
+    t = s.checks
+
+    def add(self, check: Check) -> None:
+        self._insert(self.t, _values(check, reasons=list(check.reasons)), "check")
+
+    def get(self, tenant_id: str, check_id: str) -> Check | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == check_id)
+        return self._one(stmt, _check)
+
+    def _list(self, tenant_id: str, column: str, value: str) -> list[Check]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c[column] == value)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _check)
+
+    def list_for_session(self, tenant_id: str, session_id: str) -> list[Check]:
+        return self._list(tenant_id, "session_id", session_id)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Check]:
+        return self._list(tenant_id, "subject_id", subject_id)
+
+
+class SqlEvidenceRepository(_SqlRepo):
+    t = s.evidence
+
+    def add(self, evidence: Evidence) -> None:
+        self._insert(self.t, _values(evidence), "evidence")
+
+    def get(self, tenant_id: str, evidence_id: str) -> Evidence | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == evidence_id)
+        return self._one(stmt, _evidence)
+
+    def list_for_check(self, tenant_id: str, check_id: str) -> list[Evidence]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.check_id == check_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _evidence)
+
+    def delete_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        checks = (
+            select(s.checks.c.id)
+            .where(s.checks.c.tenant_id == tenant_id, s.checks.c.subject_id == subject_id)
+            .scalar_subquery()
+        )
+        stmt = delete(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.check_id.in_(checks))
+        return self._rowcount(stmt)
+
+    def delete_expired(self, now: datetime) -> int:
+        return self._rowcount(delete(self.t).where(self.t.c.expires_at < now))
+
+
+class SqlLendingEventRepository(_SqlRepo):
+    t = s.lending_events
+
+    def add(self, event: LendingEvent) -> None:
+        self._insert(self.t, _values(event), "lending event")
+
+    def get(self, tenant_id: str, event_id: str) -> LendingEvent | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == event_id)
+        return self._one(stmt, _lending_event)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[LendingEvent]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _lending_event)
+
+
+class SqlReviewRepository(_SqlRepo):
+    t = s.review_items
+
+    def add(self, item: ReviewItem) -> None:
+        self._insert(self.t, _values(item), "review item")
+
+    def get(self, tenant_id: str, item_id: str) -> ReviewItem | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == item_id)
+        return self._one(stmt, _review)
+
+    def list_by_status(
+        self, tenant_id: str, status: ReviewStatus, *, limit: int = 100
+    ) -> list[ReviewItem]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.status == status.value)
+            .order_by(self.t.c.created_at, self.t.c.id)
+            .limit(limit)
+        )
+        return self._all(stmt, _review)
+
+    def _update(
+        self, tenant_id: str, item_id: str, allowed: Sequence[ReviewStatus], **values: Any
+    ) -> ReviewItem | None:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.id == item_id,
+                self.t.c.status.in_([x.value for x in allowed]),
+            )
+            .values(**values)
+            .returning(*self.t.c)
+        )
+        return self._one(stmt, _review)
+
+    def _why(self, tenant_id: str, item_id: str, expected: str) -> StateError:
+        current = self.get(tenant_id, item_id)
+        if current is None:
+            return not_found("review item")
+        return conflict("review item", expected, str(current.status))
+
+    def assign(self, tenant_id: str, item_id: str, reviewer: str) -> ReviewItem:
+        new = self._update(
+            tenant_id,
+            item_id,
+            [ReviewStatus.OPEN],
+            status=ReviewStatus.IN_REVIEW.value,
+            reviewer=reviewer,
+        )
+        if new is None:
+            raise self._why(tenant_id, item_id, str(ReviewStatus.OPEN))
+        return new
+
+    def close(
+        self, tenant_id: str, item_id: str, *, reviewer: str, outcome: ReviewOutcome, at: datetime
+    ) -> ReviewItem:
+        new = self._update(
+            tenant_id,
+            item_id,
+            [ReviewStatus.OPEN, ReviewStatus.IN_REVIEW],
+            status=ReviewStatus.CLOSED.value,
+            reviewer=reviewer,
+            outcome=outcome.value,
+            closed_at=at,
+        )
+        if new is None:
+            raise self._why(tenant_id, item_id, "open or in_review")
+        return new
+
+
+class SqlWebhookOutbox(_SqlRepo):
+    t = s.webhook_deliveries
+
+    def enqueue(self, delivery: WebhookDelivery) -> None:
+        self._insert(self.t, _values(delivery), "webhook delivery")
+
+    def get(self, tenant_id: str, delivery_id: str) -> WebhookDelivery | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == delivery_id)
+        return self._one(stmt, _delivery)
+
+    def list_for_tenant(
+        self, tenant_id: str, *, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id)
+        if status is not None:
+            stmt = stmt.where(self.t.c.status == status.value)
+        stmt = stmt.order_by(self.t.c.created_at, self.t.c.id).limit(limit)
+        return self._all(stmt, _delivery)
+
+    def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[WebhookDelivery]:
+        due = (
+            select(self.t.c.id)
+            .where(
+                self.t.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value]),
+                self.t.c.next_attempt_at <= now,
+            )
+            .order_by(self.t.c.next_attempt_at, self.t.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the writer lock
+        )
+        ids = list(self._exec(due).scalars().all())
+        if not ids:
+            return []
+        claim = (
+            update(self.t)
+            .where(self.t.c.id.in_(ids))
+            .values(
+                status=DeliveryStatus.IN_FLIGHT.value,
+                attempts=self.t.c.attempts + 1,
+                next_attempt_at=now + lease,
+            )
+            .returning(*self.t.c)
+        )
+        claimed = self._all(claim, _delivery)
+        order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+        return sorted(claimed, key=lambda x: order[x.id])
+
+    def _finish(self, tenant_id: str, delivery_id: str, **values: Any) -> WebhookDelivery:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.id == delivery_id,
+                self.t.c.status == DeliveryStatus.IN_FLIGHT.value,
+            )
+            .values(**values)
+            .returning(*self.t.c)
+        )
+        new = self._one(stmt, _delivery)
+        if new is not None:
+            return new
+        current = self.get(tenant_id, delivery_id)
+        if current is None:
+            raise not_found("webhook delivery")
+        raise conflict("webhook delivery", str(DeliveryStatus.IN_FLIGHT), str(current.status))
+
+    def mark_delivered(self, tenant_id: str, delivery_id: str, at: datetime) -> WebhookDelivery:
+        return self._finish(
+            tenant_id,
+            delivery_id,
+            status=DeliveryStatus.DELIVERED.value,
+            delivered_at=at,
+            last_error=None,
+        )
+
+    def mark_failed(
+        self,
+        tenant_id: str,
+        delivery_id: str,
+        *,
+        now: datetime,
+        error: str,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: timedelta = DEFAULT_RETRY_BASE,
+        max_delay: timedelta = DEFAULT_RETRY_CAP,
+    ) -> WebhookDelivery:
+        current = self.get(tenant_id, delivery_id)
+        if current is None:
+            raise not_found("webhook delivery")
+        if current.status is not DeliveryStatus.IN_FLIGHT:
+            raise conflict("webhook delivery", str(DeliveryStatus.IN_FLIGHT), str(current.status))
+        if current.attempts >= max_attempts:
+            return self._finish(
+                tenant_id, delivery_id, status=DeliveryStatus.FAILED.value, last_error=error
+            )
+        return self._finish(
+            tenant_id,
+            delivery_id,
+            status=DeliveryStatus.PENDING.value,
+            last_error=error,
+            next_attempt_at=now + retry_delay(current.attempts, base_delay, max_delay),
+        )
+
+
+class SqlAuditLog(_SqlRepo):
+    t = s.audit_events
+
+    def append(self, draft: AuditDraft, hasher: ChainHasher) -> AuditEvent:
+        # The tenant row is the chain's lock: FOR NO KEY UPDATE (key_share=True) serialises
+        # appends of one tenant until commit without blocking inserts that merely reference the
+        # tenant.  Locking the head event instead would not work for the first event (no row).
+        lock = (
+            select(s.tenants.c.id)
+            .where(s.tenants.c.id == draft.tenant_id)
+            .with_for_update(key_share=True)
+        )
+        if self._exec(lock).first() is None:
+            raise not_found("tenant")
+        head = self.head(draft.tenant_id)
+        seq = 1 if head is None else head.seq + 1
+        prev_hash = AUDIT_GENESIS_HASH if head is None else head.hash
+        link = hasher(seq=seq, prev_hash=prev_hash, draft=draft)
+        event = AuditEvent(
+            seq=seq,
+            tenant_id=draft.tenant_id,
+            kind=draft.kind,
+            payload=draft.payload,
+            created_at=draft.created_at,
+            prev_hash=prev_hash,
+            hash=link.hash,
+            subject_id=draft.subject_id,
+            mac=link.mac,
+        )
+        self._insert(self.t, _values(event), "audit event")
+        return event
+
+    def head(self, tenant_id: str) -> AuditEvent | None:
+        stmt = (
+            select(self.t).where(self.t.c.tenant_id == tenant_id).order_by(self.t.c.seq.desc())
+        ).limit(1)
+        return self._one(stmt, _audit)
+
+    def read(
+        self, tenant_id: str, *, start_seq: int = 1, end_seq: int | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.seq >= start_seq)
+        if end_seq is not None:
+            stmt = stmt.where(self.t.c.seq <= end_seq)
+        return self._all(stmt.order_by(self.t.c.seq).limit(limit), _audit)

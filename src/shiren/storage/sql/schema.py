@@ -1,0 +1,368 @@
+"""The relational schema (SQLAlchemy Core), the single source the migrations are checked against.
+
+Design choices, and why:
+
+* **Composite foreign keys** ``(tenant_id, parent_id) → parent(tenant_id, id)``: a child row can
+  only point at a parent *of the same tenant*, so a bug in the service cannot attach tenant A's
+  template to tenant B's subject.  Parents carry a ``UNIQUE (tenant_id, id)`` for this.
+* **Strings, not native enums**, for statuses, guarded by named ``CHECK`` constraints: adding a
+  status is a one-line migration on both SQLite and PostgreSQL instead of an ``ALTER TYPE``.
+* **``LargeBinary``** for every ``*_enc`` column (``BLOB`` / ``bytea``): ciphertext is never
+  text-encoded, so nothing downstream is tempted to decode it.
+* **:class:`UTCDateTime`** for every timestamp: aware UTC in and out on both backends.
+* A **naming convention** so constraint names are deterministic: migrations can drop or alter
+  them by name, and the schema comparison test sees identical names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from shiren.domain.entities import (
+    Decision,
+    DeliveryStatus,
+    ReferenceKind,
+    ReviewOutcome,
+    ReviewStatus,
+    SessionPurpose,
+    SessionStatus,
+    StepUpDecided,
+    SubjectStatus,
+    TenantStatus,
+)
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = 32
+"""Width of an id column: :func:`shiren.domain.entities.new_id` is 32 hex digits."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz`` and returns aware values (in the session's zone, hence the
+    conversion); SQLite has no time zones, so values are stored as naive UTC text, which still
+    sorts and compares correctly, and made aware again on the way out.  Naive input is refused:
+    it would be silently read as UTC even when it was meant as local time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetime
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _one_of(column: str, enum: type[StrEnum], name: str | None = None) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name or column)
+
+
+def _id(name: str = "id") -> Column[str]:
+    return Column(name, String(ID), nullable=False)
+
+
+def _tenant_fk() -> Column[str]:
+    return Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False)
+
+
+def _ts(name: str, *, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("api_key_hash", String(200), nullable=False),
+    _ts("created_at"),
+    Column("status", String(16), nullable=False),
+    Column("wrapped_dek", LargeBinary(), nullable=False),
+    Column("dek_version", Integer(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("api_key_hash"),
+    _one_of("status", TenantStatus),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    Column("external_ref", String(200), nullable=False),
+    Column("id_pseudonym", String(128), nullable=True),
+    Column("id_number_enc", LargeBinary(), nullable=True),
+    Column("name_enc", LargeBinary(), nullable=True),
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("erased_at", nullable=True),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "external_ref"),
+    Index(None, "tenant_id", "id_pseudonym"),
+    _one_of("status", SubjectStatus),
+)
+
+
+def _subject_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["tenant_id", "subject_id"], ["subjects.tenant_id", "subjects.id"])
+
+
+consents = Table(
+    "consents",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("purpose", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("text_sha256", String(64), nullable=False),
+    Column("retention_days", Integer(), nullable=False),
+    _ts("granted_at"),
+    _ts("withdrawn_at", nullable=True),
+    Column("client", String(200), nullable=False),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("template_enc", LargeBinary(), nullable=False),
+    Column("embedder", String(200), nullable=False),
+    Column("template_version", Integer(), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at", nullable=True),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+    Index(None, "expires_at"),
+)
+
+subject_references = Table(
+    "subject_references",  # "references" is an SQL keyword
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("kind", String(16), nullable=False),
+    Column("template_enc", LargeBinary(), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+    _one_of("kind", ReferenceKind),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("purpose", String(16), nullable=False),
+    Column("event_id", String(ID), nullable=True),
+    Column("challenge_json", Text(), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("level", String(32), nullable=False),
+    Column("threshold", Float(), nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("tenant_id", "id"),
+    UniqueConstraint("nonce"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+    Index(None, "status", "expires_at"),
+    _one_of("purpose", SessionPurpose),
+    _one_of("status", SessionStatus),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("session_id"),
+    _id("subject_id"),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", JSON(), nullable=False),
+    Column("liveness_score", Float(), nullable=True),
+    Column("match_score", Float(), nullable=True),
+    Column("policy_version", String(64), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(["tenant_id", "session_id"], ["sessions.tenant_id", "sessions.id"]),
+    _subject_fk(),
+    Index(None, "tenant_id", "session_id"),
+    Index(None, "tenant_id", "subject_id"),
+    _one_of("decision", Decision),
+)
+
+
+def _check_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["tenant_id", "check_id"], ["checks.tenant_id", "checks.id"])
+
+
+evidence = Table(
+    "evidence",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("check_id"),
+    Column("image_enc", LargeBinary(), nullable=False),
+    _ts("expires_at"),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _check_fk(),
+    Index(None, "tenant_id", "check_id"),
+    Index(None, "expires_at"),
+)
+
+lending_events = Table(
+    "lending_events",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("type", String(64), nullable=False),
+    Column("amount_minor", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("device_id", String(200), nullable=True),
+    Column("decided", String(16), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+    _one_of("decided", StepUpDecided),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("check_id"),
+    Column("status", String(16), nullable=False),
+    Column("reviewer", String(200), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    _ts("created_at"),
+    _ts("closed_at", nullable=True),
+    PrimaryKeyConstraint("id"),
+    _check_fk(),
+    Index(None, "tenant_id", "status", "created_at"),
+    _one_of("status", ReviewStatus),
+    CheckConstraint(
+        "outcome IS NULL OR outcome IN (" + ", ".join(f"'{m.value}'" for m in ReviewOutcome) + ")",
+        name="outcome",
+    ),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    Column("url", Text(), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Column("signature", String(512), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    _ts("next_attempt_at"),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Text(), nullable=True),
+    _ts("created_at"),
+    _ts("delivered_at", nullable=True),
+    PrimaryKeyConstraint("id"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "tenant_id", "created_at"),
+    _one_of("status", DeliveryStatus),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    _tenant_fk(),
+    Column("seq", BigInteger(), nullable=False),
+    Column("kind", String(64), nullable=False),
+    # no foreign key: the audit trail must outlive whatever it mentions
+    Column("subject_id", String(ID), nullable=True),
+    Column("payload", Text(), nullable=False),
+    _ts("created_at"),
+    Column("prev_hash", String(128), nullable=False),
+    Column("hash", String(128), nullable=False),
+    Column("mac", String(128), nullable=True),
+    PrimaryKeyConstraint("tenant_id", "seq"),
+    Index(None, "tenant_id", "subject_id"),
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "UTCDateTime",
+    "audit_events",
+    "checks",
+    "consents",
+    "evidence",
+    "lending_events",
+    "metadata",
+    "review_items",
+    "sessions",
+    "subject_references",
+    "subjects",
+    "templates",
+    "tenants",
+    "webhook_deliveries",
+]
