@@ -39,8 +39,8 @@ from shiren.reasons import ReasonCode
 from shiren.verifier import PROFILES, Verifier, VerifierConfig
 
 MIN_FACE_FRACTION = 0.6
-KEYFRAME_MAX_YAW_DEG = 20.0
-KEYFRAME_MAX_PITCH_DEG = 20.0
+KEYFRAME_MAX_YAW_DEG = 15.0
+KEYFRAME_MAX_PITCH_DEG = 15.0
 PASSIVE_MAX_ANGLE_DEG = 15.0
 MIN_PASSIVE_GAP_MS = 300.0
 SECOND_FACE_AREA = 0.2
@@ -372,6 +372,7 @@ class LivenessChecker:
                 frames,
                 keys,
                 float(challenge.still_until_ms),
+                float(challenge.colours[0].start_ms if challenge.colours else challenge.lead_in_ms),
                 signals,
                 self.config.passive_threshold(lv),
                 "passive" in required,
@@ -456,6 +457,7 @@ class LivenessChecker:
         frames: FrameSequence,
         keys: list[int],
         still_until: float,
+        lead_in_until: float,
         signals: FaceSignals,
         threshold: float,
         required: bool,
@@ -472,7 +474,9 @@ class LivenessChecker:
                 {"model": None},
             )
         scores = []
-        picks = passive_frames(signals, keys, still_until, self.config.passive.keyframes)
+        picks = passive_frames(
+            signals, keys, still_until, self.config.passive.keyframes, lead_in_until
+        )
         for i in picks:
             mesh = signals.meshes[i]
             assert mesh is not None
@@ -509,7 +513,11 @@ def motion(signals: FaceSignals) -> np.ndarray:
 
 
 def passive_frames(
-    signals: FaceSignals, keys: list[int], still_until: float, count: int
+    signals: FaceSignals,
+    keys: list[int],
+    still_until: float,
+    count: int,
+    lead_in_until: float | None = None,
 ) -> list[int]:
     """The frames the passive model judges: the stillest near-frontal frames of the still phase
     (the face holds still there while the colours flash), at least ``MIN_PASSIVE_GAP_MS`` apart;
@@ -517,6 +525,12 @@ def passive_frames(
     PAD model, reads motion blur and a tilted head as artefacts."""
     move = motion(signals)
     found = np.flatnonzero(signals.found & (signals.t_ms < still_until) & np.isfinite(move))
+    if lead_in_until is not None:
+        # prefer the lead-in: before the colour flash the face is lit as the camera sees it
+        # every day, not tinted by a saturated screen colour
+        lead = found[signals.t_ms[found] < lead_in_until]
+        if lead.size >= count:
+            found = lead
     if found.size:
         ref_yaw = float(np.median(signals.yaw[found]))
         ref_pitch = float(np.median(signals.pitch[found]))

@@ -145,18 +145,18 @@ def planarity_residual(
 
 def _turn_pairs(
     challenge: Challenge, signals: FaceSignals, base: Baseline, th: ParallaxThresholds, slack: float
-) -> list[tuple[int, int]]:
-    """(frontal frame, turned frame) for each turn window, or for the session's largest yaw
-    excursion when the challenge has no turn.  The turned frame is the first one past
-    ``TARGET_SPAN_DEG`` (or the most-turned one if the turn stays smaller): a moderate turn keeps
-    the features in view and trackable, an extreme one hides half of them."""
+) -> list[list[tuple[int, int]]]:
+    """Candidate (frontal frame, turned frame) pairs, best first, for each turn window, or for
+    the session's largest yaw excursion when the challenge has no turn.  The turned frame is the
+    first one past ``TARGET_SPAN_DEG`` (or the most-turned one if the turn stays smaller): a
+    moderate turn keeps the features in view and trackable, an extreme one hides half of them."""
     found = signals.found
     windows = [
         (s.start_ms - slack, s.end_ms + slack) for s in challenge.actions if s.action in TURNS
     ]
     if not windows:
         windows = [(float(signals.t_ms[0]), float(signals.t_ms[-1]))]
-    pairs = []
+    pairs: list[list[tuple[int, int]]] = []
     dyaw = np.abs(signals.yaw - base.yaw)
     for lo, hi in windows:
         idx = np.flatnonzero(found & (signals.t_ms >= lo) & (signals.t_ms <= hi))
@@ -170,14 +170,28 @@ def _turn_pairs(
         )
         if before.size == 0:
             continue
-        ref = int(before[np.argmin(dyaw[before])])
-        after = np.arange(ref + 1, peak + 1)
-        after = after[found[after]]
-        span = np.abs(signals.yaw[after] - signals.yaw[ref])
-        past = np.flatnonzero(span >= max(TARGET_SPAN_DEG, th.min_yaw_span_deg))
-        target = int(after[past[0]]) if past.size else peak
-        if abs(float(signals.yaw[target] - signals.yaw[ref])) >= th.min_yaw_span_deg:
-            pairs.append((ref, target))
+        # candidates, best first: the most frontal frame before the peak, then the most frontal
+        # one inside the window, then the frames just before the turn got under way (a cut or a
+        # blur between a far reference and the turn loses the tracks; a nearer start may not)
+        order = before[np.argsort(dyaw[before], kind="stable")]
+        inside = before[signals.t_ms[before] >= lo]
+        refs = [int(order[0])]
+        if inside.size:
+            refs.append(int(inside[np.argmin(dyaw[inside])]))
+        refs += [int(i) for i in before[::-1][:8] if dyaw[i] < TARGET_SPAN_DEG / 2][:2]
+        candidates: list[tuple[int, int]] = []
+        for ref in dict.fromkeys(refs):
+            after = np.arange(ref + 1, peak + 1)
+            after = after[found[after]]
+            if after.size == 0:
+                continue
+            span = np.abs(signals.yaw[after] - signals.yaw[ref])
+            past = np.flatnonzero(span >= max(TARGET_SPAN_DEG, th.min_yaw_span_deg))
+            target = int(after[past[0]]) if past.size else peak
+            if abs(float(signals.yaw[target] - signals.yaw[ref])) >= th.min_yaw_span_deg:
+                candidates.append((ref, target))
+        if candidates:
+            pairs.append(candidates)
     return pairs
 
 
@@ -203,14 +217,16 @@ def check_parallax(
     if not pairs:
         return ParallaxOutcome(False, None, span, (), ReasonCode.LIVENESS_INSUFFICIENT_MOTION)
     measured: list[tuple[int, int, float, int]] = []
-    for ref, peak in pairs:
-        ref_mesh, peak_mesh = signals.meshes[ref], signals.meshes[peak]
-        assert ref_mesh is not None
-        assert peak_mesh is not None
-        images = [frames.frames[i].image for i in _chain(ref, peak)]
-        got = planarity_residual(images, ref_mesh, peak_mesh)
-        if got is not None:
-            measured.append((ref, peak, round(got[0], 5), got[1]))
+    for candidates in pairs:
+        for ref, peak in candidates:  # the first pair whose features survive the tracking
+            ref_mesh, peak_mesh = signals.meshes[ref], signals.meshes[peak]
+            assert ref_mesh is not None
+            assert peak_mesh is not None
+            images = [frames.frames[i].image for i in _chain(ref, peak)]
+            got = planarity_residual(images, ref_mesh, peak_mesh)
+            if got is not None:
+                measured.append((ref, peak, round(got[0], 5), got[1]))
+                break
     if not measured:
         return ParallaxOutcome(False, None, span, (), ReasonCode.LIVENESS_INSUFFICIENT_MOTION)
     score = max(m[2] for m in measured)
