@@ -7,6 +7,7 @@ command rather than ``shiren bench liveness``.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,12 @@ import typer
 
 from shiren.errors import ErrorCode, InputError
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+# The evaluation data sit beside a checkout (../shared/data) or where SHIREN_SHARED_DATA says.
+DEFAULT_SHARED = Path(
+    os.environ.get(
+        "SHIREN_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    )
+)
 VideoOpt = Annotated[
     Path,
     typer.Option("--video", help="The annotated live recording (real.mov)."),
