@@ -13,9 +13,16 @@ export SHIREN_MINIFASNET_DIR
 setup:
 	@bash scripts/setup.sh
 
-## The main job (until the service lands): compare two images you name: make run A=a.jpg B=b.jpg
-run compare: setup
-	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make run A=first.jpg B=second.jpg"; exit 64; }
+## The main job: the REST service on embedded defaults (SQLite ./shiren.db, development keys
+## generated next to it, models from the installed packages): http://127.0.0.1:8000/docs
+HOST ?= 127.0.0.1
+PORT ?= 8000
+run: setup
+	$(BIN)/shiren serve --host $(HOST) --port $(PORT)
+
+## Compare two images you name: make compare A=a.jpg B=b.jpg
+compare: setup
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=first.jpg B=second.jpg"; exit 64; }
 	$(BIN)/shiren compare "$(A)" "$(B)" --json
 
 ## The whole test suite (what CI runs).
@@ -23,8 +30,8 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 
 typecheck: setup
 	$(BIN)/mypy --strict
@@ -33,8 +40,8 @@ importlint: setup
 	$(BIN)/lint-imports
 
 fmt: setup
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts examples
+	$(BIN)/ruff check --fix src tests scripts examples
 
 ## Everything a commit must pass.
 check: lint typecheck importlint test

@@ -63,6 +63,10 @@ class ErrorCode(StrEnum):
     RECORD_CONFLICT = "record.conflict"
     RECORD_DUPLICATE = "record.duplicate"
     STORAGE_UNAVAILABLE = "storage.unavailable"
+    AUTH_REQUIRED = "auth.required"
+    SESSION_EXPIRED = "session.expired"
+    REQUEST_TOO_LARGE = "input.request_too_large"
+    SUBJECT_NOT_READY = "subject.not_ready"
 
 
 class ShirenError(Exception):

@@ -160,6 +160,22 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "服务暂时不可用，请稍后重试",
         "The service is temporarily unavailable. Please try again later.",
     ),
+    ErrorCode.AUTH_REQUIRED: (
+        "身份认证失败，请检查接入凭证",
+        "Authentication failed. Please check the API key.",
+    ),
+    ErrorCode.SESSION_EXPIRED: (
+        "本次验证已过期，请重新发起验证",
+        "This verification session has expired. Please start a new one.",
+    ),
+    ErrorCode.REQUEST_TOO_LARGE: (
+        "上传内容过大，请压缩后重试",
+        "The upload is too large. Please send less data.",
+    ),
+    ErrorCode.SUBJECT_NOT_READY: (
+        "该用户当前无法进行此操作，请先完成认证",
+        "This user cannot do this now. Please complete the verification first.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

@@ -209,13 +209,21 @@ def models_build(
 
 
 def _register_subcommands() -> None:
-    from shiren.cli import bench_cmd, eval_cmd, liveness_cmd, liveness_eval_cmd, pad_cmd
+    from shiren.cli import (
+        bench_cmd,
+        eval_cmd,
+        liveness_cmd,
+        liveness_eval_cmd,
+        pad_cmd,
+        service_cmd,
+    )
 
     eval_cmd.register(app)
     bench_cmd.register(app)
     pad_cmd.register(app)
     liveness_cmd.register(app)
     liveness_eval_cmd.register(app)
+    service_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,582 @@
+"""The HTTP face of :class:`~shiren.service.app.ShirenService`: FastAPI ``/v1``.
+
+Why the layer is thin: every rule (privacy, retry limits, single-use sessions, tenant isolation)
+lives in the service, where it is tested without HTTP.  This module only
+
+* authenticates (``Authorization: Bearer <key>`` on every ``/v1`` route; the tenant found is
+  passed to the service, which scopes every read and write to it);
+* parses requests (JSON or multipart), capping the body size *before* it is buffered, so a huge
+  upload costs the server nothing;
+* maps typed errors to ``application/problem+json`` ``{type, title, status, code, detail}``
+  with stable codes — bad input of any kind is a 4xx, never a 5xx;
+* publishes OpenAPI, ``/healthz``, ``/readyz`` and Prometheus ``/metrics``, and logs one JSON
+  line per request with a request id (ids and codes only: images and ID numbers never reach a
+  log line).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shiren.domain.entities import Tenant
+from shiren.errors import ErrorCode, FaceError, InputError, ServiceError, ShirenError, StateError
+from shiren.messages import message, negotiate_lang
+from shiren.privacy import RedactingFilter, redact
+from shiren.service.app import ConsentIn, ShirenService
+from shiren.service.settings import DEFAULT_MAX_BODY_BYTES
+
+log = logging.getLogger("shiren.api")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://shiren.dev/problems/"
+MAX_FRAMES = 900
+MAX_META_BYTES = 64 * 1024
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+_STATE_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.RECORD_NOT_FOUND: 404,
+    ErrorCode.AUTH_REQUIRED: 401,
+    ErrorCode.SESSION_ALREADY_USED: 409,
+    ErrorCode.RECORD_CONFLICT: 409,
+    ErrorCode.RECORD_DUPLICATE: 409,
+    ErrorCode.SUBJECT_NOT_READY: 409,
+    ErrorCode.SESSION_EXPIRED: 410,
+}
+
+
+def status_of(exc: ShirenError) -> int:
+    """The HTTP status of a typed error: the contract clients code against."""
+    if isinstance(exc, StateError):
+        return _STATE_STATUS.get(exc.code, 409)
+    if isinstance(exc, FaceError):
+        return 422
+    if isinstance(exc, InputError):
+        return 413 if exc.code is ErrorCode.REQUEST_TOO_LARGE else 400
+    if isinstance(exc, ServiceError) and exc.retryable:
+        return 503
+    return 500
+
+
+def problem(
+    status: int,
+    code: ErrorCode | str,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem document; ``title`` is the code's stable English message."""
+    try:
+        title = message(code, "en")
+    except KeyError:
+        title = "Error"
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + str(code),
+        "title": title,
+        "status": status,
+        "code": str(code),
+        "detail": detail,
+        "request_id": request_id_var.get(),
+    }
+    if extra:
+        body["extra"] = extra
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# -- request models --------------------------------------------------------------------------
+
+
+class ConsentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=32)
+    text_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    retention_days: int = Field(ge=1, le=3650)
+
+
+class EnrolBody(BaseModel):
+    """Enrolment.  ``reference_image``: base64 of the reference photo (JSON requests); in a
+    multipart request it is a file part and this JSON goes in the ``meta`` part."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_ref: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+    consent: ConsentBody
+    reference_kind: Literal["id_card", "authority", "upload"] = "id_card"
+    reference_image: str | None = Field(default=None, max_length=DEFAULT_MAX_BODY_BYTES)
+
+
+class EventBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject_id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=64)
+    amount_minor: int = Field(default=0, ge=0, le=10**15)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    device_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class FramesMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nonce: str = Field(min_length=1, max_length=128)
+    t_ms: list[float] = Field(min_length=1, max_length=MAX_FRAMES)
+
+
+# -- middleware --------------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_bytes`` with 413 — by ``Content-Length`` before reading, and
+    while streaming for chunked uploads that do not announce their size."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await self._reject(scope, receive, send)
+                    return
+        if any(name == b"content-length" for name, _ in scope.get("headers", [])):
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): read up to the cap first, then replay to the app.  The
+        # app would buffer the body anyway, so this costs no extra memory beyond the cap.
+        buffered: list[Any] = []
+        seen = 0
+        while True:
+            msg = await receive()
+            if msg.get("type") != "http.request":
+                buffered.append(msg)
+                break
+            seen += len(msg.get("body", b""))
+            if seen > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            buffered.append(msg)
+            if not msg.get("more_body", False):
+                break
+        replay = iter(buffered)
+
+        async def replay_receive() -> Any:
+            nxt = next(replay, None)
+            return nxt if nxt is not None else await receive()
+
+        await self.app(scope, replay_receive, send)
+
+    async def _reject(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        response = problem(
+            413, ErrorCode.REQUEST_TOO_LARGE, f"the request body exceeds {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        for key in ("method", "route", "status", "duration_ms"):
+            if hasattr(record, key):
+                doc[key] = getattr(record, key)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Structured JSON logs on stderr, every line through :func:`shiren.privacy.redact`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger("shiren")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 512:
+        raise StateError("missing or malformed Authorization header", code=ErrorCode.AUTH_REQUIRED)
+    return token.strip()
+
+
+async def _tenant_of(request: Request) -> Tenant:
+    """The authenticated tenant of the request (``auth.required`` → 401 otherwise)."""
+    service: ShirenService = request.app.state.service
+    return await run_in_threadpool(service.authenticate, _bearer(request))
+
+
+TenantDep = Annotated[Tenant, Depends(_tenant_of)]
+
+
+def _lang(request: Request) -> str:
+    return negotiate_lang(request.headers.get("accept-language"))
+
+
+def _validation_detail(errors: Any) -> list[dict[str, str]]:
+    out = []
+    for err in list(errors)[:20]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        out.append({"field": loc[:200], "problem": str(err.get("type", "invalid"))[:64]})
+    return out
+
+
+def _decode_b64(text: str) -> bytes:
+    cleaned = "".join(text.split())
+    if cleaned.startswith("data:"):
+        cleaned = cleaned.partition(",")[2]
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(
+            "reference_image is not valid base64", detail={"field": "reference_image"}
+        ) from None
+
+
+async def _read_upload(part: Any, what: str) -> bytes:
+    if not isinstance(part, UploadFile):
+        raise InputError(f"{what} must be a file part", detail={"field": what})
+    data: bytes = await part.read()
+    return data
+
+
+async def _enrol_input(request: Request) -> tuple[EnrolBody, bytes]:
+    """The enrolment body and reference image, from JSON (base64 image) or multipart."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=2, max_fields=4, max_part_size=MAX_META_BYTES)
+        meta = form.get("meta")
+        if not isinstance(meta, str):
+            raise InputError("a 'meta' JSON part is required", detail={"field": "meta"})
+        raw_meta = meta
+        image = await _read_upload(form.get("reference_image"), "reference_image")
+    else:
+        raw_meta = (await request.body()).decode("utf-8", "replace")
+        image = b""
+    try:
+        body = EnrolBody.model_validate_json(raw_meta)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    if body.reference_image is not None:
+        image = _decode_b64(body.reference_image)
+    if not image:
+        raise InputError(
+            "a reference image is required",
+            code=ErrorCode.IMAGE_EMPTY,
+            detail={"field": "reference_image"},
+        )
+    return body, image
+
+
+async def _frames_input(request: Request) -> tuple[FramesMeta, list[bytes]]:
+    """The ``meta`` part and the frame files of a multipart capture upload."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("frames must be sent as multipart/form-data")
+    form = await request.form(max_files=MAX_FRAMES, max_fields=4, max_part_size=MAX_META_BYTES * 8)
+    meta_raw = form.get("meta")
+    if not isinstance(meta_raw, str):
+        raise InputError("a 'meta' JSON part is required", detail={"field": "meta"})
+    try:
+        meta = FramesMeta.model_validate_json(meta_raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    blobs = [await _read_upload(part, "frames") for part in form.getlist("frames")]
+    if not blobs:
+        raise InputError("no frames were sent", code=ErrorCode.FRAMES_EMPTY)
+    return meta, blobs
+
+
+def _install_ops(app: FastAPI, service: ShirenService) -> Counter:
+    """Error handlers, the request-id / metrics / access-log middleware and the probes;
+    returns the decisions counter the routes increment."""
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "shiren_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram("shiren_http_request_seconds", "Latency", ["route"], registry=registry)
+    decisions = Counter("shiren_decisions", "Check decisions", ["decision"], registry=registry)
+
+    # -- error handlers ------------------------------------------------------------------
+
+    @app.exception_handler(ShirenError)
+    async def on_shiren_error(request: Request, exc: ShirenError) -> JSONResponse:
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status >= 500:
+            log.error(redact(f"service error {exc.code}: {exc.message}"))
+            if status == 503:
+                headers = {"Retry-After": "5"}
+        safe = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | float | list)}
+        return problem(status, exc.code, exc.message, extra=safe or None, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            ErrorCode.INPUT_INVALID,
+            "the request does not match the schema",
+            extra={"errors": _validation_detail(exc.errors())},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = ErrorCode.RECORD_NOT_FOUND if exc.status_code == 404 else ErrorCode.INPUT_INVALID
+        return problem(exc.status_code, code, str(exc.detail)[:200])
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(redact(f"unexpected {type(exc).__name__}"), exc_info=False)
+        return problem(500, ErrorCode.INTERNAL, "internal error")
+
+    # -- request id, metrics, access log -------------------------------------------------
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Response:
+        rid = request.headers.get("x-request-id", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        try:
+            response: Response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - start
+            requests_total.labels(request.method, route, str(response.status_code)).inc()
+            latency.labels(route).observe(elapsed)
+            response.headers["X-Request-ID"] = rid
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
+        finally:
+            request_id_var.reset(token)
+        return response
+
+    # -- probes --------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness probe: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the models are loaded."""
+        checks = await run_in_threadpool(service.ready)
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return decisions
+
+
+def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The ASGI application around ``service`` (one per process; tests make one per store)."""
+    app = FastAPI(
+        title="shiren 实人认证",
+        version="1",
+        description="Real-person verification for lenders: enrolment, step-up, checks.",
+    )
+    decisions = _install_ops(app, service)
+
+    app.state.service = service
+    # -- /v1 -----------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/subjects",
+        status_code=201,
+        tags=["subjects"],
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": EnrolBody.model_json_schema()},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "meta": {"type": "string", "description": "EnrolBody as JSON"},
+                                "reference_image": {"type": "string", "format": "binary"},
+                            },
+                            "required": ["meta", "reference_image"],
+                        }
+                    },
+                },
+                "required": True,
+            }
+        },
+    )
+    async def enrol(request: Request, tenant: TenantDep) -> JSONResponse:
+        """Enrol a subject (name, ID number, consent, reference photo) and open the enrolment
+        capture session; the face is bound when that session passes."""
+        body, image = await _enrol_input(request)
+        subject, view = await run_in_threadpool(
+            lambda: service.enrol(
+                tenant,
+                external_ref=body.external_ref,
+                name=body.name,
+                id_number=body.id_number,
+                consent=ConsentIn(**body.consent.model_dump()),
+                reference_image=image,
+                reference_kind=body.reference_kind,
+            )
+        )
+        return JSONResponse(
+            {
+                "subject": {
+                    "id": subject.id,
+                    "external_ref": subject.external_ref,
+                    "status": subject.status.value,
+                },
+                "session": view.to_dict(),
+            },
+            status_code=201,
+        )
+
+    @app.post(
+        "/v1/sessions/{session_id}/frames",
+        tags=["sessions"],
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "meta": {
+                                    "type": "string",
+                                    "description": 'JSON {"nonce": str, "t_ms": [number]}',
+                                },
+                                "frames": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                },
+                            },
+                            "required": ["meta", "frames"],
+                        }
+                    }
+                },
+                "required": True,
+            }
+        },
+    )
+    async def submit_frames(request: Request, session_id: str, tenant: TenantDep) -> JSONResponse:
+        """Submit the capture (JPEG/PNG frames + their times) answering the session's challenge;
+        returns the check with its decision.  A session is single use."""
+        meta, blobs = await _frames_input(request)
+        view = await run_in_threadpool(
+            lambda: service.submit(
+                tenant, session_id, nonce=meta.nonce, frames=blobs, times_ms=meta.t_ms
+            )
+        )
+        decisions.labels(view.outcome.value).inc()
+        return JSONResponse(view.to_dict(_lang(request)))
+
+    @app.get("/v1/sessions/{session_id}", tags=["sessions"])
+    async def get_session(session_id: str, tenant: TenantDep) -> dict[str, Any]:
+        """A session's status, its signed challenge and, once judged, its check id."""
+        view = await run_in_threadpool(service.get_session, tenant, session_id)
+        return view.to_dict()
+
+    @app.post("/v1/events", tags=["events"])
+    async def post_event(body: EventBody, tenant: TenantDep) -> dict[str, Any]:
+        """A lending event: the step-up policy says whether a face check is needed and how
+        strong; when it is, a capture session comes back."""
+        view = await run_in_threadpool(
+            lambda: service.start_step_up(
+                tenant,
+                body.subject_id,
+                event_type=body.type,
+                amount_minor=body.amount_minor,
+                currency=body.currency,
+                device_id=body.device_id,
+            )
+        )
+        return view.to_dict()
+
+    @app.get("/v1/checks/{check_id}", tags=["checks"])
+    async def get_check(request: Request, check_id: str, tenant: TenantDep) -> dict[str, Any]:
+        """A check's decision, reasons with zh-CN/English tips, and fallbacks (polling)."""
+        view = await run_in_threadpool(service.get_check, tenant, check_id)
+        return view.to_dict(_lang(request))
+
+    @app.delete("/v1/subjects/{subject_id}", tags=["subjects"])
+    async def erase(subject_id: str, tenant: TenantDep) -> dict[str, Any]:
+        """Erase a subject's biometrics and identity data (audited; idempotent)."""
+        return await run_in_threadpool(service.erase_subject, tenant, subject_id)
+
+    @app.get("/v1/subjects/{subject_id}/export", tags=["subjects"])
+    async def export(subject_id: str, tenant: TenantDep) -> dict[str, Any]:
+        """Everything held about a subject (no templates, no images; ID number masked)."""
+        return await run_in_threadpool(service.export_subject, tenant, subject_id)
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+__all__ = ["BodyLimit", "configure_logging", "create_app", "problem", "status_of"]

@@ -1,0 +1,1127 @@
+"""The use cases of the 实人认证 service: tenants, enrolment, step-up, capture sessions, checks,
+erasure, export and audit verification.
+
+One :class:`ShirenService` per process.  It holds the storage (a unit-of-work factory), the engine
+models — loaded ONCE, since loading costs seconds and a per-request load would make every request
+slow — the attempt counters and a clock.  The HTTP layer (``shiren.api``) only translates
+requests into these calls, so everything here is testable without HTTP, on memory, SQLite or
+PostgreSQL alike.
+
+Privacy rules kept here (storage cannot keep them, it never sees plaintext):
+
+* ID numbers, names and templates are sealed with the tenant's data key (AES-256-GCM, bound to
+  their row and column) before they reach storage; ID numbers are also stored as a keyed,
+  tenant-scoped pseudonym so that the daily cap and duplicate checks work without decrypting.
+* Raw images are never stored: the reference photo and the capture frames are turned into
+  templates and scores in memory and dropped.
+* Audit payloads go through :func:`shiren.audit.check_payload` (no biometrics, no ID numbers).
+* Log lines carry ids and codes only, formatted through :func:`shiren.privacy.redact`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from shiren.audit import AuditEvent as PureAuditEvent
+from shiren.audit import ChainedEvent, VerifyResult, canonical_bytes, compute_hash, compute_mac
+from shiren.audit import verify as verify_chain
+from shiren.domain import idnumber
+from shiren.domain.decisions import Outcome, RetryRules, decide
+from shiren.domain.entities import (
+    AuditDraft,
+    Check,
+    Consent,
+    Decision,
+    LendingEvent,
+    Reference,
+    ReferenceKind,
+    ReviewItem,
+    Session,
+    SessionPurpose,
+    SessionStatus,
+    StepUpDecided,
+    Subject,
+    SubjectStatus,
+    Template,
+    Tenant,
+    new_id,
+    utcnow,
+)
+from shiren.domain.policy import (
+    EventType,
+    LendingEventIn,
+    Requirement,
+    StepUpPolicy,
+    SubjectState,
+    decide_step_up,
+    load_policy,
+)
+from shiren.errors import ErrorCode, FaceError, InputError, StateError
+from shiren.liveness.challenge import Challenge, draw_challenge, load_challenge
+from shiren.liveness.check import (
+    LivenessChecker,
+    LivenessResult,
+    MemoryReplayGuard,
+    ReplayGuard,
+)
+from shiren.liveness.config import Level, LivenessConfig
+from shiren.liveness.frames import FrameSequence, from_encoded
+from shiren.messages import message
+from shiren.privacy import CipherContext, DataKey, new_data_key, open_, redact, seal
+from shiren.privacy import pseudonym as make_pseudonym
+from shiren.reasons import ReasonCode
+from shiren.service.keys import ServiceKeys, resolve_keys
+from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
+from shiren.service.settings import Settings
+from shiren.storage.ports import ChainLink, UnitOfWork, UnitOfWorkFactory, erase_subject_biometrics
+from shiren.thresholds import default_threshold
+from shiren.verifier import PROFILES, TEMPLATE_VERSION, Verifier, VerifierConfig
+
+log = logging.getLogger("shiren.service")
+
+Clock = Callable[[], datetime]
+ChallengeDrawer = Callable[[LivenessConfig, Level, float], Challenge]
+"""Draws an (unsigned) challenge for a level at a time; the service signs it.  Production uses
+the CSPRNG draw; tests inject one restricted to what their recording can answer."""
+
+MAX_EXTERNAL_REF = 128
+MAX_NAME_CHARS = 64
+API_KEY_PREFIX = "shk"
+
+
+def random_challenge(config: LivenessConfig, level: Level, now: float) -> Challenge:
+    """The production drawer: :func:`draw_challenge` from the OS CSPRNG."""
+    return draw_challenge(config, level, now=now)
+
+
+# -- small value objects the API serialises ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentIn:
+    purpose: str
+    version: str
+    text_sha256: str
+    retention_days: int
+    client: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session: Session
+    challenge: Challenge
+    check_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "id": s.id,
+            "subject_id": s.subject_id,
+            "purpose": s.purpose.value,
+            "level": s.level,
+            "status": s.status.value,
+            "nonce": s.nonce,
+            "created_at": s.created_at.isoformat(),
+            "expires_at": s.expires_at.isoformat(),
+            "challenge": self.challenge.to_dict(),
+            "check_id": self.check_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    check: Check
+    outcome: Outcome
+    fallbacks: tuple[str, ...] = ()
+    retry_after_s: int | None = None
+
+    def to_dict(self, lang: str = "zh-CN") -> dict[str, Any]:
+        c = self.check
+        tips = [{"code": r, "message": message(r, lang)} for r in c.reasons if _known_reason(r)]
+        return {
+            "id": c.id,
+            "session_id": c.session_id,
+            "subject_id": c.subject_id,
+            "decision": c.decision.value,
+            "reasons": list(c.reasons),
+            "tips": tips,
+            "fallbacks": list(self.fallbacks),
+            "retry_after_s": self.retry_after_s,
+            "liveness_score": c.liveness_score,
+            "match_score": c.match_score,
+            "policy_version": c.policy_version,
+            "created_at": c.created_at.isoformat(),
+        }
+
+
+def _known_reason(code: str) -> bool:
+    try:
+        message(code, "en")
+    except KeyError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpView:
+    event: LendingEvent
+    requirement: Requirement
+    session: SessionView | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event.id,
+            "requirement": self.requirement.to_dict(),
+            "session": None if self.session is None else self.session.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """The loaded models: the standard-profile verifier and a liveness checker sharing it."""
+
+    verifier: Verifier
+    checker: LivenessChecker
+
+    @classmethod
+    def load(cls) -> Engine:
+        """Load the real models once (checksums verified).  Without the PAD weights the levels
+        that require the passive signal fail closed (``liveness.passive_unavailable``)."""
+        verifier = Verifier.from_config(VerifierConfig(views=PROFILES["standard"]))
+        return cls(verifier, LivenessChecker.from_config(verifier=verifier))
+
+
+@dataclass
+class _Caches:
+    deks: dict[tuple[str, bytes], DataKey] = field(default_factory=dict)
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+class ShirenService:
+    """Use cases over injected storage, models, counters and clock (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: UnitOfWorkFactory,
+        keys: ServiceKeys,
+        engine: Engine,
+        counter: AttemptCounter | None = None,
+        clock: Clock = utcnow,
+        policy: StepUpPolicy | None = None,
+        rules: RetryRules | None = None,
+        session_ttl_s: int = 300,
+        draw: ChallengeDrawer = random_challenge,
+        ready_check: Callable[[], None] | None = None,
+        detect_replays: bool = True,
+        replay_guard: ReplayGuard | None = None,
+        on_erased: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.verifier = engine.verifier
+        base = engine.checker
+        # The checker verifies the challenge signature with the service's key, and remembers
+        # frame fingerprints so the same frames under a new nonce are caught.  (Tests that
+        # assemble several sessions from ONE recording switch this off: to the guard they are
+        # replays, which is exactly what it is for; a dedicated test checks that it fires.)
+        self.checker = LivenessChecker(
+            verifier=base.verifier,
+            tracker=base.tracker,
+            pad=base.pad,
+            config=base.config,
+            key=keys.challenge_key,
+            replay_guard=(replay_guard or MemoryReplayGuard()) if detect_replays else None,
+        )
+        self.counter: AttemptCounter = counter if counter is not None else MemoryCounter()
+        self.clock = clock
+        self.policy = policy or load_policy()
+        self.rules = rules or RetryRules()
+        self.session_ttl = timedelta(seconds=session_ttl_s)
+        self.draw = draw
+        self._ready_check = ready_check
+        self._on_erased = on_erased
+        """Run after an erasure commits (SQLite: fold the WAL, so the deleted ciphertext is gone
+        from disk too, not only from the tables)."""
+        self._models_lock = threading.Lock()
+        """The face tracker keeps per-video state: one capture is analysed at a time."""
+        self._caches = _Caches()
+        info = self.verifier.embedder.info
+        self.embedder_id = f"{info.name}@sha256:{info.sha256}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, engine: Engine | None = None) -> ShirenService:
+        """The production wiring: SQL storage (migrated), keys, Redis counters when
+        ``SHIREN_REDIS_URL`` is set (several workers then share retry counts), real models."""
+        from shiren.storage.sql import SqlStore, checkpoint_sqlite, make_engine, migrate
+
+        keys = resolve_keys(settings)  # fails fast on missing/weak keys in production
+        sql = make_engine(settings.database_url)
+        migrate(sql)
+        counter: AttemptCounter
+        if settings.redis_url:
+            import redis
+
+            counter = RedisCounter(redis.Redis.from_url(settings.redis_url))
+        else:
+            counter = MemoryCounter()
+
+        def ping() -> None:
+            with sql.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+
+        return cls(
+            store=SqlStore(sql),
+            keys=keys,
+            engine=engine or Engine.load(),
+            counter=counter,
+            session_ttl_s=settings.session_ttl_s,
+            ready_check=ping,
+            on_erased=lambda: checkpoint_sqlite(sql),
+        )
+
+    # -- keys and helpers ----------------------------------------------------------------
+
+    def _dek(self, tenant: Tenant) -> DataKey:
+        key = (tenant.id, tenant.wrapped_dek)
+        dek = self._caches.deks.get(key)
+        if dek is None:
+            dek = self.keys.ring.unwrap_tenant_key(tenant.id, tenant.wrapped_dek)
+            self._caches.deks[key] = dek
+        return dek
+
+    def _seal(self, tenant: Tenant, table: str, column: str, row_id: str, data: bytes) -> bytes:
+        return seal(self._dek(tenant), data, CipherContext(tenant.id, table, column, row_id))
+
+    def _open(self, tenant: Tenant, table: str, column: str, row_id: str, blob: bytes) -> bytes:
+        return open_(self._dek(tenant), blob, CipherContext(tenant.id, table, column, row_id))
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        kind: str,
+        subject_id: str | None,
+        payload: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        append_audit(uow, self.keys.audit_key, tenant_id, kind, subject_id, payload, now)
+
+    @staticmethod
+    def _require_subject(uow: UnitOfWork, tenant_id: str, subject_id: str) -> Subject:
+        subject = uow.subjects.get(tenant_id, subject_id) if _is_id(subject_id) else None
+        if subject is None:
+            raise StateError(
+                "subject not found", code=ErrorCode.RECORD_NOT_FOUND, detail={"entity": "subject"}
+            )
+        return subject
+
+    def _threshold(self, profile: str) -> float:
+        views = PROFILES.get(profile, PROFILES["standard"])
+        return default_threshold(self.verifier.embedder.info.name, views=views)
+
+    def _new_session(
+        self,
+        uow: UnitOfWork,
+        tenant: Tenant,
+        subject_id: str,
+        purpose: SessionPurpose,
+        level: str,
+        profile: str,
+        now: datetime,
+        event_id: str | None = None,
+    ) -> SessionView:
+        expires = now + self.session_ttl
+        drawn = self.draw(self.checker.config, Level(level), now.timestamp())
+        challenge = replace(
+            drawn, nonce=secrets.token_hex(16), expires_at=round(expires.timestamp(), 3)
+        ).signed(self.keys.challenge_key)
+        session = Session(
+            id=new_id(),
+            tenant_id=tenant.id,
+            subject_id=subject_id,
+            purpose=purpose,
+            challenge_json=json.dumps(challenge.to_dict(), sort_keys=True),
+            nonce=challenge.nonce,
+            level=Level(level).value,
+            threshold=self._threshold(profile),
+            created_at=now,
+            expires_at=expires,
+            event_id=event_id,
+        )
+        uow.sessions.add(session)
+        return SessionView(session, challenge)
+
+    # -- tenants ---------------------------------------------------------------------------
+
+    @staticmethod
+    def hash_api_key(api_key: str) -> str:
+        """``sha256$<key id>$hex``: the key id (the public part of the key) salts the hash, so
+        equal secrets never hash alike, and the hash is still computable from the presented key
+        for the lookup."""
+        return hash_api_key(api_key)
+
+    def create_tenant(self, name: str) -> tuple[Tenant, str]:
+        """A new tenant and its API key (shown this once; only its hash is stored)."""
+        return create_tenant(self.store, self.keys, name, self.clock())
+
+    def authenticate(self, api_key: str) -> Tenant:
+        """The active tenant owning ``api_key``; ``auth.required`` for anything else."""
+        hashed = self.hash_api_key(api_key)
+        tenant = None
+        if hashed:
+            with self.store() as uow:
+                tenant = uow.tenants.get_by_api_key_hash(hashed)
+        if tenant is None or tenant.status.value != "active":
+            raise StateError("invalid or missing API key", code=ErrorCode.AUTH_REQUIRED)
+        if not hmac.compare_digest(tenant.api_key_hash, hashed):  # pragma: no cover - belt
+            raise StateError("invalid or missing API key", code=ErrorCode.AUTH_REQUIRED)
+        return tenant
+
+    # -- enrolment -------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        tenant: Tenant,
+        *,
+        external_ref: str,
+        name: str,
+        id_number: str,
+        consent: ConsentIn,
+        reference_image: bytes,
+        reference_kind: str = "id_card",
+    ) -> tuple[Subject, SessionView]:
+        """Create a subject from the lender's data and a reference photo, record the consent,
+        and open an enrolment session; the face is bound only after that session passes."""
+        _text(external_ref, "external_ref", MAX_EXTERNAL_REF)
+        _text(name.strip(), "name", MAX_NAME_CHARS)
+        _check_consent(consent)
+        try:
+            kind = ReferenceKind(reference_kind)
+        except ValueError:
+            raise InputError(
+                "reference_kind must be id_card, authority or upload",
+                detail={"field": "reference_kind"},
+            ) from None
+        parsed = idnumber.parse(id_number)
+        with self._models_lock:
+            analysis = self.verifier.analyze(reference_image)  # the image is dropped after this
+        template = analysis.template.astype(np.float32).tobytes()
+        now = self.clock()
+        subject_id = new_id()
+        pseudo = make_pseudonym(self.keys.pseudonym_key(tenant.id), parsed)
+        subject = Subject(
+            id=subject_id,
+            tenant_id=tenant.id,
+            external_ref=external_ref,
+            created_at=now,
+            id_pseudonym=pseudo,
+            id_number_enc=self._seal(
+                tenant, "subjects", "id_number_enc", subject_id, parsed.number.encode("ascii")
+            ),
+            name_enc=self._seal(
+                tenant, "subjects", "name_enc", subject_id, name.strip().encode("utf-8")
+            ),
+        )
+        reference_id = new_id()
+        consent_row = Consent(
+            id=new_id(),
+            tenant_id=tenant.id,
+            subject_id=subject_id,
+            purpose=consent.purpose,
+            version=consent.version,
+            text_sha256=consent.text_sha256.lower(),
+            retention_days=consent.retention_days,
+            granted_at=now,
+            client=consent.client,
+        )
+        with self.store() as uow:
+            uow.subjects.add(subject)
+            uow.consents.add(consent_row)
+            uow.references.add(
+                Reference(
+                    id=reference_id,
+                    tenant_id=tenant.id,
+                    subject_id=subject_id,
+                    kind=kind,
+                    template_enc=self._seal(
+                        tenant, "references", "template_enc", reference_id, template
+                    ),
+                    created_at=now,
+                )
+            )
+            self._audit(
+                uow,
+                tenant.id,
+                "consent.granted",
+                subject_id,
+                {
+                    "consent_id": consent_row.id,
+                    "purpose": consent.purpose,
+                    "version": consent.version,
+                    "text_sha256": consent_row.text_sha256,
+                    "retention_days": consent.retention_days,
+                },
+                now,
+            )
+            view = self._new_session(
+                uow,
+                tenant,
+                subject_id,
+                SessionPurpose.ENROL,
+                "normal",
+                self.policy.match_profile,
+                now,
+            )
+            uow.commit()
+        log.info(redact(f"enrolment started tenant={tenant.id} subject={subject_id}"))
+        return subject, view
+
+    # -- step-up ---------------------------------------------------------------------------
+
+    def start_step_up(
+        self,
+        tenant: Tenant,
+        subject_id: str,
+        *,
+        event_type: str,
+        amount_minor: int = 0,
+        currency: str = "CNY",
+        device_id: str | None = None,
+    ) -> StepUpView:
+        """Ask the versioned policy whether a lending event needs a face check, and how strong;
+        record the event, and open a session when one is needed."""
+        try:
+            etype = EventType(event_type)
+        except ValueError:
+            raise InputError(
+                "unknown event type",
+                detail={"field": "type", "allowed": [e.value for e in EventType]},
+            ) from None
+        if amount_minor < 0:
+            raise InputError("amount must not be negative", detail={"field": "amount_minor"})
+        _text(currency, "currency", 3)
+        if device_id is not None:
+            _text(device_id, "device_id", 128)
+        now = self.clock()
+        with self.store() as uow:
+            subject = self._require_subject(uow, tenant.id, subject_id)
+            if subject.status in (SubjectStatus.ERASED, SubjectStatus.LOCKED):
+                raise StateError(
+                    f"subject is {subject.status.value}",
+                    code=ErrorCode.SUBJECT_NOT_READY,
+                    detail={"status": subject.status.value},
+                )
+            checks = uow.checks.list_for_subject(tenant.id, subject_id)
+            passed = [c for c in checks if c.decision is Decision.PASS]
+            events = uow.lending_events.list_for_subject(tenant.id, subject_id)
+            state = SubjectState(
+                enrolled=subject.status is SubjectStatus.ENROLLED,
+                last_check_at=passed[-1].created_at if passed else None,
+                last_check_policy_version=passed[-1].policy_version if passed else None,
+                last_activity_at=events[-1].created_at if events else None,
+                known_devices=frozenset(e.device_id for e in events if e.device_id),
+            )
+            event_in = LendingEventIn(etype, now, amount_minor, currency, device_id)
+            requirement = decide_step_up(event_in, state, self.policy, now)
+            event = LendingEvent(
+                id=new_id(),
+                tenant_id=tenant.id,
+                subject_id=subject_id,
+                type=etype.value,
+                decided=StepUpDecided.NEEDED if requirement.needed else StepUpDecided.NOT_NEEDED,
+                policy_version=requirement.policy_version,
+                created_at=now,
+                amount_minor=amount_minor,
+                currency=currency,
+                device_id=device_id,
+            )
+            uow.lending_events.add(event)
+            view = None
+            if requirement.needed:
+                purpose = (
+                    SessionPurpose.ENROL
+                    if requirement.purpose == "enrol"
+                    else SessionPurpose.STEP_UP
+                )
+                view = self._new_session(
+                    uow,
+                    tenant,
+                    subject_id,
+                    purpose,
+                    requirement.level,
+                    requirement.match_profile,
+                    now,
+                    event_id=event.id,
+                )
+            uow.commit()
+        return StepUpView(event, requirement, view)
+
+    # -- sessions and checks ---------------------------------------------------------------
+
+    def get_session(self, tenant: Tenant, session_id: str) -> SessionView:
+        with self.store() as uow:
+            session = uow.sessions.get(tenant.id, session_id) if _is_id(session_id) else None
+            if session is None:
+                raise StateError(
+                    "session not found",
+                    code=ErrorCode.RECORD_NOT_FOUND,
+                    detail={"entity": "session"},
+                )
+            checks = uow.checks.list_for_session(tenant.id, session_id)
+        status = session.status
+        if status is SessionStatus.OPEN and self.clock() > session.expires_at:
+            session = replace(session, status=SessionStatus.EXPIRED)
+        return SessionView(
+            session, load_challenge(session.challenge_json), checks[-1].id if checks else None
+        )
+
+    def get_check(self, tenant: Tenant, check_id: str) -> CheckView:
+        with self.store() as uow:
+            check = uow.checks.get(tenant.id, check_id) if _is_id(check_id) else None
+        if check is None:
+            raise StateError(
+                "check not found", code=ErrorCode.RECORD_NOT_FOUND, detail={"entity": "check"}
+            )
+        return _view_of(check, self.rules)
+
+    def _counter_keys(self, session: Session, subject: Subject, device: str | None) -> list[str]:
+        keys = [f"{session.tenant_id}:subject:{subject.id}"]
+        if device:
+            keys.append(f"{session.tenant_id}:device:{hashlib.sha256(device.encode()).hexdigest()}")
+        return keys
+
+    def submit(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        *,
+        nonce: str,
+        frames: Sequence[bytes],
+        times_ms: Sequence[float],
+        now: datetime | None = None,
+    ) -> CheckView:
+        """Judge one capture: consume the session (single use), check liveness against the
+        signed challenge, match the stillest frame with the reference (enrol) or the bound
+        template (step-up), apply retry limits, decide, and — for a passed enrolment — bind the
+        face template to the subject."""
+        at = now or self.clock()
+        with self.store() as uow:
+            session = uow.sessions.get(tenant.id, session_id) if _is_id(session_id) else None
+            if session is None:
+                raise StateError(
+                    "session not found",
+                    code=ErrorCode.RECORD_NOT_FOUND,
+                    detail={"entity": "session"},
+                )
+            if session.status is SessionStatus.USED:
+                raise StateError("session already used", code=ErrorCode.SESSION_ALREADY_USED)
+            if not hmac.compare_digest(session.nonce.encode(), nonce.encode("utf-8", "replace")):
+                raise InputError("session nonce does not match", code=ErrorCode.CHALLENGE_INVALID)
+            if session.status is SessionStatus.EXPIRED or at > session.expires_at:
+                if session.status is SessionStatus.OPEN:
+                    uow.sessions.expire(tenant.id, session_id)
+                    uow.commit()
+                raise StateError("session expired", code=ErrorCode.SESSION_EXPIRED)
+            subject = self._require_subject(uow, tenant.id, session.subject_id)
+            event = (
+                uow.lending_events.get(tenant.id, session.event_id) if session.event_id else None
+            )
+        # Decode before consuming: an unreadable upload is the client's mistake and must not
+        # burn the session; everything after this point does.
+        sequence = from_encoded(frames, times_ms, self.checker.config.frames, nonce=nonce)
+        with self.store() as uow:
+            uow.sessions.mark_used(tenant.id, session_id, nonce)
+            uow.commit()
+        challenge = load_challenge(session.challenge_json)
+        device = event.device_id if event is not None else None
+        counter_keys = self._counter_keys(session, subject, device)
+        locked = max(self.counter.locked_for(k, at.timestamp()) for k in counter_keys)
+        if locked > 0:
+            check = self._record(
+                tenant,
+                session,
+                subject,
+                at,
+                Outcome.FALLBACK,
+                (ReasonCode.LIMIT_LOCKED.value,),
+                None,
+                None,
+                None,
+            )
+            return CheckView(check, Outcome.FALLBACK, _fallbacks(), locked)
+        with self._models_lock:
+            liveness = self.checker.check(challenge, sequence, now=at.timestamp())
+            similarity, template, match_reasons = self._match(tenant, session, sequence, challenge)
+        recent = max(
+            self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in counter_keys
+        )
+        daily_key = f"{tenant.id}:id:{subject.id_pseudonym or subject.id}"
+        daily = self.counter.add_daily(daily_key, at.timestamp())
+        decision = decide(
+            liveness_passed=liveness.passed,
+            liveness_reasons=tuple(r.value for r in liveness.reasons) + match_reasons,
+            similarity=similarity,
+            threshold=session.threshold,
+            recent_failures=recent,
+            daily_attempts=daily,
+            rules=self.rules,
+        )
+        if decision.outcome is Outcome.PASS:
+            for k in counter_keys:
+                self.counter.clear(k)
+        else:
+            for k in counter_keys:
+                self.counter.add_failure(k, self.rules.window_s, at.timestamp())
+            if decision.retry_after_s:
+                for k in counter_keys:
+                    self.counter.lock(k, decision.retry_after_s, at.timestamp())
+        check = self._record(
+            tenant,
+            session,
+            subject,
+            at,
+            decision.outcome,
+            decision.reasons,
+            liveness,
+            similarity,
+            template,
+        )
+        log.info(
+            redact(
+                f"check decided tenant={tenant.id} session={session.id} "
+                f"decision={decision.outcome.value} reasons={','.join(decision.reasons)}"
+            )
+        )
+        return CheckView(check, decision.outcome, decision.fallbacks, decision.retry_after_s)
+
+    def _stillest(self, sequence: FrameSequence, until_ms: float) -> int:
+        """The frame of the still phase that moves least relative to its neighbours (sharpest
+        and most frontal in practice): the one a match should use."""
+        idx = [i for i, f in enumerate(sequence.frames) if f.t_ms < until_ms] or [0]
+        small = [sequence.frames[i].image[::8, ::8].mean(axis=2) for i in idx]
+        if len(small) < 3:
+            return idx[0]
+        motion = [
+            float(np.abs(small[k] - small[k - 1]).mean() + np.abs(small[k + 1] - small[k]).mean())
+            for k in range(1, len(small) - 1)
+        ]
+        return idx[1 + int(np.argmin(motion))]
+
+    def _match(
+        self, tenant: Tenant, session: Session, sequence: FrameSequence, challenge: Challenge
+    ) -> tuple[float | None, bytes | None, tuple[str, ...]]:
+        """Similarity of the stillest lead-in frame to the subject's reference (enrolment) or
+        bound template (step-up); the template is returned so a passed enrolment can bind it."""
+        with self.store() as uow:
+            if session.purpose is SessionPurpose.ENROL:
+                refs = uow.references.list_for_subject(tenant.id, session.subject_id)
+                stored = [(r.id, "references", r.template_enc) for r in refs]
+            else:
+                temps = uow.templates.list_for_subject(tenant.id, session.subject_id)
+                stored = [(t.id, "templates", t.template_enc) for t in temps]
+        if not stored:
+            return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
+        row_id, table, blob = stored[-1]
+        reference = np.frombuffer(
+            self._open(tenant, table, "template_enc", row_id, blob), dtype=np.float32
+        )
+        until = float(challenge.lead_in_ms or challenge.still_until_ms)
+        frame = sequence.frames[self._stillest(sequence, until)]
+        try:
+            analysis = self.verifier.analyze(frame.image)
+        except FaceError:
+            return None, None, (ReasonCode.QUALITY_NO_FACE.value,)
+        if analysis.template.shape != reference.shape:
+            return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
+        score = self.verifier.score(analysis.template, reference)
+        return float(score), analysis.template.astype(np.float32).tobytes(), ()
+
+    def _record(
+        self,
+        tenant: Tenant,
+        session: Session,
+        subject: Subject,
+        at: datetime,
+        outcome: Outcome,
+        reasons: tuple[str, ...],
+        liveness: LivenessResult | None,
+        similarity: float | None,
+        template: bytes | None,
+    ) -> Check:
+        check = Check(
+            id=new_id(),
+            tenant_id=tenant.id,
+            session_id=session.id,
+            subject_id=subject.id,
+            decision=Decision(outcome.value),
+            policy_version=self.policy.version,
+            created_at=at,
+            reasons=tuple(dict.fromkeys(reasons)),
+            liveness_score=None if liveness is None else round(float(liveness.score), 6),
+            match_score=None if similarity is None else round(similarity, 6),
+        )
+        with self.store() as uow:
+            uow.checks.add(check)
+            if outcome is Outcome.REVIEW:
+                uow.reviews.add(
+                    ReviewItem(id=new_id(), tenant_id=tenant.id, check_id=check.id, created_at=at)
+                )
+            bound = False
+            if (
+                outcome is Outcome.PASS
+                and session.purpose is SessionPurpose.ENROL
+                and template is not None
+            ):
+                consents = uow.consents.list_for_subject(tenant.id, subject.id)
+                days = min((c.retention_days for c in consents), default=None)
+                template_id = new_id()
+                uow.templates.add(
+                    Template(
+                        id=template_id,
+                        tenant_id=tenant.id,
+                        subject_id=subject.id,
+                        template_enc=self._seal(
+                            tenant, "templates", "template_enc", template_id, template
+                        ),
+                        embedder=self.embedder_id,
+                        template_version=int(TEMPLATE_VERSION),
+                        created_at=at,
+                        expires_at=None if days is None else at + timedelta(days=days),
+                    )
+                )
+                uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
+                bound = True
+            self._audit(
+                uow,
+                tenant.id,
+                "check.decided",
+                subject.id,
+                {
+                    "check_id": check.id,
+                    "session_id": session.id,
+                    "purpose": session.purpose.value,
+                    "decision": outcome.value,
+                    "reasons": list(check.reasons),
+                    "liveness_score": check.liveness_score,
+                    "match_score": check.match_score,
+                    "threshold": session.threshold,
+                    "policy_version": check.policy_version,
+                    "face_bound": bound,
+                },
+                at,
+            )
+            uow.commit()
+        return check
+
+    # -- erasure, export, audit ------------------------------------------------------------
+
+    def erase_subject(self, tenant: Tenant, subject_id: str) -> dict[str, Any]:
+        """Delete every biometric row of the subject and null its identity ciphertexts and
+        pseudonym (the row stays, so the lender sees *that* and *when* it was erased)."""
+        now = self.clock()
+        with self.store() as uow:
+            self._require_subject(uow, tenant.id, subject_id)
+            counts = erase_subject_biometrics(uow, tenant.id, subject_id)
+            subject = uow.subjects.erase(tenant.id, subject_id, now)
+            self._audit(
+                uow,
+                tenant.id,
+                "subject.erased",
+                subject_id,
+                {  # "template" is a forbidden audit key: name the counts by what they were
+                    "face_rows": counts.templates,
+                    "reference_rows": counts.references,
+                    "evidence_rows": counts.evidence,
+                },
+                now,
+            )
+            uow.commit()
+        if self._on_erased is not None:
+            self._on_erased()
+        assert subject.erased_at is not None
+        return {
+            "subject_id": subject_id,
+            "status": subject.status.value,
+            "erased_at": subject.erased_at.isoformat(),
+            "deleted": {
+                "templates": counts.templates,
+                "references": counts.references,
+                "evidence": counts.evidence,
+            },
+        }
+
+    def export_subject(self, tenant: Tenant, subject_id: str) -> dict[str, Any]:
+        """What the service holds about a subject (a data-subject access request): identity
+        (name, masked ID number), consents, events, checks, and template *metadata* — never
+        templates or images."""
+        with self.store() as uow:
+            subject = self._require_subject(uow, tenant.id, subject_id)
+            consents = uow.consents.list_for_subject(tenant.id, subject_id)
+            checks = uow.checks.list_for_subject(tenant.id, subject_id)
+            events = uow.lending_events.list_for_subject(tenant.id, subject_id)
+            templates = uow.templates.list_for_subject(tenant.id, subject_id)
+            references = uow.references.list_for_subject(tenant.id, subject_id)
+        name = masked = None
+        if subject.name_enc is not None:
+            name = self._open(tenant, "subjects", "name_enc", subject.id, subject.name_enc)
+        if subject.id_number_enc is not None:
+            raw = self._open(tenant, "subjects", "id_number_enc", subject.id, subject.id_number_enc)
+            masked = idnumber.parse(raw.decode("ascii")).mask()
+        return {
+            "subject": {
+                "id": subject.id,
+                "external_ref": subject.external_ref,
+                "status": subject.status.value,
+                "name": None if name is None else name.decode("utf-8"),
+                "id_number_masked": masked,
+                "created_at": subject.created_at.isoformat(),
+                "erased_at": None if subject.erased_at is None else subject.erased_at.isoformat(),
+            },
+            "consents": [
+                {
+                    "id": c.id,
+                    "purpose": c.purpose,
+                    "version": c.version,
+                    "text_sha256": c.text_sha256,
+                    "retention_days": c.retention_days,
+                    "granted_at": c.granted_at.isoformat(),
+                    "withdrawn_at": None if c.withdrawn_at is None else c.withdrawn_at.isoformat(),
+                }
+                for c in consents
+            ],
+            "events": [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "amount_minor": e.amount_minor,
+                    "currency": e.currency,
+                    "decided": e.decided.value,
+                    "created_at": e.created_at.isoformat(),
+                }
+                for e in events
+            ],
+            "checks": [_view_of(c, self.rules).to_dict("en") for c in checks],
+            "templates": [
+                {
+                    "id": t.id,
+                    "embedder": t.embedder,
+                    "created_at": t.created_at.isoformat(),
+                    "expires_at": None if t.expires_at is None else t.expires_at.isoformat(),
+                }
+                for t in templates
+            ],
+            "references": [
+                {"id": r.id, "kind": r.kind.value, "created_at": r.created_at.isoformat()}
+                for r in references
+            ],
+        }
+
+    def audit_verify(self, tenant_id: str) -> VerifyResult:
+        """Verify a tenant's whole chain (hashes, links and MACs under the audit key)."""
+        return verify_audit(self.store, self.keys.audit_key, tenant_id)
+
+    def tenant_ids(self) -> list[str]:
+        with self.store() as uow:
+            return [t.id for t in uow.tenants.list_all()]
+
+    def ready(self) -> dict[str, bool]:
+        """Readiness: storage answers and the models are loaded."""
+        checks = {"models": self.verifier is not None and self.checker is not None}
+        try:
+            if self._ready_check is not None:
+                self._ready_check()
+            else:
+                with self.store() as uow:
+                    uow.tenants.get("0" * 32)
+            checks["database"] = True
+        except Exception:  # readiness reports a failure, it never raises
+            checks["database"] = False
+        return checks
+
+
+def hash_api_key(api_key: str) -> str:
+    """``sha256$<key id>$hex`` of a ``shk_<key id>_<secret>`` key ("" for anything else): the
+    key id (the public part of the key) salts the hash, so equal secrets never hash alike, and
+    the hash is still computable from the presented key for the lookup."""
+    parts = api_key.split("_")
+    if (
+        len(parts) != 3
+        or parts[0] != API_KEY_PREFIX
+        or not 1 <= len(parts[1]) <= 32
+        or not all(c in "0123456789abcdef" for c in parts[1])
+        or not parts[2].isascii()
+        or not parts[2].isprintable()
+    ):
+        return ""
+    digest = hashlib.sha256(f"{parts[1]}:{parts[2]}".encode()).hexdigest()
+    return f"sha256${parts[1]}${digest}"
+
+
+def append_audit(
+    uow: UnitOfWork,
+    audit_key: bytes,
+    tenant_id: str,
+    kind: str,
+    subject_id: str | None,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """Append one event to the tenant's chain, adapting :mod:`shiren.audit` to storage's
+    :class:`~shiren.storage.ports.ChainHasher`; the payload is checked (no biometrics, no ID
+    numbers) before anything is written."""
+    checked = PureAuditEvent(tenant_id, kind, subject_id, payload, now)
+
+    def hasher(*, seq: int, prev_hash: str, draft: AuditDraft) -> ChainLink:
+        canonical = canonical_bytes(
+            seq,
+            draft.tenant_id,
+            draft.kind,
+            draft.subject_id,
+            json.loads(draft.payload),
+            draft.created_at,
+        )
+        digest = compute_hash(prev_hash, canonical)
+        return ChainLink(digest, compute_mac(audit_key, digest))
+
+    draft = AuditDraft(
+        tenant_id=tenant_id,
+        kind=kind,
+        payload=json.dumps(dict(checked.payload), sort_keys=True, ensure_ascii=False),
+        created_at=now,
+        subject_id=subject_id,
+    )
+    uow.audit.append(draft, hasher)
+
+
+def create_tenant(
+    store: UnitOfWorkFactory, keys: ServiceKeys, name: str, now: datetime
+) -> tuple[Tenant, str]:
+    """A new tenant (with its own wrapped data key) and its API key, shown this once."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InputError("tenant name must be 1-200 characters", detail={"field": "name"})
+    secret = secrets.token_urlsafe(32).replace("_", "-")
+    api_key = f"{API_KEY_PREFIX}_{secrets.token_hex(8)}_{secret}"
+    tenant_id = new_id()
+    tenant = Tenant(
+        id=tenant_id,
+        name=name,
+        api_key_hash=hash_api_key(api_key),
+        created_at=now,
+        wrapped_dek=keys.ring.wrap_tenant_key(tenant_id, new_data_key()),
+    )
+    with store() as uow:
+        uow.tenants.add(tenant)
+        append_audit(
+            uow, keys.audit_key, tenant.id, "tenant.created", None, {"tenant_id": tenant.id}, now
+        )
+        uow.commit()
+    return tenant, api_key
+
+
+def verify_audit(store: UnitOfWorkFactory, audit_key: bytes, tenant_id: str) -> VerifyResult:
+    """Verify one tenant's stored audit chain with :func:`shiren.audit.verify` (keyed): needs
+    no models, so the CLI can run it against a database without loading the engine."""
+    rows: list[ChainedEvent] = []
+    start = 1
+    with store() as uow:
+        while True:
+            batch = uow.audit.read(tenant_id, start_seq=start, limit=1000)
+            for e in batch:
+                try:
+                    payload: Any = json.loads(e.payload)
+                except ValueError:
+                    payload = {"unreadable": e.payload}
+                rows.append(
+                    ChainedEvent(
+                        seq=e.seq,
+                        tenant_id=e.tenant_id,
+                        kind=e.kind,
+                        subject_id=e.subject_id,
+                        payload=payload,
+                        created_at=e.created_at,
+                        prev_hash=e.prev_hash,
+                        hash=e.hash,
+                        mac=e.mac,
+                    )
+                )
+            if len(batch) < 1000:
+                break
+            start = batch[-1].seq + 1
+    return verify_chain(rows, audit_key=audit_key)
+
+
+def _fallbacks() -> tuple[str, ...]:
+    from shiren.domain.decisions import FALLBACKS
+
+    return FALLBACKS
+
+
+def _view_of(check: Check, rules: RetryRules) -> CheckView:
+    outcome = Outcome(check.decision.value)
+    fallbacks = _fallbacks() if outcome in (Outcome.REVIEW, Outcome.FALLBACK) else ()
+    locked = ReasonCode.LIMIT_LOCKED.value in check.reasons
+    return CheckView(check, outcome, fallbacks, rules.cooloff_s if locked else None)
+
+
+def _is_id(value: str) -> bool:
+    """Whether ``value`` can be one of our ids (32 lower-case hex).  Anything else is "not
+    found" without a query: a hostile path segment (a NUL byte, a lone surrogate) would make
+    PostgreSQL raise instead of answering."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def _text(value: str, field_name: str, max_chars: int) -> str:
+    """``value`` if it is 1..``max_chars`` printable characters (no control characters, no
+    lone surrogates: neither can be stored as UTF-8 text in every database)."""
+    if not 1 <= len(value) <= max_chars or any(
+        ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value
+    ):
+        raise InputError(
+            f"{field_name} must be 1-{max_chars} printable characters",
+            detail={"field": field_name},
+        )
+    return value
+
+
+def _check_consent(consent: ConsentIn) -> None:
+    def bad(field_name: str, why: str) -> InputError:
+        return InputError(f"consent.{field_name} {why}", detail={"field": f"consent.{field_name}"})
+
+    _text(consent.purpose, "consent.purpose", 64)
+    _text(consent.version, "consent.version", 32)
+    text = consent.text_sha256
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise bad("text_sha256", "must be 64 hex digits")
+    if not 1 <= consent.retention_days <= 3650:
+        raise bad("retention_days", "must be 1-3650")
+
+
+__all__ = [
+    "ChallengeDrawer",
+    "CheckView",
+    "ConsentIn",
+    "Engine",
+    "SessionView",
+    "ShirenService",
+    "StepUpView",
+    "append_audit",
+    "create_tenant",
+    "hash_api_key",
+    "random_challenge",
+    "verify_audit",
+]

@@ -1,0 +1,63 @@
+"""Service settings, read from the environment (``SHIREN_*``) by pydantic-settings.
+
+Why environment variables and nothing else: a container platform injects secrets that way, and a
+settings file next to the code would sooner or later be committed with a key in it.  Keys are
+:class:`~pydantic.SecretStr` so that printing the settings (a debug log, a traceback) never shows
+them; :mod:`shiren.service.keys` turns them into key objects and decides what a missing key means
+(generated in development, refused in production).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shiren.errors import ConfigError, ErrorCode
+
+DEFAULT_MAX_BODY_BYTES = 48 * 1024 * 1024
+"""A normal-level session is ~11 s of 960×540 JPEG frames at 15 fps (≈ 170 frames, 6–10 MB);
+the cap leaves room for higher resolutions while keeping one request from exhausting memory."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up.  Unknown ``SHIREN_*`` variables are ignored
+    (the engine has its own, such as ``SHIREN_MINIFASNET_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIREN_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./shiren.db"
+    redis_url: str | None = None
+    master_key: SecretStr | None = None
+    """Base64 of 32 random bytes: wraps every tenant's data key."""
+    master_key_id: str = "m1"
+    retired_master_keys: SecretStr | None = None
+    """``id:base64,id:base64`` — old master keys kept during a rotation."""
+    audit_key: SecretStr | None = None
+    """Base64 of ≥ 32 bytes: MACs the audit chain, so only the service can extend it."""
+    challenge_key: SecretStr | None = None
+    """Base64 of ≥ 32 bytes: signs liveness challenges."""
+    keys_file: str | None = None
+    """Development only: where generated keys are kept (default: next to the SQLite file)."""
+    session_ttl_s: int = Field(default=300, ge=30, le=3600)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    log_level: str = "INFO"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment (and ``overrides``), or a typed
+    :class:`~shiren.errors.ConfigError` naming the bad variables — never their values."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        names = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        raise ConfigError(
+            f"invalid settings: {', '.join(names)}",
+            code=ErrorCode.CONFIG_INVALID,
+            detail={"fields": names},
+        ) from None
+
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]

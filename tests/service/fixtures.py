@@ -1,0 +1,41 @@
+"""Session-scoped fixtures shared by tests/service and tests/api (imported by both conftests):
+the real engine is loaded once per test process, the recording's meshes tracked once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shiren.service.app import Engine
+from tests.service.support import Recording, build_engine, load_recording
+
+
+class FakeClock:
+    """A settable UTC clock (sessions expire after 5 minutes: tests move time, not sleep)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def engine(real_pad: Any) -> Engine:
+    return build_engine(real_pad)
+
+
+@pytest.fixture(scope="session")
+def recording(real_mov_frames: Any, engine: Engine) -> Recording:
+    return load_recording(real_mov_frames, engine.checker.tracker)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    return FakeClock()
