@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -151,6 +152,7 @@ V1_ROUTES = [
     ("GET", "/v1/checks/{id}"),
     ("DELETE", "/v1/subjects/{id}"),
     ("GET", "/v1/subjects/{id}/export"),
+    ("GET", "/v1/stats"),
 ]
 
 
@@ -182,6 +184,7 @@ def test_every_v1_route_requires_a_valid_key(api: Api) -> None:
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"models": True, "database": True}
+    assert ready.json()["warnings"] == []
     assert "/v1/subjects" in api.client.get("/openapi.json").json()["paths"]
 
 
@@ -538,3 +541,51 @@ def test_enrol_by_multipart_upload(api: Api) -> None:
     assert resp.status_code == 201, resp.text
     assert resp.headers["X-Request-ID"] == "req-123"
     assert resp.json()["subject"]["status"] == "pending"
+
+
+def test_stats_and_the_stored_faces_filing_threshold(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``/v1/stats`` shows a tenant its own stored faces only; when the deployment's total
+    reaches the (configurable) filing threshold, ``/readyz`` warns — and stays ready — and the
+    log says so once, not on every probe."""
+    from tests.storage import builders as b
+
+    api.service.stored_faces_warning = 3  # Settings.stored_faces_warning (100,000 by default)
+    tid, auth = api.tenant()
+    other_id, other_auth = api.tenant("other lender")
+    assert api.client.get("/v1/stats", headers=auth).json() == {"stored_faces": 0}
+    resp = api.enrol(auth, api.recording.still_frame())
+    assert api.submit(auth, resp.json()["session"]).json()["decision"] == "pass"
+    assert api.client.get("/v1/stats", headers=auth).json() == {"stored_faces": 1}
+    assert api.client.get("/readyz").json()["warnings"] == []
+    with api.service.store() as uow:  # two faces of another lender
+        for _ in range(2):
+            subject = b.subject(other_id)
+            uow.subjects.add(subject)
+            uow.templates.add(b.template(other_id, subject.id, expires_at=None))
+        uow.commit()
+    assert api.client.get("/v1/stats", headers=auth).json() == {"stored_faces": 1}
+    assert api.client.get("/v1/stats", headers=other_auth).json() == {"stored_faces": 2}
+    with caplog.at_level(logging.WARNING, logger="shiren.service"):
+        first = api.client.get("/readyz")
+        second = api.client.get("/readyz")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["ready"] is True
+    (warning,) = first.json()["warnings"]
+    assert warning["code"] == "stored_faces.filing_threshold"
+    assert (warning["stored_faces"], warning["threshold"]) == (3, 3)
+    assert second.json()["warnings"] == first.json()["warnings"]
+    logged = [r for r in caplog.records if "filing threshold" in r.getMessage()]
+    assert len(logged) == 1
+    assert tid not in logged[0].getMessage()
+
+
+def test_stored_faces_threshold_is_a_setting(tmp_path: Path, engine: Engine) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'thr.db'}",
+        stored_faces_warning=3,
+        keys_file=str(tmp_path / "keys.json"),
+    )
+    assert ShirenService.from_settings(settings, engine=engine).stored_faces_warning == 3
+    assert Settings().stored_faces_warning == 100_000

@@ -57,6 +57,7 @@ def subject(tenant_id: str, **kw: Any) -> Subject:
         "id_pseudonym": "pseudo-" + sid[:8],
         "id_number_enc": b"\x01enc-id" + sid.encode(),
         "name_enc": b"\x02enc-name",
+        "wrapped_key": b"\x02wrapped-subject-key" + sid.encode(),
     }
     return Subject(**{**defaults, **kw})
 

@@ -227,10 +227,15 @@ def test_subject_erase_nulls_identity_and_is_final(uow_factory: UnitOfWorkFactor
     ids = seed(uow_factory)
     tid, sid = ids["tenant"], ids["subject"]
     with uow_factory() as uow:
+        before = uow.subjects.get(tid, sid)
+        assert before is not None
+        assert before.wrapped_key is not None  # round-trips as bytes
+        assert bytes(before.wrapped_key).startswith(b"\x02wrapped-subject-key")
         erased = uow.subjects.erase(tid, sid, at(100))
         assert erased.status is SubjectStatus.ERASED
         assert erased.erased_at == at(100)
         assert (erased.id_pseudonym, erased.id_number_enc, erased.name_enc) == (None, None, None)
+        assert erased.wrapped_key is None  # crypto-shredding: the subject key is deleted
         assert uow.subjects.erase(tid, sid, at(200)).erased_at == at(100)  # idempotent
         with pytest.raises(StateError) as err:
             uow.subjects.set_status(tid, sid, SubjectStatus.ENROLLED)
@@ -375,6 +380,32 @@ def test_retention_sweep_counts(uow_factory: UnitOfWorkFactory) -> None:
         assert sweep_retention(uow, now) == RetentionCounts()
         assert uow.templates.count_all() == 2
         assert [e.expires_at for e in uow.evidence.list_for_check(tid, cid)] == [at(2000)]
+
+
+def test_retention_sweep_scoped_to_one_tenant(uow_factory: UnitOfWorkFactory) -> None:
+    """The service sweeps tenant by tenant, so each tenant's audit chain records its own
+    counts: a scoped sweep must leave every other tenant's rows alone."""
+    mine, theirs = seed(uow_factory), seed(uow_factory)
+    tid, other = mine["tenant"], theirs["tenant"]
+    now = at(1000)
+    with uow_factory() as uow:
+        for ids in (mine, theirs):
+            uow.templates.add(b.template(ids["tenant"], ids["subject"], expires_at=at(10)))
+            uow.evidence.add(b.evidence(ids["tenant"], ids["check"], expires_at=at(10)))
+        uow.commit()
+    with uow_factory() as uow:
+        assert sweep_retention(uow, now, tenant_id=tid) == RetentionCounts(templates=1, evidence=1)
+        assert uow.sessions.expire_due(now, tenant_id=tid) == 1  # seed's session: at(300)
+        uow.commit()
+    with uow_factory() as uow:
+        got = uow.sessions.get(other, theirs["session"])
+        assert got is not None
+        assert got.status is SessionStatus.OPEN
+        assert uow.templates.count(other) == 1
+        assert sweep_retention(uow, now, tenant_id=tid) == RetentionCounts()
+        assert sweep_retention(uow, now) == RetentionCounts(templates=1, evidence=1)
+        assert uow.sessions.expire_due(now) == 1
+        uow.commit()
 
 
 # ---------------------------------------------------------------- sessions, checks, events

@@ -424,10 +424,20 @@ def _install_ops(app: FastAPI, service: ShirenService) -> Counter:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
-        """Readiness: the database answers and the models are loaded."""
+        """Readiness: the database answers and the models are loaded.  ``warnings`` are for the
+        operator (e.g. the stored-faces filing threshold) and never make the service unready."""
         checks = await run_in_threadpool(service.ready)
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        warnings: list[dict[str, Any]] = []
+        if checks.get("database"):
+            try:
+                warnings = await run_in_threadpool(service.warnings)
+            except Exception:  # a probe reports, it never raises
+                log.warning("readiness: warnings could not be computed", exc_info=False)
+        return JSONResponse(
+            {"ready": ok, "checks": checks, "warnings": warnings},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:
@@ -564,6 +574,11 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
         """A check's decision, reasons with zh-CN/English tips, and fallbacks (polling)."""
         view = await run_in_threadpool(service.get_check, tenant, check_id)
         return view.to_dict(_lang(request))
+
+    @app.get("/v1/stats", tags=["stats"])
+    async def stats(tenant: TenantDep) -> dict[str, Any]:
+        """The calling tenant's own counts: stored faces (bound templates)."""
+        return await run_in_threadpool(service.stats, tenant)
 
     @app.delete("/v1/subjects/{subject_id}", tags=["subjects"])
     async def erase(subject_id: str, tenant: TenantDep) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""``shiren serve``, ``shiren tenant create`` and ``shiren audit verify``.
+"""``shiren serve``, ``shiren tenant create``, ``shiren audit verify``, ``shiren retention
+sweep`` and ``shiren keys rotate``.
 
 Settings come from the environment (``SHIREN_*``, see :mod:`shiren.service.settings`), exactly as
 the server reads them, so the CLI always acts on the database and keys the server uses.  Tenant
-creation and audit verification need no models, so they start in well under a second.
+creation, audit verification, the retention sweep and key rotation need no models, so they start
+in well under a second (and can run from cron).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from shiren.cli.main import emit, run_guarded
 
 tenant_app = typer.Typer(help="Manage tenants (lenders).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_help=True)
+retention_app = typer.Typer(help="Enforce data retention.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 
 
 def _store_and_keys() -> tuple[Any, Any]:
@@ -117,10 +121,100 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+def _parse_now(text: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    from shiren.domain.entities import utcnow
+    from shiren.errors import InputError
+
+    if text is None:
+        return utcnow()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError("--now must be an ISO 8601 timestamp", detail={"field": "now"}) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@retention_app.command("sweep")
+def retention_sweep(
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Sweep as of this ISO 8601 time, UTC if naive (default: now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete templates and evidence past their retention, expire stale sessions; audited.
+    Idempotent: run it from cron as often as you like."""
+    from shiren.service.app import sweep
+
+    def action() -> dict[str, int]:
+        at = _parse_now(now)
+        store, keys = _store_and_keys()
+        return sweep(store, keys.audit_key, at).to_dict()
+
+    result = run_guarded(as_json, action)
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(
+            f"deleted {result['templates']} templates and {result['evidence']} evidence rows, "
+            f"expired {result['sessions_expired']} sessions ({result['tenants']} tenants)"
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    new_key_id: Annotated[
+        str,
+        typer.Option(
+            "--new-key-id",
+            help="The id of the new master key: must equal SHIREN_MASTER_KEY_ID (a confirmation "
+            "that the intended key is the current one).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Re-wrap every tenant's data key under the new master key (SHIREN_MASTER_KEY), opening the
+    old wrapping with SHIREN_RETIRED_MASTER_KEYS; one transaction per tenant, audited.
+
+    No downtime: deploy the servers with the new key current and the old one retired first,
+    then run this (again after a failure: done tenants are skipped); drop the retired key only
+    when it reports 0 failed.  Exit 1 when some tenant could not be re-wrapped.
+    """
+    from shiren.domain.entities import utcnow
+    from shiren.errors import InputError
+    from shiren.service.app import rotate_master_key
+
+    def action() -> dict[str, Any]:
+        store, keys = _store_and_keys()
+        if keys.ring.current.key_id != new_key_id:
+            raise InputError(
+                "--new-key-id does not match SHIREN_MASTER_KEY_ID",
+                detail={"field": "new_key_id"},
+            )
+        return rotate_master_key(store, keys, utcnow()).to_dict()
+
+    result = run_guarded(as_json, action)
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(
+            f"master key {result['key_id']}: {result['rewrapped']} tenant keys re-wrapped, "
+            f"{result['already_current']} already current, {len(result['failed'])} failed"
+        )
+        for tenant_id in result["failed"]:
+            typer.echo(f"FAILED  {tenant_id}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(keys_app, name="keys")
 
 
 __all__ = ["register"]

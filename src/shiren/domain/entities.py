@@ -152,8 +152,11 @@ class Tenant:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """A lender's end user.  ``id_pseudonym`` is a keyed HMAC of the ID number (lookup without
-    decryption); ``*_enc`` are ciphertexts.  Erasure nulls all three and keeps the row, so the
-    lender can still see *that* the subject was erased and when."""
+    decryption); ``*_enc`` are ciphertexts.  ``wrapped_key`` is the subject's own data key wrapped
+    by the tenant key (crypto-shredding: deleting it makes every copy of the subject's ciphertext
+    unreadable, backups included); ``None`` for subjects enrolled before subject keys existed,
+    whose fields are sealed with the tenant key.  Erasure nulls all four and keeps the row, so
+    the lender can still see *that* the subject was erased and when."""
 
     id: str
     tenant_id: str
@@ -164,6 +167,7 @@ class Subject:
     id_number_enc: bytes | None = None
     name_enc: bytes | None = None
     erased_at: datetime | None = None
+    wrapped_key: bytes | None = None
 
     def __post_init__(self) -> None:
         _check_aware(self)

@@ -9,9 +9,13 @@ PostgreSQL alike.
 
 Privacy rules kept here (storage cannot keep them, it never sees plaintext):
 
-* ID numbers, names and templates are sealed with the tenant's data key (AES-256-GCM, bound to
-  their row and column) before they reach storage; ID numbers are also stored as a keyed,
-  tenant-scoped pseudonym so that the daily cap and duplicate checks work without decrypting.
+* ID numbers, names and templates are sealed with the *subject's* own data key (AES-256-GCM,
+  bound to their row and column) before they reach storage; the subject key is stored only
+  wrapped by the tenant key (``Subject.wrapped_key``), so erasure deletes it and every copy of
+  that subject's ciphertext — replicas, WAL, backups — becomes unreadable (crypto-shredding).
+  Subjects enrolled before subject keys existed (``wrapped_key`` NULL) stay sealed with the
+  tenant key.  ID numbers are also stored as a keyed, tenant-scoped pseudonym so that the daily
+  cap and duplicate checks work without decrypting.
 * Raw images are never stored: the reference photo and the capture frames are turned into
   templates and scores in memory and dropped.
 * Audit payloads go through :func:`shiren.audit.check_payload` (no biometrics, no ID numbers).
@@ -78,13 +82,30 @@ from shiren.liveness.check import (
 from shiren.liveness.config import Level, LivenessConfig
 from shiren.liveness.frames import FrameSequence, from_encoded
 from shiren.messages import message
-from shiren.privacy import CipherContext, DataKey, new_data_key, open_, redact, seal
+from shiren.privacy import (
+    CipherContext,
+    DataKey,
+    DecryptError,
+    new_data_key,
+    open_,
+    redact,
+    seal,
+    unwrap_subject_key,
+    wrap_subject_key,
+    wrapped_kek_id,
+)
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
-from shiren.storage.ports import ChainLink, UnitOfWork, UnitOfWorkFactory, erase_subject_biometrics
+from shiren.storage.ports import (
+    ChainLink,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    erase_subject_biometrics,
+    sweep_retention,
+)
 from shiren.thresholds import default_threshold
 from shiren.verifier import PROFILES, TEMPLATE_VERSION, Verifier, VerifierConfig
 
@@ -96,6 +117,10 @@ ChallengeDrawer = Callable[[LivenessConfig, Level, float], Challenge]
 the CSPRNG draw; tests inject one restricted to what their recording can answer."""
 
 MAX_EXTERNAL_REF = 128
+STORED_FACES_FILING_THRESHOLD = 100_000
+"""Stored faces (bound templates, all tenants) at which an operator must file with the
+regulator; the service warns when the deployment reaches it (``Settings.stored_faces_warning``)."""
+STORED_FACES_WARNING = "stored_faces.filing_threshold"
 MAX_NAME_CHARS = 64
 API_KEY_PREFIX = "shk"
 
@@ -188,6 +213,45 @@ class StepUpView:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What one retention sweep did, summed over tenants (counts only: no ids)."""
+
+    templates: int = 0
+    evidence: int = 0
+    sessions: int = 0
+    tenants: int = 0
+    """Tenants that had anything to sweep (each got one ``retention.swept`` audit event)."""
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "templates": self.templates,
+            "evidence": self.evidence,
+            "sessions_expired": self.sessions,
+            "tenants": self.tenants,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """What one master-key rotation run did (key ids are names, not secrets)."""
+
+    key_id: str
+    """The master key every tenant key is now wrapped by."""
+    rewrapped: int = 0
+    already_current: int = 0
+    failed: tuple[str, ...] = ()
+    """Tenant ids whose wrapped key could not be opened (its master key is not in the ring)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "rewrapped": self.rewrapped,
+            "already_current": self.already_current,
+            "failed": list(self.failed),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Engine:
     """The loaded models: the standard-profile verifier and a liveness checker sharing it."""
 
@@ -229,6 +293,7 @@ class ShirenService:
         detect_replays: bool = True,
         replay_guard: ReplayGuard | None = None,
         on_erased: Callable[[], None] | None = None,
+        stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -259,6 +324,10 @@ class ShirenService:
         self._models_lock = threading.Lock()
         """The face tracker keeps per-video state: one capture is analysed at a time."""
         self._caches = _Caches()
+        self.stored_faces_warning = stored_faces_warning
+        self._over_faces_threshold = False
+        """Whether the last count was at/over the threshold: the log warning fires on the
+        transition only, not on every readiness probe."""
         info = self.verifier.embedder.info
         self.embedder_id = f"{info.name}@sha256:{info.sha256}"
 
@@ -291,6 +360,7 @@ class ShirenService:
             session_ttl_s=settings.session_ttl_s,
             ready_check=ping,
             on_erased=lambda: checkpoint_sqlite(sql),
+            stored_faces_warning=settings.stored_faces_warning,
         )
 
     # -- keys and helpers ----------------------------------------------------------------
@@ -303,11 +373,25 @@ class ShirenService:
             self._caches.deks[key] = dek
         return dek
 
-    def _seal(self, tenant: Tenant, table: str, column: str, row_id: str, data: bytes) -> bytes:
-        return seal(self._dek(tenant), data, CipherContext(tenant.id, table, column, row_id))
+    def _subject_key(self, tenant: Tenant, subject: Subject) -> DataKey:
+        """The key that seals ``subject``'s fields: its own key, unwrapped by the tenant key, or
+        the tenant key itself for a subject enrolled before subject keys (``wrapped_key`` NULL).
 
-    def _open(self, tenant: Tenant, table: str, column: str, row_id: str, blob: bytes) -> bytes:
-        return open_(self._dek(tenant), blob, CipherContext(tenant.id, table, column, row_id))
+        Deliberately not cached: a cached subject key would outlive the subject's erasure.
+        """
+        if subject.wrapped_key is None:
+            return self._dek(tenant)
+        return unwrap_subject_key(self._dek(tenant), tenant.id, subject.id, subject.wrapped_key)
+
+    def _seal(
+        self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, data: bytes
+    ) -> bytes:
+        return seal(key, data, CipherContext(tenant.id, table, column, row_id))
+
+    def _open(
+        self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, blob: bytes
+    ) -> bytes:
+        return open_(key, blob, CipherContext(tenant.id, table, column, row_id))
 
     def _audit(
         self,
@@ -423,6 +507,7 @@ class ShirenService:
         now = self.clock()
         subject_id = new_id()
         pseudo = make_pseudonym(self.keys.pseudonym_key(tenant.id), parsed)
+        key = new_data_key()  # the subject's own key: erasure deletes it (crypto-shredding)
         subject = Subject(
             id=subject_id,
             tenant_id=tenant.id,
@@ -430,11 +515,12 @@ class ShirenService:
             created_at=now,
             id_pseudonym=pseudo,
             id_number_enc=self._seal(
-                tenant, "subjects", "id_number_enc", subject_id, parsed.number.encode("ascii")
+                key, tenant, "subjects", "id_number_enc", subject_id, parsed.number.encode("ascii")
             ),
             name_enc=self._seal(
-                tenant, "subjects", "name_enc", subject_id, name.strip().encode("utf-8")
+                key, tenant, "subjects", "name_enc", subject_id, name.strip().encode("utf-8")
             ),
+            wrapped_key=wrap_subject_key(self._dek(tenant), tenant.id, subject_id, key),
         )
         reference_id = new_id()
         consent_row = Consent(
@@ -458,7 +544,7 @@ class ShirenService:
                     subject_id=subject_id,
                     kind=kind,
                     template_enc=self._seal(
-                        tenant, "references", "template_enc", reference_id, template
+                        key, tenant, "references", "template_enc", reference_id, template
                     ),
                     created_at=now,
                 )
@@ -665,7 +751,9 @@ class ShirenService:
             return CheckView(check, Outcome.FALLBACK, _fallbacks(), locked)
         with self._models_lock:
             liveness = self.checker.check(challenge, sequence, now=at.timestamp())
-            similarity, template, match_reasons = self._match(tenant, session, sequence, challenge)
+            similarity, template, match_reasons = self._match(
+                tenant, session, subject, sequence, challenge
+            )
         recent = max(
             self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in counter_keys
         )
@@ -722,7 +810,12 @@ class ShirenService:
         return idx[1 + int(np.argmin(motion))]
 
     def _match(
-        self, tenant: Tenant, session: Session, sequence: FrameSequence, challenge: Challenge
+        self,
+        tenant: Tenant,
+        session: Session,
+        subject: Subject,
+        sequence: FrameSequence,
+        challenge: Challenge,
     ) -> tuple[float | None, bytes | None, tuple[str, ...]]:
         """Similarity of the stillest lead-in frame to the subject's reference (enrolment) or
         bound template (step-up); the template is returned so a passed enrolment can bind it."""
@@ -737,7 +830,10 @@ class ShirenService:
             return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
         row_id, table, blob = stored[-1]
         reference = np.frombuffer(
-            self._open(tenant, table, "template_enc", row_id, blob), dtype=np.float32
+            self._open(
+                self._subject_key(tenant, subject), tenant, table, "template_enc", row_id, blob
+            ),
+            dtype=np.float32,
         )
         until = float(challenge.lead_in_ms or challenge.still_until_ms)
         frame = sequence.frames[self._stillest(sequence, until)]
@@ -781,6 +877,7 @@ class ShirenService:
                     ReviewItem(id=new_id(), tenant_id=tenant.id, check_id=check.id, created_at=at)
                 )
             bound = False
+            total_faces = 0
             if (
                 outcome is Outcome.PASS
                 and session.purpose is SessionPurpose.ENROL
@@ -795,7 +892,12 @@ class ShirenService:
                         tenant_id=tenant.id,
                         subject_id=subject.id,
                         template_enc=self._seal(
-                            tenant, "templates", "template_enc", template_id, template
+                            self._subject_key(tenant, subject),
+                            tenant,
+                            "templates",
+                            "template_enc",
+                            template_id,
+                            template,
                         ),
                         embedder=self.embedder_id,
                         template_version=int(TEMPLATE_VERSION),
@@ -805,6 +907,7 @@ class ShirenService:
                 )
                 uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
                 bound = True
+                total_faces = uow.templates.count_all()
             self._audit(
                 uow,
                 tenant.id,
@@ -825,6 +928,8 @@ class ShirenService:
                 at,
             )
             uow.commit()
+        if bound:
+            self._note_stored_faces(total_faces)
         return check
 
     # -- erasure, export, audit ------------------------------------------------------------
@@ -876,10 +981,13 @@ class ShirenService:
             templates = uow.templates.list_for_subject(tenant.id, subject_id)
             references = uow.references.list_for_subject(tenant.id, subject_id)
         name = masked = None
+        key = self._subject_key(tenant, subject)
         if subject.name_enc is not None:
-            name = self._open(tenant, "subjects", "name_enc", subject.id, subject.name_enc)
+            name = self._open(key, tenant, "subjects", "name_enc", subject.id, subject.name_enc)
         if subject.id_number_enc is not None:
-            raw = self._open(tenant, "subjects", "id_number_enc", subject.id, subject.id_number_enc)
+            raw = self._open(
+                key, tenant, "subjects", "id_number_enc", subject.id, subject.id_number_enc
+            )
             masked = idnumber.parse(raw.decode("ascii")).mask()
         return {
             "subject": {
@@ -929,6 +1037,49 @@ class ShirenService:
                 for r in references
             ],
         }
+
+    def sweep(self, now: datetime | None = None) -> SweepResult:
+        """Enforce retention: delete templates and evidence past their ``expires_at`` and
+        expire open sessions past their TTL, auditing the counts in each tenant's chain."""
+        return sweep(self.store, self.keys.audit_key, now or self.clock())
+
+    # -- stored faces (the regulator's filing threshold) ------------------------------------
+
+    def stats(self, tenant: Tenant) -> dict[str, Any]:
+        """The tenant's own numbers: how many faces (bound templates) it stores.  Never the
+        deployment's total: that would tell one lender about the others' business."""
+        with self.store() as uow:
+            faces = uow.templates.count(tenant.id)
+        return {"stored_faces": faces}
+
+    def _note_stored_faces(self, total: int) -> bool:
+        """Remember whether ``total`` reached the threshold; log a warning on the transition."""
+        over = total >= self.stored_faces_warning
+        if over and not self._over_faces_threshold:
+            log.warning(
+                "stored faces reached the filing threshold: %d bound templates >= %d "
+                "(file with the regulator)",
+                total,
+                self.stored_faces_warning,
+            )
+        self._over_faces_threshold = over
+        return over
+
+    def warnings(self) -> list[dict[str, Any]]:
+        """Operator warnings for ``/readyz`` (they never make the service unready)."""
+        with self.store() as uow:
+            total = uow.templates.count_all()
+        if not self._note_stored_faces(total):
+            return []
+        return [
+            {
+                "code": STORED_FACES_WARNING,
+                "stored_faces": total,
+                "threshold": self.stored_faces_warning,
+                "message": "The deployment stores at least the regulator's filing threshold of "
+                "face templates: file the face-recognition processing with the regulator.",
+            }
+        ]
 
     def audit_verify(self, tenant_id: str) -> VerifyResult:
         """Verify a tenant's whole chain (hashes, links and MACs under the audit key)."""
@@ -1033,6 +1184,121 @@ def create_tenant(
     return tenant, api_key
 
 
+def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepResult:
+    """The retention sweep (see :meth:`ShirenService.sweep`); needs no models, so a cron job
+    (``shiren retention sweep``) can run it against the database directly.
+
+    Why tenant by tenant, one transaction each: every tenant's audit chain records exactly what
+    was deleted from *its* data (a regulator asks a lender, not the operator), and a failure for
+    one tenant neither rolls back nor blocks the others' deletions.  Tenants with nothing to
+    sweep get no audit event, so a frequent cron does not bloat every chain.  Idempotent: a
+    second run with the same ``now`` finds nothing.
+    """
+    with store() as uow:
+        tenant_ids = [t.id for t in uow.tenants.list_all()]
+    templates = evidence = sessions = swept = 0
+    for tenant_id in tenant_ids:
+        with store() as uow:
+            counts = sweep_retention(uow, now, tenant_id=tenant_id)
+            expired = uow.sessions.expire_due(now, tenant_id=tenant_id)
+            if counts.templates or counts.evidence or expired:
+                append_audit(
+                    uow,
+                    audit_key,
+                    tenant_id,
+                    "retention.swept",
+                    None,
+                    {  # "template" is a forbidden audit key: name the counts by what they were
+                        "face_rows": counts.templates,
+                        "evidence_rows": counts.evidence,
+                        "sessions_expired": expired,
+                        "as_of": now.isoformat(),
+                    },
+                    now,
+                )
+                swept += 1
+            uow.commit()
+        templates += counts.templates
+        evidence += counts.evidence
+        sessions += expired
+    if swept:
+        log.info(
+            "retention sweep: %d face rows, %d evidence rows deleted, %d sessions expired "
+            "(%d tenants)",
+            templates,
+            evidence,
+            sessions,
+            swept,
+        )
+    return SweepResult(templates, evidence, sessions, swept)
+
+
+def rotate_master_key(store: UnitOfWorkFactory, keys: ServiceKeys, now: datetime) -> RotationResult:
+    """Re-wrap every tenant's data key under the ring's current master key.
+
+    Why this is enough and safe without downtime: the tenant key itself does not change (only
+    its wrapping does), so no row is re-encrypted and every blob sealed before keeps opening.
+    The procedure is: (1) deploy the new master key as current with the old one in
+    ``SHIREN_RETIRED_MASTER_KEYS`` — servers then open keys wrapped either way, and wrap new
+    tenants under the new key; (2) run this (``shiren keys rotate``), as often as needed: it
+    skips tenants already re-wrapped; (3) drop the old key once it reports nothing left.
+
+    One transaction per tenant (re-read, re-wrap, audit ``key.rewrapped``, commit), so a crash
+    mid-run leaves every tenant either fully old or fully new, and a concurrent tenant-key
+    rotation wins cleanly (``dek_version`` is checked; the loser is retried at the next run).
+    """
+    ring = keys.ring
+    new_id = ring.current.key_id
+    with store() as uow:
+        tenant_ids = [t.id for t in uow.tenants.list_all()]
+    rewrapped = already = 0
+    failed: list[str] = []
+    for tenant_id in tenant_ids:
+        with store() as uow:
+            tenant = uow.tenants.get(tenant_id)
+            if tenant is None or not ring.needs_rewrap(tenant.wrapped_dek):
+                already += 1
+                continue
+            try:
+                old_id = wrapped_kek_id(tenant.wrapped_dek)
+                wrapped = ring.rewrap(tenant_id, tenant.wrapped_dek)
+            except DecryptError as exc:  # UnknownKeyError: its old master key is not configured
+                log.error("key rotation: tenant=%s cannot be unwrapped (%s)", tenant_id, exc.code)
+                failed.append(tenant_id)
+                continue
+            try:
+                uow.tenants.rotate_dek(
+                    tenant_id,
+                    wrapped_dek=wrapped,
+                    dek_version=tenant.dek_version,  # same data key, only re-wrapped
+                    expected_version=tenant.dek_version,
+                )
+            except StateError as exc:
+                if exc.code is not ErrorCode.RECORD_CONFLICT:
+                    raise
+                failed.append(tenant_id)  # a concurrent tenant-key rotation: run again
+                continue
+            append_audit(
+                uow,
+                keys.audit_key,
+                tenant_id,
+                "key.rewrapped",
+                None,
+                {"from_key_id": old_id, "to_key_id": new_id, "dek_version": tenant.dek_version},
+                now,
+            )
+            uow.commit()
+        rewrapped += 1
+    log.info(
+        "key rotation to %s: %d re-wrapped, %d already current, %d failed",
+        new_id,
+        rewrapped,
+        already,
+        len(failed),
+    )
+    return RotationResult(new_id, rewrapped, already, tuple(failed))
+
+
 def verify_audit(store: UnitOfWorkFactory, audit_key: bytes, tenant_id: str) -> VerifyResult:
     """Verify one tenant's stored audit chain with :func:`shiren.audit.verify` (keyed): needs
     no models, so the CLI can run it against a database without loading the engine."""
@@ -1112,16 +1378,22 @@ def _check_consent(consent: ConsentIn) -> None:
 
 
 __all__ = [
+    "STORED_FACES_FILING_THRESHOLD",
+    "STORED_FACES_WARNING",
     "ChallengeDrawer",
     "CheckView",
     "ConsentIn",
     "Engine",
+    "RotationResult",
     "SessionView",
     "ShirenService",
     "StepUpView",
+    "SweepResult",
     "append_audit",
     "create_tenant",
     "hash_api_key",
     "random_challenge",
+    "rotate_master_key",
+    "sweep",
     "verify_audit",
 ]

@@ -6,6 +6,11 @@ development a missing key is generated and *persisted* (a file next to the SQLit
 not fit for production.  In production a missing or weak key refuses to start
 (``config.invalid``): silently generating one would make every stored template unreadable at the
 next restart, and a weak key protects nothing.
+
+Rotation (``shiren keys rotate``) changes ``SHIREN_MASTER_KEY_ID``, but ID-number pseudonyms must
+never change, so they derive from ``SHIREN_PSEUDONYM_KEY_ID`` (default: the master key id) and
+that key must stay in the ring — current or retired — for good; a ring without it is refused at
+start rather than at the first enrolment.
 """
 
 from __future__ import annotations
@@ -161,11 +166,17 @@ def resolve_keys(settings: Settings) -> ServiceKeys:
     master = MasterKey(
         settings.master_key_id, decode_key("master_key", texts["master_key"], exact=True)
     )
+    ring = KeyRing(master, _retired(settings))
+    root = settings.pseudonym_key_id or settings.master_key_id
+    if root not in ring.key_ids:
+        # Fail at start, not at the first enrolment: without its root key no pseudonym can be
+        # computed, and a different root would silently change every pseudonym.
+        raise _bad("pseudonym_key_id", "names a master key that is neither current nor retired")
     return ServiceKeys(
-        ring=KeyRing(master, _retired(settings)),
+        ring=ring,
         audit_key=decode_key("audit_key", texts["audit_key"], exact=False),
         challenge_key=decode_key("challenge_key", texts["challenge_key"], exact=False),
-        pseudonym_root_id=settings.master_key_id,
+        pseudonym_root_id=root,
         generated=generated,
     )
 

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     master_key_id: str = "m1"
     retired_master_keys: SecretStr | None = None
     """``id:base64,id:base64`` — old master keys kept during a rotation."""
+    pseudonym_key_id: str | None = None
+    """The master key id that ID-number pseudonyms derive from (default: ``master_key_id``).
+    Set it to the *first* master key's id before the first rotation and keep that key in
+    ``SHIREN_RETIRED_MASTER_KEYS`` for good: pseudonyms must never change, or duplicate checks
+    and daily caps would silently restart from zero."""
     audit_key: SecretStr | None = None
     """Base64 of ≥ 32 bytes: MACs the audit chain, so only the service can extend it."""
     challenge_key: SecretStr | None = None
@@ -44,6 +49,9 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(default=300, ge=30, le=3600)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     log_level: str = "INFO"
+    stored_faces_warning: int = Field(default=100_000, ge=1)
+    """Bound templates (all tenants) at which the operator is warned: 100,000 stored faces is
+    the regulator's filing threshold for face-recognition operators."""
 
 
 def load_settings(**overrides: object) -> Settings:

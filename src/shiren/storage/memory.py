@@ -274,6 +274,7 @@ class MemorySubjectRepository(_Repo):
             id_pseudonym=None,
             id_number_enc=None,
             name_enc=None,
+            wrapped_key=None,  # crypto-shredding: the subject key is gone for good
         )
         self._t.subjects[subject_id] = new
         return new
@@ -344,11 +345,13 @@ class MemoryTemplateRepository(_Repo):
     def count_all(self) -> int:
         return len(self._t.templates)
 
-    def delete_expired(self, now: datetime) -> int:
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
         doomed = [
             x.id
             for x in self._t.templates.values()
-            if x.expires_at is not None and x.expires_at < now
+            if x.expires_at is not None
+            and x.expires_at < now
+            and (tenant_id is None or x.tenant_id == tenant_id)
         ]
         for template_id in doomed:
             del self._t.templates[template_id]
@@ -430,11 +433,13 @@ class MemorySessionRepository(_Repo):
         self._t.sessions[session_id] = new
         return new
 
-    def expire_due(self, now: datetime) -> int:
+    def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
         due = [
             x
             for x in self._t.sessions.values()
-            if x.status is SessionStatus.OPEN and x.expires_at < now
+            if x.status is SessionStatus.OPEN
+            and x.expires_at < now
+            and (tenant_id is None or x.tenant_id == tenant_id)
         ]
         for x in due:
             self._t.sessions[x.id] = replace(x, status=SessionStatus.EXPIRED)
@@ -502,8 +507,12 @@ class MemoryEvidenceRepository(_Repo):
             del self._t.evidence[evidence_id]
         return len(doomed)
 
-    def delete_expired(self, now: datetime) -> int:
-        doomed = [x.id for x in self._t.evidence.values() if x.expires_at < now]
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
+        doomed = [
+            x.id
+            for x in self._t.evidence.values()
+            if x.expires_at < now and (tenant_id is None or x.tenant_id == tenant_id)
+        ]
         for evidence_id in doomed:
             del self._t.evidence[evidence_id]
         return len(doomed)

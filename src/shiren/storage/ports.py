@@ -221,8 +221,9 @@ class TemplateRepository(Protocol):
         """Templates stored for all tenants: the regulator's 100,000 threshold is per operator."""
         ...
 
-    def delete_expired(self, now: datetime) -> int:
-        """Retention sweep (all tenants): delete templates whose ``expires_at < now``."""
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
+        """Retention sweep: delete templates whose ``expires_at < now`` (of every tenant, or of
+        ``tenant_id`` only, so the sweep can record per-tenant counts in each tenant's chain)."""
         ...
 
 
@@ -252,8 +253,9 @@ class SessionRepository(Protocol):
         """``open`` → ``expired`` (``record.conflict`` from any other status)."""
         ...
 
-    def expire_due(self, now: datetime) -> int:
-        """Sweep (all tenants): mark ``open`` sessions with ``expires_at < now`` expired."""
+    def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
+        """Sweep (all tenants, or ``tenant_id`` only): mark ``open`` sessions with
+        ``expires_at < now`` expired."""
         ...
 
 
@@ -272,8 +274,9 @@ class EvidenceRepository(Protocol):
         """Delete the evidence of every check of the subject."""
         ...
 
-    def delete_expired(self, now: datetime) -> int:
-        """Retention sweep (all tenants): delete evidence whose ``expires_at < now``."""
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
+        """Retention sweep (all tenants, or ``tenant_id`` only): delete evidence whose
+        ``expires_at < now``."""
         ...
 
 
@@ -419,9 +422,12 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
     )
 
 
-def sweep_retention(uow: UnitOfWork, now: datetime) -> RetentionCounts:
-    """Delete every template and evidence row past its ``expires_at`` (all tenants)."""
+def sweep_retention(
+    uow: UnitOfWork, now: datetime, *, tenant_id: str | None = None
+) -> RetentionCounts:
+    """Delete every template and evidence row past its ``expires_at`` (all tenants, or
+    ``tenant_id`` only)."""
     return RetentionCounts(
-        templates=uow.templates.delete_expired(now),
-        evidence=uow.evidence.delete_expired(now),
+        templates=uow.templates.delete_expired(now, tenant_id=tenant_id),
+        evidence=uow.evidence.delete_expired(now, tenant_id=tenant_id),
     )

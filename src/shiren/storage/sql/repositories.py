@@ -311,6 +311,7 @@ class SqlSubjectRepository(_SqlRepo):
             id_pseudonym=None,
             id_number_enc=None,
             name_enc=None,
+            wrapped_key=None,  # crypto-shredding: the subject key is gone for good
         )
         if new is not None:
             return new
@@ -392,8 +393,10 @@ class SqlTemplateRepository(_SqlRepo):
     def count_all(self) -> int:
         return int(self._exec(select(func.count()).select_from(self.t)).scalar_one())
 
-    def delete_expired(self, now: datetime) -> int:
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
         stmt = delete(self.t).where(self.t.c.expires_at.is_not(None), self.t.c.expires_at < now)
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
         return self._rowcount(stmt)
 
 
@@ -484,12 +487,14 @@ class SqlSessionRepository(_SqlRepo):
             raise not_found("session")
         raise conflict("session", str(SessionStatus.OPEN), str(current.status))
 
-    def expire_due(self, now: datetime) -> int:
+    def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
         stmt = (
             update(self.t)
             .where(self.t.c.status == SessionStatus.OPEN.value, self.t.c.expires_at < now)
             .values(status=SessionStatus.EXPIRED.value)
         )
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
         return self._rowcount(stmt)
 
 
@@ -545,8 +550,11 @@ class SqlEvidenceRepository(_SqlRepo):
         stmt = delete(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.check_id.in_(checks))
         return self._rowcount(stmt)
 
-    def delete_expired(self, now: datetime) -> int:
-        return self._rowcount(delete(self.t).where(self.t.c.expires_at < now))
+    def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
+        stmt = delete(self.t).where(self.t.c.expires_at < now)
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
+        return self._rowcount(stmt)
 
 
 class SqlLendingEventRepository(_SqlRepo):

@@ -143,6 +143,7 @@ subjects = Table(
     Column("status", String(16), nullable=False),
     _ts("created_at"),
     _ts("erased_at", nullable=True),
+    Column("wrapped_key", LargeBinary(), nullable=True),  # migration 0002: crypto-shredding
     PrimaryKeyConstraint("id"),
     UniqueConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "external_ref"),
