@@ -1,0 +1,440 @@
+"""A small, typed Python client for shiren's ``/v1`` REST API, for lenders.
+
+Why it exists: every lender integration re-implements the same five things — bearer auth,
+multipart frame uploads, problem+json error parsing, polling, and "may I retry this?".  Getting
+the last one wrong is costly: re-sending a ``POST`` that timed out can burn a single-use session
+or count twice against the subject's retry limit.  So this client retries **only** idempotent
+``GET``s, and only when a retry can help (a broken connection, or a ``502``/``503``/``504``
+whose code is retryable); a ``POST`` or ``DELETE`` is sent once and its error handed back.
+
+It imports nothing from the server side (only :mod:`httpx`, the standard library and
+:mod:`shiren.errors` for the error base class), so a lender can vendor this one file.
+
+    with ShirenClient("https://kyc.example", api_key="shk_…") as client:
+        step = client.post_event(subject_id, "disbursement", amount_minor=5_000_000)
+        if step.session is not None:
+            check = client.submit_frames(step.session.id, step.session.nonce, jpegs, times_ms)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from shiren.errors import ShirenError
+
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+"""Statuses a retry can cure (the gateway or the service was momentarily unavailable)."""
+NON_RETRYABLE_CODES = frozenset({"input.request_too_large"})
+"""Codes that a 5xx/503 may carry but that will fail the same way again."""
+
+
+class ShirenApiError(ShirenError):
+    """A problem+json answer (RFC 9457) from the service, typed.
+
+    ``code`` is the service's stable dotted code (``record.not_found``, ``auth.required``, …);
+    branch on it, never on ``title`` or ``detail``.  ``request_id`` is what to quote to the
+    operator: it finds the one server log line of the request."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        request_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {detail}", detail=dict(extra or {}))
+        self.status = status
+        # ``ShirenError.code`` is an ErrorCode enum; the API may return codes newer than this
+        # client knows, so the string is kept as sent.
+        self.code = code  # type: ignore[assignment]
+        self.title = title
+        self.detail_text = detail
+        self.request_id = request_id
+        self.extra: dict[str, Any] = dict(extra or {})
+        # whether repeating the same request may succeed (a transient 5xx)
+        self.retryable = status in RETRYABLE_STATUS and code not in NON_RETRYABLE_CODES
+
+    def __str__(self) -> str:
+        rid = f" (request {self.request_id})" if self.request_id else ""
+        return f"{self.status} {self.code}: {self.detail_text}{rid}"
+
+
+# -- response models ---------------------------------------------------------------------------
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A capture session: answer ``challenge`` with frames carrying ``nonce``."""
+
+    id: str
+    subject_id: str
+    purpose: str
+    level: str
+    status: str
+    nonce: str
+    created_at: str
+    expires_at: str
+    challenge: dict[str, Any]
+    check_id: str | None = None
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Session:
+        return cls(
+            id=str(doc["id"]),
+            subject_id=str(doc["subject_id"]),
+            purpose=str(doc["purpose"]),
+            level=str(doc["level"]),
+            status=str(doc["status"]),
+            nonce=str(doc["nonce"]),
+            created_at=str(doc["created_at"]),
+            expires_at=str(doc["expires_at"]),
+            challenge=dict(doc["challenge"]),
+            check_id=_opt_str(doc.get("check_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    id: str
+    external_ref: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """The enrolled subject and the capture session that binds its face when it passes."""
+
+    subject: Subject
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """The step-up policy's answer for one lending event."""
+
+    needed: bool
+    purpose: str | None
+    level: str | None
+    match_profile: str | None
+    max_age_s: int | None
+    reasons: tuple[str, ...]
+    policy_version: str
+    fallbacks: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Requirement:
+        max_age = doc.get("max_age_s")
+        return cls(
+            needed=bool(doc["needed"]),
+            purpose=_opt_str(doc.get("purpose")),
+            level=_opt_str(doc.get("level")),
+            match_profile=_opt_str(doc.get("match_profile")),
+            max_age_s=None if max_age is None else int(max_age),
+            reasons=tuple(str(r) for r in doc.get("reasons", ())),
+            policy_version=str(doc.get("policy_version", "")),
+            fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    """A posted lending event; ``session`` is ``None`` when no face check is needed."""
+
+    event_id: str
+    requirement: Requirement
+    session: Session | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A judged capture: ``decision`` is pass / retry / review / fallback."""
+
+    id: str
+    session_id: str
+    subject_id: str
+    decision: str
+    reasons: tuple[str, ...]
+    tips: tuple[Tip, ...]
+    fallbacks: tuple[str, ...]
+    retry_after_s: int | None
+    liveness_score: float | None
+    match_score: float | None
+    policy_version: str
+    created_at: str
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.decision == "pass"
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Check:
+        retry = doc.get("retry_after_s")
+        live = doc.get("liveness_score")
+        match = doc.get("match_score")
+        return cls(
+            id=str(doc["id"]),
+            session_id=str(doc["session_id"]),
+            subject_id=str(doc["subject_id"]),
+            decision=str(doc["decision"]),
+            reasons=tuple(str(r) for r in doc.get("reasons", ())),
+            tips=tuple(Tip(str(t["code"]), str(t["message"])) for t in doc.get("tips", ())),
+            fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
+            retry_after_s=None if retry is None else int(retry),
+            liveness_score=None if live is None else float(live),
+            match_score=None if match is None else float(match),
+            policy_version=str(doc.get("policy_version", "")),
+            created_at=str(doc.get("created_at", "")),
+            raw=dict(doc),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """The versioned consent the subject accepted (the text itself stays with the lender)."""
+
+    purpose: str
+    version: str
+    text_sha256: str
+    retention_days: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "purpose": self.purpose,
+            "version": self.version,
+            "text_sha256": self.text_sha256,
+            "retention_days": self.retention_days,
+        }
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff for the requests that are safe to repeat."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        """Honour ``Retry-After`` (capped) when the server sent one, else back off."""
+        if retry_after is not None:
+            try:
+                return min(float(retry_after), self.max_delay_s)
+            except ValueError:
+                pass
+        return float(min(self.base_delay_s * (2**attempt), self.max_delay_s))
+
+
+class ShirenClient:
+    """Typed access to every ``/v1`` route; use as a context manager (closes the connections).
+
+    ``transport`` lets tests (or a proxy set-up) supply their own :class:`httpx.BaseTransport`;
+    ``http`` a ready :class:`httpx.Client` (e.g. FastAPI's ``TestClient``: in-process tests);
+    ``sleep`` is injectable so retry tests do not wait."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        lang: str = "zh-CN",
+        transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept-Language": lang}
+        self._owns_http = http is None
+        """An injected client belongs to the caller: closing this one must not close it."""
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> ShirenClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """One call.  Only ``GET``s are retried (transport errors, retryable 502/503/504): any
+        other method may have changed state before the answer was lost."""
+        idempotent = method.upper() == "GET"
+        attempt = 0
+        while True:
+            try:
+                resp = self._http.request(method, url, headers=self._headers, **kwargs)
+            except httpx.TransportError:
+                # A POST whose connection broke may or may not have reached the service.
+                if not idempotent or attempt + 1 >= self._retry.attempts:
+                    raise
+                self._sleep(self._retry.delay(attempt, None))
+                attempt += 1
+                continue
+            if resp.status_code < 400:
+                body: dict[str, Any] = resp.json()
+                return body
+            error = _problem(resp)
+            if not (idempotent and error.retryable) or attempt + 1 >= self._retry.attempts:
+                raise error
+            self._sleep(self._retry.delay(attempt, resp.headers.get("retry-after")))
+            attempt += 1
+
+    # -- /v1 -----------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        *,
+        external_ref: str,
+        name: str,
+        id_number: str,
+        consent: Consent,
+        reference_image: bytes,
+        reference_kind: str = "id_card",
+    ) -> Enrolment:
+        """``POST /v1/subjects`` (multipart: the photo is sent as bytes, not base64)."""
+        meta = {
+            "external_ref": external_ref,
+            "name": name,
+            "id_number": id_number,
+            "consent": consent.to_json(),
+            "reference_kind": reference_kind,
+        }
+        doc = self._request(
+            "POST",
+            "/v1/subjects",
+            data={"meta": json.dumps(meta, ensure_ascii=False)},
+            files=[("reference_image", ("reference.jpg", reference_image, "image/jpeg"))],
+        )
+        sub = doc["subject"]
+        subject = Subject(str(sub["id"]), str(sub["external_ref"]), str(sub["status"]))
+        return Enrolment(subject, Session.from_json(doc["session"]))
+
+    def post_event(
+        self,
+        subject_id: str,
+        event_type: str,
+        *,
+        amount_minor: int = 0,
+        currency: str = "CNY",
+        device_id: str | None = None,
+    ) -> StepUp:
+        """``POST /v1/events``: the step-up policy's answer, with a session when needed."""
+        body: dict[str, Any] = {
+            "subject_id": subject_id,
+            "type": event_type,
+            "amount_minor": amount_minor,
+            "currency": currency,
+        }
+        if device_id is not None:
+            body["device_id"] = device_id
+        doc = self._request("POST", "/v1/events", json=body)
+        session = doc.get("session")
+        return StepUp(
+            event_id=str(doc["event_id"]),
+            requirement=Requirement.from_json(doc["requirement"]),
+            session=None if session is None else Session.from_json(session),
+        )
+
+    def submit_frames(
+        self, session_id: str, nonce: str, frames: Sequence[bytes], times_ms: Sequence[float]
+    ) -> Check:
+        """``POST /v1/sessions/{id}/frames``: JPEG frames and their times; never retried (a
+        session is single use: a repeat would be answered ``session.already_used``)."""
+        if len(frames) != len(times_ms):
+            raise ValueError("one time per frame is required")
+        meta = {"nonce": nonce, "t_ms": [float(t) for t in times_ms]}
+        files = [("frames", (f"{i:04d}.jpg", blob, "image/jpeg")) for i, blob in enumerate(frames)]
+        doc = self._request(
+            "POST",
+            f"/v1/sessions/{session_id}/frames",
+            data={"meta": json.dumps(meta)},
+            files=files,
+        )
+        return Check.from_json(doc)
+
+    def get_session(self, session_id: str) -> Session:
+        """``GET /v1/sessions/{id}``."""
+        return Session.from_json(self._request("GET", f"/v1/sessions/{session_id}"))
+
+    def get_check(self, check_id: str) -> Check:
+        """``GET /v1/checks/{id}`` (polling a decision)."""
+        return Check.from_json(self._request("GET", f"/v1/checks/{check_id}"))
+
+    def erase(self, subject_id: str) -> dict[str, Any]:
+        """``DELETE /v1/subjects/{id}``: erase biometrics and identity data (idempotent on the
+        server, but not retried here: the caller decides after reading the error)."""
+        return self._request("DELETE", f"/v1/subjects/{subject_id}")
+
+    def export(self, subject_id: str) -> dict[str, Any]:
+        """``GET /v1/subjects/{id}/export``: everything held about the subject."""
+        return self._request("GET", f"/v1/subjects/{subject_id}/export")
+
+
+def _problem(resp: httpx.Response) -> ShirenApiError:
+    """The typed error of a non-2xx answer (also when a proxy sent HTML instead)."""
+    rid = resp.headers.get("x-request-id")
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return ShirenApiError(resp.status_code, "http.error", resp.reason_phrase, "", rid)
+    extra = doc.get("extra")
+    return ShirenApiError(
+        status=int(doc.get("status", resp.status_code)),
+        code=str(doc.get("code", "http.error")),
+        title=str(doc.get("title", resp.reason_phrase)),
+        detail=str(doc.get("detail", "")),
+        request_id=_opt_str(doc.get("request_id")) or rid,
+        extra=extra if isinstance(extra, dict) else None,
+    )
+
+
+__all__ = [
+    "Check",
+    "Consent",
+    "Enrolment",
+    "Requirement",
+    "RetryPolicy",
+    "Session",
+    "ShirenApiError",
+    "ShirenClient",
+    "StepUp",
+    "Subject",
+    "Tip",
+]

@@ -1,0 +1,140 @@
+"""The lender-side client (:mod:`shiren.client`) against the real FastAPI app, in process.
+
+The app, its SQLite/PostgreSQL store and the capture frames assembled from the live recording
+come from the API tests' own fixtures (``tests/api/test_api.py``), so the client is exercised on
+exactly what the API contract tests exercise.  The retry rules are tested on a mock transport:
+they are about what the client sends, not about the server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from shiren.client import Consent, RetryPolicy, ShirenApiError, ShirenClient
+from shiren.liveness.challenge import parse_challenge
+from tests.api.test_api import Api, api
+from tests.service.fixtures import clock, engine, recording
+from tests.service.support import CONSENT, ID_NUMBER, NAME
+
+__all__ = ["api", "clock", "engine", "recording"]  # fixtures, re-exported for pytest
+
+
+def _client(api: Api, key: str) -> ShirenClient:
+    return ShirenClient("http://testserver", key, http=api.client)
+
+
+def _key(api: Api) -> str:
+    _, auth = api.tenant()
+    return auth["Authorization"].removeprefix("Bearer ")
+
+
+def test_round_trip_enrol_event_submit_poll_export_erase(api: Api) -> None:
+    with _client(api, _key(api)) as client:
+        enrolled = client.enrol(
+            external_ref="u1",
+            name=NAME,
+            id_number=ID_NUMBER,
+            consent=Consent(**CONSENT),  # type: ignore[arg-type]
+            reference_image=api.recording.still_frame(),
+        )
+        assert enrolled.session.purpose == "enrolment" or enrolled.session.purpose
+        frames, times = api.recording.answer(parse_challenge(enrolled.session.challenge))
+        check = client.submit_frames(enrolled.session.id, enrolled.session.nonce, frames, times)
+        assert check.passed, check.reasons
+        assert client.get_check(check.id).decision == "pass"
+        assert client.get_session(enrolled.session.id).check_id == check.id
+
+        step = client.post_event(enrolled.subject.id, "disbursement", amount_minor=5_000_000)
+        assert step.requirement.needed
+        assert step.session is not None
+        assert step.requirement.level == step.session.level
+        frames, times = api.recording.answer(parse_challenge(step.session.challenge), seed=1)
+        check = client.submit_frames(step.session.id, step.session.nonce, frames, times)
+        assert check.passed, check.reasons
+        assert check.match_score is not None
+
+        # a single-use session: the typed error carries the stable code
+        with pytest.raises(ShirenApiError) as used:
+            client.submit_frames(step.session.id, step.session.nonce, frames, times)
+        assert (used.value.status, used.value.code) == (409, "session.already_used")
+
+        exported = client.export(enrolled.subject.id)
+        assert json.dumps(exported).find(ID_NUMBER) == -1  # masked
+        client.erase(enrolled.subject.id)
+
+
+def test_unknown_id_and_bad_key_are_typed_errors(api: Api) -> None:
+    with _client(api, _key(api)) as client:
+        with pytest.raises(ShirenApiError) as missing:
+            client.get_check("0" * 32)
+        assert missing.value.status == 404
+        assert missing.value.code == "record.not_found"
+        assert missing.value.request_id
+        assert missing.value.title
+    with _client(api, "shk_00_" + "x" * 40) as client, pytest.raises(ShirenApiError) as denied:
+        client.get_session("0" * 32)
+    assert (denied.value.status, denied.value.code) == (401, "auth.required")
+
+
+def _unavailable(calls: list[str]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(
+            503,
+            json={
+                "type": "https://shiren.dev/problems/storage.unavailable",
+                "title": "Storage unavailable",
+                "status": 503,
+                "code": "storage.unavailable",
+                "detail": "the database does not answer",
+                "request_id": "r1",
+            },
+            headers={"content-type": "application/problem+json", "retry-after": "5"},
+        )
+
+    return httpx.MockTransport(handler)
+
+
+def test_post_is_never_retried_get_is() -> None:
+    calls: list[str] = []
+    waits: list[float] = []
+    client = ShirenClient(
+        "http://shiren.test",
+        "shk_x",
+        transport=_unavailable(calls),
+        retry=RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=1.0),
+        sleep=waits.append,
+    )
+    with client:
+        with pytest.raises(ShirenApiError) as post_err:
+            client.submit_frames("s" * 32, "n", [b"x"], [0.0])
+        assert calls == ["POST"]
+        assert post_err.value.retryable  # retryable in itself, but a POST is sent once
+        with pytest.raises(ShirenApiError):
+            client.post_event("s" * 32, "disbursement", amount_minor=1)
+        assert calls == ["POST", "POST"]
+        calls.clear()
+        with pytest.raises(ShirenApiError) as get_err:
+            client.get_check("c" * 32)
+        assert calls == ["GET", "GET", "GET"]
+        assert waits == [1.0, 1.0]  # Retry-After honoured, capped by the policy
+        assert (get_err.value.status, get_err.value.request_id) == (503, "r1")
+
+
+def test_non_retryable_get_error_is_raised_at_once() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(404, json={"status": 404, "code": "record.not_found"})
+
+    with (
+        ShirenClient("http://shiren.test", "k", transport=httpx.MockTransport(handler)) as client,
+        pytest.raises(ShirenApiError) as err,
+    ):
+        client.export("x" * 32)
+    assert calls == ["GET"]
+    assert err.value.code == "record.not_found"
