@@ -67,6 +67,8 @@ class ErrorCode(StrEnum):
     SESSION_EXPIRED = "session.expired"
     REQUEST_TOO_LARGE = "input.request_too_large"
     SUBJECT_NOT_READY = "subject.not_ready"
+    REVIEW_ALREADY_CLOSED = "review.already_closed"
+    WEBHOOK_URL_INVALID = "input.webhook_url_invalid"
 
 
 class ShirenError(Exception):

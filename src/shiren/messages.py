@@ -176,6 +176,14 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "该用户当前无法进行此操作，请先完成认证",
         "This user cannot do this now. Please complete the verification first.",
     ),
+    ErrorCode.REVIEW_ALREADY_CLOSED: (
+        "该复核已处理，请勿重复提交",
+        "This review has already been decided.",
+    ),
+    ErrorCode.WEBHOOK_URL_INVALID: (
+        "回调地址无效，生产环境须使用 HTTPS",
+        "The webhook URL is invalid; production requires HTTPS.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

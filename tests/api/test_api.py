@@ -153,6 +153,9 @@ V1_ROUTES = [
     ("DELETE", "/v1/subjects/{id}"),
     ("GET", "/v1/subjects/{id}/export"),
     ("GET", "/v1/stats"),
+    ("PUT", "/v1/webhook"),
+    ("GET", "/v1/reviews"),
+    ("POST", "/v1/reviews/{id}"),
 ]
 
 
@@ -162,7 +165,8 @@ def test_every_v1_route_requires_a_valid_key(api: Api) -> None:
             m,
             r.path.replace("{session_id}", "{id}")
             .replace("{subject_id}", "{id}")
-            .replace("{check_id}", "{id}"),
+            .replace("{check_id}", "{id}")
+            .replace("{review_id}", "{id}"),
         )
         for r in api.client.app.routes  # type: ignore[attr-defined]
         if getattr(r, "path", "").startswith("/v1")

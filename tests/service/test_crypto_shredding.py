@@ -15,11 +15,20 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from shiren.domain.entities import Consent, Reference, ReferenceKind, Subject, SubjectStatus, new_id
+from shiren.domain.entities import (
+    Consent,
+    Reference,
+    ReferenceKind,
+    Subject,
+    SubjectStatus,
+    Tenant,
+    new_id,
+)
 from shiren.privacy import (
     CipherContext,
     DataKey,
     DecryptError,
+    new_data_key,
     open_,
     seal,
     unwrap_subject_key,
@@ -211,9 +220,21 @@ def test_subjects_enrolled_before_subject_keys_keep_working(
         migrate(sql, "0001")  # the schema as it was: no subjects.wrapped_key
         store = SqlStore(sql)
         svc = _service(store, engine, recording, clock)
-        tenant, _ = svc.create_tenant("lender")
+        tenant_id = new_id()
+        tenant = Tenant(  # inserted by hand: 0001 has no tenants.webhook_* (0003)
+            id=tenant_id,
+            name="lender",
+            api_key_hash="sha256$legacy$" + "0" * 64,
+            created_at=clock(),
+            wrapped_dek=svc.keys.ring.wrap_tenant_key(tenant_id, new_data_key()),
+        )
         subject, consent, reference = _legacy_rows(svc, tenant, template_bytes, clock())
         with sql.begin() as conn:
+            conn.execute(
+                insert(tables.tenants).values(
+                    **_row(tenant, drop=("webhook_url", "webhook_secret_enc"))
+                )
+            )
             conn.execute(insert(tables.subjects).values(**_row(subject, drop=("wrapped_key",))))
             conn.execute(insert(tables.consents).values(**_row(consent)))
             conn.execute(insert(tables.subject_references).values(**_row(reference)))

@@ -151,6 +151,19 @@ class FramesMeta(BaseModel):
     t_ms: list[float] = Field(min_length=1, max_length=MAX_FRAMES)
 
 
+class WebhookBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str | None = Field(default=None, min_length=16, max_length=256)
+
+
+class ReviewDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["approve", "reject"]
+    reviewer: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
+
+
 # -- middleware --------------------------------------------------------------------------------
 
 
@@ -589,6 +602,34 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
     async def export(subject_id: str, tenant: TenantDep) -> dict[str, Any]:
         """Everything held about a subject (no templates, no images; ID number masked)."""
         return await run_in_threadpool(service.export_subject, tenant, subject_id)
+
+    @app.put("/v1/webhook", tags=["webhooks"])
+    async def put_webhook(body: WebhookBody, tenant: TenantDep) -> dict[str, Any]:
+        """Set where events are POSTed.  The signing secret is generated when not given and
+        then returned this once (``Shiren-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")``)."""
+        return await run_in_threadpool(lambda: service.set_webhook(tenant, body.url, body.secret))
+
+    @app.get("/v1/reviews", tags=["reviews"])
+    async def list_reviews(tenant: TenantDep, status: str = "open") -> dict[str, Any]:
+        """The tenant's manual-review queue, oldest first."""
+        items = await run_in_threadpool(lambda: service.list_reviews(tenant, status))
+        return {"reviews": items}
+
+    @app.post("/v1/reviews/{review_id}", tags=["reviews"])
+    async def decide_review(
+        review_id: str, body: ReviewDecisionBody, tenant: TenantDep
+    ) -> dict[str, Any]:
+        """Close a review (approve binds an enrolment's face only if its liveness passed);
+        409 ``review.already_closed`` when it was already decided."""
+        return await run_in_threadpool(
+            lambda: service.decide_review(
+                tenant,
+                review_id,
+                outcome=body.outcome,
+                reviewer=body.reviewer,
+                note=body.note,
+            )
+        )
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -19,6 +19,7 @@ tenant_app = typer.Typer(help="Manage tenants (lenders).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_help=True)
 retention_app = typer.Typer(help="Enforce data retention.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Deliver webhooks from the outbox.", no_args_is_help=True)
 
 
 def _store_and_keys() -> tuple[Any, Any]:
@@ -37,11 +38,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    deliver: Annotated[
+        bool, typer.Option("--deliver", help="Also deliver webhooks in a background thread.")
+    ] = False,
 ) -> None:
     """Run the REST service (migrates the configured database first)."""
     import uvicorn
 
-    run_guarded(False, _store_and_keys)  # migrations + key checks before any worker starts
+    store, keys = run_guarded(False, _store_and_keys)  # migrations + key checks first
+    if deliver:
+        from shiren.service.webhooks import WebhookDeliverer
+
+        # One thread in the supervising process, whatever --workers says: several deliverers
+        # would be safe (the claim is exclusive) but buy nothing here.
+        WebhookDeliverer(store, keys).start_thread()
     uvicorn.run(
         "shiren.api.asgi:build",
         factory=True,
@@ -209,12 +219,48 @@ def keys_rotate(
         raise typer.Exit(1)
 
 
+@webhooks_app.command("deliver")
+def webhooks_deliver(
+    once: Annotated[bool, typer.Option("--once", help="One batch, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between idle polls.")] = 2.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts before a row fails.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --once).")] = False,
+) -> None:
+    """Claim due webhook rows, POST them signed, retry failures with back-off.  Safe to run
+    in several processes at once: each row is claimed by one worker at a time."""
+    import threading
+
+    from shiren.service.webhooks import WebhookDeliverer
+
+    def make() -> WebhookDeliverer:
+        store, keys = _store_and_keys()
+        return WebhookDeliverer(store, keys, max_attempts=max_attempts)
+
+    deliverer = run_guarded(as_json, make)
+    if once:
+        result = run_guarded(as_json, lambda: deliverer.deliver_once().to_dict())
+        if as_json:
+            emit(result)
+        else:
+            typer.echo(
+                f"delivered {result['delivered']}, retrying {result['retried']}, "
+                f"failed {result['failed']}"
+            )
+        return
+    stop = threading.Event()
+    try:
+        deliverer.run(stop, interval_s=interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(audit_app, name="audit")
     app.add_typer(retention_app, name="retention")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(webhooks_app, name="webhooks")
 
 
 __all__ = ["register"]

@@ -144,6 +144,10 @@ class Tenant:
     wrapped_dek: bytes
     dek_version: int = 1
     status: TenantStatus = TenantStatus.ACTIVE
+    webhook_url: str | None = None
+    """Where decisions, erasures and review outcomes are POSTed (``None``: no webhooks)."""
+    webhook_secret_enc: bytes | None = None
+    """The HMAC signing secret, sealed with the tenant's data key (the lender got it once)."""
 
     def __post_init__(self) -> None:
         _check_aware(self)
@@ -319,6 +323,11 @@ class ReviewItem:
     reviewer: str | None = None
     outcome: ReviewOutcome | None = None
     closed_at: datetime | None = None
+    candidate_enc: bytes | None = None
+    """For an enrolment review: the captured face template, sealed with the subject key, bound
+    only if a reviewer approves *and* liveness passed; cleared on close and on erasure."""
+    liveness_passed: bool = False
+    """Whether the check's liveness passed: a face that failed liveness is never bound."""
 
     def __post_init__(self) -> None:
         _check_aware(self)

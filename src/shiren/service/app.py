@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -51,6 +52,8 @@ from shiren.domain.entities import (
     Reference,
     ReferenceKind,
     ReviewItem,
+    ReviewOutcome,
+    ReviewStatus,
     Session,
     SessionPurpose,
     SessionStatus,
@@ -99,6 +102,13 @@ from shiren.reasons import ReasonCode
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
+from shiren.service.webhooks import (
+    Event,
+    enqueue_event,
+    new_secret,
+    seal_secret,
+    validate_url,
+)
 from shiren.storage.ports import (
     ChainLink,
     UnitOfWork,
@@ -294,6 +304,7 @@ class ShirenService:
         replay_guard: ReplayGuard | None = None,
         on_erased: Callable[[], None] | None = None,
         stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
+        production: bool = False,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -325,6 +336,8 @@ class ShirenService:
         """The face tracker keeps per-video state: one capture is analysed at a time."""
         self._caches = _Caches()
         self.stored_faces_warning = stored_faces_warning
+        self.production = production
+        """Production refuses plain-http webhook URLs (development allows http to localhost)."""
         self._over_faces_threshold = False
         """Whether the last count was at/over the threshold: the log warning fires on the
         transition only, not on every readiness probe."""
@@ -361,6 +374,7 @@ class ShirenService:
             ready_check=ping,
             on_erased=lambda: checkpoint_sqlite(sql),
             stored_faces_warning=settings.stored_faces_warning,
+            production=settings.env == "production",
         )
 
     # -- keys and helpers ----------------------------------------------------------------
@@ -403,6 +417,31 @@ class ShirenService:
         now: datetime,
     ) -> None:
         append_audit(uow, self.keys.audit_key, tenant_id, kind, subject_id, payload, now)
+
+    def _emit(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        event: str,
+        now: datetime,
+        *,
+        subject_id: str | None = None,
+        check_id: str | None = None,
+        decision: str | None = None,
+        reasons: Sequence[str] = (),
+    ) -> None:
+        """Enqueue a webhook in ``uow``: it commits (or not) with the change it announces."""
+        enqueue_event(
+            uow,
+            self.keys,
+            tenant_id,
+            event=event,
+            now=now,
+            subject_id=subject_id,
+            check_id=check_id,
+            decision=decision,
+            reasons=reasons,
+        )
 
     @staticmethod
     def _require_subject(uow: UnitOfWork, tenant_id: str, subject_id: str) -> Subject:
@@ -474,6 +513,42 @@ class ShirenService:
         if not hmac.compare_digest(tenant.api_key_hash, hashed):  # pragma: no cover - belt
             raise StateError("invalid or missing API key", code=ErrorCode.AUTH_REQUIRED)
         return tenant
+
+    def set_webhook(self, tenant: Tenant, url: str, secret: str | None = None) -> dict[str, Any]:
+        """Set the tenant's webhook URL and signing secret (generated when not given).  The
+        secret is stored sealed with the tenant key and returned only when generated: the
+        lender must keep it, we never show it again."""
+        url = validate_url(url, production=self.production)
+        generated = secret is None
+        if secret is not None:
+            _text(secret, "secret", 256)
+            if len(secret) < 16:
+                raise InputError(
+                    "secret must be at least 16 characters", detail={"field": "secret"}
+                )
+        value = new_secret() if secret is None else secret
+        now = self.clock()
+        with self.store() as uow:
+            current = uow.tenants.get(tenant.id)
+            if current is None:
+                raise StateError("invalid or missing API key", code=ErrorCode.AUTH_REQUIRED)
+            uow.tenants.set_webhook(
+                tenant.id, url=url, secret_enc=seal_secret(self.keys, current, value)
+            )
+            host = urlsplit(url).hostname or ""
+            self._audit(
+                uow,
+                tenant.id,
+                "webhook.set",
+                None,
+                {"scheme": urlsplit(url).scheme, "host": host, "secret_generated": generated},
+                now,
+            )
+            uow.commit()
+        out: dict[str, Any] = {"url": url}
+        if generated:
+            out["secret"] = value
+        return out
 
     # -- enrolment -------------------------------------------------------------------------
 
@@ -873,8 +948,28 @@ class ShirenService:
         with self.store() as uow:
             uow.checks.add(check)
             if outcome is Outcome.REVIEW:
+                # An enrolment under review keeps its captured template (sealed with the subject
+                # key) so an approving reviewer can bind it; step-up reviews need none.
+                item_id = new_id()
+                candidate = None
+                if session.purpose is SessionPurpose.ENROL and template is not None:
+                    candidate = self._seal(
+                        self._subject_key(tenant, subject),
+                        tenant,
+                        "review_items",
+                        "candidate_enc",
+                        item_id,
+                        template,
+                    )
                 uow.reviews.add(
-                    ReviewItem(id=new_id(), tenant_id=tenant.id, check_id=check.id, created_at=at)
+                    ReviewItem(
+                        id=item_id,
+                        tenant_id=tenant.id,
+                        check_id=check.id,
+                        created_at=at,
+                        candidate_enc=candidate,
+                        liveness_passed=liveness is not None and bool(liveness.passed),
+                    )
                 )
             bound = False
             total_faces = 0
@@ -883,31 +978,8 @@ class ShirenService:
                 and session.purpose is SessionPurpose.ENROL
                 and template is not None
             ):
-                consents = uow.consents.list_for_subject(tenant.id, subject.id)
-                days = min((c.retention_days for c in consents), default=None)
-                template_id = new_id()
-                uow.templates.add(
-                    Template(
-                        id=template_id,
-                        tenant_id=tenant.id,
-                        subject_id=subject.id,
-                        template_enc=self._seal(
-                            self._subject_key(tenant, subject),
-                            tenant,
-                            "templates",
-                            "template_enc",
-                            template_id,
-                            template,
-                        ),
-                        embedder=self.embedder_id,
-                        template_version=int(TEMPLATE_VERSION),
-                        created_at=at,
-                        expires_at=None if days is None else at + timedelta(days=days),
-                    )
-                )
-                uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
+                total_faces = self._bind(uow, tenant, subject, template, at)
                 bound = True
-                total_faces = uow.templates.count_all()
             self._audit(
                 uow,
                 tenant.id,
@@ -927,10 +999,159 @@ class ShirenService:
                 },
                 at,
             )
+            self._emit(
+                uow,
+                tenant.id,
+                Event.CHECK_DECIDED,
+                at,
+                subject_id=subject.id,
+                check_id=check.id,
+                decision=outcome.value,
+                reasons=check.reasons,
+            )
             uow.commit()
         if bound:
             self._note_stored_faces(total_faces)
         return check
+
+    def _bind(
+        self, uow: UnitOfWork, tenant: Tenant, subject: Subject, template: bytes, at: datetime
+    ) -> int:
+        """Bind ``template`` to ``subject`` in ``uow`` (expiring with the shortest consent
+        retention) and mark it enrolled; returns the deployment's stored-face count."""
+        consents = uow.consents.list_for_subject(tenant.id, subject.id)
+        days = min((c.retention_days for c in consents), default=None)
+        template_id = new_id()
+        uow.templates.add(
+            Template(
+                id=template_id,
+                tenant_id=tenant.id,
+                subject_id=subject.id,
+                template_enc=self._seal(
+                    self._subject_key(tenant, subject),
+                    tenant,
+                    "templates",
+                    "template_enc",
+                    template_id,
+                    template,
+                ),
+                embedder=self.embedder_id,
+                template_version=int(TEMPLATE_VERSION),
+                created_at=at,
+                expires_at=None if days is None else at + timedelta(days=days),
+            )
+        )
+        uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
+        return uow.templates.count_all()
+
+    # -- review queue ------------------------------------------------------------------------
+
+    def list_reviews(
+        self, tenant: Tenant, status: str = "open", *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The tenant's review items in a status, oldest first (the queue's working order)."""
+        try:
+            wanted = ReviewStatus(status)
+        except ValueError:
+            raise InputError(
+                "unknown review status",
+                detail={"field": "status", "allowed": [x.value for x in ReviewStatus]},
+            ) from None
+        with self.store() as uow:
+            items = uow.reviews.list_by_status(tenant.id, wanted, limit=max(1, min(limit, 500)))
+            checks = {i.check_id: uow.checks.get(tenant.id, i.check_id) for i in items}
+        return [_review_dict(i, checks.get(i.check_id)) for i in items]
+
+    def decide_review(
+        self, tenant: Tenant, item_id: str, *, outcome: str, reviewer: str, note: str = ""
+    ) -> dict[str, Any]:
+        """Close a review with a reviewer's outcome, audited and announced by webhook in one
+        unit of work.  Approving an enrolment review binds the captured face — but only if its
+        liveness passed: a reviewer may judge a borderline *match*, never overrule a failed
+        liveness check (that would let a photo or a replay enrol)."""
+        try:
+            result = {"approve": ReviewOutcome.APPROVED, "reject": ReviewOutcome.REJECTED}[outcome]
+        except KeyError:
+            raise InputError(
+                "outcome must be approve or reject", detail={"field": "outcome"}
+            ) from None
+        _text(reviewer, "reviewer", 200)
+        if len(note) > 2000:
+            raise InputError("note must be at most 2000 characters", detail={"field": "note"})
+        now = self.clock()
+        bound = False
+        total_faces = 0
+        with self.store() as uow:
+            item = uow.reviews.get(tenant.id, item_id) if _is_id(item_id) else None
+            if item is None:
+                raise StateError(
+                    "review not found", code=ErrorCode.RECORD_NOT_FOUND, detail={"entity": "review"}
+                )
+            if item.status is ReviewStatus.CLOSED:
+                raise _already_closed()
+            check = uow.checks.get(tenant.id, item.check_id)
+            assert check is not None  # a review references its check (foreign key)
+            session = uow.sessions.get(tenant.id, check.session_id)
+            subject = self._require_subject(uow, tenant.id, check.subject_id)
+            try:
+                closed = uow.reviews.close(
+                    tenant.id, item_id, reviewer=reviewer, outcome=result, at=now
+                )
+            except StateError as exc:
+                if exc.code is ErrorCode.RECORD_CONFLICT:  # a concurrent reviewer won
+                    raise _already_closed() from None
+                raise
+            if (
+                result is ReviewOutcome.APPROVED
+                and session is not None
+                and session.purpose is SessionPurpose.ENROL
+                and item.liveness_passed
+                and item.candidate_enc is not None
+                and subject.status is not SubjectStatus.ERASED
+            ):
+                template = self._open(
+                    self._subject_key(tenant, subject),
+                    tenant,
+                    "review_items",
+                    "candidate_enc",
+                    item.id,
+                    item.candidate_enc,
+                )
+                total_faces = self._bind(uow, tenant, subject, template, now)
+                bound = True
+            self._audit(
+                uow,
+                tenant.id,
+                "review.closed",
+                subject.id,
+                {
+                    "review_id": item.id,
+                    "check_id": check.id,
+                    "outcome": result.value,
+                    "reviewer": reviewer,
+                    "note_sha256": hashlib.sha256(note.encode()).hexdigest() if note else None,
+                    "liveness_passed": item.liveness_passed,
+                    "face_bound": bound,
+                },
+                now,
+            )
+            self._emit(
+                uow,
+                tenant.id,
+                Event.REVIEW_CLOSED,
+                now,
+                subject_id=subject.id,
+                check_id=check.id,
+                decision=result.value,
+                reasons=check.reasons,
+            )
+            uow.commit()
+        if bound:
+            self._note_stored_faces(total_faces)
+        log.info(redact(f"review closed tenant={tenant.id} review={item.id} outcome={result}"))
+        out = _review_dict(closed, check)
+        out["face_bound"] = bound
+        return out
 
     # -- erasure, export, audit ------------------------------------------------------------
 
@@ -951,9 +1172,11 @@ class ShirenService:
                     "face_rows": counts.templates,
                     "reference_rows": counts.references,
                     "evidence_rows": counts.evidence,
+                    "review_candidate_rows": counts.review_candidates,
                 },
                 now,
             )
+            self._emit(uow, tenant.id, Event.SUBJECT_ERASED, now, subject_id=subject_id)
             uow.commit()
         if self._on_erased is not None:
             self._on_erased()
@@ -1329,6 +1552,28 @@ def verify_audit(store: UnitOfWorkFactory, audit_key: bytes, tenant_id: str) -> 
                 break
             start = batch[-1].seq + 1
     return verify_chain(rows, audit_key=audit_key)
+
+
+def _already_closed() -> StateError:
+    return StateError("review already closed", code=ErrorCode.REVIEW_ALREADY_CLOSED)
+
+
+def _review_dict(item: ReviewItem, check: Check | None) -> dict[str, Any]:
+    """A review item for the API: ids, state and the check's decision data; no biometrics."""
+    return {
+        "id": item.id,
+        "check_id": item.check_id,
+        "subject_id": None if check is None else check.subject_id,
+        "status": item.status.value,
+        "outcome": None if item.outcome is None else item.outcome.value,
+        "reviewer": item.reviewer,
+        "reasons": [] if check is None else list(check.reasons),
+        "liveness_passed": item.liveness_passed,
+        "liveness_score": None if check is None else check.liveness_score,
+        "match_score": None if check is None else check.match_score,
+        "created_at": item.created_at.isoformat(),
+        "closed_at": None if item.closed_at is None else item.closed_at.isoformat(),
+    }
 
 
 def _fallbacks() -> tuple[str, ...]:

@@ -179,6 +179,11 @@ class MemoryTenantRepository(_Repo):
         self._t.tenants[tenant_id] = new
         return new
 
+    def set_webhook(self, tenant_id: str, *, url: str | None, secret_enc: bytes | None) -> Tenant:
+        new = replace(self._require(tenant_id), webhook_url=url, webhook_secret_enc=secret_enc)
+        self._t.tenants[tenant_id] = new
+        return new
+
     def rotate_dek(
         self, tenant_id: str, *, wrapped_dek: bytes, dek_version: int, expected_version: int
     ) -> Tenant:
@@ -574,10 +579,28 @@ class MemoryReviewRepository(_Repo):
         if current.status is ReviewStatus.CLOSED:
             raise conflict("review item", "open or in_review", str(current.status))
         new = replace(
-            current, status=ReviewStatus.CLOSED, reviewer=reviewer, outcome=outcome, closed_at=at
+            current,
+            status=ReviewStatus.CLOSED,
+            reviewer=reviewer,
+            outcome=outcome,
+            closed_at=at,
+            candidate_enc=None,
         )
         self._t.reviews[item_id] = new
         return new
+
+    def clear_candidates_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        checks = {
+            c.id
+            for c in self._t.checks.values()
+            if c.tenant_id == tenant_id and c.subject_id == subject_id
+        }
+        n = 0
+        for item in list(self._t.reviews.values()):
+            if item.tenant_id == tenant_id and item.check_id in checks and item.candidate_enc:
+                self._t.reviews[item.id] = replace(item, candidate_enc=None)
+                n += 1
+        return n
 
 
 class MemoryWebhookOutbox(_Repo):

@@ -97,10 +97,11 @@ class ErasureCounts:
     templates: int = 0
     references: int = 0
     evidence: int = 0
+    review_candidates: int = 0
 
     @property
     def total(self) -> int:
-        return self.templates + self.references + self.evidence
+        return self.templates + self.references + self.evidence + self.review_candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,10 @@ class TenantRepository(Protocol):
 
     def set_status(self, tenant_id: str, status: TenantStatus) -> Tenant: ...
     def set_api_key_hash(self, tenant_id: str, api_key_hash: str) -> Tenant: ...
+    def set_webhook(self, tenant_id: str, *, url: str | None, secret_enc: bytes | None) -> Tenant:
+        """Set (or, with ``None``, clear) the tenant's webhook URL and sealed secret."""
+        ...
+
     def rotate_dek(
         self, tenant_id: str, *, wrapped_dek: bytes, dek_version: int, expected_version: int
     ) -> Tenant:
@@ -303,7 +308,12 @@ class ReviewRepository(Protocol):
     def close(
         self, tenant_id: str, item_id: str, *, reviewer: str, outcome: ReviewOutcome, at: datetime
     ) -> ReviewItem:
-        """``open``/``in_review`` → ``closed`` once (``record.conflict`` when already closed)."""
+        """``open``/``in_review`` → ``closed`` once (``record.conflict`` when already closed);
+        the candidate template is cleared, whatever the outcome."""
+        ...
+
+    def clear_candidates_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        """Null ``candidate_enc`` of the reviews of every check of the subject (erasure)."""
         ...
 
 
@@ -419,6 +429,7 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
         evidence=uow.evidence.delete_for_subject(tenant_id, subject_id),
         templates=uow.templates.delete_for_subject(tenant_id, subject_id),
         references=uow.references.delete_for_subject(tenant_id, subject_id),
+        review_candidates=uow.reviews.clear_candidates_for_subject(tenant_id, subject_id),
     )
 
 

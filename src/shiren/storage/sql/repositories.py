@@ -206,6 +206,12 @@ class SqlTenantRepository(_SqlRepo):
             raise not_found("tenant")
         return new
 
+    def set_webhook(self, tenant_id: str, *, url: str | None, secret_enc: bytes | None) -> Tenant:
+        new = self._update(tenant_id, webhook_url=url, webhook_secret_enc=secret_enc)
+        if new is None:
+            raise not_found("tenant")
+        return new
+
     def rotate_dek(
         self, tenant_id: str, *, wrapped_dek: bytes, dek_version: int, expected_version: int
     ) -> Tenant:
@@ -641,10 +647,26 @@ class SqlReviewRepository(_SqlRepo):
             reviewer=reviewer,
             outcome=outcome.value,
             closed_at=at,
+            candidate_enc=None,
         )
         if new is None:
             raise self._why(tenant_id, item_id, "open or in_review")
         return new
+
+    def clear_candidates_for_subject(self, tenant_id: str, subject_id: str) -> int:
+        checks = select(s.checks.c.id).where(
+            s.checks.c.tenant_id == tenant_id, s.checks.c.subject_id == subject_id
+        )
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.check_id.in_(checks),
+                self.t.c.candidate_enc.is_not(None),
+            )
+            .values(candidate_enc=None)
+        )
+        return self._rowcount(stmt)
 
 
 class SqlWebhookOutbox(_SqlRepo):

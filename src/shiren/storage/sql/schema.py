@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -126,6 +128,8 @@ tenants = Table(
     Column("status", String(16), nullable=False),
     Column("wrapped_dek", LargeBinary(), nullable=False),
     Column("dek_version", Integer(), nullable=False),
+    Column("webhook_url", Text(), nullable=True),  # migration 0003: webhooks
+    Column("webhook_secret_enc", LargeBinary(), nullable=True),
     PrimaryKeyConstraint("id"),
     UniqueConstraint("api_key_hash"),
     _one_of("status", TenantStatus),
@@ -303,6 +307,8 @@ review_items = Table(
     Column("outcome", String(16), nullable=True),
     _ts("created_at"),
     _ts("closed_at", nullable=True),
+    Column("candidate_enc", LargeBinary(), nullable=True),  # migration 0003: review queue
+    Column("liveness_passed", Boolean(), nullable=False, server_default=false()),
     PrimaryKeyConstraint("id"),
     _check_fk(),
     Index(None, "tenant_id", "status", "created_at"),
