@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shiren.service.app import Engine
+from shiren.service.app import Engine, ShirenService
+from shiren.service.keys import ServiceKeys
+from shiren.storage.memory import MemoryStore
+from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.service.support import Recording, build_engine, load_recording
 
 
@@ -24,6 +28,35 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def make_service(
+    kind: str,
+    db_path: Path,
+    engine: Engine,
+    recording: Recording,
+    clock: FakeClock,
+    **options: Any,
+) -> ShirenService:
+    """A service on a fresh in-memory store (``kind="memory"``) or a migrated SQLite file, with
+    the real models, a fake clock and challenges the recording can answer.  Replay detection is
+    off: every session here is assembled from one recording."""
+    store: Any
+    if kind == "memory":
+        store = MemoryStore()
+    else:
+        sql = make_engine(f"sqlite:///{db_path}")
+        migrate(sql)
+        store = SqlStore(sql)
+    return ShirenService(
+        store=store,
+        keys=ServiceKeys.generate(),
+        engine=engine,
+        clock=clock,
+        draw=recording.drawer(),
+        detect_replays=False,
+        **options,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,8 @@ from typer.testing import CliRunner
 
 from shiren.domain.entities import Evidence, SessionStatus, new_id
 from shiren.service.app import ConsentIn, Engine, ShirenService, SweepResult
-from shiren.service.keys import ServiceKeys
-from shiren.storage.memory import MemoryStore
-from shiren.storage.sql import SqlStore, make_engine, migrate
-from tests.service.fixtures import FakeClock
+from shiren.storage.sql import SqlStore, make_engine
+from tests.service.fixtures import FakeClock, make_service
 from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
 from tests.storage import builders as b
 
@@ -29,20 +27,7 @@ def service(
     recording: Recording,
     clock: FakeClock,
 ) -> ShirenService:
-    if request.param == "memory":
-        store: Any = MemoryStore()
-    else:
-        sql = make_engine(f"sqlite:///{tmp_path / 'sweep.db'}")
-        migrate(sql)
-        store = SqlStore(sql)
-    return ShirenService(
-        store=store,
-        keys=ServiceKeys.generate(),
-        engine=engine,
-        clock=clock,
-        draw=recording.drawer(),
-        detect_replays=False,
-    )
+    return make_service(request.param, tmp_path / "sweep.db", engine, recording, clock)
 
 
 def _enrol(svc: ShirenService, tenant: Any, image: bytes, ref: str, id_number: str) -> Any:

@@ -21,12 +21,9 @@ from shiren.domain.entities import ReviewStatus, SubjectStatus
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.reasons import ReasonCode
 from shiren.service.app import ConsentIn, Engine, ShirenService
-from shiren.service.keys import ServiceKeys
 from shiren.service.webhooks import SIGNATURE_HEADER, WebhookDeliverer, verify_signature
-from shiren.storage.memory import MemoryStore
-from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.conftest import lfw
-from tests.service.fixtures import FakeClock
+from tests.service.fixtures import FakeClock, make_service
 from tests.service.support import CONSENT, ID_NUMBER, NAME, Recording
 from tests.service.test_webhooks import Receiver
 
@@ -39,19 +36,12 @@ def service(
     recording: Recording,
     clock: FakeClock,
 ) -> ShirenService:
-    if request.param == "memory":
-        store: Any = MemoryStore()
-    else:
-        sql = make_engine(f"sqlite:///{tmp_path / 'svc.db'}")
-        migrate(sql)
-        store = SqlStore(sql)
-    return ShirenService(
-        store=store,
-        keys=ServiceKeys.generate(),
-        engine=engine,
-        clock=clock,
-        draw=recording.drawer(),
-        detect_replays=False,
+    return make_service(
+        request.param,
+        tmp_path / "svc.db",
+        engine,
+        recording,
+        clock,
         rules=RetryRules(review_margin=2.0),  # any live non-match goes to review
     )
 

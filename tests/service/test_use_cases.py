@@ -18,9 +18,8 @@ from shiren.errors import ErrorCode, InputError, ShirenError, StateError
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.keys import ServiceKeys
 from shiren.storage.memory import MemoryStore
-from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.conftest import lfw
-from tests.service.fixtures import FakeClock
+from tests.service.fixtures import FakeClock, make_service
 from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
 
 
@@ -32,20 +31,7 @@ def service(
     recording: Recording,
     clock: FakeClock,
 ) -> ShirenService:
-    if request.param == "memory":
-        store: Any = MemoryStore()
-    else:
-        sql = make_engine(f"sqlite:///{tmp_path / 'svc.db'}")
-        migrate(sql)
-        store = SqlStore(sql)
-    return ShirenService(
-        store=store,
-        keys=ServiceKeys.generate(),
-        engine=engine,
-        clock=clock,
-        draw=recording.drawer(),
-        detect_replays=False,  # every session here is assembled from one recording
-    )
+    return make_service(request.param, tmp_path / "svc.db", engine, recording, clock)
 
 
 def _enrol(svc: ShirenService, tenant: Any, reference: bytes, ref: str = "u1") -> Any:
