@@ -260,6 +260,30 @@ class Verifier:
             chips.append(np.ascontiguousarray(chip[:, ::-1]) if flip else chip)
         return np.stack(chips)
 
+    def template_from_mesh(
+        self,
+        pixels: RGBImage,
+        face: Detection,
+        mesh: FloatArray,
+        known: dict[View, FloatArray] | None = None,
+    ) -> FloatArray:
+        """The template :meth:`analyze` would make of ``face`` with this ``mesh`` (the views
+        averaged the same way), skipping detection, mesh and quality, which the caller already
+        has (a liveness check's tracked mesh and detections of the same frame).  ``known``
+        holds view embeddings computed before (the liveness identity signal's ``mesh`` view,
+        say); only the missing views are embedded."""
+        known = known or {}
+        missing = [v for v in self.config.views if v not in known]
+        embedded: dict[View, FloatArray] = dict(known)
+        if missing:
+            chips = self._chips(pixels, face, mesh)
+            index = {v: i for i, v in enumerate(self.config.views)}
+            rows = self.embedder.embed(np.stack([chips[index[v]] for v in missing]))
+            embedded.update(zip(missing, rows, strict=True))
+        stacked = np.stack([embedded[v] for v in self.config.views])
+        template: FloatArray = stacked.mean(axis=0).astype(np.float32)
+        return template
+
     def template(self, image: ImageInput) -> FloatArray:
         """The identity template of the chosen face: ``(dim,)`` float32."""
         return self.analyze(image).template

@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from shiren.liveness.challenge import Challenge
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.liveness.flash import ColourOutcome, check_colour
 from shiren.liveness.frames import FrameSequence
+from shiren.liveness.memo import CaptureMemo, face_of, mesh_box
 from shiren.liveness.parallax import ParallaxOutcome, check_parallax
 from shiren.liveness.signals import Baseline, FaceSignals, baseline, face_signals
 from shiren.messages import message
@@ -185,6 +187,7 @@ class LivenessChecker:
         config: LivenessConfig | None = None,
         key: bytes | None = None,
         replay_guard: ReplayGuard | None = None,
+        parallel: bool = False,
     ) -> None:
         self.verifier = verifier
         self.tracker = tracker
@@ -192,6 +195,12 @@ class LivenessChecker:
         self.config = config or load_config()
         self.key = key
         self.replay_guard = replay_guard
+        self.parallel = parallel
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="shiren-parallax")
+            if parallel
+            else None
+        )
 
     @classmethod
     def from_config(
@@ -202,10 +211,12 @@ class LivenessChecker:
         pad_model: str | None = "minifasnet",
         key: bytes | None = None,
         replay_guard: ReplayGuard | None = None,
+        parallel: bool = False,
     ) -> LivenessChecker:
         """Real models.  A missing PAD model (weights not configured) leaves ``pad`` unset:
         levels that require the passive signal then fail with ``liveness.passive_unavailable``
-        rather than silently passing."""
+        rather than silently passing.  ``parallel`` runs the 3-D motion signal on a second
+        thread (a service's latency; the CPU spent is the same)."""
         from shiren.models.mediapipe_face import MediapipeMeshTracker
         from shiren.models.registry import build_model, get_entry
 
@@ -219,7 +230,13 @@ class LivenessChecker:
                 if exc.code.value not in ("model.unavailable",):
                     raise
         return cls(
-            verifier=v, tracker=tracker, pad=pad, config=config, key=key, replay_guard=replay_guard
+            verifier=v,
+            tracker=tracker,
+            pad=pad,
+            config=config,
+            key=key,
+            replay_guard=replay_guard,
+            parallel=parallel,
         )
 
     @property
@@ -257,6 +274,37 @@ class LivenessChecker:
         keep = np.linspace(0, len(unique) - 1, self.config.identity.keyframes).round().astype(int)
         return [unique[i] for i in sorted(set(keep.tolist()))]
 
+    def _refused(
+        self,
+        challenge: Challenge,
+        lv: Level,
+        frames: FrameSequence,
+        now: float | None,
+        timings: dict[str, float],
+    ) -> LivenessResult | None:
+        """The early failures, before any model runs: a forged or foreign challenge, an expired
+        one, a replayed capture."""
+        if self.key is not None and not challenge.signature_valid(self.key):
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
+            )
+        if frames.nonce is not None and frames.nonce != challenge.nonce:
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
+            )
+        if challenge.expired(now):
+            return self._failed_early(
+                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_EXPIRED, timings
+            )
+        if self.replay_guard is not None:
+            with _timed(timings, "fingerprint"):
+                replayed = self.replay_guard.seen_before(fingerprint(frames), challenge.nonce)
+            if replayed:
+                return self._failed_early(
+                    challenge, lv, frames, ReasonCode.LIVENESS_REPLAY_SUSPECTED, timings
+                )
+        return None
+
     def _failed_early(
         self,
         challenge: Challenge,
@@ -289,36 +337,25 @@ class LivenessChecker:
         *,
         now: float | None = None,
         level: Level | str | None = None,
+        memo: CaptureMemo | None = None,
     ) -> LivenessResult:
+        """Judge ``frames`` as the answer to ``challenge``.  ``memo``, when given, is filled with
+        the per-frame meshes, detections and embeddings the check computed, so the caller's 1:1
+        match of the same capture need not compute them again."""
         timings: dict[str, float] = {}
+        memo = memo if memo is not None else CaptureMemo()
         lv = Level(level) if level is not None else challenge.level
         policy = self.config.level(lv)
         required = set(policy.required)
 
-        if self.key is not None and not challenge.signature_valid(self.key):
-            return self._failed_early(
-                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
-            )
-        if frames.nonce is not None and frames.nonce != challenge.nonce:
-            return self._failed_early(
-                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_MISMATCH, timings
-            )
-        if challenge.expired(now):
-            return self._failed_early(
-                challenge, lv, frames, ReasonCode.LIVENESS_CHALLENGE_EXPIRED, timings
-            )
-        if self.replay_guard is not None:
-            with _timed(timings, "fingerprint"):
-                replayed = self.replay_guard.seen_before(fingerprint(frames), challenge.nonce)
-            if replayed:
-                return self._failed_early(
-                    challenge, lv, frames, ReasonCode.LIVENESS_REPLAY_SUSPECTED, timings
-                )
-
+        refused = self._refused(challenge, lv, frames, now, timings)
+        if refused is not None:
+            return refused
         with _timed(timings, "mesh"):
             meshes = self.tracker.track([f.image for f in frames.frames])
         with _timed(timings, "signals"):
             signals = face_signals(meshes, frames.times_ms, frames.size)
+        memo.meshes = list(signals.meshes)
         faces_found = int(signals.found.sum())
         base = baseline(signals, challenge.still_until_ms)
         if base is None or faces_found < MIN_FACE_FRACTION * len(frames):
@@ -331,19 +368,7 @@ class LivenessChecker:
             outcome = check_challenge(challenge, signals, base, self.config.actions)
         results["challenge"] = _challenge_signal(outcome, "challenge" in required)
 
-        with _timed(timings, "parallax"):
-            par = check_parallax(
-                challenge,
-                frames,
-                signals,
-                base,
-                self.config.parallax,
-                self.config.actions.window_slack_ms,
-            )
-        results["parallax"] = _parallax_signal(
-            par, self.config.parallax.pass_residual, "parallax" in required
-        )
-
+        parallax = self._start_parallax(challenge, frames, signals, base, timings)
         with _timed(timings, "colour"):
             col = check_colour(challenge, frames, signals, self.config.colour)
         results["colour"] = _colour_signal(
@@ -352,9 +377,9 @@ class LivenessChecker:
 
         keys = self._keyframes(challenge, signals, base)
         with _timed(timings, "detect"):
-            extra_faces = self._second_faces(frames, keys, signals)
+            extra_faces = self._second_faces(frames, keys, memo)
         with _timed(timings, "identity"):
-            results["identity"] = self._identity(frames, keys, signals, "identity" in required)
+            results["identity"] = self._identity(frames, keys, memo, "identity" in required)
         if extra_faces:
             sig = results["identity"]
             results["identity"] = SignalResult(
@@ -376,8 +401,12 @@ class LivenessChecker:
                 signals,
                 self.config.passive_threshold(lv),
                 "passive" in required,
+                memo,
             )
 
+        results["parallax"] = _parallax_signal(
+            parallax(), self.config.parallax.pass_residual, "parallax" in required
+        )
         required_results = [r for r in results.values() if r.required]
         passed = all(r.passed for r in required_results)
         score = min((r.score for r in required_results), default=0.0)
@@ -402,12 +431,38 @@ class LivenessChecker:
             models=self.models,
         )
 
-    def _second_faces(
-        self, frames: FrameSequence, keys: list[int], signals: FaceSignals
-    ) -> list[int]:
+    def _start_parallax(
+        self,
+        challenge: Challenge,
+        frames: FrameSequence,
+        signals: FaceSignals,
+        base: Baseline,
+        timings: dict[str, float],
+    ) -> Callable[[], ParallaxOutcome]:
+        """Start the 3-D motion signal; call the result for its outcome.  With a pool it runs on
+        a second thread while this one runs the detector, embedder and PAD model (OpenCV and
+        ONNX Runtime release the GIL): the same CPU, less latency when a core is free."""
+
+        def run() -> ParallaxOutcome:
+            with _timed(timings, "parallax"):
+                return check_parallax(
+                    challenge,
+                    frames,
+                    signals,
+                    base,
+                    self.config.parallax,
+                    self.config.actions.window_slack_ms,
+                )
+
+        if self._pool is None:
+            outcome = run()
+            return lambda: outcome
+        return self._pool.submit(run).result
+
+    def _second_faces(self, frames: FrameSequence, keys: list[int], memo: CaptureMemo) -> list[int]:
         out = []
         for i in keys[:3]:
-            dets = self.verifier.detector.detect(frames.frames[i].image)
+            dets = memo.detect(self.verifier.detector, i, frames.frames[i].image)
             if len(dets) < 2:
                 continue
             main = max(d.box.area for d in dets)
@@ -416,12 +471,12 @@ class LivenessChecker:
         return out
 
     def _identity(
-        self, frames: FrameSequence, keys: list[int], signals: FaceSignals, required: bool
+        self, frames: FrameSequence, keys: list[int], memo: CaptureMemo, required: bool
     ) -> SignalResult:
         th = self.config.identity.min_similarity
         chips = []
         for i in keys:
-            mesh = signals.meshes[i]
+            mesh = memo.mesh(i)
             assert mesh is not None
             chips.append(
                 self.verifier.aligner.align_points(
@@ -433,6 +488,7 @@ class LivenessChecker:
                 "identity", required, False, 0.0, None, th, (ReasonCode.LIVENESS_FACE_LOST,)
             )
         templates = self.verifier.embedder.embed(np.stack(chips))
+        memo.mesh_templates.update(zip(keys, templates, strict=True))
         metric = self.verifier.embedder.metric
         sims = [
             similarity(templates[a], templates[b], metric)
@@ -452,17 +508,13 @@ class LivenessChecker:
             {"keyframes": keys, "min_similarity": round(worst, 4)},
         )
 
-    def _pad_box(self, image: np.ndarray, mesh: FloatArray) -> BBox:
+    def _pad_box(self, memo: CaptureMemo, index: int, image: np.ndarray, mesh: FloatArray) -> BBox:
         """The face detector's box for the tracked face.  MiniFASNet's crop (×2.7, ×4.0) is
         defined on a detector's box: on the webcam video's still frames it scores 0.96–0.997 live
         from the detector's box but 0.35–0.85 from a box around the mesh, which is framed
         differently.  Falls back to the mesh's box when the detector misses."""
-        around = _mesh_box(mesh)
-        dets = self.verifier.detector.detect(image)
-        if not dets:
-            return around
-        best = max(dets, key=lambda d: d.box.iou(around))
-        return best.box if best.box.iou(around) > 0.3 else around
+        face = face_of(memo.detect(self.verifier.detector, index, image), mesh)
+        return face.box if face is not None else mesh_box(mesh)
 
     def _passive(
         self,
@@ -473,6 +525,7 @@ class LivenessChecker:
         signals: FaceSignals,
         threshold: float,
         required: bool,
+        memo: CaptureMemo,
     ) -> SignalResult:
         if self.pad is None:
             return SignalResult(
@@ -493,7 +546,7 @@ class LivenessChecker:
             mesh = signals.meshes[i]
             assert mesh is not None
             image = frames.frames[i].image
-            scores.append(self.pad.live_score(image, self._pad_box(image, mesh)))
+            scores.append(self.pad.live_score(image, self._pad_box(memo, i, image, mesh)))
         value = float(np.mean(scores)) if scores else 0.0
         passed = bool(scores) and value >= threshold
         return SignalResult(
@@ -562,15 +615,6 @@ def passive_frames(
         if picks:
             return sorted(picks)
     return sorted(keys, key=lambda i: float(move[i]))[:count]
-
-
-def _mesh_box(mesh: FloatArray) -> BBox:
-    """A detector-like face box from the mesh (the mesh spans brow to chin, the detector's box
-    is a little taller at the top), so the PAD crop sees the same framing it was built for."""
-    lo = mesh[:468, :2].min(axis=0)
-    hi = mesh[:468, :2].max(axis=0)
-    w, h = float(hi[0] - lo[0]), float(hi[1] - lo[1])
-    return BBox(float(lo[0]), float(lo[1]) - 0.1 * h, float(lo[0]) + w, float(hi[1]))
 
 
 def _fields(result: LivenessResult) -> dict[str, Any]:

@@ -74,7 +74,7 @@ from shiren.domain.policy import (
     decide_step_up,
     load_policy,
 )
-from shiren.errors import ErrorCode, FaceError, InputError, StateError
+from shiren.errors import ErrorCode, InputError, StateError
 from shiren.liveness.challenge import Challenge, draw_challenge, load_challenge
 from shiren.liveness.check import (
     LivenessChecker,
@@ -84,6 +84,7 @@ from shiren.liveness.check import (
 )
 from shiren.liveness.config import Level, LivenessConfig
 from shiren.liveness.frames import FrameSequence, from_encoded
+from shiren.liveness.memo import CaptureMemo, live_template
 from shiren.messages import message
 from shiren.privacy import (
     CipherContext,
@@ -273,7 +274,7 @@ class Engine:
         """Load the real models once (checksums verified).  Without the PAD weights the levels
         that require the passive signal fail closed (``liveness.passive_unavailable``)."""
         verifier = Verifier.from_config(VerifierConfig(views=PROFILES["standard"]))
-        return cls(verifier, LivenessChecker.from_config(verifier=verifier))
+        return cls(verifier, LivenessChecker.from_config(verifier=verifier, parallel=True))
 
 
 @dataclass
@@ -321,6 +322,7 @@ class ShirenService:
             config=base.config,
             key=keys.challenge_key,
             replay_guard=(replay_guard or MemoryReplayGuard()) if detect_replays else None,
+            parallel=base.parallel,
         )
         self.counter: AttemptCounter = counter if counter is not None else MemoryCounter()
         self.clock = clock
@@ -824,10 +826,11 @@ class ShirenService:
                 None,
             )
             return CheckView(check, Outcome.FALLBACK, _fallbacks(), locked)
+        memo = CaptureMemo()
         with self._models_lock:
-            liveness = self.checker.check(challenge, sequence, now=at.timestamp())
+            liveness = self.checker.check(challenge, sequence, now=at.timestamp(), memo=memo)
             similarity, template, match_reasons = self._match(
-                tenant, session, subject, sequence, challenge
+                tenant, session, subject, sequence, challenge, memo
             )
         recent = max(
             self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in counter_keys
@@ -891,6 +894,7 @@ class ShirenService:
         subject: Subject,
         sequence: FrameSequence,
         challenge: Challenge,
+        memo: CaptureMemo | None = None,
     ) -> tuple[float | None, bytes | None, tuple[str, ...]]:
         """Similarity of the stillest lead-in frame to the subject's reference (enrolment) or
         bound template (step-up); the template is returned so a passed enrolment can bind it."""
@@ -911,15 +915,15 @@ class ShirenService:
             dtype=np.float32,
         )
         until = float(challenge.lead_in_ms or challenge.still_until_ms)
-        frame = sequence.frames[self._stillest(sequence, until)]
-        try:
-            analysis = self.verifier.analyze(frame.image)
-        except FaceError:
+        index = self._stillest(sequence, until)
+        shared = memo if self.checker.verifier is self.verifier else None
+        live = live_template(self.verifier, sequence.frames[index].image, index, shared)
+        if live is None:
             return None, None, (ReasonCode.QUALITY_NO_FACE.value,)
-        if analysis.template.shape != reference.shape:
+        if live.shape != reference.shape:
             return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
-        score = self.verifier.score(analysis.template, reference)
-        return float(score), analysis.template.astype(np.float32).tobytes(), ()
+        score = self.verifier.score(live, reference)
+        return float(score), live.astype(np.float32).tobytes(), ()
 
     def _record(
         self,
