@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -65,6 +66,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_MOV = SHARED / "zubair_liveness_videos" / "real.mov"
 CONSENT = Consent("credit_identity_verification", "2026-01", "a" * 64, 365)
 PARAMS = SuiteParams()
+UPLOAD_WIDTH_PX = 640
 MAX_GAP_MS = 1400.0
 """Below the server's ``frames.max_gap_ms`` (1500): a wider gap is an invalid upload (400)."""
 FAIL_WINDOW_S = 180.0
@@ -91,6 +93,28 @@ def answerable(source: SourceVideo, challenge: Challenge) -> bool:
     return all(step.action in available for step in challenge.actions)
 
 
+def framing(rng: random.Random) -> np.ndarray[Any, Any]:
+    """A random camera placement (shift ±40 px, scale ±10 %, roll ±4°) applied to every frame
+    of one capture: one recording stands in for many borrowers and many captures, and without
+    it the server's replay guard rightly answers every capture after the first as a replay,
+    *before* running the models, which would make the load test measure a shortcut."""
+    angle, scale = rng.uniform(-4.0, 4.0), rng.uniform(0.9, 1.1)
+    m = np.asarray(cv2.getRotationMatrix2D((480.0, 270.0), angle, scale), dtype=np.float64)
+    m[:, 2] += np.array([rng.uniform(-40.0, 40.0), rng.uniform(-40.0, 40.0)])
+    return m
+
+
+def placed(images: list[np.ndarray[Any, Any]], m: np.ndarray[Any, Any]) -> list[bytes]:
+    """JPEGs of ``images`` placed by ``m`` and sent 640 px wide, as the capture page sends them."""
+    out = []
+    for img in images:
+        h, w = img.shape[:2]
+        k = UPLOAD_WIDTH_PX / w
+        size = (UPLOAD_WIDTH_PX, round(h * k))
+        out.append(jpeg(cv2.warpAffine(img, m * k, size, borderMode=cv2.BORDER_REPLICATE), 85))
+    return out
+
+
 def capture(
     source: SourceVideo, challenge: Challenge, n_frames: int | None
 ) -> tuple[list[bytes], list[float]]:
@@ -110,7 +134,7 @@ def capture(
     images, times, _ = render_live(
         source, timeline, colours=challenge, gain=PARAMS.colour_gain, delay=1
     )
-    return [jpeg(img) for img in images], [float(t) for t in times]
+    return placed(list(images), framing(random.Random())), [float(t) for t in times]
 
 
 def still_capture(source: SourceVideo, n_frames: int) -> tuple[list[bytes], list[float]]:
@@ -118,7 +142,8 @@ def still_capture(source: SourceVideo, n_frames: int) -> tuple[list[bytes], list
     judges them fully; they cannot pass)."""
     stretch = source.annotation.neutral[0]
     idx = np.linspace(stretch.start_frame, stretch.end_frame, n_frames).astype(int)
-    return [jpeg(source.images[i]) for i in idx], [k * 300.0 for k in range(n_frames)]
+    images = [source.images[i] for i in idx]
+    return placed(images, framing(random.Random())), [k * 300.0 for k in range(n_frames)]
 
 
 # -- set-up -------------------------------------------------------------------------------------
@@ -216,6 +241,41 @@ class Results:
     levels: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def record(
+        self,
+        level: str,
+        t_event: float,
+        t_submit: float,
+        assemble: float,
+        check: Check | None,
+        error: str | None,
+        ok: bool,
+        in_budget: bool,
+    ) -> None:
+        """One step-up's times (s) and outcome."""
+        # answered without running the models: a locked subject, or a capture the replay guard
+        # recognised (both are cheap and would flatter the latency of a real check)
+        shortcut = check is not None and bool(
+            {"limit.locked", "liveness.replay_suspected"} & set(check.reasons)
+        )
+        with self.lock:
+            self.levels[level] += 1
+            self.event_ms.append(t_event * 1000)
+            self.submit_ms.append(t_submit * 1000)
+            self.assemble_ms.append(assemble * 1000)
+            self.stepup_ms.append((t_event + t_submit) * 1000)
+            if check is not None and not shortcut:
+                self.submit_judged_ms.append(t_submit * 1000)
+                self.stepup_judged_ms.append((t_event + t_submit) * 1000)
+            tag = "" if ok else "(unanswerable_actions)"
+            if check is None:
+                self.outcomes[f"submit_error:{error}"] += 1
+            else:
+                self.outcomes[f"{check.decision}{tag}"] += 1
+                self.reasons.update(check.reasons)
+            if not in_budget:
+                self.outcomes["over_subject_budget"] += 1
+
 
 def worker(
     args: argparse.Namespace, source: SourceVideo, pool: Pool, res: Results, deadline: float
@@ -244,6 +304,11 @@ def worker(
                 else still_capture(source, args.frames)
             )
             assemble = time.perf_counter() - ta
+            if args.pace == "film":
+                # the borrower films the challenge before anything is sent: the client's own
+                # "think time" (the frames were assembled during it, as a phone encodes them)
+                film_s = challenge.duration_ms / 1000.0 * args.film_factor
+                time.sleep(max(0.0, film_s - assemble))
             ts = time.perf_counter()
             check: Check | None = None
             error: str | None = None
@@ -252,26 +317,9 @@ def worker(
             except ShirenApiError as exc:
                 error = exc.code
             t_submit = time.perf_counter() - ts
-            locked = check is not None and "limit.locked" in check.reasons
             if check is not None and check.passed:
                 pool.passed(sid)
-            with res.lock:
-                res.levels[step.session.level] += 1
-                res.event_ms.append(t_event * 1000)
-                res.submit_ms.append(t_submit * 1000)
-                res.assemble_ms.append(assemble * 1000)
-                res.stepup_ms.append((t_event + t_submit) * 1000)
-                if check is not None and not locked:
-                    res.submit_judged_ms.append(t_submit * 1000)
-                    res.stepup_judged_ms.append((t_event + t_submit) * 1000)
-                tag = "" if ok else "(unanswerable_actions)"
-                if check is None:
-                    res.outcomes[f"submit_error:{error}"] += 1
-                else:
-                    res.outcomes[f"{check.decision}{tag}"] += 1
-                    res.reasons.update(check.reasons)
-                if not in_budget:
-                    res.outcomes["over_subject_budget"] += 1
+            res.record(step.session.level, t_event, t_submit, assemble, check, error, ok, in_budget)
 
 
 def pct(values: list[float]) -> dict[str, float | int]:
@@ -298,8 +346,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--amount-minor", type=int, default=5_000_000, help="≥ 50,000 CNY: high")
     parser.add_argument("--setup-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--pace",
+        choices=["film", "none"],
+        default="film",
+        help="film: each client waits the challenge's duration between the event and the submit "
+        "(a borrower filming: the target's load model); none: closed loop with no think time "
+        "(the server's capacity; latency is then mostly queueing)",
+    )
+    parser.add_argument(
+        "--film-factor", type=float, default=1.0, help="× the challenge's duration (--pace film)"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="lower this generator's CPU priority (it shares the machine with the server)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
 
     source, reference = load_recording()
     run = f"{random.randrange(16**6):06x}"
@@ -337,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "base_url": args.base_url,
         "concurrency": args.concurrency,
+        "pace": args.pace,
+        "film_factor": args.film_factor if args.pace == "film" else None,
         "duration_s": round(elapsed, 1),
         "frames_per_capture": args.frames,
         "subjects_bound": len(bound),
