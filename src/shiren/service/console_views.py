@@ -52,19 +52,27 @@ def reason_text(code: str) -> ReasonText:
 
 
 def challenge_summary(challenge_json: str) -> dict[str, Any]:
-    """The parts of a signed challenge a reviewer needs (no nonce, no signature)."""
+    """The parts of a signed challenge a reviewer needs (no nonce, no signature); tolerant of
+    older or foreign shapes (a stored row must always render)."""
     try:
         doc = json.loads(challenge_json)
     except ValueError:
         return {}
+    if not isinstance(doc, dict):
+        return {}
+
+    def step(a: Any) -> tuple[Any, Any, Any]:
+        if isinstance(a, dict):
+            return (a.get("action"), a.get("start_ms"), a.get("end_ms"))
+        return (a, None, None)
+
+    colours = doc.get("colours") or []
     return {
         "level": doc.get("level"),
         "lead_in_ms": doc.get("lead_in_ms"),
         "duration_ms": doc.get("duration_ms"),
-        "actions": [
-            (a.get("action"), a.get("start_ms"), a.get("end_ms")) for a in doc.get("actions", [])
-        ],
-        "colours": [c.get("name") for c in doc.get("colours", [])],
+        "actions": [step(a) for a in doc.get("actions") or []],
+        "colours": [c.get("name") if isinstance(c, dict) else c for c in colours],
     }
 
 
