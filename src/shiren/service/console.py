@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shiren.audit import VerifyResult
 from shiren.domain.console import ConsoleUser, Permission, allowed
-from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject
+from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject, utcnow
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.service.app import ShirenService, append_audit
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
@@ -32,6 +33,8 @@ from shiren.service.console_views import (
     build_dashboard,
     case_view,
 )
+from shiren.service.keys import ServiceKeys
+from shiren.storage.ports import UnitOfWorkFactory
 
 REASON_CATEGORIES: dict[str, str] = {
     "same_person": "Same person: the faces match on inspection",
@@ -92,18 +95,7 @@ class ConsoleService:
         """Wire the console to ``service``: same storage, audit key and clock; the session key
         is derived from the challenge key (rotating that key signs every console user out)."""
         policy = policy or ConsolePolicy(secure_cookies=service.production)
-        key = hmac.new(
-            service.keys.challenge_key, b"shiren/console-session/v1", hashlib.sha256
-        ).digest()
-        auth = ConsoleAuth(
-            store=service.store,
-            audit=lambda uow, tid, kind, payload, now: append_audit(
-                uow, service.keys.audit_key, tid, kind, None, payload, now
-            ),
-            session_key=key,
-            clock=service.clock,
-            policy=policy,
-        )
+        auth = make_auth(service.store, service.keys, service.clock, policy)
         return cls(service, auth)
 
     @staticmethod
@@ -284,6 +276,26 @@ class ConsoleService:
         return str(url)
 
 
+def make_auth(
+    store: UnitOfWorkFactory,
+    keys: ServiceKeys,
+    clock: Callable[[], datetime] = utcnow,
+    policy: ConsolePolicy | None = None,
+) -> ConsoleAuth:
+    """Console sign-in over ``store``: audit events in each tenant's keyed chain, sessions
+    signed with a key derived from the challenge key (rotating that key signs everyone out)."""
+    key = hmac.new(keys.challenge_key, b"shiren/console-session/v1", hashlib.sha256).digest()
+    return ConsoleAuth(
+        store=store,
+        audit=lambda uow, tid, kind, payload, now: append_audit(
+            uow, keys.audit_key, tid, kind, None, payload, now
+        ),
+        session_key=key,
+        clock=clock,
+        policy=policy or ConsolePolicy(),
+    )
+
+
 def _is_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
@@ -294,4 +306,5 @@ __all__ = [
     "AuditPage",
     "ConsoleService",
     "SubjectRecord",
+    "make_auth",
 ]
