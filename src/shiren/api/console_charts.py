@@ -57,7 +57,9 @@ def _frame(title: str, desc: str, body: list[str], height: int = HEIGHT) -> Mark
 def _axes(days: Sequence[str], top: float, unit: str = "") -> list[str]:
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     out = []
-    for frac in (0, 0.5, 1):
+    # counts get whole-number ticks only (no "0.5 checks"); percentages get a middle line
+    fracs = (0, 0.5, 1) if unit or top % 2 == 0 else (0, 1)
+    for frac in fracs:
         y = PAD_TOP + plot_h * (1 - frac)
         label = f"{top * frac:g}{unit}"
         out.append(
