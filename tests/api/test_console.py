@@ -370,3 +370,40 @@ def test_production_cookies_are_secure(env: Console) -> None:
     assert resp.status_code == 303
     assert "Secure" in _set_cookie(resp)
     assert client.get("/console/queue").status_code == 200
+
+
+def test_admin_disables_resets_and_changes_roles(env: Console) -> None:
+    ada = env.signed_in("ada", "admin")
+    rita = env.signed_in("rita", "reviewer")
+    url = f"/console/users/{rita.user_id}"
+    assert rita.post(url, {"action": "disable"}, csrf_from="/console/queue").status_code == 403
+    off = ada.post(url, {"action": "disable"})
+    assert off.status_code == 200
+    assert "rita: disable done." in off.text
+    assert rita.client.get("/console/queue", follow_redirects=False).status_code == 303
+    assert rita.sign_in().status_code == 401  # disabled
+    assert ada.post(url, {"action": "enable"}).status_code == 200
+    assert rita.sign_in().status_code == 303
+    reset = ada.post(url, {"action": "reset"})
+    new_password = re.search(r'<code class="secret">([^<]+)</code>', reset.text)
+    assert new_password
+    assert rita.client.get("/console/queue", follow_redirects=False).status_code == 303
+    assert rita.sign_in().status_code == 401  # the old password is gone
+    assert rita.sign_in(new_password.group(1)).status_code == 303
+    assert rita.client.get("/console/audit").status_code == 403
+    assert ada.post(url, {"action": "role", "role": "auditor"}).status_code == 200
+    assert rita.sign_in(new_password.group(1)).status_code == 303
+    assert rita.client.get("/console/audit").status_code == 200
+    assert ada.post(url, {"action": "role", "role": "boss"}).status_code == 400
+    assert ada.post(url, {"action": "explode"}).status_code == 400
+    assert ada.post(f"/console/users/{ada.user_id}", {"action": "disable"}).status_code == 400
+    bob = env.signed_in("bob", "admin", env.other)  # another tenant's admin: not found
+    assert bob.post(url, {"action": "disable"}).status_code == 404
+    changes = [p for k, p in audit_kinds(env.service, env.tenant.id) if k == "console.user_changed"]
+    assert [c["action"] for c in changes] == ["disable", "enable", "reset", "role"]
+    assert changes[-1] == {
+        "user_id": rita.user_id,
+        "by_user_id": ada.user_id,
+        "action": "role",
+        "role": "auditor",
+    }

@@ -365,6 +365,24 @@ async def add_user(request: Request) -> Response:
     return await _users_page(request, me, cookie, created=created)
 
 
+@router.post("/users/{user_id}")
+async def change_user(request: Request, user_id: str) -> Response:
+    me, cookie, form = await posted(request)
+    action, role = form.get("action", ""), form.get("role", "")
+    try:
+        user, password = await run_in_threadpool(
+            console_of(request).change_user, me, user_id, action, role
+        )
+    except InputError as exc:
+        return await _users_page(request, me, cookie, status=400, error=exc.message)
+    except ShirenError as exc:
+        raise ConsolePageError(exc) from None
+    if password is not None:
+        return await _users_page(request, me, cookie, reset=(user, password))
+    done = f"{user.username}: {action} done."
+    return await _users_page(request, me, cookie, flash=done)
+
+
 # -- wiring --------------------------------------------------------------------------------
 
 

@@ -246,6 +246,18 @@ class ConsoleService:
         self.require(p, Permission.USERS_MANAGE)
         return self.auth.create_user(p.tenant.id, username, role)
 
+    def change_user(
+        self, p: Principal, user_id: str, action: str, role: str = ""
+    ) -> tuple[ConsoleUser, str | None]:
+        """Disable / enable / reset the password of / change the role of a user of the tenant
+        (not oneself: an admin cannot lock themselves out or demote the last admin by slip)."""
+        self.require(p, Permission.USERS_MANAGE)
+        if user_id == p.user.id:
+            raise InputError("you cannot change your own account here", detail={"field": "user"})
+        if not _is_id(user_id):
+            raise _not_found("console user")
+        return self.auth.change_user(p.tenant.id, user_id, action, by=p.user.id, role=role)
+
     def reviewer_names(self, p: Principal) -> dict[str, str]:
         """``"console:<id>"`` → username for the tenant's users (to show who decided)."""
         with self.service.store() as uow:

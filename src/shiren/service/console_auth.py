@@ -174,6 +174,16 @@ class SessionCodec:
         return bool(value) and hmac.compare_digest(self.tag(purpose, value), presented or "")
 
 
+def _revoke_at(user: ConsoleUser, now: datetime) -> datetime:
+    """The new ``sessions_valid_after``: now, but strictly after any session issued so far
+    (sign-in issues at least 1 ms after the previous revocation), so revocations in the same
+    clock tick — a test's frozen clock, a coarse timer — still end every earlier session."""
+    floor = user.sessions_valid_after
+    if floor is None:
+        return now
+    return max(now, floor + timedelta(milliseconds=2))
+
+
 def _failed() -> StateError:
     return StateError("sign-in failed", code=ErrorCode.CONSOLE_SIGN_IN_FAILED)
 
@@ -227,6 +237,42 @@ class ConsoleAuth:
             self._audit(
                 uow, tenant_id, "console.user_created", {"user_id": user.id, "role": role}, now
             )
+            uow.commit()
+        return user, password
+
+    def change_user(
+        self, tenant_id: str, user_id: str, action: str, *, by: str, role: str = ""
+    ) -> tuple[ConsoleUser, str | None]:
+        """An admin's change to a user: ``disable`` / ``enable`` / ``reset`` (a new generated
+        password, returned once) / ``role``.  Disabling, a reset and a role change end the
+        user's sessions.  Audited as ``console.user_changed`` (ids, action, role only)."""
+        now = self.clock()
+        password: str | None = None
+        with self.store() as uow:
+            current = uow.console_users.get(tenant_id, user_id)
+        if current is None:
+            raise StateError("console user not found", code=ErrorCode.RECORD_NOT_FOUND)
+        changes: dict[str, Any] = {"sessions_valid_after": _revoke_at(current, now)}
+        if action == "disable":
+            changes["status"] = ConsoleUserStatus.DISABLED
+        elif action == "enable":
+            changes = {"status": ConsoleUserStatus.ACTIVE}
+        elif action == "reset":
+            password = new_password()
+            changes["password_hash"] = hash_password(password)
+        elif action == "role":
+            try:
+                changes["role"] = ConsoleRole(role)
+            except ValueError:
+                raise InputError("unknown role", detail={"field": "role"}) from None
+        else:
+            raise InputError("unknown action", detail={"field": "action"})
+        with self.store() as uow:
+            user = uow.console_users.update(tenant_id, user_id, **changes)
+            payload = {"user_id": user_id, "by_user_id": by, "action": action}
+            if action == "role":
+                payload["role"] = user.role.value
+            self._audit(uow, tenant_id, "console.user_changed", payload, now)
             uow.commit()
         return user, password
 
@@ -333,7 +379,9 @@ class ConsoleAuth:
         now = self.clock()
         with self.store() as uow:
             uow.console_users.update(
-                principal.tenant.id, principal.user.id, sessions_valid_after=now
+                principal.tenant.id,
+                principal.user.id,
+                sessions_valid_after=_revoke_at(principal.user, now),
             )
             payload = {"user_id": principal.user.id}
             self._audit(uow, principal.tenant.id, "console.signed_out", payload, now)
