@@ -407,3 +407,36 @@ def test_admin_disables_resets_and_changes_roles(env: Console) -> None:
         "action": "role",
         "role": "auditor",
     }
+
+
+def test_every_template_text_has_a_zh_cn_translation() -> None:
+    from importlib import resources
+
+    from shiren.api.console_i18n import ZH
+
+    folder = resources.files("shiren.api").joinpath("console_templates")
+    wanted: set[str] = set()
+    for page in folder.iterdir():
+        text = page.read_text("utf-8")
+        wanted |= {m.replace("\\'", "'") for m in re.findall(r"t\('((?:[^'\\]|\\.)*)'\)", text)}
+    from shiren.api.console_web import NAV
+
+    wanted |= {label for _, label, _ in NAV}
+    assert len(wanted) > 60
+    assert sorted(wanted - set(ZH)) == []
+
+
+def test_language_switch(env: Console) -> None:
+    rita = env.signed_in("rita", "reviewer")
+    switched = rita.client.get(
+        "/console/lang?to=zh-CN&back=/console/queue%3Fstatus%3Dclosed", follow_redirects=False
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/console/queue?status=closed"
+    page = rita.client.get("/console/queue")
+    assert '<html lang="zh-CN">' in page.text
+    assert "复核队列" in page.text
+    assert ">English</a>" in page.text
+    evil = rita.client.get("/console/lang?to=xx&back=https://evil.example/", follow_redirects=False)
+    assert evil.headers["location"] == "/console"
+    assert '<html lang="en">' in rita.client.get("/console/queue").text

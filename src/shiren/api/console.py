@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from shiren.api import console_charts as charts
+from shiren.api.console_i18n import LANG_COOKIE, LANGS
 from shiren.api.console_web import (
     COOKIE,
     LOGIN_COOKIE,
@@ -56,6 +57,22 @@ async def home(request: Request) -> Response:
     me, _ = await signed_in(request)
     first = next((href for href, _, perm in NAV if perm in PERMISSIONS[me.user.role]), "")
     return redirect(first or "/console/login")
+
+
+@router.get("/lang")
+async def switch_language(request: Request, to: str = "en", back: str = "") -> Response:
+    """Remember the chosen language (English or 中文) and go back to the page."""
+    response = redirect(safe_next(back))
+    response.set_cookie(
+        LANG_COOKIE,
+        to if to in LANGS else "en",
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        path="/console",
+    )
+    return response
 
 
 # -- sign-in -------------------------------------------------------------------------------

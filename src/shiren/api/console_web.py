@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from shiren.api.app import problem
+from shiren.api.console_i18n import LANG_COOKIE, LANGS, translator
 from shiren.domain.console import PERMISSIONS, Permission
 from shiren.domain.entities import AuditEvent
 from shiren.errors import ErrorCode, InputError, ShirenError
@@ -136,9 +137,13 @@ def render(
 ) -> HTMLResponse:
     """A page with the console's headers (and the refreshed session cookie)."""
     perms = PERMISSIONS[me.user.role] if me else frozenset()
+    lang = request.cookies.get(LANG_COOKIE, "en")
+    lang = lang if lang in LANGS else "en"
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     page = _env.get_template(template).render(
-        me=me, nav=NAV, perms=perms, fmt=_fmt, pct=_pct, **ctx
-    )
+        me=me, nav=NAV, perms=perms, fmt=_fmt, pct=_pct, t=translator(lang), lang=lang,
+        here=here, **ctx,
+    )  # fmt: skip
     response = HTMLResponse(page, status_code=status, headers=HEADERS)
     if cookie is not None:
         _set_session(request, response, cookie)
