@@ -112,6 +112,9 @@ ZH: dict[str, str] = {
     "Add a user": "新增账号",
     "Create with a generated password": "创建（自动生成密码）",
     "Back to the console": "返回控制台",
+    "Case": "案件",
+    "liveness": "活体",
+    "s after opening": "秒（自会话开启）",
 }
 
 
