@@ -20,6 +20,7 @@ from shiren.domain.entities import Decision, ReviewStatus
 from shiren.service.app import Engine, ShirenService
 from shiren.service.console import ConsoleService
 from shiren.service.keys import ServiceKeys
+from shiren.storage.leakscan import scan_database
 from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.api.console_support import Staff, add_case, audit_kinds, csrf_of, staff
 from tests.api.test_api import _database
@@ -28,8 +29,9 @@ from tests.service.support import Recording
 
 
 class Console:
-    def __init__(self, service: ShirenService, app: Any, clock: FakeClock) -> None:
+    def __init__(self, service: ShirenService, app: Any, clock: FakeClock, sql: Any) -> None:
         self.service = service
+        self.sql = sql
         self.app = app
         self.clock = clock
         self.console: ConsoleService = app.state.console
@@ -66,7 +68,7 @@ def env(
             detect_replays=False,
         )
         try:
-            yield Console(service, create_app(service), clock)
+            yield Console(service, create_app(service), clock, sql)
         finally:
             sql.dispose()
 
@@ -118,6 +120,8 @@ def test_wrong_passwords_lock_the_account_then_it_unlocks(env: Console) -> None:
     assert "wrong" not in json.dumps(audit_kinds(env.service, env.tenant.id))
     env.clock.advance(15 * 60 + 1)
     assert ann.sign_in().status_code == 303
+    # neither the password nor what was typed wrongly is stored anywhere (rows, files, WAL)
+    assert scan_database(env.sql, [ann.password, "wrong password", "wrong again"]) == []
     nobody = env.staff("zed", "reviewer")
     nobody.username = "no-such-user"
     before = len(audit_kinds(env.service, env.tenant.id))
