@@ -69,6 +69,12 @@ class ErrorCode(StrEnum):
     SUBJECT_NOT_READY = "subject.not_ready"
     REVIEW_ALREADY_CLOSED = "review.already_closed"
     WEBHOOK_URL_INVALID = "input.webhook_url_invalid"
+    CONSOLE_SIGN_IN_FAILED = "console.sign_in_failed"
+    CONSOLE_LOCKED = "console.locked"
+    CONSOLE_SESSION_EXPIRED = "console.session_expired"
+    CONSOLE_FORBIDDEN = "console.forbidden"
+    CONSOLE_CSRF_FAILED = "console.csrf_failed"
+    CONSOLE_DEMO_UNAVAILABLE = "console.demo_unavailable"
 
 
 class ShirenError(Exception):

@@ -184,6 +184,30 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "回调地址无效，生产环境须使用 HTTPS",
         "The webhook URL is invalid; production requires HTTPS.",
     ),
+    ErrorCode.CONSOLE_SIGN_IN_FAILED: (
+        "用户名或密码错误",
+        "The username or password is wrong.",
+    ),
+    ErrorCode.CONSOLE_LOCKED: (
+        "登录失败次数过多，账号已暂时锁定，请稍后再试",
+        "Too many failed sign-ins: the account is locked for a while. Try again later.",
+    ),
+    ErrorCode.CONSOLE_SESSION_EXPIRED: (
+        "登录已过期，请重新登录",
+        "Your session has expired. Please sign in again.",
+    ),
+    ErrorCode.CONSOLE_FORBIDDEN: (
+        "您的角色无权执行此操作",
+        "Your role does not allow this.",
+    ),
+    ErrorCode.CONSOLE_CSRF_FAILED: (
+        "表单已失效，请刷新页面后重试",
+        "The form has expired. Reload the page and try again.",
+    ),
+    ErrorCode.CONSOLE_DEMO_UNAVAILABLE: (
+        "此部署暂未提供演示会话",
+        "Demo sessions are not available in this deployment.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

@@ -200,3 +200,18 @@ def chain_hash(*, seq: int, prev_hash: str, draft: AuditDraft) -> ChainLink:
     text = f"{prev_hash}|{seq}|{draft.tenant_id}|{draft.kind}|{draft.payload}"
     digest = hashlib.sha256(text.encode()).hexdigest()
     return ChainLink(digest, mac=hashlib.sha256(b"key" + digest.encode()).hexdigest())
+
+
+def console_user(tenant_id: str, **kw: Any) -> Any:
+    from shiren.domain.console import ConsoleRole, ConsoleUser
+
+    uid = kw.pop("id", new_id())
+    defaults: dict[str, Any] = {
+        "id": uid,
+        "tenant_id": tenant_id,
+        "username": f"staff-{uid[:8]}",
+        "role": ConsoleRole.REVIEWER,
+        "password_hash": "scrypt$16384$8$1$c2FsdA==$aGFzaA==",
+        "created_at": T0,
+    }
+    return ConsoleUser(**{**defaults, **kw})

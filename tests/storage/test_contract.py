@@ -883,3 +883,152 @@ def test_storage_unavailable_is_a_retryable_service_error() -> None:
     assert err.value.code is ErrorCode.STORAGE_UNAVAILABLE
     assert err.value.retryable
     engine.dispose()
+
+
+# ---------------------------------------------------------------- review console (0004)
+
+
+def test_console_users_crud_lockout_and_isolation(uow_factory: UnitOfWorkFactory) -> None:
+    from shiren.domain.console import ConsoleRole, ConsoleUserStatus
+
+    ids = seed(uow_factory)
+    other = b.tenant()
+    alice = b.console_user(ids["tenant"], username="alice")
+    with uow_factory() as uow:
+        uow.tenants.add(other)
+        uow.console_users.add(alice)
+        uow.console_users.add(b.console_user(ids["tenant"], username="bob"))
+        uow.commit()
+    with uow_factory() as uow, pytest.raises(StateError) as dup:
+        uow.console_users.add(b.console_user(other.id, username="alice"))  # global username
+    assert _code(dup) is ErrorCode.RECORD_DUPLICATE
+    with uow_factory() as uow, pytest.raises(StateError) as orphan:
+        uow.console_users.add(b.console_user(b.tenant().id))
+    assert _code(orphan) is ErrorCode.RECORD_NOT_FOUND
+    with uow_factory() as uow:
+        assert uow.console_users.get(ids["tenant"], alice.id) == alice
+        assert uow.console_users.get(other.id, alice.id) is None
+        assert uow.console_users.get_by_username("alice") == alice
+        assert uow.console_users.get_by_username("nobody") is None
+        assert [u.username for u in uow.console_users.list_for_tenant(ids["tenant"])] == [
+            "alice",
+            "bob",
+        ]
+        assert uow.console_users.list_for_tenant(other.id) == []
+        for n in (1, 2):
+            u = uow.console_users.record_failure(
+                ids["tenant"], alice.id, at=at(n), max_failures=3, lock_for=timedelta(minutes=15)
+            )
+            assert (u.failed_logins, u.locked_until) == (n, None)
+        locked = uow.console_users.record_failure(
+            ids["tenant"], alice.id, at=at(3), max_failures=3, lock_for=timedelta(minutes=15)
+        )
+        assert (locked.failed_logins, locked.locked_until) == (0, at(3) + timedelta(minutes=15))
+        uow.commit()
+    with uow_factory() as uow:
+        back = uow.console_users.record_success(ids["tenant"], alice.id, at(1000))
+        assert (back.failed_logins, back.locked_until, back.last_login_at) == (0, None, at(1000))
+        changed = uow.console_users.update(
+            ids["tenant"],
+            alice.id,
+            role=ConsoleRole.ADMIN,
+            status=ConsoleUserStatus.DISABLED,
+            sessions_valid_after=at(2000),
+        )
+        assert (changed.role, changed.status, changed.sessions_valid_after) == (
+            ConsoleRole.ADMIN,
+            ConsoleUserStatus.DISABLED,
+            at(2000),
+        )
+        assert uow.console_users.update(ids["tenant"], alice.id) == changed
+        with pytest.raises(StateError) as missing:
+            uow.console_users.update(other.id, alice.id, role=ConsoleRole.AUDITOR)
+        assert _code(missing) is ErrorCode.RECORD_NOT_FOUND
+        with pytest.raises(StateError):
+            uow.console_users.record_failure(
+                other.id, alice.id, at=at(1), max_failures=3, lock_for=timedelta(minutes=1)
+            )
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.console_users.get(ids["tenant"], alice.id) == changed
+
+
+def test_console_dashboard_aggregates_by_utc_day(uow_factory: UnitOfWorkFactory) -> None:
+    from shiren.domain.console import DailyCount
+    from shiren.domain.entities import Decision
+
+    ids = seed(uow_factory)  # one pass check at T0 + 10 s (2025-03-01)
+    other = b.tenant()
+    os_ = b.subject(other.id)
+    ose = b.session(other.id, os_.id)
+    day2 = T0 + timedelta(days=1)
+    # 23:59:59.5 at UTC+8 on 03-02 is 15:59 UTC on 03-02: bucketed by the UTC day
+    late = day2.replace(hour=23, minute=59, second=59).astimezone(timezone(timedelta(hours=8)))
+    rows = [
+        (day2, Decision.RETRY, ("liveness.challenge_failed", "quality.too_dark")),
+        (day2, Decision.FALLBACK, ("limit.locked",)),
+        (late, Decision.PASS, ("match.above_threshold",)),
+        (T0 + timedelta(days=9), Decision.REVIEW, ("liveness.challenge_failed",)),  # out of range
+    ]
+    with uow_factory() as uow:
+        uow.tenants.add(other)
+        uow.subjects.add(os_)
+        uow.sessions.add(ose)
+        uow.checks.add(b.check(other.id, ose.id, os_.id, created_at=day2))  # other tenant
+        for when, decision, reasons in rows:
+            uow.checks.add(
+                b.check(
+                    ids["tenant"],
+                    ids["session"],
+                    ids["subject"],
+                    created_at=when,
+                    decision=decision,
+                    reasons=reasons,
+                )
+            )
+        uow.commit()
+    since, until = T0.replace(hour=0, minute=0, second=0, microsecond=0), T0 + timedelta(days=7)
+    with uow_factory() as uow:
+        decisions = uow.console.daily_decisions(ids["tenant"], since, until)
+        reasons = uow.console.daily_reasons(ids["tenant"], since, until)
+        empty = uow.console.daily_decisions(b.tenant().id, since, until)
+    assert decisions == [
+        DailyCount("2025-03-01", "pass", 1),
+        DailyCount("2025-03-02", "fallback", 1),
+        DailyCount("2025-03-02", "pass", 1),
+        DailyCount("2025-03-02", "retry", 1),
+    ]
+    assert reasons == [
+        DailyCount("2025-03-01", "match.above_threshold", 1),
+        DailyCount("2025-03-02", "limit.locked", 1),
+        DailyCount("2025-03-02", "liveness.challenge_failed", 1),
+        DailyCount("2025-03-02", "match.above_threshold", 1),
+        DailyCount("2025-03-02", "quality.too_dark", 1),
+    ]
+    assert empty == []
+
+
+def test_console_subject_search_and_subject_audit(uow_factory: UnitOfWorkFactory) -> None:
+    ids = seed(uow_factory)
+    tid = ids["tenant"]
+    other = b.tenant()
+    with uow_factory() as uow:
+        uow.tenants.add(other)
+        for ref in ("loan-10", "loan-11", "LOAN-12", "loan_1%", "x-loan-1"):
+            uow.subjects.add(b.subject(tid, external_ref=ref))
+        uow.subjects.add(b.subject(other.id, external_ref="loan-13"))
+        uow.audit.append(b.draft(tid, 0, subject_id=ids["subject"]), b.chain_hash)
+        uow.audit.append(b.draft(tid, 1), b.chain_hash)
+        uow.audit.append(b.draft(tid, 2, subject_id=ids["subject"]), b.chain_hash)
+        uow.commit()
+    with uow_factory() as uow:
+        found = [x.external_ref for x in uow.console.find_subjects(tid, "loan-1")]
+        literal = [x.external_ref for x in uow.console.find_subjects(tid, "loan_1%")]
+        limited = uow.console.find_subjects(tid, "loan", limit=1)
+        events = uow.console.audit_for_subject(tid, ids["subject"])
+        foreign = uow.console.audit_for_subject(other.id, ids["subject"])
+    assert found == ["loan-10", "loan-11"]
+    assert literal == ["loan_1%"]
+    assert [x.external_ref for x in limited] == ["loan-10"]
+    assert [e.seq for e in events] == [1, 3]
+    assert foreign == []

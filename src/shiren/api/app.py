@@ -631,6 +631,9 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
             )
         )
 
+    from shiren.api.console import install_console  # /console: the review console (issue 5)
+
+    install_console(app, service)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 

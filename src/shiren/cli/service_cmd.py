@@ -22,6 +22,11 @@ keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Deliver webhooks from the outbox.", no_args_is_help=True)
 
 
+def store_and_keys() -> tuple[Any, Any]:
+    """The configured SQL store (migrated) and keys, as the server would use them."""
+    return _store_and_keys()
+
+
 def _store_and_keys() -> tuple[Any, Any]:
     from shiren.service.keys import resolve_keys
     from shiren.service.settings import load_settings

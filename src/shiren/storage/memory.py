@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
+from shiren.domain.console import ConsoleUser
 from shiren.domain.entities import (
     AUDIT_GENESIS_HASH,
     AuditDraft,
@@ -42,6 +43,7 @@ from shiren.domain.entities import (
     TenantStatus,
     WebhookDelivery,
 )
+from shiren.storage.memory_console import MemoryConsoleQueries, MemoryConsoleUserRepository
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BASE,
@@ -80,6 +82,7 @@ class _Tables:
     reviews: dict[str, ReviewItem] = field(default_factory=dict)
     webhooks: dict[str, WebhookDelivery] = field(default_factory=dict)
     audit: dict[tuple[str, int], AuditEvent] = field(default_factory=dict)
+    console_users: dict[str, ConsoleUser] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -95,6 +98,7 @@ class _Tables:
             reviews=dict(self.reviews),
             webhooks=dict(self.webhooks),
             audit=dict(self.audit),
+            console_users=dict(self.console_users),
         )
 
 
@@ -741,6 +745,8 @@ class MemoryUnitOfWork:
         self.reviews = MemoryReviewRepository(self)
         self.webhooks = MemoryWebhookOutbox(self)
         self.audit = MemoryAuditLog(self)
+        self.console_users = MemoryConsoleUserRepository(self)
+        self.console = MemoryConsoleQueries(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from shiren.domain.console import ConsoleRole, ConsoleUserStatus
 from shiren.domain.entities import (
     Decision,
     DeliveryStatus,
@@ -356,12 +357,34 @@ audit_events = Table(
     Index(None, "tenant_id", "subject_id"),
 )
 
+console_users = Table(  # migration 0004: the review console's staff users
+    "console_users",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failed_logins", Integer(), nullable=False),
+    _ts("locked_until", nullable=True),
+    _ts("last_login_at", nullable=True),
+    _ts("sessions_valid_after", nullable=True),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    UniqueConstraint("username"),
+    Index(None, "tenant_id", "username"),
+    _one_of("role", ConsoleRole),
+    _one_of("status", ConsoleUserStatus),
+)
+
 __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
     "audit_events",
     "checks",
     "consents",
+    "console_users",
     "evidence",
     "lending_events",
     "metadata",

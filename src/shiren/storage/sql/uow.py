@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from shiren.storage.sql.console import SqlConsoleQueries, SqlConsoleUserRepository
 from shiren.storage.sql.repositories import (
     SqlAuditLog,
     SqlCheckRepository,
@@ -50,6 +51,8 @@ class SqlUnitOfWork:
         self.reviews = SqlReviewRepository(self)
         self.webhooks = SqlWebhookOutbox(self)
         self.audit = SqlAuditLog(self)
+        self.console_users = SqlConsoleUserRepository(self)
+        self.console = SqlConsoleQueries(self)
 
     def connection(self) -> Connection:
         if self._conn is None:

@@ -1,0 +1,119 @@
+"""Helpers of the console tests: a signed-in HTTP client per staff user, and review cases
+written straight into storage (a check sent to review with its session and subject)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from shiren.domain.entities import Decision, ReviewItem, Tenant
+from shiren.service.app import ShirenService
+from shiren.service.console import ConsoleService
+from tests.storage import builders as b
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+@dataclass
+class Staff:
+    """A console user with their own cookie jar."""
+
+    client: TestClient
+    user_id: str
+    username: str
+    password: str
+
+    def sign_in(self, password: str | None = None) -> Any:
+        form = self.client.get("/console/login")
+        return self.client.post(
+            "/console/login",
+            data={
+                "username": self.username,
+                "password": self.password if password is None else password,
+                "csrf": csrf_of(form.text),
+                "next": "",
+            },
+            follow_redirects=False,
+        )
+
+    def page_csrf(self, path: str = "/console/queue") -> str:
+        page = self.client.get(path)
+        assert page.status_code == 200, page.text[:300]
+        return csrf_of(page.text)
+
+    def post(self, path: str, data: dict[str, str], *, csrf_from: str | None = None) -> Any:
+        token = self.page_csrf(csrf_from or path_for_csrf(path))
+        return self.client.post(path, data={**data, "csrf": token}, follow_redirects=False)
+
+
+def path_for_csrf(path: str) -> str:
+    if path.startswith("/console/reviews/"):
+        return path.rsplit("/", 1)[0]
+    if path.startswith("/console/audit"):
+        return "/console/audit"
+    if path.startswith("/console/users"):
+        return "/console/users"
+    return "/console/queue"
+
+
+def staff(app: Any, console: ConsoleService, tenant: Tenant, name: str, role: str) -> Staff:
+    user, password = console.auth.create_user(tenant.id, name, role)
+    client = TestClient(app, base_url="http://testserver")
+    return Staff(client, user.id, user.username, password)
+
+
+def add_case(
+    service: ShirenService,
+    tenant: Tenant,
+    *,
+    ref: str,
+    when: datetime,
+    reasons: tuple[str, ...] = ("match.below_threshold",),
+    decision: Decision = Decision.REVIEW,
+    liveness_passed: bool = True,
+) -> dict[str, str]:
+    """A subject with one check (and, for ``review``, an open review item) at ``when``."""
+    subject = b.subject(tenant.id, external_ref=ref, created_at=when)
+    session = b.session(tenant.id, subject.id, created_at=when, expires_at=when)
+    check = b.check(
+        tenant.id,
+        session.id,
+        subject.id,
+        created_at=when,
+        decision=decision,
+        reasons=reasons,
+        liveness_score=0.91,
+        match_score=0.38,
+    )
+    review = ReviewItem(
+        id=b.new_id(),
+        tenant_id=tenant.id,
+        check_id=check.id,
+        created_at=when,
+        liveness_passed=liveness_passed,
+    )
+    with service.store() as uow:
+        uow.subjects.add(subject)
+        uow.sessions.add(session)
+        uow.checks.add(check)
+        if decision is Decision.REVIEW:
+            uow.reviews.add(review)
+        uow.commit()
+    return {"subject": subject.id, "check": check.id, "review": review.id}
+
+
+def audit_kinds(service: ShirenService, tenant_id: str) -> list[tuple[str, dict[str, Any]]]:
+    import json
+
+    with service.store() as uow:
+        return [(e.kind, json.loads(e.payload)) for e in uow.audit.read(tenant_id)]
