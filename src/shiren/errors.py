@@ -69,6 +69,8 @@ class ErrorCode(StrEnum):
     SUBJECT_NOT_READY = "subject.not_ready"
     REVIEW_ALREADY_CLOSED = "review.already_closed"
     WEBHOOK_URL_INVALID = "input.webhook_url_invalid"
+    WEBHOOK_URL_FORBIDDEN = "input.webhook_url_forbidden"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
 
 
 class ShirenError(Exception):

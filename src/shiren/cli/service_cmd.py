@@ -34,6 +34,13 @@ def _store_and_keys() -> tuple[Any, Any]:
     return SqlStore(engine), keys
 
 
+def _production() -> bool:
+    """Whether the settings say production (the webhook SSRF guard's loopback exception)."""
+    from shiren.service.settings import load_settings
+
+    return load_settings().env == "production"
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -51,7 +58,7 @@ def serve(
 
         # One thread in the supervising process, whatever --workers says: several deliverers
         # would be safe (the claim is exclusive) but buy nothing here.
-        WebhookDeliverer(store, keys).start_thread()
+        WebhookDeliverer(store, keys, production=_production()).start_thread()
     uvicorn.run(
         "shiren.api.asgi:build",
         factory=True,
@@ -234,7 +241,9 @@ def webhooks_deliver(
 
     def make() -> WebhookDeliverer:
         store, keys = _store_and_keys()
-        return WebhookDeliverer(store, keys, max_attempts=max_attempts)
+        return WebhookDeliverer(
+            store, keys, max_attempts=max_attempts, production=_production()
+        )
 
     deliverer = run_guarded(as_json, make)
     if once:

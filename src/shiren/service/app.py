@@ -102,12 +102,13 @@ from shiren.reasons import ReasonCode
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
+from shiren.service.ssrf import Resolver, system_resolver
 from shiren.service.webhooks import (
     Event,
     enqueue_event,
+    guard_url,
     new_secret,
     seal_secret,
-    validate_url,
 )
 from shiren.storage.ports import (
     ChainLink,
@@ -305,8 +306,11 @@ class ShirenService:
         on_erased: Callable[[], None] | None = None,
         stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
         production: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.store = store
+        self.resolver = resolver
+        """Resolves webhook hosts for the SSRF guard (:mod:`shiren.service.ssrf`)."""
         self.keys = keys
         self.verifier = engine.verifier
         base = engine.checker
@@ -518,7 +522,7 @@ class ShirenService:
         """Set the tenant's webhook URL and signing secret (generated when not given).  The
         secret is stored sealed with the tenant key and returned only when generated: the
         lender must keep it, we never show it again."""
-        url = validate_url(url, production=self.production)
+        url = guard_url(url, production=self.production, resolver=self.resolver)
         generated = secret is None
         if secret is not None:
             _text(secret, "secret", 256)
