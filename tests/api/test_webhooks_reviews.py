@@ -11,7 +11,13 @@ from tests.conftest import lfw
 def test_webhook_put_generates_secret_once_and_validates(api: Api) -> None:  # noqa: F811
     _, auth = api.tenant()
     answers = {"lender.example": ["93.184.216.34"], "metadata.example": ["169.254.169.254"]}
-    api.service.resolver = lambda host, port: answers[host]
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise OSError("no such host")
+        return answers[host]
+
+    api.service.resolver = resolve
     resp = api.client.put("/v1/webhook", json={"url": "http://127.0.0.1:9/hook"}, headers=auth)
     assert resp.status_code == 200, resp.text
     body = resp.json()

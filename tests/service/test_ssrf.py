@@ -127,7 +127,8 @@ def test_v4_verdict_survives_v6_mapping(value: int) -> None:
     mapped = ipaddress.IPv6Address(f"::ffff:{v4}")
     assert (forbidden_reason(v4) is None) == (forbidden_reason(mapped) is None)
     if forbidden_reason(v4) is None:
-        assert v4.is_global and not v4.is_multicast
+        assert v4.is_global
+        assert not v4.is_multicast
 
 
 def test_real_resolver_sees_through_numeric_tricks() -> None:
@@ -223,7 +224,12 @@ def test_rebinding_to_an_internal_address_fails_the_delivery(store: UnitOfWorkFa
     resolver = FakeResolver({"hooks.test": ["169.254.169.254"]})
     tenant_id = _tenant_with_hook(store, keys, "https://hooks.test/x")
     sent: list[httpx.Request] = []
-    client = httpx.Client(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200)))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
     deliverer = WebhookDeliverer(store, keys, client=client, resolver=resolver, production=True)
     stats = deliverer.deliver_once()
     assert (stats.delivered, stats.failed) == (0, 1)

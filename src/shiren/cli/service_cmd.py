@@ -161,14 +161,18 @@ def retention_sweep(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Delete templates and evidence past their retention, expire stale sessions; audited.
+    """Delete templates and evidence past their retention, clear the faces of pending reviews
+    older than SHIREN_REVIEW_CANDIDATE_TTL_DAYS, expire stale sessions; audited.
     Idempotent: run it from cron as often as you like."""
     from shiren.service.app import sweep
 
     def action() -> dict[str, int]:
+        from shiren.service.settings import load_settings
+
         at = _parse_now(now)
         store, keys = _store_and_keys()
-        return sweep(store, keys.audit_key, at).to_dict()
+        ttl = load_settings().review_candidate_ttl_days
+        return sweep(store, keys.audit_key, at, review_candidate_ttl_days=ttl).to_dict()
 
     result = run_guarded(as_json, action)
     if as_json:
@@ -176,6 +180,7 @@ def retention_sweep(
     else:
         typer.echo(
             f"deleted {result['templates']} templates and {result['evidence']} evidence rows, "
+            f"cleared {result['review_candidates']} pending review faces, "
             f"expired {result['sessions_expired']} sessions ({result['tenants']} tenants)"
         )
 
@@ -241,9 +246,7 @@ def webhooks_deliver(
 
     def make() -> WebhookDeliverer:
         store, keys = _store_and_keys()
-        return WebhookDeliverer(
-            store, keys, max_attempts=max_attempts, production=_production()
-        )
+        return WebhookDeliverer(store, keys, max_attempts=max_attempts, production=_production())
 
     deliverer = run_guarded(as_json, make)
     if once:

@@ -99,6 +99,15 @@ from shiren.privacy import (
 )
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
+from shiren.service.consent import (
+    find_reenrolment,
+    gate_requirement,
+    has_active_consent,
+    opens_session,
+    reenrol,
+    require_active_consent,
+    review_not_bound_reason,
+)
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
@@ -133,6 +142,7 @@ STORED_FACES_FILING_THRESHOLD = 100_000
 regulator; the service warns when the deployment reaches it (``Settings.stored_faces_warning``)."""
 STORED_FACES_WARNING = "stored_faces.filing_threshold"
 MAX_NAME_CHARS = 64
+DEFAULT_REVIEW_CANDIDATE_TTL_DAYS = 30
 API_KEY_PREFIX = "shk"
 
 
@@ -232,6 +242,8 @@ class SweepResult:
     sessions: int = 0
     tenants: int = 0
     """Tenants that had anything to sweep (each got one ``retention.swept`` audit event)."""
+    review_candidates: int = 0
+    """Captured faces of pending reviews cleared (older than the review-candidate TTL)."""
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -239,6 +251,7 @@ class SweepResult:
             "evidence": self.evidence,
             "sessions_expired": self.sessions,
             "tenants": self.tenants,
+            "review_candidates": self.review_candidates,
         }
 
 
@@ -307,7 +320,9 @@ class ShirenService:
         stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
         production: bool = False,
         resolver: Resolver = system_resolver,
+        review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
     ) -> None:
+        self.review_candidate_ttl_days = review_candidate_ttl_days
         self.store = store
         self.resolver = resolver
         """Resolves webhook hosts for the SSRF guard (:mod:`shiren.service.ssrf`)."""
@@ -379,6 +394,7 @@ class ShirenService:
             on_erased=lambda: checkpoint_sqlite(sql),
             stored_faces_warning=settings.stored_faces_warning,
             production=settings.env == "production",
+            review_candidate_ttl_days=settings.review_candidate_ttl_days,
         )
 
     # -- keys and helpers ----------------------------------------------------------------
@@ -584,6 +600,11 @@ class ShirenService:
             analysis = self.verifier.analyze(reference_image)  # the image is dropped after this
         template = analysis.template.astype(np.float32).tobytes()
         now = self.clock()
+        again = find_reenrolment(self, tenant, external_ref, parsed)  # after a withdrawal
+        if again is not None:
+            return reenrol(
+                self, tenant, again, consent=consent, kind=kind, template=template, now=now
+            )
         subject_id = new_id()
         pseudo = make_pseudonym(self.keys.pseudonym_key(tenant.id), parsed)
         key = new_data_key()  # the subject's own key: erasure deletes it (crypto-shredding)
@@ -702,6 +723,7 @@ class ShirenService:
             )
             event_in = LendingEventIn(etype, now, amount_minor, currency, device_id)
             requirement = decide_step_up(event_in, state, self.policy, now)
+            requirement = gate_requirement(uow, tenant.id, subject_id, requirement)
             event = LendingEvent(
                 id=new_id(),
                 tenant_id=tenant.id,
@@ -716,7 +738,7 @@ class ShirenService:
             )
             uow.lending_events.add(event)
             view = None
-            if requirement.needed:
+            if opens_session(requirement):  # not after a consent withdrawal
                 purpose = (
                     SessionPurpose.ENROL
                     if requirement.purpose == "enrol"
@@ -796,6 +818,7 @@ class ShirenService:
                 raise StateError("session already used", code=ErrorCode.SESSION_ALREADY_USED)
             if not hmac.compare_digest(session.nonce.encode(), nonce.encode("utf-8", "replace")):
                 raise InputError("session nonce does not match", code=ErrorCode.CHALLENGE_INVALID)
+            require_active_consent(uow, tenant.id, session.subject_id)
             if session.status is SessionStatus.EXPIRED or at > session.expires_at:
                 if session.status is SessionStatus.OPEN:
                     uow.sessions.expire(tenant.id, session_id)
@@ -981,6 +1004,7 @@ class ShirenService:
                 outcome is Outcome.PASS
                 and session.purpose is SessionPurpose.ENROL
                 and template is not None
+                and has_active_consent(uow, tenant.id, subject.id)  # withdrawn meanwhile?
             ):
                 total_faces = self._bind(uow, tenant, subject, template, at)
                 bound = True
@@ -1112,6 +1136,7 @@ class ShirenService:
                 and item.liveness_passed
                 and item.candidate_enc is not None
                 and subject.status is not SubjectStatus.ERASED
+                and has_active_consent(uow, tenant.id, subject.id)
             ):
                 template = self._open(
                     self._subject_key(tenant, subject),
@@ -1123,6 +1148,14 @@ class ShirenService:
                 )
                 total_faces = self._bind(uow, tenant, subject, template, now)
                 bound = True
+            not_bound = review_not_bound_reason(
+                approved=result is ReviewOutcome.APPROVED and not bound,
+                enrolment=session is not None and session.purpose is SessionPurpose.ENROL,
+                live=item.liveness_passed,
+                candidate=item.candidate_enc is not None,
+                consent=has_active_consent(uow, tenant.id, subject.id),
+                erased=subject.status is SubjectStatus.ERASED,
+            )
             self._audit(
                 uow,
                 tenant.id,
@@ -1136,6 +1169,7 @@ class ShirenService:
                     "note_sha256": hashlib.sha256(note.encode()).hexdigest() if note else None,
                     "liveness_passed": item.liveness_passed,
                     "face_bound": bound,
+                    "not_bound_reason": not_bound,
                 },
                 now,
             )
@@ -1155,6 +1189,7 @@ class ShirenService:
         log.info(redact(f"review closed tenant={tenant.id} review={item.id} outcome={result}"))
         out = _review_dict(closed, check)
         out["face_bound"] = bound
+        out["not_bound_reason"] = not_bound
         return out
 
     # -- erasure, export, audit ------------------------------------------------------------
@@ -1268,7 +1303,12 @@ class ShirenService:
     def sweep(self, now: datetime | None = None) -> SweepResult:
         """Enforce retention: delete templates and evidence past their ``expires_at`` and
         expire open sessions past their TTL, auditing the counts in each tenant's chain."""
-        return sweep(self.store, self.keys.audit_key, now or self.clock())
+        return sweep(
+            self.store,
+            self.keys.audit_key,
+            now or self.clock(),
+            review_candidate_ttl_days=self.review_candidate_ttl_days,
+        )
 
     # -- stored faces (the regulator's filing threshold) ------------------------------------
 
@@ -1411,7 +1451,13 @@ def create_tenant(
     return tenant, api_key
 
 
-def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepResult:
+def sweep(
+    store: UnitOfWorkFactory,
+    audit_key: bytes,
+    now: datetime,
+    *,
+    review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
+) -> SweepResult:
     """The retention sweep (see :meth:`ShirenService.sweep`); needs no models, so a cron job
     (``shiren retention sweep``) can run it against the database directly.
 
@@ -1420,15 +1466,20 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
     one tenant neither rolls back nor blocks the others' deletions.  Tenants with nothing to
     sweep get no audit event, so a frequent cron does not bloat every chain.  Idempotent: a
     second run with the same ``now`` finds nothing.
+
+    Pending enrolment reviews older than ``review_candidate_ttl_days`` (from their
+    ``created_at``) lose their captured face: a review nobody works on must not keep a
+    biometric template forever; approving it later binds nothing (``review.candidate_expired``).
     """
     with store() as uow:
         tenant_ids = [t.id for t in uow.tenants.list_all()]
-    templates = evidence = sessions = swept = 0
+    templates = evidence = sessions = swept = candidates = 0
+    cutoff = now - timedelta(days=review_candidate_ttl_days)
     for tenant_id in tenant_ids:
         with store() as uow:
-            counts = sweep_retention(uow, now, tenant_id=tenant_id)
+            counts = sweep_retention(uow, now, tenant_id=tenant_id, candidates_before=cutoff)
             expired = uow.sessions.expire_due(now, tenant_id=tenant_id)
-            if counts.templates or counts.evidence or expired:
+            if counts.templates or counts.evidence or counts.review_candidates or expired:
                 append_audit(
                     uow,
                     audit_key,
@@ -1438,6 +1489,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
                     {  # "template" is a forbidden audit key: name the counts by what they were
                         "face_rows": counts.templates,
                         "evidence_rows": counts.evidence,
+                        "review_candidate_rows": counts.review_candidates,
                         "sessions_expired": expired,
                         "as_of": now.isoformat(),
                     },
@@ -1447,6 +1499,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
             uow.commit()
         templates += counts.templates
         evidence += counts.evidence
+        candidates += counts.review_candidates
         sessions += expired
     if swept:
         log.info(
@@ -1457,7 +1510,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
             sessions,
             swept,
         )
-    return SweepResult(templates, evidence, sessions, swept)
+    return SweepResult(templates, evidence, sessions, swept, candidates)
 
 
 def rotate_master_key(store: UnitOfWorkFactory, keys: ServiceKeys, now: datetime) -> RotationResult:

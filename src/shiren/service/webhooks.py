@@ -66,6 +66,7 @@ class Event:
     CHECK_DECIDED = "check.decided"
     SUBJECT_ERASED = "subject.erased"
     REVIEW_CLOSED = "review.closed"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
 
 
 def sign(secret: bytes, body: str, t: int) -> str:
@@ -325,9 +326,7 @@ class WebhookDeliverer:
     def _post(self, row: WebhookDelivery) -> str | None:
         """POST one row, signed now, to the address the SSRF guard checked just now; ``None``
         on 2xx, else a short error (no body echoed)."""
-        destination = check_destination(
-            row.url, production=self.production, resolver=self.resolver
-        )
+        destination = check_destination(row.url, production=self.production, resolver=self.resolver)
         with self.store() as uow:
             tenant = uow.tenants.get(row.tenant_id)
         secret = None if tenant is None else open_secret(self.keys, tenant)

@@ -602,6 +602,19 @@ class MemoryReviewRepository(_Repo):
                 n += 1
         return n
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        n = 0
+        for item in list(self._t.reviews.values()):
+            if (
+                (tenant_id is None or item.tenant_id == tenant_id)
+                and item.status is not ReviewStatus.CLOSED
+                and item.created_at < cutoff
+                and item.candidate_enc is not None
+            ):
+                self._t.reviews[item.id] = replace(item, candidate_enc=None)
+                n += 1
+        return n
+
 
 class MemoryWebhookOutbox(_Repo):
     def enqueue(self, delivery: WebhookDelivery) -> None:

@@ -110,6 +110,7 @@ class RetentionCounts:
 
     templates: int = 0
     evidence: int = 0
+    review_candidates: int = 0
 
 
 def not_found(what: str) -> StateError:
@@ -316,6 +317,11 @@ class ReviewRepository(Protocol):
         """Null ``candidate_enc`` of the reviews of every check of the subject (erasure)."""
         ...
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        """Retention sweep (all tenants, or ``tenant_id`` only): null ``candidate_enc`` of the
+        reviews still pending (``open``/``in_review``) that were created before ``cutoff``."""
+        ...
+
 
 class WebhookOutbox(Protocol):
     def enqueue(self, delivery: WebhookDelivery) -> None: ...
@@ -434,11 +440,19 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
 
 
 def sweep_retention(
-    uow: UnitOfWork, now: datetime, *, tenant_id: str | None = None
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    tenant_id: str | None = None,
+    candidates_before: datetime | None = None,
 ) -> RetentionCounts:
     """Delete every template and evidence row past its ``expires_at`` (all tenants, or
-    ``tenant_id`` only)."""
+    ``tenant_id`` only) and, with ``candidates_before``, clear the captured faces of pending
+    reviews created before it."""
     return RetentionCounts(
         templates=uow.templates.delete_expired(now, tenant_id=tenant_id),
         evidence=uow.evidence.delete_expired(now, tenant_id=tenant_id),
+        review_candidates=0
+        if candidates_before is None
+        else uow.reviews.clear_candidates_before(candidates_before, tenant_id=tenant_id),
     )

@@ -668,6 +668,20 @@ class SqlReviewRepository(_SqlRepo):
         )
         return self._rowcount(stmt)
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.status != ReviewStatus.CLOSED.value,
+                self.t.c.created_at < cutoff,
+                self.t.c.candidate_enc.is_not(None),
+            )
+            .values(candidate_enc=None)
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
+        return self._rowcount(stmt)
+
 
 class SqlWebhookOutbox(_SqlRepo):
     t = s.webhook_deliveries
