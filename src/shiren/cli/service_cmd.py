@@ -231,6 +231,53 @@ def keys_rotate(
         raise typer.Exit(1)
 
 
+@keys_app.command("rotate-tenant")
+def keys_rotate_tenant(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="The tenant whose data key to rotate.")
+    ] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Rotate every tenant's key.")] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace-s",
+            help="Seconds to let requests that started before the new key finish (default 60).",
+        ),
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replace a tenant's data key: a new key becomes current while the old one stays readable,
+    every subject key and tenant-sealed field is re-sealed in batches, then the old key is
+    dropped; audited (key.rotation_started, key.rotated).  No downtime; safe to interrupt:
+    running it again resumes the rotation in progress."""
+    from shiren.errors import InputError
+    from shiren.service.rotation import rotate_tenant_keys
+
+    def action() -> list[dict[str, object]]:
+        if (tenant is None) == (not all_tenants):
+            raise InputError(
+                "give exactly one of --tenant ID and --all", detail={"field": "tenant"}
+            )
+        store, keys = _store_and_keys()
+        if tenant is not None:
+            ids = [tenant]
+        else:
+            with store() as uow:
+                ids = [t.id for t in uow.tenants.list_all()]
+        return [r.to_dict() for r in rotate_tenant_keys(store, keys, ids, grace_s=grace)]
+
+    results = run_guarded(as_json, action)
+    if as_json:
+        emit(results)
+        return
+    for r in results:
+        typer.echo(
+            f"tenant {r['tenant_id']}: data key v{r['from_version']} -> v{r['to_version']}, "
+            f"{r['subject_keys_rewrapped']} subject keys re-wrapped, "
+            f"{r['fields_resealed']} fields re-sealed" + (" (resumed)" if r["resumed"] else "")
+        )
+
+
 @webhooks_app.command("deliver")
 def webhooks_deliver(
     once: Annotated[bool, typer.Option("--once", help="One batch, then exit.")] = False,

@@ -99,6 +99,7 @@ from shiren.privacy import (
 )
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
+from shiren.service import tenantkeys
 from shiren.service.consent import (
     find_reenrolment,
     gate_requirement,
@@ -292,7 +293,7 @@ class Engine:
 
 @dataclass
 class _Caches:
-    deks: dict[tuple[str, bytes], DataKey] = field(default_factory=dict)
+    deks: dict[tuple[str, bytes], tuple[DataKey, ...]] = field(default_factory=dict)
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -399,13 +400,19 @@ class ShirenService:
 
     # -- keys and helpers ----------------------------------------------------------------
 
-    def _dek(self, tenant: Tenant) -> DataKey:
+    def _deks(self, tenant: Tenant) -> tuple[DataKey, ...]:
+        """The tenant's data keys: the current one first, then (while a tenant-key rotation
+        runs) the previous one."""
         key = (tenant.id, tenant.wrapped_dek)
-        dek = self._caches.deks.get(key)
-        if dek is None:
-            dek = self.keys.ring.unwrap_tenant_key(tenant.id, tenant.wrapped_dek)
-            self._caches.deks[key] = dek
-        return dek
+        deks = self._caches.deks.get(key)
+        if deks is None:
+            deks = self.keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
+            self._caches.deks[key] = deks
+        return deks
+
+    def _dek(self, tenant: Tenant) -> DataKey:
+        """The tenant key new data is sealed with."""
+        return self._deks(tenant)[0]
 
     def _subject_key(self, tenant: Tenant, subject: Subject) -> DataKey:
         """The key that seals ``subject``'s fields: its own key, unwrapped by the tenant key, or
@@ -415,7 +422,10 @@ class ShirenService:
         """
         if subject.wrapped_key is None:
             return self._dek(tenant)
-        return unwrap_subject_key(self._dek(tenant), tenant.id, subject.id, subject.wrapped_key)
+        dek = tenantkeys.by_version(
+            self._deks(tenant), tenantkeys.wrapper_version(subject.wrapped_key)
+        )
+        return unwrap_subject_key(dek, tenant.id, subject.id, subject.wrapped_key)
 
     def _seal(
         self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, data: bytes
@@ -425,6 +435,7 @@ class ShirenService:
     def _open(
         self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, blob: bytes
     ) -> bytes:
+        key = tenantkeys.for_blob(self._deks(tenant), key, blob)  # mid-rotation legacy rows
         return open_(key, blob, CipherContext(tenant.id, table, column, row_id))
 
     def _audit(

@@ -41,6 +41,7 @@ import httpx
 from shiren.domain.entities import Tenant, WebhookDelivery, new_id, utcnow
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.privacy import CipherContext, open_, seal
+from shiren.service import tenantkeys
 from shiren.service.keys import ServiceKeys
 from shiren.service.ssrf import Resolver, check_destination, host_header, system_resolver
 from shiren.storage.ports import (
@@ -167,7 +168,8 @@ def open_secret(keys: ServiceKeys, tenant: Tenant) -> bytes | None:
     """The tenant's signing secret, or ``None`` when it has none."""
     if tenant.webhook_secret_enc is None:
         return None
-    dek = keys.ring.unwrap_tenant_key(tenant.id, tenant.wrapped_dek)
+    deks = keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
+    dek = tenantkeys.for_blob(deks, deks[0], tenant.webhook_secret_enc)  # mid-rotation
     return open_(dek, tenant.webhook_secret_enc, _context(tenant.id))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from shiren.domain.entities import (
     AUDIT_GENESIS_HASH,
@@ -48,6 +48,7 @@ from shiren.storage.ports import (
     DEFAULT_RETRY_CAP,
     ChainHasher,
     already_used,
+    check_sealed_column,
     conflict,
     duplicate,
     nonce_mismatch,
@@ -736,6 +737,44 @@ class MemoryAuditLog(_Repo):
         return sorted(rows, key=lambda e: e.seq)[:limit]
 
 
+_SEALED_TABLES = {
+    "tenants": "tenants",
+    "subjects": "subjects",
+    "templates": "templates",
+    "references": "references",
+    "review_items": "reviews",
+    "evidence": "evidence",
+}
+
+
+class MemorySealedFields(_Repo):
+    def _rows(self, tenant_id: str, table: str, column: str) -> dict[str, Any]:
+        check_sealed_column(table, column)
+        rows: dict[str, Any] = getattr(self._t, _SEALED_TABLES[table])
+        return {
+            k: r
+            for k, r in rows.items()
+            if (r.id if table == "tenants" else r.tenant_id) == tenant_id
+            and getattr(r, column) is not None
+        }
+
+    def scan(
+        self, tenant_id: str, table: str, column: str, *, after_id: str = "", limit: int = 500
+    ) -> list[tuple[str, bytes]]:
+        rows = self._rows(tenant_id, table, column)
+        ids = sorted(k for k in rows if k > after_id)[:limit]
+        return [(k, getattr(rows[k], column)) for k in ids]
+
+    def replace(
+        self, tenant_id: str, table: str, column: str, row_id: str, *, expected: bytes, new: bytes
+    ) -> bool:
+        row = self._rows(tenant_id, table, column).get(row_id)
+        if row is None or getattr(row, column) != expected:
+            return False
+        getattr(self._t, _SEALED_TABLES[table])[row_id] = replace(row, **{column: new})
+        return True
+
+
 class MemoryUnitOfWork:
     """A serialised transaction over a :class:`MemoryStore` (see the module docstring)."""
 
@@ -754,6 +793,7 @@ class MemoryUnitOfWork:
         self.reviews = MemoryReviewRepository(self)
         self.webhooks = MemoryWebhookOutbox(self)
         self.audit = MemoryAuditLog(self)
+        self.sealed = MemorySealedFields(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -17,6 +17,7 @@ from shiren.storage.sql.repositories import (
     SqlLendingEventRepository,
     SqlReferenceRepository,
     SqlReviewRepository,
+    SqlSealedFields,
     SqlSessionRepository,
     SqlSubjectRepository,
     SqlTemplateRepository,
@@ -50,6 +51,7 @@ class SqlUnitOfWork:
         self.reviews = SqlReviewRepository(self)
         self.webhooks = SqlWebhookOutbox(self)
         self.audit = SqlAuditLog(self)
+        self.sealed = SqlSealedFields(self)
 
     def connection(self) -> Connection:
         if self._conn is None:
