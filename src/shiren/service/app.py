@@ -366,18 +366,24 @@ class ShirenService:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Engine | None = None) -> ShirenService:
-        """The production wiring: SQL storage (migrated), keys, Redis counters when
-        ``SHIREN_REDIS_URL`` is set (several workers then share retry counts), real models."""
+        """The production wiring: SQL storage (migrated), keys, Redis counters and replay guard
+        when ``SHIREN_REDIS_URL`` is set (several workers then share retry counts and recent
+        capture fingerprints), real models."""
         from shiren.storage.sql import SqlStore, checkpoint_sqlite, make_engine, migrate
 
         keys = resolve_keys(settings)  # fails fast on missing/weak keys in production
         sql = make_engine(settings.database_url)
         migrate(sql)
         counter: AttemptCounter
+        replay_guard: ReplayGuard | None = None  # in process unless Redis is shared
         if settings.redis_url:
             import redis
 
-            counter = RedisCounter(redis.Redis.from_url(settings.redis_url))
+            from shiren.service.replay import RedisReplayGuard
+
+            client = redis.Redis.from_url(settings.redis_url)
+            counter = RedisCounter(client, prefix=settings.redis_prefix)
+            replay_guard = RedisReplayGuard(client, prefix=settings.redis_prefix)
         else:
             counter = MemoryCounter()
 
@@ -390,6 +396,7 @@ class ShirenService:
             keys=keys,
             engine=engine or Engine.load(),
             counter=counter,
+            replay_guard=replay_guard,
             session_ttl_s=settings.session_ttl_s,
             ready_check=ping,
             on_erased=lambda: checkpoint_sqlite(sql),

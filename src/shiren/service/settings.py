@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./shiren.db"
     redis_url: str | None = None
+    redis_prefix: str = Field(default="shiren:", min_length=1, max_length=64)
+    """Prefix of every Redis key (retry counters, replay guard): lets deployments share a Redis."""
     master_key: SecretStr | None = None
     """Base64 of 32 random bytes: wraps every tenant's data key."""
     master_key_id: str = "m1"
