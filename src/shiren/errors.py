@@ -70,7 +70,7 @@ class ErrorCode(StrEnum):
     REVIEW_ALREADY_CLOSED = "review.already_closed"
     WEBHOOK_URL_INVALID = "input.webhook_url_invalid"
     WEBHOOK_URL_FORBIDDEN = "input.webhook_url_forbidden"
-    CONSENT_WITHDRAWN = "consent.withdrawn"
+    CONSENT_WITHDRAWN = "subject.consent_withdrawn"
 
 
 class ShirenError(Exception):

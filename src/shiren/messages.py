@@ -188,8 +188,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "回调地址指向不允许的网络地址（内网、本机或保留地址）",
         "The webhook URL points to a forbidden address (private, local or reserved network).",
     ),
-    # ErrorCode.CONSENT_WITHDRAWN and ReasonCode.CONSENT_WITHDRAWN share the value
-    # "consent.withdrawn" and so this one entry (see the ReasonCode section).
+    ErrorCode.CONSENT_WITHDRAWN: (
+        "该用户已撤回人脸识别授权，请使用其他验证方式",
+        "This user withdrew consent to face verification. Please use another way to verify.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

@@ -1,6 +1,6 @@
 """``POST /v1/subjects/{id}/consents/withdraw`` over HTTP (SQLite and PostgreSQL, via the ``api``
 fixture of test_api): idempotent, tenant-isolated, validated; step-ups fall back afterwards and
-the enrolment session is refused with ``consent.withdrawn``."""
+the enrolment session is refused with ``subject.consent_withdrawn``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_withdraw_consent_over_http(api: Api) -> None:  # noqa: F811
     assert again.json()["already_withdrawn"] is True
     # the open enrolment session is refused with a typed error
     refused = api.submit(auth, enrolled.json()["session"])
-    _is_problem(refused, 409, "consent.withdrawn")
+    _is_problem(refused, 409, "subject.consent_withdrawn")
     event = {"subject_id": subject_id, "type": "disbursement", "amount_minor": 100}
     step = api.client.post("/v1/events", json=event, headers=auth)
     assert step.status_code == 200, step.text

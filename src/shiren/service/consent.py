@@ -12,8 +12,9 @@ the subject withdraws it, processing of their face stops *now*, in one unit of w
 
 Afterwards a lending event for the subject opens no face session: the requirement is the
 fallback (non-face methods) with the reason ``consent.withdrawn``; submitting frames to a
-session of the subject fails with ``consent.withdrawn`` (409); a face is never bound without an
-active consent (a capture in flight during the withdrawal, or a review approved after it).
+session of the subject fails with ``subject.consent_withdrawn`` (409); a face is never bound
+without an active consent (a capture in flight during the withdrawal, or a review approved
+after it).
 
 Withdrawal is idempotent: withdrawing what is already withdrawn changes nothing, audits nothing
 and answers with the first withdrawal's time.  Unlike erasure it keeps the subject's identity
@@ -48,6 +49,7 @@ from shiren.errors import ErrorCode, StateError
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
+from shiren.service.webhooks import Event
 from shiren.storage.ports import UnitOfWork, erase_subject_biometrics
 
 if TYPE_CHECKING:
@@ -55,8 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shiren.service")
 
-CONSENT_WITHDRAWN_EVENT = "consent.withdrawn"
-"""The webhook event (``shiren.service.webhooks.Event.CONSENT_WITHDRAWN``)."""
+CONSENT_WITHDRAWN_EVENT = Event.CONSENT_WITHDRAWN
 FALLBACK_PURPOSE = "fallback"
 
 
@@ -78,7 +79,7 @@ def consent_withdrawn_error() -> StateError:
 
 
 def require_active_consent(uow: UnitOfWork, tenant_id: str, subject_id: str) -> None:
-    """``consent.withdrawn`` (409) unless the subject has an active consent."""
+    """``subject.consent_withdrawn`` (409) unless the subject has an active consent."""
     if not has_active_consent(uow, tenant_id, subject_id):
         raise consent_withdrawn_error()
 
