@@ -71,3 +71,46 @@ def test_clear_candidates_before_touches_only_stale_pending_reviews(
         uow.commit()
     with store() as uow:  # without a cutoff the sweep leaves candidates alone
         assert sweep_retention(uow, b.at(10**6)).review_candidates == 0
+
+
+def test_sealed_fields_scan_by_cursor_and_compare_and_set(store: UnitOfWorkFactory) -> None:
+    t1, t2 = b.tenant(webhook_secret_enc=b"\x01secret-1"), b.tenant()
+    with store() as uow:
+        uow.tenants.add(t1)
+        uow.tenants.add(t2)
+        subjects = [b.subject(t1.id) for _ in range(5)] + [b.subject(t2.id)]
+        for s in subjects:
+            uow.subjects.add(s)
+        uow.subjects.add(b.subject(t1.id, wrapped_key=None))  # NULL: not listed
+        uow.commit()
+    mine = sorted(s.id for s in subjects[:5])
+    with store() as uow:
+        seen, after = [], ""
+        while page := uow.sealed.scan(t1.id, "subjects", "wrapped_key", after_id=after, limit=2):
+            seen += page
+            after = page[-1][0]
+        assert [row_id for row_id, _ in seen] == mine  # id order, t1 only, no NULLs
+        by_id = {s.id: s for s in subjects}
+        assert all(blob == by_id[i].wrapped_key for i, blob in seen)
+        assert uow.sealed.scan(t1.id, "tenants", "webhook_secret_enc") == [(t1.id, b"\x01secret-1")]
+        assert uow.sealed.scan(t2.id, "tenants", "webhook_secret_enc") == []
+        target = by_id[mine[0]]
+        assert target.wrapped_key is not None
+        # compare-and-set: a stale expected value or another tenant changes nothing
+        assert not uow.sealed.replace(
+            t1.id, "subjects", "wrapped_key", target.id, expected=b"stale", new=b"\x02new"
+        )
+        assert not uow.sealed.replace(
+            t2.id, "subjects", "wrapped_key", target.id, expected=target.wrapped_key, new=b"x"
+        )
+        assert uow.sealed.replace(
+            t1.id, "subjects", "wrapped_key", target.id, expected=target.wrapped_key, new=b"\x02new"
+        )
+        uow.commit()
+    with store() as uow:
+        stored = uow.subjects.get(t1.id, target.id)
+        assert stored is not None
+        assert stored.wrapped_key == b"\x02new"
+        assert stored.name_enc == target.name_enc  # only that column
+        with pytest.raises(ValueError, match="not a sealed column"):
+            uow.sealed.scan(t1.id, "subjects", "external_ref")
