@@ -63,6 +63,10 @@ def test_round_trip_enrol_event_submit_poll_export_erase(api: Api) -> None:
 
         exported = client.export(enrolled.subject.id)
         assert json.dumps(exported).find(ID_NUMBER) == -1  # masked
+        purpose = exported["consents"][0]["purpose"]
+        withdrawn = client.withdraw_consent(enrolled.subject.id, purpose)
+        assert withdrawn["face_data_deleted"] is True
+        assert client.withdraw_consent(enrolled.subject.id, purpose)["already_withdrawn"] is True
         client.erase(enrolled.subject.id)
 
 

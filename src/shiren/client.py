@@ -404,6 +404,16 @@ class ShirenClient:
         """``GET /v1/subjects/{id}/export``: everything held about the subject."""
         return self._request("GET", f"/v1/subjects/{subject_id}/export")
 
+    def withdraw_consent(
+        self, subject_id: str, purpose: str, version: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/subjects/{id}/consents/withdraw``: stop face processing for the subject
+        (face data deleted, later step-ups fall back to non-face methods); idempotent."""
+        body: dict[str, Any] = {"purpose": purpose}
+        if version is not None:
+            body["version"] = version
+        return self._request("POST", f"/v1/subjects/{subject_id}/consents/withdraw", json=body)
+
 
 def _problem(resp: httpx.Response) -> ShirenApiError:
     """The typed error of a non-2xx answer (also when a proxy sent HTML instead)."""

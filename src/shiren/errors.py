@@ -75,6 +75,8 @@ class ErrorCode(StrEnum):
     CONSOLE_FORBIDDEN = "console.forbidden"
     CONSOLE_CSRF_FAILED = "console.csrf_failed"
     CONSOLE_DEMO_UNAVAILABLE = "console.demo_unavailable"
+    WEBHOOK_URL_FORBIDDEN = "input.webhook_url_forbidden"
+    CONSENT_WITHDRAWN = "subject.consent_withdrawn"
 
 
 class ShirenError(Exception):

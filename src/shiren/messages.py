@@ -208,6 +208,14 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "此部署暂未提供演示会话",
         "Demo sessions are not available in this deployment.",
     ),
+    ErrorCode.WEBHOOK_URL_FORBIDDEN: (
+        "回调地址指向不允许的网络地址（内网、本机或保留地址）",
+        "The webhook URL points to a forbidden address (private, local or reserved network).",
+    ),
+    ErrorCode.CONSENT_WITHDRAWN: (
+        "该用户已撤回人脸识别授权，请使用其他验证方式",
+        "This user withdrew consent to face verification. Please use another way to verify.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",
@@ -324,6 +332,14 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ReasonCode.LIMIT_LOCKED: (
         "失败次数过多，请30分钟后再试，或选择其他验证方式",
         "Too many failed attempts. Try again in 30 minutes or choose another way to verify.",
+    ),
+    ReasonCode.CONSENT_WITHDRAWN: (
+        "您已撤回人脸识别授权，请选择其他验证方式",
+        "You withdrew your consent to face verification. Please choose another way to verify.",
+    ),
+    ReasonCode.REVIEW_CANDIDATE_EXPIRED: (
+        "待复核的人脸数据已过保存期限，请重新采集",
+        "The face data awaiting review has expired. Please capture it again.",
     ),
     ReasonCode.LIMIT_DAILY_CAP: (
         "今日验证次数已达上限，请选择其他验证方式",

@@ -62,5 +62,9 @@ class ReasonCode(StrEnum):
     LIMIT_LOCKED = "limit.locked"
     LIMIT_DAILY_CAP = "limit.daily_cap"
 
+    # Consent and data lifecycle (shiren.service.consent, the retention sweep).
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    REVIEW_CANDIDATE_EXPIRED = "review.candidate_expired"
+
 
 __all__ = ["ReasonCode"]

@@ -152,6 +152,7 @@ V1_ROUTES = [
     ("GET", "/v1/checks/{id}"),
     ("DELETE", "/v1/subjects/{id}"),
     ("GET", "/v1/subjects/{id}/export"),
+    ("POST", "/v1/subjects/{id}/consents/withdraw"),
     ("GET", "/v1/stats"),
     ("PUT", "/v1/webhook"),
     ("GET", "/v1/reviews"),

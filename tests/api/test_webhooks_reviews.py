@@ -10,6 +10,14 @@ from tests.conftest import lfw
 
 def test_webhook_put_generates_secret_once_and_validates(api: Api) -> None:  # noqa: F811
     _, auth = api.tenant()
+    answers = {"lender.example": ["93.184.216.34"], "metadata.example": ["169.254.169.254"]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise OSError("no such host")
+        return answers[host]
+
+    api.service.resolver = resolve
     resp = api.client.put("/v1/webhook", json={"url": "http://127.0.0.1:9/hook"}, headers=auth)
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -23,6 +31,9 @@ def test_webhook_put_generates_secret_once_and_validates(api: Api) -> None:  # n
     assert given.json() == {"url": "https://lender.example/hook"}
     bad = api.client.put("/v1/webhook", json={"url": "http://lender.example/"}, headers=auth)
     _is_problem(bad, 400, "input.webhook_url_invalid")
+    for url in ("https://metadata.example/x", "https://10.0.0.1/x", "https://nowhere.example/"):
+        refused = api.client.put("/v1/webhook", json={"url": url}, headers=auth)
+        _is_problem(refused, 400, "input.webhook_url_forbidden")
     assert api.client.put("/v1/webhook", json={"url": "https://a.example"}).status_code == 401
 
 

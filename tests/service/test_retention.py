@@ -99,7 +99,9 @@ def test_sweep_deletes_expired_rows_expires_sessions_and_audits_counts(
         (1, 0, 0),
     ]
     assert all(
-        set(e) == {"face_rows", "evidence_rows", "sessions_expired", "as_of"} for e in events
+        set(e)
+        == {"face_rows", "evidence_rows", "review_candidate_rows", "sessions_expired", "as_of"}
+        for e in events
     )
     assert _swept_events(service, other.id) == []  # the other tenant had nothing to sweep
     assert service.audit_verify(tenant.id).ok
@@ -138,6 +140,7 @@ def test_retention_sweep_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "evidence": 0,
         "sessions_expired": 1,
         "tenants": 1,
+        "review_candidates": 0,
     }
     text = runner.invoke(app, ["retention", "sweep"])
     assert text.exit_code == 0, text.output

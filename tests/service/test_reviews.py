@@ -182,6 +182,7 @@ def test_erasure_shreds_a_pending_review_candidate(
 def test_production_requires_https(service: ShirenService) -> None:
     tenant, _ = service.create_tenant("lender")
     service.production = True
+    service.resolver = lambda host, port: {"lender.example": ["93.184.216.34"]}[host]
     with pytest.raises(InputError) as err:
         service.set_webhook(tenant, "http://127.0.0.1:9/hook")
     assert err.value.code is ErrorCode.WEBHOOK_URL_INVALID

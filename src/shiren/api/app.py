@@ -47,6 +47,7 @@ from shiren.errors import ErrorCode, FaceError, InputError, ServiceError, Shiren
 from shiren.messages import message, negotiate_lang
 from shiren.privacy import RedactingFilter, redact
 from shiren.service.app import ConsentIn, ShirenService
+from shiren.service.consent import withdraw as withdraw_consent
 from shiren.service.settings import DEFAULT_MAX_BODY_BYTES
 
 log = logging.getLogger("shiren.api")
@@ -155,6 +156,13 @@ class WebhookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=1, max_length=2048)
     secret: str | None = Field(default=None, min_length=16, max_length=256)
+
+
+class WithdrawBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(default=None, min_length=1, max_length=32)
+    """Only this version of the purpose's consent (default: every version)."""
 
 
 class ReviewDecisionBody(BaseModel):
@@ -602,6 +610,17 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
     async def export(subject_id: str, tenant: TenantDep) -> dict[str, Any]:
         """Everything held about a subject (no templates, no images; ID number masked)."""
         return await run_in_threadpool(service.export_subject, tenant, subject_id)
+
+    @app.post("/v1/subjects/{subject_id}/consents/withdraw", tags=["subjects"])
+    async def withdraw(subject_id: str, body: WithdrawBody, tenant: TenantDep) -> dict[str, Any]:
+        """Withdraw consent to face processing (PIPL art. 15): the subject's face data is
+        deleted and open sessions expire; later step-ups fall back to non-face methods
+        (``consent.withdrawn``).  Idempotent; audited; announced by webhook."""
+        return await run_in_threadpool(
+            lambda: withdraw_consent(
+                service, tenant, subject_id, purpose=body.purpose, version=body.version
+            )
+        )
 
     @app.put("/v1/webhook", tags=["webhooks"])
     async def put_webhook(body: WebhookBody, tenant: TenantDep) -> dict[str, Any]:

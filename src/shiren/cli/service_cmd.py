@@ -39,6 +39,13 @@ def _store_and_keys() -> tuple[Any, Any]:
     return SqlStore(engine), keys
 
 
+def _production() -> bool:
+    """Whether the settings say production (the webhook SSRF guard's loopback exception)."""
+    from shiren.service.settings import load_settings
+
+    return load_settings().env == "production"
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -56,7 +63,7 @@ def serve(
 
         # One thread in the supervising process, whatever --workers says: several deliverers
         # would be safe (the claim is exclusive) but buy nothing here.
-        WebhookDeliverer(store, keys).start_thread()
+        WebhookDeliverer(store, keys, production=_production()).start_thread()
     uvicorn.run(
         "shiren.api.asgi:build",
         factory=True,
@@ -159,14 +166,18 @@ def retention_sweep(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Delete templates and evidence past their retention, expire stale sessions; audited.
+    """Delete templates and evidence past their retention, clear the faces of pending reviews
+    older than SHIREN_REVIEW_CANDIDATE_TTL_DAYS, expire stale sessions; audited.
     Idempotent: run it from cron as often as you like."""
     from shiren.service.app import sweep
 
     def action() -> dict[str, int]:
+        from shiren.service.settings import load_settings
+
         at = _parse_now(now)
         store, keys = _store_and_keys()
-        return sweep(store, keys.audit_key, at).to_dict()
+        ttl = load_settings().review_candidate_ttl_days
+        return sweep(store, keys.audit_key, at, review_candidate_ttl_days=ttl).to_dict()
 
     result = run_guarded(as_json, action)
     if as_json:
@@ -174,6 +185,7 @@ def retention_sweep(
     else:
         typer.echo(
             f"deleted {result['templates']} templates and {result['evidence']} evidence rows, "
+            f"cleared {result['review_candidates']} pending review faces, "
             f"expired {result['sessions_expired']} sessions ({result['tenants']} tenants)"
         )
 
@@ -224,6 +236,53 @@ def keys_rotate(
         raise typer.Exit(1)
 
 
+@keys_app.command("rotate-tenant")
+def keys_rotate_tenant(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="The tenant whose data key to rotate.")
+    ] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Rotate every tenant's key.")] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace-s",
+            help="Seconds to let requests that started before the new key finish (default 60).",
+        ),
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replace a tenant's data key: a new key becomes current while the old one stays readable,
+    every subject key and tenant-sealed field is re-sealed in batches, then the old key is
+    dropped; audited (key.rotation_started, key.rotated).  No downtime; safe to interrupt:
+    running it again resumes the rotation in progress."""
+    from shiren.errors import InputError
+    from shiren.service.rotation import rotate_tenant_keys
+
+    def action() -> list[dict[str, object]]:
+        if (tenant is None) == (not all_tenants):
+            raise InputError(
+                "give exactly one of --tenant ID and --all", detail={"field": "tenant"}
+            )
+        store, keys = _store_and_keys()
+        if tenant is not None:
+            ids = [tenant]
+        else:
+            with store() as uow:
+                ids = [t.id for t in uow.tenants.list_all()]
+        return [r.to_dict() for r in rotate_tenant_keys(store, keys, ids, grace_s=grace)]
+
+    results = run_guarded(as_json, action)
+    if as_json:
+        emit(results)
+        return
+    for r in results:
+        typer.echo(
+            f"tenant {r['tenant_id']}: data key v{r['from_version']} -> v{r['to_version']}, "
+            f"{r['subject_keys_rewrapped']} subject keys re-wrapped, "
+            f"{r['fields_resealed']} fields re-sealed" + (" (resumed)" if r["resumed"] else "")
+        )
+
+
 @webhooks_app.command("deliver")
 def webhooks_deliver(
     once: Annotated[bool, typer.Option("--once", help="One batch, then exit.")] = False,
@@ -239,7 +298,7 @@ def webhooks_deliver(
 
     def make() -> WebhookDeliverer:
         store, keys = _store_and_keys()
-        return WebhookDeliverer(store, keys, max_attempts=max_attempts)
+        return WebhookDeliverer(store, keys, max_attempts=max_attempts, production=_production())
 
     deliverer = run_guarded(as_json, make)
     if once:

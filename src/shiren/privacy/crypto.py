@@ -65,10 +65,12 @@ __all__ = [
     "MasterKey",
     "UnknownKeyError",
     "blob_key_version",
+    "bundle_tenant_keys",
     "new_data_key",
     "open_",
     "rewrap_subject_key",
     "seal",
+    "split_tenant_keys",
     "unwrap_subject_key",
     "wrap_subject_key",
     "wrapped_kek_id",
@@ -80,6 +82,9 @@ NONCE_BYTES: Final = 12
 TAG_BYTES: Final = 16
 FORMAT_SEALED_V1: Final = 0x01
 FORMAT_WRAPPED_V1: Final = 0x02
+FORMAT_BUNDLE_V1: Final = 0x03
+_U16: Final = struct.Struct(">H")
+_U64: Final = struct.Struct(">Q")
 _U32: Final = struct.Struct(">I")
 _MAX_VERSION: Final = 2**32 - 1
 _MAX_KEY_ID: Final = 255
@@ -314,8 +319,52 @@ def _unwrap(kek: bytes, parsed: _Wrapped, binding: bytes) -> DataKey:
 
 
 def wrapped_kek_id(wrapped: bytes) -> str:
-    """The id of the key that wrapped ``wrapped`` (a master key id, or ``tenant-dek-v<N>``)."""
-    return _parse_wrapped(wrapped).kek_id
+    """The id of the key that wrapped ``wrapped`` (a master key id, or ``tenant-dek-v<N>``);
+    for a bundle (:func:`bundle_tenant_keys`), that of its current key."""
+    return _parse_wrapped(split_tenant_keys(wrapped)[0][0]).kek_id
+
+
+# ---- tenant key bundles (a tenant-key rotation in progress) ----
+
+
+def bundle_tenant_keys(wrapped_keys: Iterable[bytes], started_ms: int) -> bytes:
+    """Several wrapped tenant keys in one ``Tenant.wrapped_dek`` value, the current one first.
+
+    Why: while a tenant key is rotated, rows sealed with the previous key are re-sealed in
+    batches; readers must open both meanwhile, and the tenant row has one key column.  Format::
+
+        0x03 | started (u64, unix ms) | count (u8) | (len (u16) | wrapped key)*
+
+    Every member is an ordinary wrapped key (bound to the tenant by its AAD), so a bundle is no
+    weaker than its members; ``started`` (when the rotation began) is not secret.
+    """
+    keys = list(wrapped_keys)
+    if not 1 <= len(keys) <= 255 or any(not 0 < len(k) <= 0xFFFF for k in keys):
+        raise ValueError("a bundle holds 1-255 wrapped keys")
+    out = bytearray([FORMAT_BUNDLE_V1]) + _U64.pack(started_ms) + bytes([len(keys)])
+    for key in keys:
+        out += _U16.pack(len(key)) + key
+    return bytes(out)
+
+
+def split_tenant_keys(value: bytes) -> tuple[list[bytes], int | None]:
+    """The wrapped keys in ``value`` (current first) and the bundle's start time; a plain
+    wrapped key is a bundle of one without a start time."""
+    if not value or value[0] != FORMAT_BUNDLE_V1:
+        return [value], None
+    if len(value) < 10:
+        raise DecryptError(DecryptProblem.FORMAT)
+    started: int = _U64.unpack_from(value, 1)[0]
+    count, pos, keys = value[9], 10, []
+    for _ in range(count):
+        if pos + 2 > len(value):
+            raise DecryptError(DecryptProblem.FORMAT)
+        size: int = _U16.unpack_from(value, pos)[0]
+        keys.append(value[pos + 2 : pos + 2 + size])
+        pos += 2 + size
+    if not keys or pos != len(value) or any(not k for k in keys):
+        raise DecryptError(DecryptProblem.FORMAT)
+    return keys, started
 
 
 class KeyRing:
@@ -360,20 +409,34 @@ class KeyRing:
         binding = _fields(_PURPOSE_TENANT, tenant_id, "")
         return _wrap(self._current.key, self._current.key_id, dek, binding)
 
-    def unwrap_tenant_key(self, tenant_id: str, wrapped: bytes) -> DataKey:
-        """The tenant key inside ``wrapped``, under whichever ring key wrapped it."""
+    def _unwrap_one(self, tenant_id: str, wrapped: bytes) -> DataKey:
         parsed = _parse_wrapped(wrapped)
         master = self.get(parsed.kek_id)
         return _unwrap(master.key, parsed, _fields(_PURPOSE_TENANT, tenant_id, ""))
 
+    def unwrap_tenant_key(self, tenant_id: str, wrapped: bytes) -> DataKey:
+        """The (current) tenant key inside ``wrapped``, under whichever ring key wrapped it."""
+        return self._unwrap_one(tenant_id, split_tenant_keys(wrapped)[0][0])
+
+    def unwrap_tenant_keys(self, tenant_id: str, wrapped: bytes) -> tuple[DataKey, ...]:
+        """Every tenant key in ``wrapped``: the current one first, then — while a tenant-key
+        rotation is in progress (:func:`bundle_tenant_keys`) — the previous one(s)."""
+        return tuple(self._unwrap_one(tenant_id, k) for k in split_tenant_keys(wrapped)[0])
+
     def needs_rewrap(self, wrapped: bytes) -> bool:
-        """Whether ``wrapped`` was made under a master key other than the current one."""
-        return wrapped_kek_id(wrapped) != self._current.key_id
+        """Whether ``wrapped`` (or any key of its bundle) was made under a master key other
+        than the current one."""
+        return any(
+            _parse_wrapped(k).kek_id != self._current.key_id for k in split_tenant_keys(wrapped)[0]
+        )
 
     def rewrap(self, tenant_id: str, wrapped: bytes) -> bytes:
         """``wrapped`` re-wrapped under the current master key; the tenant key itself (and so
-        every blob it sealed) is unchanged.  Idempotent in effect; always uses a fresh nonce."""
-        return self.wrap_tenant_key(tenant_id, self.unwrap_tenant_key(tenant_id, wrapped))
+        every blob it sealed) is unchanged.  Idempotent in effect; always uses a fresh nonce.
+        A bundle stays a bundle (each member re-wrapped, same start time)."""
+        keys, started = split_tenant_keys(wrapped)
+        new = [self.wrap_tenant_key(tenant_id, self._unwrap_one(tenant_id, k)) for k in keys]
+        return new[0] if started is None else bundle_tenant_keys(new, started)
 
     def __repr__(self) -> str:
         return f"KeyRing(current={self._current.key_id!r}, key_ids={list(self.key_ids)!r})"

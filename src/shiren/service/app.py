@@ -100,15 +100,26 @@ from shiren.privacy import (
 )
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
+from shiren.service import tenantkeys
+from shiren.service.consent import (
+    find_reenrolment,
+    gate_requirement,
+    has_active_consent,
+    opens_session,
+    reenrol,
+    require_active_consent,
+    review_not_bound_reason,
+)
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
+from shiren.service.ssrf import Resolver, system_resolver
 from shiren.service.webhooks import (
     Event,
     enqueue_event,
+    guard_url,
     new_secret,
     seal_secret,
-    validate_url,
 )
 from shiren.storage.ports import (
     ChainLink,
@@ -133,6 +144,7 @@ STORED_FACES_FILING_THRESHOLD = 100_000
 regulator; the service warns when the deployment reaches it (``Settings.stored_faces_warning``)."""
 STORED_FACES_WARNING = "stored_faces.filing_threshold"
 MAX_NAME_CHARS = 64
+DEFAULT_REVIEW_CANDIDATE_TTL_DAYS = 30
 API_KEY_PREFIX = "shk"
 
 
@@ -232,6 +244,8 @@ class SweepResult:
     sessions: int = 0
     tenants: int = 0
     """Tenants that had anything to sweep (each got one ``retention.swept`` audit event)."""
+    review_candidates: int = 0
+    """Captured faces of pending reviews cleared (older than the review-candidate TTL)."""
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -239,6 +253,7 @@ class SweepResult:
             "evidence": self.evidence,
             "sessions_expired": self.sessions,
             "tenants": self.tenants,
+            "review_candidates": self.review_candidates,
         }
 
 
@@ -279,7 +294,7 @@ class Engine:
 
 @dataclass
 class _Caches:
-    deks: dict[tuple[str, bytes], DataKey] = field(default_factory=dict)
+    deks: dict[tuple[str, bytes], tuple[DataKey, ...]] = field(default_factory=dict)
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -306,8 +321,13 @@ class ShirenService:
         on_erased: Callable[[], None] | None = None,
         stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
         production: bool = False,
+        resolver: Resolver = system_resolver,
+        review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
     ) -> None:
+        self.review_candidate_ttl_days = review_candidate_ttl_days
         self.store = store
+        self.resolver = resolver
+        """Resolves webhook hosts for the SSRF guard (:mod:`shiren.service.ssrf`)."""
         self.keys = keys
         self.verifier = engine.verifier
         base = engine.checker
@@ -348,18 +368,24 @@ class ShirenService:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Engine | None = None) -> ShirenService:
-        """The production wiring: SQL storage (migrated), keys, Redis counters when
-        ``SHIREN_REDIS_URL`` is set (several workers then share retry counts), real models."""
+        """The production wiring: SQL storage (migrated), keys, Redis counters and replay guard
+        when ``SHIREN_REDIS_URL`` is set (several workers then share retry counts and recent
+        capture fingerprints), real models."""
         from shiren.storage.sql import SqlStore, checkpoint_sqlite, make_engine, migrate
 
         keys = resolve_keys(settings)  # fails fast on missing/weak keys in production
         sql = make_engine(settings.database_url)
         migrate(sql)
         counter: AttemptCounter
+        replay_guard: ReplayGuard | None = None  # in process unless Redis is shared
         if settings.redis_url:
             import redis
 
-            counter = RedisCounter(redis.Redis.from_url(settings.redis_url))
+            from shiren.service.replay import RedisReplayGuard
+
+            client = redis.Redis.from_url(settings.redis_url)
+            counter = RedisCounter(client, prefix=settings.redis_prefix)
+            replay_guard = RedisReplayGuard(client, prefix=settings.redis_prefix)
         else:
             counter = MemoryCounter()
 
@@ -372,22 +398,30 @@ class ShirenService:
             keys=keys,
             engine=engine or Engine.load(),
             counter=counter,
+            replay_guard=replay_guard,
             session_ttl_s=settings.session_ttl_s,
             ready_check=ping,
             on_erased=lambda: checkpoint_sqlite(sql),
             stored_faces_warning=settings.stored_faces_warning,
             production=settings.env == "production",
+            review_candidate_ttl_days=settings.review_candidate_ttl_days,
         )
 
     # -- keys and helpers ----------------------------------------------------------------
 
-    def _dek(self, tenant: Tenant) -> DataKey:
+    def _deks(self, tenant: Tenant) -> tuple[DataKey, ...]:
+        """The tenant's data keys: the current one first, then (while a tenant-key rotation
+        runs) the previous one."""
         key = (tenant.id, tenant.wrapped_dek)
-        dek = self._caches.deks.get(key)
-        if dek is None:
-            dek = self.keys.ring.unwrap_tenant_key(tenant.id, tenant.wrapped_dek)
-            self._caches.deks[key] = dek
-        return dek
+        deks = self._caches.deks.get(key)
+        if deks is None:
+            deks = self.keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
+            self._caches.deks[key] = deks
+        return deks
+
+    def _dek(self, tenant: Tenant) -> DataKey:
+        """The tenant key new data is sealed with."""
+        return self._deks(tenant)[0]
 
     def _subject_key(self, tenant: Tenant, subject: Subject) -> DataKey:
         """The key that seals ``subject``'s fields: its own key, unwrapped by the tenant key, or
@@ -397,7 +431,10 @@ class ShirenService:
         """
         if subject.wrapped_key is None:
             return self._dek(tenant)
-        return unwrap_subject_key(self._dek(tenant), tenant.id, subject.id, subject.wrapped_key)
+        dek = tenantkeys.by_version(
+            self._deks(tenant), tenantkeys.wrapper_version(subject.wrapped_key)
+        )
+        return unwrap_subject_key(dek, tenant.id, subject.id, subject.wrapped_key)
 
     def _seal(
         self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, data: bytes
@@ -407,6 +444,7 @@ class ShirenService:
     def _open(
         self, key: DataKey, tenant: Tenant, table: str, column: str, row_id: str, blob: bytes
     ) -> bytes:
+        key = tenantkeys.for_blob(self._deks(tenant), key, blob)  # mid-rotation legacy rows
         return open_(key, blob, CipherContext(tenant.id, table, column, row_id))
 
     def _audit(
@@ -520,7 +558,7 @@ class ShirenService:
         """Set the tenant's webhook URL and signing secret (generated when not given).  The
         secret is stored sealed with the tenant key and returned only when generated: the
         lender must keep it, we never show it again."""
-        url = validate_url(url, production=self.production)
+        url = guard_url(url, production=self.production, resolver=self.resolver)
         generated = secret is None
         if secret is not None:
             _text(secret, "secret", 256)
@@ -582,6 +620,11 @@ class ShirenService:
             analysis = self.verifier.analyze(reference_image)  # the image is dropped after this
         template = analysis.template.astype(np.float32).tobytes()
         now = self.clock()
+        again = find_reenrolment(self, tenant, external_ref, parsed)  # after a withdrawal
+        if again is not None:
+            return reenrol(
+                self, tenant, again, consent=consent, kind=kind, template=template, now=now
+            )
         subject_id = new_id()
         pseudo = make_pseudonym(self.keys.pseudonym_key(tenant.id), parsed)
         key = new_data_key()  # the subject's own key: erasure deletes it (crypto-shredding)
@@ -700,6 +743,7 @@ class ShirenService:
             )
             event_in = LendingEventIn(etype, now, amount_minor, currency, device_id)
             requirement = decide_step_up(event_in, state, self.policy, now)
+            requirement = gate_requirement(uow, tenant.id, subject_id, requirement)
             event = LendingEvent(
                 id=new_id(),
                 tenant_id=tenant.id,
@@ -714,7 +758,7 @@ class ShirenService:
             )
             uow.lending_events.add(event)
             view = None
-            if requirement.needed:
+            if opens_session(requirement):  # not after a consent withdrawal
                 purpose = (
                     SessionPurpose.ENROL
                     if requirement.purpose == "enrol"
@@ -794,6 +838,7 @@ class ShirenService:
                 raise StateError("session already used", code=ErrorCode.SESSION_ALREADY_USED)
             if not hmac.compare_digest(session.nonce.encode(), nonce.encode("utf-8", "replace")):
                 raise InputError("session nonce does not match", code=ErrorCode.CHALLENGE_INVALID)
+            require_active_consent(uow, tenant.id, session.subject_id)
             if session.status is SessionStatus.EXPIRED or at > session.expires_at:
                 if session.status is SessionStatus.OPEN:
                     uow.sessions.expire(tenant.id, session_id)
@@ -981,6 +1026,7 @@ class ShirenService:
                 outcome is Outcome.PASS
                 and session.purpose is SessionPurpose.ENROL
                 and template is not None
+                and has_active_consent(uow, tenant.id, subject.id)  # withdrawn meanwhile?
             ):
                 total_faces = self._bind(uow, tenant, subject, template, at)
                 bound = True
@@ -1112,6 +1158,7 @@ class ShirenService:
                 and item.liveness_passed
                 and item.candidate_enc is not None
                 and subject.status is not SubjectStatus.ERASED
+                and has_active_consent(uow, tenant.id, subject.id)
             ):
                 template = self._open(
                     self._subject_key(tenant, subject),
@@ -1123,6 +1170,14 @@ class ShirenService:
                 )
                 total_faces = self._bind(uow, tenant, subject, template, now)
                 bound = True
+            not_bound = review_not_bound_reason(
+                approved=result is ReviewOutcome.APPROVED and not bound,
+                enrolment=session is not None and session.purpose is SessionPurpose.ENROL,
+                live=item.liveness_passed,
+                candidate=item.candidate_enc is not None,
+                consent=has_active_consent(uow, tenant.id, subject.id),
+                erased=subject.status is SubjectStatus.ERASED,
+            )
             self._audit(
                 uow,
                 tenant.id,
@@ -1136,6 +1191,7 @@ class ShirenService:
                     "note_sha256": hashlib.sha256(note.encode()).hexdigest() if note else None,
                     "liveness_passed": item.liveness_passed,
                     "face_bound": bound,
+                    "not_bound_reason": not_bound,
                 },
                 now,
             )
@@ -1155,6 +1211,7 @@ class ShirenService:
         log.info(redact(f"review closed tenant={tenant.id} review={item.id} outcome={result}"))
         out = _review_dict(closed, check)
         out["face_bound"] = bound
+        out["not_bound_reason"] = not_bound
         return out
 
     # -- erasure, export, audit ------------------------------------------------------------
@@ -1268,7 +1325,12 @@ class ShirenService:
     def sweep(self, now: datetime | None = None) -> SweepResult:
         """Enforce retention: delete templates and evidence past their ``expires_at`` and
         expire open sessions past their TTL, auditing the counts in each tenant's chain."""
-        return sweep(self.store, self.keys.audit_key, now or self.clock())
+        return sweep(
+            self.store,
+            self.keys.audit_key,
+            now or self.clock(),
+            review_candidate_ttl_days=self.review_candidate_ttl_days,
+        )
 
     # -- stored faces (the regulator's filing threshold) ------------------------------------
 
@@ -1411,7 +1473,13 @@ def create_tenant(
     return tenant, api_key
 
 
-def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepResult:
+def sweep(
+    store: UnitOfWorkFactory,
+    audit_key: bytes,
+    now: datetime,
+    *,
+    review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
+) -> SweepResult:
     """The retention sweep (see :meth:`ShirenService.sweep`); needs no models, so a cron job
     (``shiren retention sweep``) can run it against the database directly.
 
@@ -1420,15 +1488,20 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
     one tenant neither rolls back nor blocks the others' deletions.  Tenants with nothing to
     sweep get no audit event, so a frequent cron does not bloat every chain.  Idempotent: a
     second run with the same ``now`` finds nothing.
+
+    Pending enrolment reviews older than ``review_candidate_ttl_days`` (from their
+    ``created_at``) lose their captured face: a review nobody works on must not keep a
+    biometric template forever; approving it later binds nothing (``review.candidate_expired``).
     """
     with store() as uow:
         tenant_ids = [t.id for t in uow.tenants.list_all()]
-    templates = evidence = sessions = swept = 0
+    templates = evidence = sessions = swept = candidates = 0
+    cutoff = now - timedelta(days=review_candidate_ttl_days)
     for tenant_id in tenant_ids:
         with store() as uow:
-            counts = sweep_retention(uow, now, tenant_id=tenant_id)
+            counts = sweep_retention(uow, now, tenant_id=tenant_id, candidates_before=cutoff)
             expired = uow.sessions.expire_due(now, tenant_id=tenant_id)
-            if counts.templates or counts.evidence or expired:
+            if counts.templates or counts.evidence or counts.review_candidates or expired:
                 append_audit(
                     uow,
                     audit_key,
@@ -1438,6 +1511,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
                     {  # "template" is a forbidden audit key: name the counts by what they were
                         "face_rows": counts.templates,
                         "evidence_rows": counts.evidence,
+                        "review_candidate_rows": counts.review_candidates,
                         "sessions_expired": expired,
                         "as_of": now.isoformat(),
                     },
@@ -1447,6 +1521,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
             uow.commit()
         templates += counts.templates
         evidence += counts.evidence
+        candidates += counts.review_candidates
         sessions += expired
     if swept:
         log.info(
@@ -1457,7 +1532,7 @@ def sweep(store: UnitOfWorkFactory, audit_key: bytes, now: datetime) -> SweepRes
             sessions,
             swept,
         )
-    return SweepResult(templates, evidence, sessions, swept)
+    return SweepResult(templates, evidence, sessions, swept, candidates)
 
 
 def rotate_master_key(store: UnitOfWorkFactory, keys: ServiceKeys, now: datetime) -> RotationResult:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./shiren.db"
     redis_url: str | None = None
+    redis_prefix: str = Field(default="shiren:", min_length=1, max_length=64)
+    """Prefix of every Redis key (retry counters, replay guard): lets deployments share a Redis."""
     master_key: SecretStr | None = None
     """Base64 of 32 random bytes: wraps every tenant's data key."""
     master_key_id: str = "m1"
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     stored_faces_warning: int = Field(default=100_000, ge=1)
     """Bound templates (all tenants) at which the operator is warned: 100,000 stored faces is
     the regulator's filing threshold for face-recognition operators."""
+    review_candidate_ttl_days: int = Field(default=30, ge=1, le=3650)
+    """How long the captured face of a *pending* enrolment review is kept: the retention sweep
+    clears older ones (the review can still be closed, but approving it binds nothing)."""
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -41,7 +41,9 @@ import httpx
 from shiren.domain.entities import Tenant, WebhookDelivery, new_id, utcnow
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.privacy import CipherContext, open_, seal
+from shiren.service import tenantkeys
 from shiren.service.keys import ServiceKeys
+from shiren.service.ssrf import Resolver, check_destination, host_header, system_resolver
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BASE,
@@ -65,6 +67,7 @@ class Event:
     CHECK_DECIDED = "check.decided"
     SUBJECT_ERASED = "subject.erased"
     REVIEW_CLOSED = "review.closed"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
 
 
 def sign(secret: bytes, body: str, t: int) -> str:
@@ -128,6 +131,15 @@ def validate_url(url: str, *, production: bool) -> str:
     raise bad("must use https" + ("" if production else " (or http to localhost)"))
 
 
+def guard_url(url: str, *, production: bool, resolver: Resolver = system_resolver) -> str:
+    """``url`` if it is well formed (:func:`validate_url`) *and* its host resolves only to
+    addresses a webhook may reach (:func:`shiren.service.ssrf.check_destination`):
+    ``input.webhook_url_invalid`` / ``input.webhook_url_forbidden`` otherwise."""
+    url = validate_url(url, production=production)
+    check_destination(url, production=production, resolver=resolver)
+    return url
+
+
 def _is_local(host: str) -> bool:
     if host in _LOCAL_HOSTS:
         return True
@@ -156,7 +168,8 @@ def open_secret(keys: ServiceKeys, tenant: Tenant) -> bytes | None:
     """The tenant's signing secret, or ``None`` when it has none."""
     if tenant.webhook_secret_enc is None:
         return None
-    dek = keys.ring.unwrap_tenant_key(tenant.id, tenant.wrapped_dek)
+    deks = keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
+    dek = tenantkeys.for_blob(deks, deks[0], tenant.webhook_secret_enc)  # mid-rotation
     return open_(dek, tenant.webhook_secret_enc, _context(tenant.id))
 
 
@@ -247,8 +260,14 @@ class WebhookDeliverer:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         base_delay: timedelta = DEFAULT_RETRY_BASE,
         max_delay: timedelta = DEFAULT_RETRY_CAP,
+        production: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.store = store
+        self.production = production
+        self.resolver = resolver
+        """Every attempt re-resolves and re-checks the URL (DNS rebinding) and connects to the
+        checked address (:mod:`shiren.service.ssrf`)."""
         self.keys = keys
         self.client = client or httpx.Client(timeout=DELIVERY_TIMEOUT_S, follow_redirects=False)
         self.clock = clock
@@ -265,7 +284,7 @@ class WebhookDeliverer:
             uow.commit()
         delivered = retried = failed = 0
         for row in claimed:
-            error = self._post(row)
+            error, final = self._attempt(row)
             now = self.clock()
             with self.store() as uow:
                 try:
@@ -278,7 +297,9 @@ class WebhookDeliverer:
                             row.id,
                             now=now,
                             error=error,
-                            max_attempts=self.max_attempts,
+                            # a forbidden destination fails for good: retrying would only
+                            # knock on the internal address again
+                            max_attempts=1 if final else self.max_attempts,
                             base_delay=self.base_delay,
                             max_delay=self.max_delay,
                         )
@@ -292,8 +313,22 @@ class WebhookDeliverer:
                     log.warning("webhook %s: could not record outcome (%s)", row.id, exc.code)
         return DeliveryStats(delivered, retried, failed)
 
+    def _attempt(self, row: WebhookDelivery) -> tuple[str | None, bool]:
+        """(error or ``None``, whether the error is final); never raises for a bad row."""
+        try:
+            return self._post(row), False
+        except InputError as exc:  # the SSRF guard refused the destination
+            reason = str(exc.detail.get("reason", exc.code))
+            log.warning("webhook %s: destination refused (%s)", row.id, reason)
+            return f"forbidden destination: {reason}", True
+        except Exception as exc:  # a worker must survive any single bad row
+            log.warning("webhook %s: attempt failed (%s)", row.id, type(exc).__name__)
+            return f"error: {type(exc).__name__}", False
+
     def _post(self, row: WebhookDelivery) -> str | None:
-        """POST one row, signed now; ``None`` on 2xx, else a short error (no body echoed)."""
+        """POST one row, signed now, to the address the SSRF guard checked just now; ``None``
+        on 2xx, else a short error (no body echoed)."""
+        destination = check_destination(row.url, production=self.production, resolver=self.resolver)
         with self.store() as uow:
             tenant = uow.tenants.get(row.tenant_id)
         secret = None if tenant is None else open_secret(self.keys, tenant)
@@ -304,9 +339,15 @@ class WebhookDeliverer:
             "User-Agent": "shiren-webhooks/1",
             SIGNATURE_HEADER: sign(secret, row.payload, int(time.time())),
             "Shiren-Delivery": row.id,
+            "Host": host_header(row.url),
         }
         try:
-            response = self.client.post(row.url, content=row.payload.encode(), headers=headers)
+            response = self.client.post(
+                destination.pinned_url(),
+                content=row.payload.encode(),
+                headers=headers,
+                extensions={"sni_hostname": destination.host},
+            )
         except httpx.HTTPError as exc:
             return f"transport: {type(exc).__name__}"
         if 200 <= response.status_code < 300:
@@ -345,6 +386,7 @@ __all__ = [
     "Event",
     "WebhookDeliverer",
     "enqueue_event",
+    "guard_url",
     "new_secret",
     "open_secret",
     "seal_secret",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from shiren.domain.console import ConsoleUser
 from shiren.domain.entities import (
@@ -50,6 +50,7 @@ from shiren.storage.ports import (
     DEFAULT_RETRY_CAP,
     ChainHasher,
     already_used,
+    check_sealed_column,
     conflict,
     duplicate,
     nonce_mismatch,
@@ -606,6 +607,19 @@ class MemoryReviewRepository(_Repo):
                 n += 1
         return n
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        n = 0
+        for item in list(self._t.reviews.values()):
+            if (
+                (tenant_id is None or item.tenant_id == tenant_id)
+                and item.status is not ReviewStatus.CLOSED
+                and item.created_at < cutoff
+                and item.candidate_enc is not None
+            ):
+                self._t.reviews[item.id] = replace(item, candidate_enc=None)
+                n += 1
+        return n
+
 
 class MemoryWebhookOutbox(_Repo):
     def enqueue(self, delivery: WebhookDelivery) -> None:
@@ -727,6 +741,44 @@ class MemoryAuditLog(_Repo):
         return sorted(rows, key=lambda e: e.seq)[:limit]
 
 
+_SEALED_TABLES = {
+    "tenants": "tenants",
+    "subjects": "subjects",
+    "templates": "templates",
+    "references": "references",
+    "review_items": "reviews",
+    "evidence": "evidence",
+}
+
+
+class MemorySealedFields(_Repo):
+    def _rows(self, tenant_id: str, table: str, column: str) -> dict[str, Any]:
+        check_sealed_column(table, column)
+        rows: dict[str, Any] = getattr(self._t, _SEALED_TABLES[table])
+        return {
+            k: r
+            for k, r in rows.items()
+            if (r.id if table == "tenants" else r.tenant_id) == tenant_id
+            and getattr(r, column) is not None
+        }
+
+    def scan(
+        self, tenant_id: str, table: str, column: str, *, after_id: str = "", limit: int = 500
+    ) -> list[tuple[str, bytes]]:
+        rows = self._rows(tenant_id, table, column)
+        ids = sorted(k for k in rows if k > after_id)[:limit]
+        return [(k, getattr(rows[k], column)) for k in ids]
+
+    def replace(
+        self, tenant_id: str, table: str, column: str, row_id: str, *, expected: bytes, new: bytes
+    ) -> bool:
+        row = self._rows(tenant_id, table, column).get(row_id)
+        if row is None or getattr(row, column) != expected:
+            return False
+        getattr(self._t, _SEALED_TABLES[table])[row_id] = replace(row, **{column: new})
+        return True
+
+
 class MemoryUnitOfWork:
     """A serialised transaction over a :class:`MemoryStore` (see the module docstring)."""
 
@@ -747,6 +799,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditLog(self)
         self.console_users = MemoryConsoleUserRepository(self)
         self.console = MemoryConsoleQueries(self)
+        self.sealed = MemorySealedFields(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -111,6 +111,7 @@ class RetentionCounts:
 
     templates: int = 0
     evidence: int = 0
+    review_candidates: int = 0
 
 
 def not_found(what: str) -> StateError:
@@ -317,6 +318,11 @@ class ReviewRepository(Protocol):
         """Null ``candidate_enc`` of the reviews of every check of the subject (erasure)."""
         ...
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        """Retention sweep (all tenants, or ``tenant_id`` only): null ``candidate_enc`` of the
+        reviews still pending (``open``/``in_review``) that were created before ``cutoff``."""
+        ...
+
 
 class WebhookOutbox(Protocol):
     def enqueue(self, delivery: WebhookDelivery) -> None: ...
@@ -352,6 +358,46 @@ class WebhookOutbox(Protocol):
         """``in_flight`` → ``pending`` due at ``now + retry_delay(attempts)``, or ``failed`` for
         good once ``attempts >= max_attempts`` (``record.conflict`` when not in flight)."""
         ...
+
+
+SEALED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tenants", "webhook_secret_enc"),
+    ("subjects", "wrapped_key"),
+    ("subjects", "name_enc"),
+    ("subjects", "id_number_enc"),
+    ("templates", "template_enc"),
+    ("references", "template_enc"),
+    ("review_items", "candidate_enc"),
+    ("evidence", "image_enc"),
+)
+"""Every column holding ciphertext made with a tenant's keys, named as the service names them in
+a ``CipherContext`` (table, column): what a tenant-key rotation has to re-seal."""
+
+
+class SealedFieldRepository(Protocol):
+    """Generic access to the ciphertext columns of :data:`SEALED_COLUMNS`, for key rotation.
+
+    ``table``/``column`` must be one of :data:`SEALED_COLUMNS` (``ValueError`` otherwise); for
+    ``tenants`` the row id is the tenant id itself."""
+
+    def scan(
+        self, tenant_id: str, table: str, column: str, *, after_id: str = "", limit: int = 500
+    ) -> list[tuple[str, bytes]]:
+        """``(row id, blob)`` of the tenant's rows with a non-NULL ``column``, ids greater than
+        ``after_id``, in id order (a resumable cursor)."""
+        ...
+
+    def replace(
+        self, tenant_id: str, table: str, column: str, row_id: str, *, expected: bytes, new: bytes
+    ) -> bool:
+        """Set ``column`` to ``new`` if it still holds ``expected`` (compare-and-set, so a
+        concurrent change — an erasure, a new value — is never overwritten); whether it did."""
+        ...
+
+
+def check_sealed_column(table: str, column: str) -> None:
+    if (table, column) not in SEALED_COLUMNS:
+        raise ValueError(f"not a sealed column: {table}.{column}")
 
 
 class AuditLog(Protocol):
@@ -472,6 +518,8 @@ class UnitOfWork(Protocol):
     def console_users(self) -> ConsoleUserRepository: ...
     @property
     def console(self) -> ConsoleQueries: ...
+    @property
+    def sealed(self) -> SealedFieldRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -506,11 +554,19 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
 
 
 def sweep_retention(
-    uow: UnitOfWork, now: datetime, *, tenant_id: str | None = None
+    uow: UnitOfWork,
+    now: datetime,
+    *,
+    tenant_id: str | None = None,
+    candidates_before: datetime | None = None,
 ) -> RetentionCounts:
     """Delete every template and evidence row past its ``expires_at`` (all tenants, or
-    ``tenant_id`` only)."""
+    ``tenant_id`` only) and, with ``candidates_before``, clear the captured faces of pending
+    reviews created before it."""
     return RetentionCounts(
         templates=uow.templates.delete_expired(now, tenant_id=tenant_id),
         evidence=uow.evidence.delete_expired(now, tenant_id=tenant_id),
+        review_candidates=0
+        if candidates_before is None
+        else uow.reviews.clear_candidates_before(candidates_before, tenant_id=tenant_id),
     )

@@ -54,6 +54,7 @@ from shiren.storage.ports import (
     DEFAULT_RETRY_CAP,
     ChainHasher,
     already_used,
+    check_sealed_column,
     conflict,
     duplicate,
     nonce_mismatch,
@@ -668,6 +669,20 @@ class SqlReviewRepository(_SqlRepo):
         )
         return self._rowcount(stmt)
 
+    def clear_candidates_before(self, cutoff: datetime, *, tenant_id: str | None = None) -> int:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.status != ReviewStatus.CLOSED.value,
+                self.t.c.created_at < cutoff,
+                self.t.c.candidate_enc.is_not(None),
+            )
+            .values(candidate_enc=None)
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
+        return self._rowcount(stmt)
+
 
 class SqlWebhookOutbox(_SqlRepo):
     t = s.webhook_deliveries
@@ -771,6 +786,45 @@ class SqlWebhookOutbox(_SqlRepo):
             last_error=error,
             next_attempt_at=now + retry_delay(current.attempts, base_delay, max_delay),
         )
+
+
+_SEALED_TABLES = {
+    "tenants": s.tenants,
+    "subjects": s.subjects,
+    "templates": s.templates,
+    "references": s.subject_references,
+    "review_items": s.review_items,
+    "evidence": s.evidence,
+}
+
+
+class SqlSealedFields(_SqlRepo):
+    @staticmethod
+    def _where(tenant_id: str, table: str, column: str) -> tuple[Table, list[Any]]:
+        check_sealed_column(table, column)
+        t = _SEALED_TABLES[table]
+        owner = t.c.id if table == "tenants" else t.c.tenant_id
+        return t, [owner == tenant_id, t.c[column].is_not(None)]
+
+    def scan(
+        self, tenant_id: str, table: str, column: str, *, after_id: str = "", limit: int = 500
+    ) -> list[tuple[str, bytes]]:
+        t, where = self._where(tenant_id, table, column)
+        stmt = (
+            select(t.c.id, t.c[column])
+            .where(*where, t.c.id > after_id)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        rows: list[Any] = list(self._exec(stmt))
+        return [(str(row[0]), bytes(row[1])) for row in rows]
+
+    def replace(
+        self, tenant_id: str, table: str, column: str, row_id: str, *, expected: bytes, new: bytes
+    ) -> bool:
+        t, where = self._where(tenant_id, table, column)
+        stmt = update(t).where(*where, t.c.id == row_id, t.c[column] == expected)
+        return self._rowcount(stmt.values({column: new})) == 1
 
 
 class SqlAuditLog(_SqlRepo):

@@ -18,6 +18,7 @@ from shiren.storage.sql.repositories import (
     SqlLendingEventRepository,
     SqlReferenceRepository,
     SqlReviewRepository,
+    SqlSealedFields,
     SqlSessionRepository,
     SqlSubjectRepository,
     SqlTemplateRepository,
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(self)
         self.console_users = SqlConsoleUserRepository(self)
         self.console = SqlConsoleQueries(self)
+        self.sealed = SqlSealedFields(self)
 
     def connection(self) -> Connection:
         if self._conn is None:
