@@ -69,6 +69,10 @@ class ErrorCode(StrEnum):
     SUBJECT_NOT_READY = "subject.not_ready"
     REVIEW_ALREADY_CLOSED = "review.already_closed"
     WEBHOOK_URL_INVALID = "input.webhook_url_invalid"
+    CAPTURE_TOKEN_INVALID = "capture.token_invalid"
+    CAPTURE_TOKEN_EXPIRED = "capture.token_expired"
+    CAPTURE_RATE_LIMITED = "capture.rate_limited"
+    CAPTURE_CONSENT_REQUIRED = "capture.consent_required"
 
 
 class ShirenError(Exception):
