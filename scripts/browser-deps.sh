@@ -17,8 +17,10 @@ fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    echo "browser-deps: need root to install ${missing[*]} (apt-get install -y ${missing[*]})" >&2
-    exit 1
+    echo "browser-deps: need root to install ${missing[*]} (apt-get install -y ${missing[*]});" \
+      "the real-browser tests will be skipped (they fail under CI)" >&2
+    [ -n "${CI:-}" ] && exit 1
+    exit 0
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive

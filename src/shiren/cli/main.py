@@ -211,6 +211,7 @@ def models_build(
 def _register_subcommands() -> None:
     from shiren.cli import (
         bench_cmd,
+        demo_cmd,
         eval_cmd,
         liveness_cmd,
         liveness_eval_cmd,
@@ -224,6 +225,7 @@ def _register_subcommands() -> None:
     liveness_cmd.register(app)
     liveness_eval_cmd.register(app)
     service_cmd.register(app)
+    demo_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -321,9 +321,10 @@ function renderResult() {
 function attemptsText(r) {
   if (!r.attempts) return "";
   const left = Math.max(0, r.attempts.max - r.attempts.failed);
-  let out = t("attempts", r.attempts) + " " + (left ? t("attempts_left", { left }) : t("attempts_none"));
-  if (r.retry_after_s) out += " " + t("retry_after", { m: Math.ceil(r.retry_after_s / 60) });
-  return out;
+  const sep = state.lang === "en" ? " " : "";
+  const parts = [t("attempts", r.attempts), left ? t("attempts_left", { left }) : t("attempts_none")];
+  if (r.retry_after_s) parts.push(t("retry_after", { m: Math.ceil(r.retry_after_s / 60) }));
+  return parts.join(sep);
 }
 
 function messageOf(err) {
