@@ -129,7 +129,9 @@ def capture(
     snap("05-result")
     with server.client() as http:
         result = http.get(f"/v1/capture/{session.capture_token}/result").json()
-    return Outcome(result, lender_check(server, session))
+    check = lender_check(server, session)
+    print(f"{name}: {check['decision']} {check['reasons']} liveness={check['liveness_score']}")
+    return Outcome(result, check)
 
 
 # -- the tests -------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ function renderStatic() {
     document.querySelectorAll("[data-consent]").forEach((el) => (el.textContent = texts[el.dataset.consent]));
     document.querySelectorAll("[data-i18n-tpl]").forEach((el) => (el.textContent = t(el.dataset.i18nTpl, { lender: info.lender })));
     document.querySelectorAll("[data-alternatives]").forEach((ul) => fillList(ul, info.alternatives.map((a) => a[state.lang])));
-    $("#flash-warning").hidden = !(info.challenge && info.challenge.colours.length);
+    const flashes = Boolean(info.challenge && info.challenge.colours.length);
+    $("#flash-warning").hidden = !flashes;
+    $("#flash-fallback").textContent = flashes ? t("flash_fallback") : t("use_other");
   }
   if (state.result || state.failure) renderResult();
 }
@@ -205,6 +207,11 @@ async function runChallenge() {
   $("#progress").hidden = false;
   fillList($("#steps"), ch.actions.map((a) => t(`action_${a.action}`)));
   const endMs = ch.duration_ms + 300;
+  let interrupted = false;
+  const onHidden = () => {
+    if (document.hidden) interrupted = true;
+  };
+  document.addEventListener("visibilitychange", onHidden);
   const t0 = performance.now();
   const timer = setInterval(() => {
     const tm = performance.now() - t0;
@@ -222,13 +229,21 @@ async function runChallenge() {
       if (colour) setPrompt(t("flash_prompt"));
       else if (idx >= 0) setPrompt(t(`action_${ch.actions[idx].action}`));
       else setPrompt(t("hold_still"));
-      if (tm >= endMs) done();
+      if (tm >= endMs || interrupted) done();
       else requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
   });
   clearInterval(timer);
+  document.removeEventListener("visibilitychange", onHidden);
   flash.hidden = true;
+  if (interrupted) {
+    // Leaving the page mid-challenge breaks its timeline: start again (the session is unused).
+    startFraming();
+    setPrompt(t("interrupted"));
+    if (state.framing) state.framing.tip = t("interrupted");
+    return;
+  }
   setPrompt(t("done_capture"));
   const blobs = await Promise.all(frames.map((f) => f.blob));
   stopCamera(state.stream);
