@@ -153,7 +153,7 @@ def test_live_video_passes_at_the_passive_only_test_level(
     assert out.check["checks_for_subject"] == 1
 
 
-def test_live_video_fails_at_the_normal_level_as_a_replay(
+def test_live_video_fails_at_the_normal_level_it_cannot_answer_the_challenge(
     live_server: Callable[[str], LiveServer],
     browser: Browser,
     live_video: Path,
