@@ -73,6 +73,7 @@ class ErrorCode(StrEnum):
     CAPTURE_TOKEN_EXPIRED = "capture.token_expired"
     CAPTURE_RATE_LIMITED = "capture.rate_limited"
     CAPTURE_CONSENT_REQUIRED = "capture.consent_required"
+    CAPTURE_RETRY_NOT_ALLOWED = "capture.retry_not_allowed"
 
 
 class ShirenError(Exception):

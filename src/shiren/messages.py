@@ -200,6 +200,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "请先阅读并同意人脸信息处理说明",
         "Please read and accept the face-processing notice first.",
     ),
+    ErrorCode.CAPTURE_RETRY_NOT_ALLOWED: (
+        "无法从此链接再次尝试，请回到借款应用",
+        "No further attempt can be started from this link. Please go back to the lending app.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

@@ -165,3 +165,61 @@ def test_one_submission_then_the_result(setup: Any, recording: Recording) -> Non
     assert info["status"] == "used"
     assert info["challenge"] is None
     assert info["result_ready"]
+
+
+def test_a_retry_decision_opens_one_next_attempt_from_the_page(
+    setup: Any, recording: Recording
+) -> None:
+    client, service, session, _ = setup
+    base = f"/v1/capture/{session['capture_token']}"
+    receipt = client.post(f"{base}/consent", json={"accepted": True}).json()["receipt"]
+    headers = {"X-Shiren-Consent": receipt}
+    # a still photo held up for the whole challenge: no action, no motion
+    duration = parse_challenge(session["challenge"]).duration_ms
+    times = [float(t) for t in range(0, duration + 200, 80)]
+    files = [
+        ("frames", (f"{i:04d}.jpg", recording.still_frame(), "image/jpeg"))
+        for i in range(len(times))
+    ]
+    meta = json.dumps({"nonce": session["nonce"], "t_ms": times})
+    judged = client.post(f"{base}/frames", data={"meta": meta}, files=files, headers=headers).json()
+    assert judged["decision"] == "retry", judged
+    assert judged["can_retry"] is True
+    assert judged["attempts"] == {"failed": 1, "max": 5}
+    problem(client.post(f"{base}/retry"), 403, "capture.consent_required")
+    first = client.post(f"{base}/retry", headers=headers)
+    assert first.status_code == 200, first.text
+    again = client.post(f"{base}/retry", headers=headers).json()
+    assert again["capture_token"] == first.json()["capture_token"]  # idempotent: one attempt
+    nxt = client.get(f"/v1/capture/{first.json()['capture_token']}").json()
+    assert nxt["status"] == "open"
+    assert nxt["nonce"] != session["nonce"]
+    assert nxt["level"] == session["level"]
+    assert "capture.retry_opened" in _audit_kinds(service, session["subject_id"])
+    # the carried-over receipt opens the new attempt's guidance without a second consent
+    new_base = f"/v1/capture/{first.json()['capture_token']}"
+    carried = {"content-type": "image/jpeg", "X-Shiren-Consent": first.json()["receipt"]}
+    assert (
+        client.post(
+            f"{new_base}/quality", content=recording.still_frame(), headers=carried
+        ).status_code
+        == 200
+    )
+
+
+def test_no_retry_after_a_pass(setup: Any, recording: Recording) -> None:
+    client, _, session, _ = setup
+    base = f"/v1/capture/{session['capture_token']}"
+    receipt = client.post(f"{base}/consent", json={"accepted": True}).json()["receipt"]
+    headers = {"X-Shiren-Consent": receipt}
+    problem(client.post(f"{base}/retry", headers=headers), 409, "capture.retry_not_allowed")
+    frames, times = recording.answer(parse_challenge(session["challenge"]))
+    meta = json.dumps({"nonce": session["nonce"], "t_ms": times})
+    files = [("frames", (f"{i:04d}.jpg", blob, "image/jpeg")) for i, blob in enumerate(frames)]
+    assert (
+        client.post(f"{base}/frames", data={"meta": meta}, files=files, headers=headers).json()[
+            "decision"
+        ]
+        == "pass"
+    )
+    problem(client.post(f"{base}/retry", headers=headers), 409, "capture.retry_not_allowed")

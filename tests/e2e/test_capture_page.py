@@ -187,6 +187,13 @@ def test_still_photo_fails_at_every_level(
     assert session.level == level
     with browser(camera=still_of_live) as page:
         out = capture(page, server, session, f"still-{level}", screenshots=level == "normal")
+        if level == "low" and out.page_result.get("can_retry"):
+            # "再试一次": the next attempt opens on a new session, consent carried over
+            shot(page, "still-low-05-result-with-retry")
+            page.click("#result-retry")
+            page.locator("#screen-capture").wait_for(state="visible")
+            assert session.capture_token not in page.url
+            shot(page, "still-low-06-next-attempt")
     assert out.check["decision"] != "pass", out.check
     assert set(out.check["reasons"]) & LIVENESS_FAILURES, out.check
 

@@ -33,6 +33,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.CAPTURE_TOKEN_EXPIRED: 410,
     ErrorCode.CAPTURE_RATE_LIMITED: 429,
     ErrorCode.CAPTURE_CONSENT_REQUIRED: 403,
+    ErrorCode.CAPTURE_RETRY_NOT_ALLOWED: 409,
 }
 _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _CSP = (
@@ -174,6 +175,15 @@ def install_capture(app: FastAPI, service: ShirenService) -> CaptureService:
             )
 
         return await _answer(run)
+
+    @app.post("/v1/capture/{token}/retry", tags=["capture"])
+    async def retry(request: Request, token: str) -> JSONResponse:
+        """After a ``retry`` decision with attempts left: the next attempt's link (idempotent);
+        409 ``capture.retry_not_allowed`` otherwise."""
+        receipt = request.headers.get(RECEIPT_HEADER)
+        return await _answer(
+            lambda: run_in_threadpool(lambda: capture.retry(token, receipt=receipt))
+        )
 
     @app.get("/v1/capture/{token}/result", tags=["capture"])
     async def result(request: Request, token: str) -> JSONResponse:

@@ -269,6 +269,21 @@ class CaptureService:
         )
         return self.result(token, lang)
 
+    def retry(self, token: str, *, receipt: str | None) -> dict[str, Any]:
+        """Open the next attempt after a ``retry`` decision (:mod:`.capture_retry`); the
+        borrower's consent carries over to it (same subject, same flow, minutes later)."""
+        from shiren.service.capture_retry import next_attempt
+
+        opened = self._open(token)
+        self._require_consent(opened.view.session.id, receipt)
+        view = next_attempt(self.service, opened.tenant, opened.view)
+        assert view.capture_token is not None
+        return {
+            "capture_token": view.capture_token,
+            "capture_path": f"/capture/{view.capture_token}",
+            "receipt": self._receipt(view.session.id),
+        }
+
     def result(self, token: str, lang: str = "zh-CN") -> dict[str, Any]:
         """The borrower's view of the decision (``pending`` until judged): tips and advice,
         attempts used, fallbacks — never scores or the precise attack signal."""
@@ -288,9 +303,11 @@ class CaptureService:
             self.service.clock().timestamp(),
         )
         fallbacks = list(view.fallbacks) or (list(FALLBACKS) if outcome != "pass" else [])
+        can_retry = outcome == "retry" and used < rules.max_failures and not view.retry_after_s
         return {
             "status": s.status.value,
             "decision": outcome,
+            "can_retry": can_retry,
             "tips": tips,
             "advice": [_advice(key, lang) for key in texts.advice_for(reasons)],
             "attempts": {"failed": used, "max": rules.max_failures},

@@ -35,7 +35,9 @@ export function createApi(token, getLang) {
   }
 
   return {
+    setReceipt: (value) => (receipt = value),
     info: () => call(""),
+    retry: () => call("/retry", { method: "POST" }),
     async consent(accepted) {
       const out = await call("/consent", {
         method: "POST",

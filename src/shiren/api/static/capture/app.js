@@ -85,7 +85,27 @@ async function load() {
     await showFinalState();
     return;
   }
+  // A next attempt opened from the result page: the borrower consented minutes ago.
+  const carried = sessionStorage.getItem(`shiren.receipt.${token}`);
+  if (carried) {
+    api.setReceipt(carried);
+    await startCamera();
+    return;
+  }
   show("consent");
+}
+
+async function retryNow() {
+  $("#result-retry").disabled = true;
+  try {
+    const next = await api.retry();
+    sessionStorage.setItem(`shiren.receipt.${next.capture_token}`, next.receipt);
+    location.assign(`${next.capture_path}?lang=${state.lang}`);
+  } catch (err) {
+    $("#result-retry").disabled = false;
+    $("#result-actions").hidden = true;
+    $("#result-text").textContent = messageOf(err);
+  }
 }
 
 async function showFinalState() {
@@ -326,6 +346,7 @@ function renderResult() {
     }),
   );
   $("#result-attempts").textContent = r && !fail && r.decision !== "pass" ? attemptsText(r) : "";
+  $("#result-actions").hidden = !(r && !fail && r.can_retry);
   const fb = $("#result-fallbacks");
   const showFallbacks = fallbacks.length && (fail || r.decision === "fallback" || r.decision === "review" || (r.attempts && r.attempts.failed >= r.attempts.max));
   fb.hidden = !showFallbacks;
@@ -345,6 +366,7 @@ function attemptsText(r) {
 function messageOf(err) {
   const known = {
     "capture.token_invalid": { "zh-CN": "验证链接无效，请回到借款应用重新打开", en: "This verification link is not valid. Please open it again from the lending app." },
+    "capture.retry_not_allowed": { "zh-CN": "无法从此链接再次尝试，请回到借款应用", en: "No further attempt can be started from this link. Please go back to the lending app." },
     "capture.token_expired": { "zh-CN": "验证链接已过期，请回到借款应用获取新链接", en: "This verification link has expired. Please get a new one from the lending app." },
   };
   if (err instanceof ApiError && known[err.code]) return known[err.code][state.lang];
@@ -362,6 +384,7 @@ $("#lang-switch").addEventListener("click", () => {
 $("#consent-accept").addEventListener("click", accept);
 $("#consent-decline").addEventListener("click", decline);
 $("#camera-retry").addEventListener("click", startCamera);
+$("#result-retry").addEventListener("click", retryNow);
 $("#start").addEventListener("click", () => {
   $("#start").disabled = true;
   runChallenge();
