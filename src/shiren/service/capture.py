@@ -21,18 +21,18 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shiren.domain.decisions import FALLBACKS
-from shiren.domain.entities import Consent, SessionPurpose, SessionStatus, Tenant, new_id
+from shiren.domain.entities import Consent, SessionStatus, Tenant, new_id
 from shiren.errors import ErrorCode, FaceError, InputError, StateError
-from shiren.liveness.config import Level
 from shiren.messages import message
 from shiren.reasons import ReasonCode
 from shiren.service import capture_texts as texts
-from shiren.service.app import ConsentIn, SessionView, ShirenService
+from shiren.service.app import SessionView, ShirenService
+from shiren.service.capture_demo import DemoSession, open_session, start_demo_session
 from shiren.service.capture_token import CaptureClaim, derive_key, verify
 
 MAX_QUALITY_BYTES = 400 * 1024
@@ -81,8 +81,10 @@ class CaptureService:
         *,
         quality_min_interval_s: float = QUALITY_MIN_INTERVAL_S,
         quality_max_per_session: int = QUALITY_MAX_PER_SESSION,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
+        self._monotonic = monotonic
         self._key = derive_key(service.keys.challenge_key)
         self._throttle = _Throttle(quality_min_interval_s, quality_max_per_session)
 
@@ -222,7 +224,7 @@ class CaptureService:
                 f"a guidance frame must be at most {MAX_QUALITY_BYTES} bytes",
                 code=ErrorCode.IMAGE_TOO_LARGE,
             )
-        wait = self._throttle.take(s.id, time.monotonic())
+        wait = self._throttle.take(s.id, self._monotonic())
         if wait > 0:
             raise StateError(
                 "too many guidance requests",
@@ -343,89 +345,6 @@ def _advice(key: str, lang: str) -> dict[str, str]:
         "symptom": symptom[0] if lang == "zh-CN" else symptom[1],
         "advice": tell[0] if lang == "zh-CN" else tell[1],
     }
-
-
-# -- sessions for demos and tests ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DemoSession:
-    tenant_id: str
-    api_key: str
-    subject_id: str
-    session_id: str
-    level: str
-    capture_token: str
-
-    def capture_path(self) -> str:
-        return f"/capture/{self.capture_token}"
-
-
-DEMO_CONSENT = ConsentIn(
-    purpose="demo_identity_verification",
-    version="demo-1",
-    text_sha256=hashlib.sha256(b"shiren demo: a person trying the capture page").hexdigest(),
-    retention_days=1,
-)
-DEMO_ID_NUMBER = "11010519491231002X"
-"""GB 11643's own example number (valid check digit; nobody's real ID)."""
-
-
-def open_session(
-    service: ShirenService, tenant: Tenant, subject_id: str, level: str
-) -> SessionView:
-    """A new enrolment session at ``level`` for an existing subject (demos and tests)."""
-    Level(level)  # a typed config error for an unknown level
-    now = service.clock()
-    with service.store() as uow:
-        view = service._new_session(
-            uow,
-            tenant,
-            subject_id,
-            SessionPurpose.ENROL,
-            level,
-            service.policy.match_profile,
-            now,
-        )
-        uow.commit()
-    return view
-
-
-def start_demo_session(
-    service: ShirenService,
-    *,
-    reference_image: bytes,
-    level: str = "normal",
-    tenant: Tenant | None = None,
-    api_key: str = "",
-    name: str = "演示用户",
-) -> DemoSession:
-    """A demo tenant (new unless given) and subject enrolled from ``reference_image`` (a photo
-    of the person who will face the camera), and an open session at ``level``.  The person's
-    capture is matched against that photo: nothing is faked.  Demo consents keep data 1 day."""
-    if tenant is None:
-        tenant, api_key = service.create_tenant("shiren demo")
-    ref = f"demo-{new_id()[:12]}"
-    subject, view = service.enrol(
-        tenant,
-        external_ref=ref,
-        name=name,
-        id_number=DEMO_ID_NUMBER,
-        consent=DEMO_CONSENT,
-        reference_image=reference_image,
-        reference_kind="upload",
-    )
-    if level != view.session.level:
-        view = open_session(service, tenant, subject.id, level)
-    assert view.capture_token is not None
-    return DemoSession(
-        tenant_id=tenant.id,
-        api_key=api_key,
-        subject_id=subject.id,
-        session_id=view.session.id,
-        level=view.session.level,
-        capture_token=view.capture_token,
-    )
 
 
 __all__ = [

@@ -36,7 +36,7 @@ _CONSENT: Final[dict[str, dict[str, str]]] = {
         "purpose": "Purpose: {lender} needs to confirm that it is really you. The camera films "
         "your face for a short liveness check, which is compared with your ID photo.",
         "retention": "Retention: the images and video are deleted as soon as the check is done; "
-        "only an encrypted face template is kept, for at most {days} days, and destroyed "
+        "only an encrypted face template is kept, for at most {days} day(s), and destroyed "
         "then or when you ask.",
         "processor": "Who processes it: {lender} (the controller) and the shiren verification "
         "service it runs (the processor). Your face data is used for nothing else and is not "
