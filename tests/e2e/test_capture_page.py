@@ -94,6 +94,12 @@ def lender_check(server: LiveServer, session: DemoSession) -> dict[str, Any]:
     return check
 
 
+def fits_360px(page: Any) -> bool:
+    """Nothing wider than the 360-px phone screen (no sideways scrolling)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    return bool(width <= 360)
+
+
 def capture(
     page: Any,
     server: LiveServer,
@@ -114,10 +120,14 @@ def capture(
     if english:
         page.click("#lang-switch")
         page.get_by_role("button", name="Agree and start").wait_for()
+        assert page.locator("html").get_attribute("lang") == "en"
+    assert fits_360px(page)
     snap("01-consent")
     page.click("#consent-accept")
     page.locator("#screen-capture").wait_for(state="visible")
     page.locator("#start:enabled").wait_for(timeout=20_000)
+    assert page.locator("#prompt").get_attribute("aria-live") == "assertive"
+    assert fits_360px(page)
     snap("02-framing")
     page.click("#start")
     if session.level != "low":
@@ -126,6 +136,7 @@ def capture(
     page.locator("#steps li.current").first.wait_for(state="attached", timeout=15_000)
     snap("04-action")
     page.locator("#screen-result").wait_for(state="visible", timeout=90_000)
+    assert fits_360px(page)
     snap("05-result")
     with server.client() as http:
         result = http.get(f"/v1/capture/{session.capture_token}/result").json()
