@@ -27,11 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import require
 
 from shiren.api.app import create_app
 from shiren.service.app import Engine, ShirenService
 from shiren.service.settings import Settings
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "out" / "screenshots"
@@ -186,11 +186,16 @@ def playwright_instance(browser_tools: None) -> Iterator[Any]:
 @pytest.fixture
 def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[Any]]:
     """``with browser(camera=path, locale="zh-CN") as page`` — a fresh Chromium whose camera
-    plays ``camera`` (without one Chromium shows its green test pattern), on a 360-px phone."""
+    plays ``camera`` (without one Chromium shows its green test pattern), on a 360-px phone;
+    ``allow_camera=False`` answers the permission prompt with "Block"."""
 
     @contextmanager
-    def open_page(camera: Path | None = None, locale: str = "zh-CN") -> Iterator[Any]:
+    def open_page(
+        camera: Path | None = None, locale: str = "zh-CN", allow_camera: bool = True
+    ) -> Iterator[Any]:
         args = list(CHROMIUM_FLAGS)
+        if not allow_camera:  # the borrower taps "Block"
+            args.remove("--use-fake-ui-for-media-stream")
         if camera is not None:
             args.append(f"--use-file-for-fake-video-capture={camera.resolve()}")
         instance = playwright_instance.chromium.launch(
@@ -200,7 +205,8 @@ def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[An
             context = instance.new_context(
                 viewport=MOBILE, device_scale_factor=1, locale=locale, has_touch=True
             )
-            context.grant_permissions(["camera"])
+            if allow_camera:
+                context.grant_permissions(["camera"])
             page = context.new_page()
             page.set_default_timeout(30_000)
             yield page

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageOps
-from tests.conftest import SHARED, require
-from tests.e2e.conftest import LiveServer, ffmpeg_frame, make_y4m, shot
 
 from shiren.service.capture import DemoSession, start_demo_session
+from tests.conftest import SHARED, require
+from tests.e2e.conftest import LiveServer, ffmpeg_frame, make_y4m, shot
 
 Browser = Callable[..., AbstractContextManager[Any]]
 LIVENESS_FAILURES = {
@@ -278,3 +278,18 @@ def test_consent_refused_shows_the_non_face_path_and_a_bad_link_is_explained(
         page.locator("#screen-link-error").wait_for(state="visible")
         assert "链接无效" in page.locator("#link-error-text").inner_text()
         shot(page, "link-invalid")
+
+
+def test_a_blocked_camera_is_explained_with_a_retry_and_the_alternatives(
+    live_server: Callable[[str], LiveServer], browser: Browser, reference_of_live: bytes
+) -> None:
+    server = live_server("normal")
+    session = demo(server, reference_of_live, level="low")
+    with browser(allow_camera=False) as page:
+        page.goto(server.url + session.capture_path())
+        page.click("#consent-accept")
+        page.locator("#camera-error").wait_for(state="visible")
+        assert "没有摄像头权限" in page.locator("#camera-error").inner_text()
+        assert page.locator("#camera-retry").is_visible()
+        assert page.get_by_role("button", name="使用其他方式").is_visible()
+        shot(page, "camera-blocked")
