@@ -8,10 +8,14 @@ B ?=
 SHIREN_MINIFASNET_DIR ?= $(wildcard $(abspath ../shared/models/minifasnet))
 export SHIREN_MINIFASNET_DIR
 
-.PHONY: setup compare run test check lint typecheck importlint fmt
+.PHONY: setup browser-deps compare run test check lint typecheck importlint fmt
 
 setup:
 	@bash scripts/setup.sh
+
+## Chromium, ffmpeg and a CJK font for the real-browser tests (tests/e2e); a no-op when present.
+browser-deps:
+	@bash scripts/browser-deps.sh
 
 ## The main job: the REST service on embedded defaults (SQLite ./shiren.db, development keys
 ## generated next to it, models from the installed packages): http://127.0.0.1:8000/docs
@@ -25,8 +29,8 @@ compare: setup
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=first.jpg B=second.jpg"; exit 64; }
 	$(BIN)/shiren compare "$(A)" "$(B)" --json
 
-## The whole test suite (what CI runs).
-test: setup
+## The whole test suite (what CI runs), real-browser tests included.
+test: setup browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: setup

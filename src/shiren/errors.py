@@ -77,6 +77,11 @@ class ErrorCode(StrEnum):
     CONSOLE_DEMO_UNAVAILABLE = "console.demo_unavailable"
     WEBHOOK_URL_FORBIDDEN = "input.webhook_url_forbidden"
     CONSENT_WITHDRAWN = "subject.consent_withdrawn"
+    CAPTURE_TOKEN_INVALID = "capture.token_invalid"
+    CAPTURE_TOKEN_EXPIRED = "capture.token_expired"
+    CAPTURE_RATE_LIMITED = "capture.rate_limited"
+    CAPTURE_CONSENT_REQUIRED = "capture.consent_required"
+    CAPTURE_RETRY_NOT_ALLOWED = "capture.retry_not_allowed"
 
 
 class ShirenError(Exception):

@@ -216,6 +216,26 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "该用户已撤回人脸识别授权，请使用其他验证方式",
         "This user withdrew consent to face verification. Please use another way to verify.",
     ),
+    ErrorCode.CAPTURE_TOKEN_INVALID: (
+        "验证链接无效，请回到借款应用重新打开",
+        "This verification link is not valid. Please open it again from the lending app.",
+    ),
+    ErrorCode.CAPTURE_TOKEN_EXPIRED: (
+        "验证链接已过期，请回到借款应用获取新链接",
+        "This verification link has expired. Please get a new one from the lending app.",
+    ),
+    ErrorCode.CAPTURE_RATE_LIMITED: (
+        "请求过于频繁，请稍候再试",
+        "Too many requests. Please wait a moment.",
+    ),
+    ErrorCode.CAPTURE_CONSENT_REQUIRED: (
+        "请先阅读并同意人脸信息处理说明",
+        "Please read and accept the face-processing notice first.",
+    ),
+    ErrorCode.CAPTURE_RETRY_NOT_ALLOWED: (
+        "无法从此链接再次尝试，请回到借款应用",
+        "No further attempt can be started from this link. Please go back to the lending app.",
+    ),
     # ---- ReasonCode: capture quality ----
     ReasonCode.QUALITY_NO_FACE: (
         "未检测到人脸，请正对镜头",

@@ -24,6 +24,7 @@ from shiren.storage.leakscan import scan_database
 from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.api.console_support import Staff, add_case, audit_kinds, csrf_of, staff
 from tests.api.test_api import _database
+from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
 from tests.service.support import Recording
 
@@ -342,7 +343,7 @@ def test_dashboard_numbers_match_hand_counts(env: Console) -> None:
     assert "quality.too_dark" in html
 
 
-def test_admin_adds_users_and_demo_is_reported_unavailable(env: Console) -> None:
+def test_admin_adds_users_and_a_demo_needs_a_photo(env: Console) -> None:
     ada = env.signed_in("ada", "admin")
     made = ada.post("/console/users", {"username": "newbie", "role": "reviewer"})
     assert made.status_code == 200
@@ -355,9 +356,42 @@ def test_admin_adds_users_and_demo_is_reported_unavailable(env: Console) -> None
     assert taken.status_code == 409
     bad = ada.post("/console/users", {"username": "No Spaces!", "role": "reviewer"})
     assert bad.status_code == 400
-    demo = ada.post("/console/demo", {})
-    assert demo.status_code == 501
-    assert "not available" in demo.text
+    no_photo = ada.post("/console/demo", {})
+    assert no_photo.status_code == 400  # a demo needs the photo of the person at the camera
+    reviewer = env.signed_in("rita", "reviewer")
+    assert reviewer.post("/console/demo", {}).status_code == 403
+
+
+def test_admin_starts_a_demo_capture_session(env: Console) -> None:
+    ada = env.signed_in("ada", "admin")
+    photo = lfw("Aaron_Peirsol", 1).read_bytes()
+    token = ada.page_csrf()
+    started = ada.client.post(
+        "/console/demo",
+        data={"csrf": token, "level": "low"},
+        files={"reference": ("me.jpg", photo, "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text
+    where = started.headers["location"]
+    assert where.startswith("/capture/")
+    page = ada.client.get(where)  # the borrower's page opens from that link
+    assert page.status_code == 200
+    assert "console.demo_started" in [k for k, _ in audit_kinds(env.service, env.tenant.id)]
+    forged = ada.client.post(
+        "/console/demo",
+        data={"csrf": "forged", "level": "low"},
+        files={"reference": ("me.jpg", photo, "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    bad_level = ada.client.post(
+        "/console/demo",
+        data={"csrf": ada.page_csrf(), "level": "extreme"},
+        files={"reference": ("me.jpg", photo, "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert bad_level.status_code == 400
 
 
 def test_production_cookies_are_secure(env: Console) -> None:

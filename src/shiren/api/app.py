@@ -475,8 +475,10 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
         description="Real-person verification for lenders: enrolment, step-up, checks.",
     )
     decisions = _install_ops(app, service)
+    from shiren.api.capture import install_capture, link_sessions  # the borrower's page + API
 
     app.state.service = service
+    install_capture(app, service)
     # -- /v1 -----------------------------------------------------------------------------
 
     @app.post(
@@ -517,17 +519,15 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
                 reference_kind=body.reference_kind,
             )
         )
-        return JSONResponse(
-            {
-                "subject": {
-                    "id": subject.id,
-                    "external_ref": subject.external_ref,
-                    "status": subject.status.value,
-                },
-                "session": view.to_dict(),
+        out = {
+            "subject": {
+                "id": subject.id,
+                "external_ref": subject.external_ref,
+                "status": subject.status.value,
             },
-            status_code=201,
-        )
+            "session": view.to_dict(),
+        }
+        return JSONResponse(link_sessions(request, out), status_code=201)
 
     @app.post(
         "/v1/sessions/{session_id}/frames",
@@ -569,13 +569,13 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
         return JSONResponse(view.to_dict(_lang(request)))
 
     @app.get("/v1/sessions/{session_id}", tags=["sessions"])
-    async def get_session(session_id: str, tenant: TenantDep) -> dict[str, Any]:
+    async def get_session(request: Request, session_id: str, tenant: TenantDep) -> dict[str, Any]:
         """A session's status, its signed challenge and, once judged, its check id."""
         view = await run_in_threadpool(service.get_session, tenant, session_id)
-        return view.to_dict()
+        return link_sessions(request, view.to_dict())
 
     @app.post("/v1/events", tags=["events"])
-    async def post_event(body: EventBody, tenant: TenantDep) -> dict[str, Any]:
+    async def post_event(request: Request, body: EventBody, tenant: TenantDep) -> dict[str, Any]:
         """A lending event: the step-up policy says whether a face check is needed and how
         strong; when it is, a capture session comes back."""
         view = await run_in_threadpool(
@@ -588,7 +588,7 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
                 device_id=body.device_id,
             )
         )
-        return view.to_dict()
+        return link_sessions(request, view.to_dict())
 
     @app.get("/v1/checks/{check_id}", tags=["checks"])
     async def get_check(request: Request, check_id: str, tenant: TenantDep) -> dict[str, Any]:

@@ -17,7 +17,9 @@ def build() -> FastAPI:
     settings = load_settings()
     configure_logging(settings.log_level)
     service = ShirenService.from_settings(settings)
-    return create_app(service, max_body_bytes=settings.max_body_bytes)
+    app = create_app(service, max_body_bytes=settings.max_body_bytes)
+    app.state.public_url = settings.public_url
+    return app
 
 
 __all__ = ["build"]

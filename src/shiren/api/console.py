@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
 from shiren.api import console_charts as charts
 from shiren.api.console_i18n import LANG_COOKIE, LANGS
@@ -41,6 +42,9 @@ from shiren.service.app import ShirenService
 from shiren.service.console import REASON_CATEGORIES, ConsoleService
 from shiren.service.console_auth import ConsolePolicy, Principal
 from shiren.service.console_views import DECISIONS
+
+DEMO_MAX_PHOTO_BYTES = 8 * 1024 * 1024
+"""The demo form's reference photo (a phone photo; the decoder has its own pixel limits)."""
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -224,8 +228,16 @@ async def decide(request: Request, review_id: str) -> Response:
 
 @router.post("/demo")
 async def demo(request: Request) -> Response:
-    me, cookie, _ = await posted(request)
-    url = await call(console_of(request).start_demo, me)
+    """A demo capture session for the person in the uploaded photo (multipart form)."""
+    me, cookie = await signed_in(request)
+    form = await request.form(max_files=1, max_fields=8, max_part_size=DEMO_MAX_PHOTO_BYTES)
+    await call(console_of(request).auth.check_csrf, me, str(form.get("csrf", "")))
+    photo = form.get("reference")
+    image = await photo.read(DEMO_MAX_PHOTO_BYTES + 1) if isinstance(photo, UploadFile) else b""
+    if len(image) > DEMO_MAX_PHOTO_BYTES:
+        image = b""
+    level = str(form.get("level", "normal"))
+    url = await call(console_of(request).start_demo, me, image, level)
     return redirect(url, request, cookie)
 
 

@@ -42,6 +42,8 @@ ZH: dict[str, str] = {
     "passed": "通过",
     "Start a demo session": "开始演示会话",
     "opens the borrower capture page for a test subject": "为测试用户打开采集页面",
+    "Reference photo of the person at the camera": "摄像头前本人的参考照片",
+    "Liveness level": "活体检测等级",
     "← Queue": "← 返回队列",
     "Evidence": "证据",
     "Check decision": "核验结论",

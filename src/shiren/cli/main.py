@@ -212,6 +212,7 @@ def _register_subcommands() -> None:
     from shiren.cli import (
         bench_cmd,
         console_cmd,
+        demo_cmd,
         eval_cmd,
         liveness_cmd,
         liveness_eval_cmd,
@@ -226,6 +227,7 @@ def _register_subcommands() -> None:
     liveness_eval_cmd.register(app)
     service_cmd.register(app)
     console_cmd.register(app)
+    demo_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

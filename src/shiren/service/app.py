@@ -101,6 +101,7 @@ from shiren.privacy import (
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
 from shiren.service import tenantkeys
+from shiren.service.capture_token import issue as issue_capture_token
 from shiren.service.consent import (
     find_reenrolment,
     gate_requirement,
@@ -112,7 +113,7 @@ from shiren.service.consent import (
 )
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
-from shiren.service.settings import Settings
+from shiren.service.settings import Settings, check_production
 from shiren.service.ssrf import Resolver, system_resolver
 from shiren.service.webhooks import (
     Event,
@@ -170,6 +171,8 @@ class SessionView:
     session: Session
     challenge: Challenge
     check_id: str | None = None
+    capture_token: str | None = None
+    """Opens this session's capture page (``/capture/<token>``) without the lender's key."""
 
     def to_dict(self) -> dict[str, Any]:
         s = self.session
@@ -184,6 +187,7 @@ class SessionView:
             "expires_at": s.expires_at.isoformat(),
             "challenge": self.challenge.to_dict(),
             "check_id": self.check_id,
+            "capture_token": self.capture_token,
         }
 
 
@@ -373,6 +377,7 @@ class ShirenService:
         capture fingerprints), real models."""
         from shiren.storage.sql import SqlStore, checkpoint_sqlite, make_engine, migrate
 
+        check_production(settings)  # test-only settings never reach production
         keys = resolve_keys(settings)  # fails fast on missing/weak keys in production
         sql = make_engine(settings.database_url)
         migrate(sql)
@@ -396,7 +401,7 @@ class ShirenService:
         return cls(
             store=SqlStore(sql),
             keys=keys,
-            engine=engine or Engine.load(),
+            engine=_engine_for(settings, engine or Engine.load()),
             counter=counter,
             replay_guard=replay_guard,
             session_ttl_s=settings.session_ttl_s,
@@ -526,7 +531,8 @@ class ShirenService:
             event_id=event_id,
         )
         uow.sessions.add(session)
-        return SessionView(session, challenge)
+        token = issue_capture_token(self.keys.challenge_key, tenant.id, session.id, expires)
+        return SessionView(session, challenge, capture_token=token)
 
     # -- tenants ---------------------------------------------------------------------------
 
@@ -792,8 +798,14 @@ class ShirenService:
         status = session.status
         if status is SessionStatus.OPEN and self.clock() > session.expires_at:
             session = replace(session, status=SessionStatus.EXPIRED)
+        token = issue_capture_token(
+            self.keys.challenge_key, tenant.id, session.id, session.expires_at
+        )
         return SessionView(
-            session, load_challenge(session.challenge_json), checks[-1].id if checks else None
+            session,
+            load_challenge(session.challenge_json),
+            checks[-1].id if checks else None,
+            capture_token=token,
         )
 
     def get_check(self, tenant: Tenant, check_id: str) -> CheckView:
@@ -1631,6 +1643,15 @@ def verify_audit(store: UnitOfWorkFactory, audit_key: bytes, tenant_id: str) -> 
                 break
             start = batch[-1].seq + 1
     return verify_chain(rows, audit_key=audit_key)
+
+
+def _engine_for(settings: Settings, engine: Engine) -> Engine:
+    if not settings.test_passive_only:
+        return engine
+    from shiren.service.testing import passive_only_engine
+
+    log.warning("TEST CONFIGURATION: liveness is passive-only (SHIREN_TEST_PASSIVE_ONLY)")
+    return passive_only_engine(engine)
 
 
 def _already_closed() -> StateError:

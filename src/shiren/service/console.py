@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from shiren.domain.console import ConsoleUser, Permission, allowed
 from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject, utcnow
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.service.app import ShirenService, append_audit
+from shiren.service.capture import start_demo_session
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
 from shiren.service.console_views import (
     CaseView,
@@ -79,6 +79,10 @@ class AuditPage:
     page: int
     pages: int
     head_seq: int
+
+
+DEMO_LEVELS = ("low", "normal", "high")
+"""Liveness levels a demo session may run at (from the console)."""
 
 
 class ConsoleService:
@@ -266,26 +270,31 @@ class ConsoleService:
 
     # -- demo sessions -----------------------------------------------------------------
 
-    def start_demo(self, p: Principal) -> str:
-        """Open a demo capture session and return the capture page's URL.
-
-        The capture page (``shiren.service.capture.start_demo_session``) is built on another
-        branch: until it is merged this raises ``console.demo_unavailable``, which the console
-        shows as a "not available" page.  The import is dynamic on purpose so this module
-        type-checks and imports without it.
-        """
+    def start_demo(self, p: Principal, reference_image: bytes, level: str = "normal") -> str:
+        """Open a demo capture session in the staff member's own tenant for the person in
+        ``reference_image`` (who then faces the camera: the capture is matched against it) and
+        return the capture page's path.  An empty upload is ``input.invalid``; a bad image is the
+        decoder's typed error."""
         self.require(p, Permission.DEMO_START)
-        try:
-            capture = importlib.import_module("shiren.service.capture")
-        except ImportError:
-            capture = None
-        start = getattr(capture, "start_demo_session", None)
-        if start is None:
-            raise StateError(
-                "demo sessions are not available", code=ErrorCode.CONSOLE_DEMO_UNAVAILABLE
+        if not reference_image:
+            raise InputError(
+                "a demo session needs a reference photo of the person who will face the camera",
+                code=ErrorCode.INPUT_INVALID,
+                detail={"field": "reference"},
             )
-        url = start(self.service, p.tenant)  # MERGE: adapt to the capture module's signature
-        return str(url)
+        if level not in DEMO_LEVELS:
+            raise InputError("unknown liveness level", code=ErrorCode.INPUT_INVALID)
+        demo = start_demo_session(
+            self.service, reference_image=reference_image, level=level, tenant=p.tenant
+        )
+        with self.service.store() as uow:
+            payload = {"user_id": p.user.id, "session_id": demo.session_id, "level": level}
+            append_audit(
+                uow, self.service.keys.audit_key, p.tenant.id, "console.demo_started",
+                demo.subject_id, payload, self.service.clock(),
+            )  # fmt: skip
+            uow.commit()
+        return f"/capture/{demo.capture_token}"
 
 
 def make_auth(

@@ -57,13 +57,21 @@ class Settings(BaseSettings):
     review_candidate_ttl_days: int = Field(default=30, ge=1, le=3650)
     """How long the captured face of a *pending* enrolment review is kept: the retention sweep
     clears older ones (the review can still be closed, but approving it binds nothing)."""
+    public_url: str | None = None
+    """The origin borrowers reach the service at (``https://verify.example.com``), used to
+    build ``capture_url``; default: the origin of the lender's request."""
+    test_passive_only: bool = False
+    """TEST ONLY (``SHIREN_TEST_PASSIVE_ONLY=1``): every liveness level requires only the
+    passive (MiniFASNet) signal, so a pre-recorded video can drive the capture page end to end
+    in a real browser.  It stops no replay or injected video; production refuses to start with
+    it (see :func:`check_production`)."""
 
 
 def load_settings(**overrides: object) -> Settings:
     """The settings from the environment (and ``overrides``), or a typed
     :class:`~shiren.errors.ConfigError` naming the bad variables — never their values."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         names = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
         raise ConfigError(
@@ -71,6 +79,19 @@ def load_settings(**overrides: object) -> Settings:
             code=ErrorCode.CONFIG_INVALID,
             detail={"fields": names},
         ) from None
+    check_production(settings)
+    return settings
 
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "load_settings"]
+def check_production(settings: Settings) -> None:
+    """Refuse test-only settings in production (``config.invalid``): a weakened liveness check
+    must never reach borrowers by a forgotten environment variable."""
+    if settings.env == "production" and settings.test_passive_only:
+        raise ConfigError(
+            "SHIREN_TEST_PASSIVE_ONLY is a test configuration; production refuses it",
+            code=ErrorCode.CONFIG_INVALID,
+            detail={"fields": ["test_passive_only"]},
+        )
+
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Settings", "check_production", "load_settings"]

@@ -1,0 +1,393 @@
+// The capture page: consent → camera → framing guidance → the server's challenge (prompts,
+// colour flash, frames with t_ms on one clock) → upload (retry, no duplicates) → result.
+import { UI, fmt } from "./i18n.js";
+import { ApiError, createApi } from "./api.js";
+import { grabber, openCamera, stopCamera } from "./camera.js";
+
+const $ = (sel) => document.querySelector(sel);
+const FRAME_WIDTH = 640;
+const FRAME_INTERVAL_MS = 80; // ≈ 12.5 fps
+const QUALITY_INTERVAL_MS = 700; // ≈ 1.4 guidance calls per second
+const START_ANYWAY_MS = 6000;
+
+const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+const params = new URLSearchParams(location.search);
+const state = {
+  lang: params.get("lang") === "en" ? "en" : sessionStorage.getItem("shiren.lang") || "zh-CN",
+  info: null,
+  screen: "loading",
+  stream: null,
+  framing: null,
+  result: null,
+  failure: null,
+};
+const api = createApi(token, () => state.lang);
+const t = (key, vars) => fmt(UI[state.lang][key] ?? key, vars);
+
+// -- rendering -------------------------------------------------------------------------------
+
+function show(name) {
+  state.screen = name;
+  document.querySelectorAll(".screen").forEach((s) => (s.hidden = s.id !== `screen-${name}`));
+  document.body.dataset.screen = name;
+  const heading = document.querySelector(`#screen-${name} h1`);
+  if (heading && name !== "capture") {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function announce(text) {
+  $("#status").textContent = text;
+}
+
+function renderStatic() {
+  document.documentElement.lang = state.lang;
+  document.title = t("brand");
+  document.querySelectorAll("[data-i18n]").forEach((el) => (el.textContent = t(el.dataset.i18n)));
+  const sw = $("#lang-switch");
+  sw.textContent = t("switch_to");
+  sw.lang = state.lang === "en" ? "zh-CN" : "en";
+  sw.setAttribute("aria-label", state.lang === "en" ? "切换到中文" : "Switch to English");
+  const info = state.info;
+  if (info) {
+    const texts = info.consent.texts[state.lang];
+    document.querySelectorAll("[data-consent]").forEach((el) => (el.textContent = texts[el.dataset.consent]));
+    document.querySelectorAll("[data-i18n-tpl]").forEach((el) => (el.textContent = t(el.dataset.i18nTpl, { lender: info.lender })));
+    document.querySelectorAll("[data-alternatives]").forEach((ul) => fillList(ul, info.alternatives.map((a) => a[state.lang])));
+    const flashes = Boolean(info.challenge && info.challenge.colours.length);
+    $("#flash-warning").hidden = !flashes;
+    $("#flash-fallback").textContent = flashes ? t("flash_fallback") : t("use_other");
+  }
+  if (state.result || state.failure) renderResult();
+}
+
+function fillList(ul, items) {
+  ul.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), { textContent: text })));
+}
+
+// -- steps -----------------------------------------------------------------------------------
+
+async function load() {
+  renderStatic();
+  try {
+    state.info = await api.info();
+  } catch (err) {
+    const code = err instanceof ApiError ? err.code : "network";
+    $("#link-error-text").textContent =
+      code === "capture.token_expired" ? t("result_expired_text") : err instanceof ApiError ? messageOf(err) : t("network_advice");
+    renderStatic();
+    show("link-error");
+    return;
+  }
+  renderStatic();
+  if (state.info.status !== "open") {
+    await showFinalState();
+    return;
+  }
+  // A next attempt opened from the result page: the borrower consented minutes ago.
+  const carried = sessionStorage.getItem(`shiren.receipt.${token}`);
+  if (carried) {
+    api.setReceipt(carried);
+    await startCamera();
+    return;
+  }
+  show("consent");
+}
+
+async function retryNow() {
+  $("#result-retry").disabled = true;
+  try {
+    const next = await api.retry();
+    sessionStorage.setItem(`shiren.receipt.${next.capture_token}`, next.receipt);
+    location.assign(`${next.capture_path}?lang=${state.lang}`);
+  } catch (err) {
+    $("#result-retry").disabled = false;
+    $("#result-actions").hidden = true;
+    $("#result-text").textContent = messageOf(err);
+  }
+}
+
+async function showFinalState() {
+  try {
+    state.result = await api.result();
+  } catch (err) {
+    state.failure = { kind: "error", message: messageOf(err) };
+  }
+  if (!state.result?.decision && !state.failure) {
+    state.failure = { kind: state.info.status === "expired" ? "expired" : "used" };
+  }
+  renderResult();
+  show("result");
+}
+
+async function accept() {
+  $("#consent-accept").disabled = true;
+  try {
+    await api.consent(true);
+  } catch (err) {
+    $("#consent-accept").disabled = false;
+    announce(messageOf(err));
+    return;
+  }
+  await startCamera();
+}
+
+async function decline() {
+  api.consent(false).catch(() => {});
+  goAlternatives();
+}
+
+function goAlternatives() {
+  stopFraming();
+  stopCamera(state.stream);
+  state.stream = null;
+  show("alternatives");
+}
+
+async function startCamera() {
+  show("camera");
+  $("#camera-error").hidden = true;
+  $("#camera-retry").hidden = true;
+  try {
+    state.stream = await openCamera($("#preview"));
+  } catch (err) {
+    const key = err?.name === "NotAllowedError" ? "camera_denied" : err?.name === "NotFoundError" ? "camera_missing" : "camera_failed";
+    $("#camera-error").textContent = t(key);
+    $("#camera-error").hidden = false;
+    $("#camera-retry").hidden = false;
+    return;
+  }
+  show("capture");
+  startFraming();
+}
+
+// Live guidance: a local brightness check on every tick, the server's quality gate ~1.4×/s.
+function startFraming() {
+  const video = $("#preview");
+  const grab = grabber(video, 480);
+  const f = { timer: 0, busy: false, lastQuality: 0, passed: false, started: performance.now(), tip: t("framing_start") };
+  state.framing = f;
+  $("#framing-controls").hidden = false;
+  $("#progress").hidden = true;
+  setPrompt(t("framing_start"));
+  const start = $("#start");
+  start.disabled = true;
+  start.textContent = t("start");
+  f.timer = setInterval(async () => {
+    if (!video.videoWidth) return;
+    const now = performance.now();
+    grab.draw();
+    const luma = grab.centreLuma();
+    const local = luma < 40 ? t("local_dark") : luma > 235 ? t("local_bright") : null;
+    if (!f.busy && now - f.lastQuality >= QUALITY_INTERVAL_MS) {
+      f.busy = true;
+      f.lastQuality = now;
+      try {
+        const q = await api.quality(await grab.jpeg(0.8));
+        f.passed = f.passed || q.passed;
+        f.tip = q.passed ? t("framing_ok") : q.tip;
+        $("#oval-ring").classList.toggle("good", q.passed);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 429)) f.tip = messageOf(err);
+      } finally {
+        f.busy = false;
+      }
+    }
+    if (state.framing !== f) return;
+    setPrompt(local || f.tip);
+    const late = now - f.started > START_ANYWAY_MS;
+    if (f.passed || late) {
+      start.disabled = false;
+      start.textContent = f.passed ? t("start") : t("start_anyway");
+    }
+  }, 150);
+}
+
+function stopFraming() {
+  if (state.framing) clearInterval(state.framing.timer);
+  state.framing = null;
+}
+
+function setPrompt(text) {
+  const el = $("#prompt");
+  if (el.textContent !== text) el.textContent = text;
+}
+
+// The challenge: one clock (performance.now() − t0) drives the prompts, the colour flash and
+// every frame's t_ms, so the server knows which colour was on screen for each frame.
+async function runChallenge() {
+  stopFraming();
+  const ch = state.info.challenge;
+  const video = $("#preview");
+  const grab = grabber(video, FRAME_WIDTH);
+  const frames = [];
+  const flash = $("#flash");
+  $("#framing-controls").hidden = true;
+  $("#progress").hidden = false;
+  fillList($("#steps"), ch.actions.map((a) => t(`action_${a.action}`)));
+  const endMs = ch.duration_ms + 300;
+  let interrupted = false;
+  const onHidden = () => {
+    if (document.hidden) interrupted = true;
+  };
+  document.addEventListener("visibilitychange", onHidden);
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    const tm = performance.now() - t0;
+    grab.draw();
+    frames.push({ t: Math.round(tm * 10) / 10, blob: grab.jpeg(0.85) });
+  }, FRAME_INTERVAL_MS);
+  await new Promise((done) => {
+    const tick = () => {
+      const tm = performance.now() - t0;
+      const colour = ch.colours.find((c) => c.start_ms <= tm && tm < c.end_ms);
+      flash.hidden = !colour;
+      if (colour) flash.style.backgroundColor = `rgb(${colour.rgb.join(",")})`;
+      const idx = ch.actions.findIndex((a) => a.start_ms <= tm && tm < a.end_ms);
+      updateProgress(ch, idx, tm);
+      if (colour) setPrompt(t("flash_prompt"));
+      else if (idx >= 0) setPrompt(t(`action_${ch.actions[idx].action}`));
+      else setPrompt(t("hold_still"));
+      if (tm >= endMs || interrupted) done();
+      else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  clearInterval(timer);
+  document.removeEventListener("visibilitychange", onHidden);
+  flash.hidden = true;
+  if (interrupted) {
+    // Leaving the page mid-challenge breaks its timeline: start again (the session is unused).
+    startFraming();
+    setPrompt(t("interrupted"));
+    if (state.framing) state.framing.tip = t("interrupted");
+    return;
+  }
+  setPrompt(t("done_capture"));
+  const blobs = await Promise.all(frames.map((f) => f.blob));
+  stopCamera(state.stream);
+  state.stream = null;
+  await upload(frames.map((f, i) => ({ t: f.t, blob: blobs[i] })).filter((f) => f.blob));
+}
+
+function updateProgress(ch, idx, tm) {
+  const total = ch.actions.length;
+  const items = $("#steps").children;
+  for (let i = 0; i < items.length; i++) {
+    const stepDone = tm >= ch.actions[i].end_ms;
+    items[i].classList.toggle("done", stepDone);
+    items[i].classList.toggle("current", i === idx);
+    if (i === idx) items[i].setAttribute("aria-current", "step");
+    else items[i].removeAttribute("aria-current");
+  }
+  const n = idx >= 0 ? idx + 1 : Math.min(total, ch.actions.filter((a) => tm >= a.end_ms).length);
+  $("#step-label").textContent = t("step_of", { n: Math.max(1, n), total });
+  const pct = idx >= 0 ? ((tm - ch.actions[idx].start_ms) / (ch.actions[idx].end_ms - ch.actions[idx].start_ms)) * 100 : n === total && tm >= ch.actions[total - 1].end_ms ? 100 : 0;
+  const meter = $("#progress .meter");
+  meter.setAttribute("aria-valuenow", String(Math.round(pct)));
+  $("#meter-fill").style.width = `${Math.max(0, Math.min(100, pct))}%`;
+}
+
+async function upload(frames) {
+  show("upload");
+  const text = $("#upload-text");
+  try {
+    state.result = await api.submit(state.info.nonce, frames, ({ attempt, waitingMs, polling }) => {
+      if (polling) text.textContent = t("waiting_result");
+      else if (waitingMs) text.textContent = t("upload_retry", { s: Math.ceil(waitingMs / 1000), n: attempt });
+      else text.textContent = t("uploading", { n: attempt });
+    });
+  } catch (err) {
+    const network = !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
+    state.failure = network ? { kind: "network" } : { kind: "error", message: messageOf(err), code: err.code };
+  }
+  renderResult();
+  show("result");
+}
+
+// -- the result ------------------------------------------------------------------------------
+
+function renderResult() {
+  const r = state.result;
+  const fail = state.failure;
+  const icon = $("#result-icon");
+  let title;
+  let text;
+  let advice = [];
+  let fallbacks = [];
+  if (fail) {
+    icon.className = "result-icon bad";
+    const kind = fail.code === "session.expired" ? "expired" : fail.kind;
+    title = { network: t("result_network_title"), expired: t("result_expired_title"), used: t("result_used_title") }[kind] || t("result_retry_title");
+    text = { network: t("result_network_text"), expired: t("result_expired_text"), used: "" }[kind] ?? fail.message;
+    if (kind === "network") advice = [{ symptom: t("network_symptom"), advice: t("network_advice") }];
+    fallbacks = (state.info?.alternatives || []).map((a) => a[state.lang]);
+  } else if (r && r.decision) {
+    const ok = r.decision === "pass";
+    icon.className = `result-icon ${ok ? "good" : r.decision === "review" ? "wait" : "bad"}`;
+    title = t(`result_${r.decision}_title`);
+    text = t(`result_${r.decision}_text`);
+    advice = r.advice || [];
+    fallbacks = (r.fallbacks || []).map((f) => f.label);
+  } else {
+    return;
+  }
+  $("#result-title").textContent = title;
+  $("#result-text").textContent = text || "";
+  fillList($("#result-tips"), r && !fail ? r.tips || [] : []);
+  const table = $("#result-advice");
+  table.hidden = !advice.length;
+  table.tBodies[0].replaceChildren(
+    ...advice.map((a) => {
+      const tr = document.createElement("tr");
+      tr.append(Object.assign(document.createElement("td"), { textContent: a.symptom }), Object.assign(document.createElement("td"), { textContent: a.advice }));
+      return tr;
+    }),
+  );
+  $("#result-attempts").textContent = r && !fail && r.decision !== "pass" ? attemptsText(r) : "";
+  $("#result-actions").hidden = !(r && !fail && r.can_retry);
+  const fb = $("#result-fallbacks");
+  const showFallbacks = fallbacks.length && (fail || r.decision === "fallback" || r.decision === "review" || (r.attempts && r.attempts.failed >= r.attempts.max));
+  fb.hidden = !showFallbacks;
+  fillList(fb.querySelector("ul"), fallbacks);
+  announce(title);
+}
+
+function attemptsText(r) {
+  if (!r.attempts) return "";
+  const left = Math.max(0, r.attempts.max - r.attempts.failed);
+  const sep = state.lang === "en" ? " " : "";
+  const parts = [t("attempts", r.attempts), left ? t("attempts_left", { left }) : t("attempts_none")];
+  if (r.retry_after_s) parts.push(t("retry_after", { m: Math.ceil(r.retry_after_s / 60) }));
+  return parts.join(sep);
+}
+
+function messageOf(err) {
+  const known = {
+    "capture.token_invalid": { "zh-CN": "验证链接无效，请回到借款应用重新打开", en: "This verification link is not valid. Please open it again from the lending app." },
+    "capture.retry_not_allowed": { "zh-CN": "无法从此链接再次尝试，请回到借款应用", en: "No further attempt can be started from this link. Please go back to the lending app." },
+    "capture.token_expired": { "zh-CN": "验证链接已过期，请回到借款应用获取新链接", en: "This verification link has expired. Please get a new one from the lending app." },
+  };
+  if (err instanceof ApiError && known[err.code]) return known[err.code][state.lang];
+  return t("error_generic");
+}
+
+// -- wiring ----------------------------------------------------------------------------------
+
+$("#lang-switch").addEventListener("click", () => {
+  state.lang = state.lang === "en" ? "zh-CN" : "en";
+  sessionStorage.setItem("shiren.lang", state.lang);
+  renderStatic();
+  if (state.framing) state.framing.tip = t("framing_start");
+});
+$("#consent-accept").addEventListener("click", accept);
+$("#consent-decline").addEventListener("click", decline);
+$("#camera-retry").addEventListener("click", startCamera);
+$("#result-retry").addEventListener("click", retryNow);
+$("#start").addEventListener("click", () => {
+  $("#start").disabled = true;
+  runChallenge();
+});
+document.querySelectorAll("[data-go-alternatives]").forEach((b) => b.addEventListener("click", goAlternatives));
+load();

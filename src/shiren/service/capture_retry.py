@@ -1,0 +1,104 @@
+"""The borrower's next attempt, opened from the capture page after a ``retry`` decision.
+
+A session is single use, so trying again needs a new one.  Without this the borrower would have
+to go back to the lending app and wait for the lender to open it; with it the result page offers
+"再试一次" when — and only when — the service itself said ``retry`` and the retry rules leave an
+attempt: not after ``pass``, ``review`` or ``fallback``, not while the subject is locked.
+
+The new session copies what the lender's policy decided for the old one (purpose, level, match
+threshold, lending event), draws a fresh signed challenge and nonce, and is audited
+(``capture.retry_opened``, ids only).  Idempotent: asking again from the same old link returns
+the attempt already opened rather than a second one, so a double tap or a reload never multiplies
+sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import replace
+
+from shiren.domain.decisions import Outcome
+from shiren.domain.entities import Session, SubjectStatus, Tenant, new_id
+from shiren.errors import ErrorCode, StateError
+from shiren.liveness.challenge import load_challenge
+from shiren.liveness.config import Level
+from shiren.service.app import SessionView, ShirenService
+from shiren.service.capture_token import issue
+
+
+def _refuse(why: str) -> StateError:
+    return StateError(
+        f"no further attempt from this link ({why})",
+        code=ErrorCode.CAPTURE_RETRY_NOT_ALLOWED,
+        detail={"why": why},
+    )
+
+
+def next_attempt(service: ShirenService, tenant: Tenant, old: SessionView) -> SessionView:
+    """The attempt after ``old`` (see the module docstring); ``capture.retry_not_allowed``
+    when the decision or the retry rules forbid one."""
+    if old.check_id is None:
+        raise _refuse("not judged yet")
+    check = service.get_check(tenant, old.check_id)
+    if check.outcome is not Outcome.RETRY:
+        raise _refuse(f"decision {check.outcome.value}")
+    s = old.session
+    now = service.clock()
+    key = f"{tenant.id}:subject:{s.subject_id}"
+    rules = service.rules
+    if service.counter.locked_for(key, now.timestamp()) > 0:
+        raise _refuse("locked")
+    if service.counter.failures(key, rules.window_s, now.timestamp()) >= rules.max_failures:
+        raise _refuse("no attempts left")
+    with service.store() as uow:
+        subject = uow.subjects.get(tenant.id, s.subject_id)
+        if subject is None or subject.status in (SubjectStatus.ERASED, SubjectStatus.LOCKED):
+            raise _refuse("subject not available")
+        later = [
+            x
+            for x in uow.sessions.list_for_subject(tenant.id, s.subject_id)
+            if x.id != s.id
+            and x.created_at >= s.created_at
+            and (x.purpose, x.event_id) == (s.purpose, s.event_id)
+        ]
+        if later:
+            newest = max(later, key=lambda x: x.created_at)
+            return _view(service, tenant, newest)
+        expires = now + service.session_ttl
+        drawn = service.draw(service.checker.config, Level(s.level), now.timestamp())
+        challenge = replace(
+            drawn, nonce=secrets.token_hex(16), expires_at=round(expires.timestamp(), 3)
+        ).signed(service.keys.challenge_key)
+        session = Session(
+            id=new_id(),
+            tenant_id=tenant.id,
+            subject_id=s.subject_id,
+            purpose=s.purpose,
+            challenge_json=json.dumps(challenge.to_dict(), sort_keys=True),
+            nonce=challenge.nonce,
+            level=s.level,
+            threshold=s.threshold,
+            created_at=now,
+            expires_at=expires,
+            event_id=s.event_id,
+        )
+        uow.sessions.add(session)
+        service._audit(
+            uow,
+            tenant.id,
+            "capture.retry_opened",
+            s.subject_id,
+            {"previous_session_id": s.id, "session_id": session.id, "check_id": old.check_id},
+            now,
+        )
+        uow.commit()
+    return _view(service, tenant, session)
+
+
+def _view(service: ShirenService, tenant: Tenant, session: Session) -> SessionView:
+    token = issue(service.keys.challenge_key, tenant.id, session.id, session.expires_at)
+    return SessionView(session, load_challenge(session.challenge_json), capture_token=token)
+
+
+__all__ = ["next_attempt"]
