@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -75,7 +76,7 @@ def issue(
             raise StateError(
                 "a code was sent a moment ago",
                 code=ErrorCode.OTP_RESEND_TOO_SOON,
-                detail={"retry_after_s": int(wait) + 1},
+                detail={"retry_after_s": math.ceil(wait)},
             )
     code = draw(rules.digits)
     return code, OtpState(
