@@ -42,7 +42,8 @@ def test_phone_and_card_validation_and_masks() -> None:
             normalise_phone(bad)
         assert exc.value.code is ErrorCode.PHONE_INVALID
     card = with_luhn("622202123456789")
-    assert luhn_ok(card) and normalise_card(card[:4] + " " + card[4:]) == card
+    assert luhn_ok(card)
+    assert normalise_card(card[:4] + " " + card[4:]) == card
     wrong = card[:-1] + str((int(card[-1]) + 1) % 10)
     with pytest.raises(InputError) as exc2:
         normalise_card(wrong)
@@ -55,10 +56,13 @@ def test_phone_and_card_validation_and_masks() -> None:
 
 def test_otp_verifies_once_and_never_stores_the_code() -> None:
     code, state = issue(OtpState(), key=KEY, scope="f1", now=T0, rules=RULES)
-    assert len(code) == 6 and code.isdigit()
-    assert state.code_hash is not None and code not in state.code_hash
+    assert len(code) == 6
+    assert code.isdigit()
+    assert state.code_hash is not None
+    assert code not in state.code_hash
     result, after = check(state, code, key=KEY, scope="f1", now=T0, rules=RULES)
-    assert result is OtpCheck.VERIFIED and after.code_hash is None
+    assert result is OtpCheck.VERIFIED
+    assert after.code_hash is None
     with pytest.raises(StateError) as exc:
         check(after, code, key=KEY, scope="f1", now=T0, rules=RULES)
     assert exc.value.code is ErrorCode.OTP_NOT_SENT
@@ -75,7 +79,8 @@ def test_otp_attempts_expiry_cooldown_and_send_cap() -> None:
     wrong = "000000" if code != "000000" else "111111"
     for left in (2, 1, 0):
         result, state = check(state, wrong, key=KEY, scope="f", now=T0, rules=RULES)
-        assert result is OtpCheck.WRONG and attempts_left(state, RULES) == left
+        assert result is OtpCheck.WRONG
+        assert attempts_left(state, RULES) == left
     with pytest.raises(StateError) as exc:
         check(state, code, key=KEY, scope="f", now=T0, rules=RULES)  # even the right one
     assert exc.value.code is ErrorCode.OTP_ATTEMPTS_EXCEEDED
@@ -89,7 +94,8 @@ def test_otp_attempts_expiry_cooldown_and_send_cap() -> None:
     assert exc.value.code is ErrorCode.OTP_EXPIRED
     with pytest.raises(StateError) as exc:
         issue(state, key=KEY, scope="f", now=T0 + timedelta(hours=1), rules=RULES)
-    assert exc.value.code is ErrorCode.OTP_RESEND_TOO_SOON and "max_sends" in exc.value.detail
+    assert exc.value.code is ErrorCode.OTP_RESEND_TOO_SOON
+    assert "max_sends" in exc.value.detail
 
 
 def _card(magic: str) -> str:
@@ -120,16 +126,19 @@ def test_sandbox_failures_idempotency_and_outbox() -> None:
     for magic, code in (("0500", ErrorCode.CONNECTOR_UNAVAILABLE), ("0408", "connector.timeout")):
         with pytest.raises(ConnectorError) as exc:
             cards.verify(CardQuery("a", "b", _card(magic), "c"), idempotency_key=magic)
-        assert exc.value.code == code and exc.value.retryable
+        assert exc.value.code == code
+        assert exc.value.retryable
     q = CardQuery("张三", "x", _card("1234"), "13912345678")
     first = cards.verify(q, idempotency_key="same")
-    assert cards.verify(q, idempotency_key="same") == first and cards.calls == 1
+    assert cards.verify(q, idempotency_key="same") == first
+    assert cards.calls == 1
     with pytest.raises(InputError):
         cards.verify(CardQuery("李四", "x", _card("1234"), "13912345678"), idempotency_key="same")
     sms = sbx.SandboxSms()
     sms.send_code("13912345678", "123456", idempotency_key="a")
     sms.send_code("13912345678", "123456", idempotency_key="a")
-    assert sms.outbox == {"13912345678": "123456"} and sms.deliveries == 1
+    assert sms.outbox == {"13912345678": "123456"}
+    assert sms.deliveries == 1
     for phone in (sbx.SMS_UNAVAILABLE, sbx.SMS_TIMEOUT):
         with pytest.raises(ConnectorError):
             sms.send_code(phone, "1", idempotency_key=phone)

@@ -94,7 +94,8 @@ def test_authority_and_sms_round_trip(provider: FakeProvider) -> None:
     )
     assert (missing.outcome, missing.photo_match) == (AuthorityOutcome.NOT_FOUND, None)
     receipt = HttpSms(client).send_code("13912345678", "123456", idempotency_key="s-1")
-    assert receipt.provider_ref and provider.sms == [("13912345678", "123456")]
+    assert receipt.provider_ref
+    assert provider.sms == [("13912345678", "123456")]
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "429", "timeout"])
@@ -109,7 +110,8 @@ def test_retryable_failures_are_retried_with_the_same_key(
     assert result.outcome is CardOutcome.MATCH
     assert [s.idempotency_key for s in provider.seen] == ["same"] * 3
     assert len(sleeps) == 2
-    assert 0 <= sleeps[0] <= 0.1 and 0 <= sleeps[1] <= 0.2  # full jitter under base·2^(n-1)
+    assert 0 <= sleeps[0] <= 0.1
+    assert 0 <= sleeps[1] <= 0.2
 
 
 def test_a_slow_answer_within_the_timeout_is_fine(provider: FakeProvider) -> None:
@@ -125,7 +127,8 @@ def test_persistent_timeouts_give_a_typed_retryable_error(provider: FakeProvider
     with pytest.raises(ConnectorError) as exc:
         HttpBankCard(make_client(provider)).verify(query(), idempotency_key="k")
     assert exc.value.code is ErrorCode.CONNECTOR_TIMEOUT
-    assert isinstance(exc.value, ServiceError) and exc.value.retryable
+    assert isinstance(exc.value, ServiceError)
+    assert exc.value.retryable
     assert len(provider.seen) == 3
 
 
@@ -147,7 +150,8 @@ def test_a_forged_answer_then_a_good_one_is_accepted(provider: FakeProvider) -> 
 def test_our_bad_signature_is_refused_and_not_retried(provider: FakeProvider) -> None:
     with pytest.raises(ConnectorError) as exc:
         HttpBankCard(make_client(provider, secret=b"w" * 32)).verify(query(), idempotency_key="k")
-    assert exc.value.code is ErrorCode.CONNECTOR_AUTH_FAILED and not exc.value.retryable
+    assert exc.value.code is ErrorCode.CONNECTOR_AUTH_FAILED
+    assert not exc.value.retryable
     assert [s.signature_ok for s in provider.seen] == [False]
 
 
@@ -191,7 +195,8 @@ def test_circuit_opens_fails_fast_then_half_opens_and_closes(provider: FakeProvi
     assert breaker.state is CircuitState.OPEN
     with pytest.raises(ConnectorError) as exc:
         cards.verify(query(), idempotency_key="c")
-    assert exc.value.code is ErrorCode.CONNECTOR_CIRCUIT_OPEN and exc.value.retryable
+    assert exc.value.code is ErrorCode.CONNECTOR_CIRCUIT_OPEN
+    assert exc.value.retryable
     assert len(provider.seen) == 2  # failed fast: the provider never saw "c"
     clock.t += 30
     assert breaker.state is CircuitState.HALF_OPEN
@@ -212,10 +217,12 @@ def test_breaker_unit_half_open_admits_only_the_probe() -> None:
     b.record_success()  # a success resets the consecutive count
     b.record_failure()
     b.record_failure()
-    assert b.allow() and b.state is CircuitState.CLOSED
+    assert b.allow()
+    assert b.state is CircuitState.CLOSED
     b.record_failure()
     assert not b.allow()
     clock.t += 9.9
     assert not b.allow()
     clock.t += 0.1
-    assert b.allow() and not b.allow()  # one probe at a time
+    assert b.allow()
+    assert not b.allow()
