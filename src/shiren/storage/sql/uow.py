@@ -14,7 +14,9 @@ from shiren.storage.sql.repositories import (
     SqlCheckRepository,
     SqlConsentRepository,
     SqlEvidenceRepository,
+    SqlFallbackRepository,
     SqlLendingEventRepository,
+    SqlPayoutCheckRepository,
     SqlReferenceRepository,
     SqlReviewRepository,
     SqlSessionRepository,
@@ -50,6 +52,8 @@ class SqlUnitOfWork:
         self.reviews = SqlReviewRepository(self)
         self.webhooks = SqlWebhookOutbox(self)
         self.audit = SqlAuditLog(self)
+        self.fallbacks = SqlFallbackRepository(self)
+        self.payouts = SqlPayoutCheckRepository(self)
 
     def connection(self) -> Connection:
         if self._conn is None:
