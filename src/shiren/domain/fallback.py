@@ -1,9 +1,10 @@
 """The non-face path: a small state machine per (subject, lending event), chosen by a versioned
 policy — and the payout-ownership record.
 
-Face must never be the only way in.  When the face check of a lending event has failed often
-enough (``face_failures``), or locked the subject, or when the user refuses face processing,
-the lender may open a *fallback* for that event: the policy's ``steps`` (e.g. an SMS code, then
+Face must never be the only way in.  When the subject's face checks have failed often enough
+since their last pass (``face_failures``, over any lending events), or locked the subject, or
+when the user refuses face processing, the lender may open a *fallback* for a lending event
+that needs a check and has not passed one: the policy's ``steps`` (e.g. an SMS code, then
 the bank-card 4-element check) must all pass, in order.  A step that fails ``step_failures``
 times sends the case to manual review; an unfinished case expires after ``ttl_s``::
 

@@ -41,6 +41,8 @@ import numpy as np
 from shiren.audit import AuditEvent as PureAuditEvent
 from shiren.audit import ChainedEvent, VerifyResult, canonical_bytes, compute_hash, compute_mac
 from shiren.audit import verify as verify_chain
+from shiren.connectors import Connectors  # issue 6
+from shiren.connectors.sandbox import sandbox_connectors  # issue 6
 from shiren.domain import idnumber
 from shiren.domain.decisions import Outcome, RetryRules, decide
 from shiren.domain.entities import (
@@ -99,6 +101,7 @@ from shiren.privacy import (
 )
 from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
+from shiren.service.connectors import refuse_sandbox_in_production, resolve_connectors
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings
@@ -305,8 +308,13 @@ class ShirenService:
         on_erased: Callable[[], None] | None = None,
         stored_faces_warning: int = STORED_FACES_FILING_THRESHOLD,
         production: bool = False,
+        connectors: Connectors | None = None,
     ) -> None:
         self.store = store
+        # issue 6: outside checks (SMS, bank card, authority); sandbox only outside production
+        self.connectors = refuse_sandbox_in_production(
+            connectors or sandbox_connectors(), production=production
+        )
         self.keys = keys
         self.verifier = engine.verifier
         base = engine.checker
@@ -375,6 +383,7 @@ class ShirenService:
             on_erased=lambda: checkpoint_sqlite(sql),
             stored_faces_warning=settings.stored_faces_warning,
             production=settings.env == "production",
+            connectors=resolve_connectors(settings),  # issue 6
         )
 
     # -- keys and helpers ----------------------------------------------------------------

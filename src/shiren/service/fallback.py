@@ -167,26 +167,24 @@ class FallbackService:
     ) -> FallbackTrigger:
         if event.decided is not StepUpDecided.NEEDED:
             raise _not_allowed("the event needs no check")
-        sessions = {
+        on_event = {
             s.id
             for s in uow.sessions.list_for_subject(tenant.id, event.subject_id)
             if s.event_id == event.id
         }
-        checks = [
-            c
-            for c in uow.checks.list_for_subject(tenant.id, event.subject_id)
-            if c.session_id in sessions
-        ]
-        if any(c.decision is Decision.PASS for c in checks):
+        checks = uow.checks.list_for_subject(tenant.id, event.subject_id)  # oldest first
+        if any(c.decision is Decision.PASS and c.session_id in on_event for c in checks):
             raise _not_allowed("the face check passed")
         if refuse_face:
             return FallbackTrigger.FACE_REFUSED
-        if any(c.decision is Decision.FALLBACK for c in checks):
+        passes = [i for i, c in enumerate(checks) if c.decision is Decision.PASS]
+        failed = checks[passes[-1] + 1 :] if passes else checks  # since the last pass
+        if any(c.decision is Decision.FALLBACK for c in failed):
             return FallbackTrigger.FACE_LOCKED
-        if len(checks) >= self.policy.face_failures:
+        if len(failed) >= self.policy.face_failures:
             return FallbackTrigger.FACE_FAILED
         raise _not_allowed(
-            "too few failed face checks", failed=len(checks), needed=self.policy.face_failures
+            "too few failed face checks", failed=len(failed), needed=self.policy.face_failures
         )
 
     # -- SMS code ------------------------------------------------------------------------
