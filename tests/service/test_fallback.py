@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from shiren.connectors.errors import ConnectorError
+from shiren.connectors.errors import ConnectorError, timeout
+from shiren.connectors.sandbox import SandboxSms
+from shiren.connectors.types import SmsReceipt
 from shiren.domain.entities import Decision
 from shiren.domain.fallback import StepKind
 from shiren.errors import ErrorCode, InputError, StateError
@@ -170,6 +172,25 @@ def test_sms_provider_failure_keeps_the_send_budget(world: World) -> None:
     with pytest.raises(ConnectorError):
         svc.send_code(world.tenant, fid)
     assert svc.get(world.tenant, fid)["code_sends"] == 0
+
+
+def test_a_send_repeated_after_a_lost_answer_is_a_new_code(world: World) -> None:
+    class LosesFirstAnswer(SandboxSms):
+        def send_code(self, phone: str, code: str, *, idempotency_key: str) -> SmsReceipt:
+            receipt = super().send_code(phone, code, idempotency_key=idempotency_key)
+            if self.deliveries == 1:
+                raise timeout(self.name)  # delivered, but the answer was lost
+            return receipt
+
+    world.sms = LosesFirstAnswer()
+    svc = world.fallbacks()
+    fid = svc.start(world.tenant, world.event(world.subject()), phone=PHONE, refuse_face=True)
+    with pytest.raises(ConnectorError):
+        svc.send_code(world.tenant, fid["id"])
+    out = svc.send_code(world.tenant, fid["id"])  # not refused as a reused idempotency key
+    assert out["code_sends"] == 1
+    assert world.sms.deliveries == 2
+    assert svc.verify_code(world.tenant, fid["id"], _code(world))["verified"] is True
 
 
 def test_an_unfinished_fallback_expires(world: World) -> None:

@@ -209,11 +209,12 @@ class FallbackService:
             now=now,
             rules=self.otp_rules,
         )
-        receipt = self.connectors.sms.send_code(
-            phone,
-            code,
-            idempotency_key=idempotency_key(self.keys, tenant.id, flow.id, "sms", str(state.sends)),
+        # The key covers the code's hash: the adapter's own retries reuse it (one SMS); a send
+        # the caller repeats after a provider failure is a new code, so a new key.
+        key = idempotency_key(
+            self.keys, tenant.id, flow.id, "sms", str(state.sends), state.code_hash or ""
         )
+        receipt = self.connectors.sms.send_code(phone, code, idempotency_key=key)
         with self.store() as uow:
             saved = uow.fallbacks.update(with_otp(flow, state), expected_version=flow.version)
             self._audit(uow, saved, "fallback.code_sent", {"sends": state.sends})
