@@ -5,6 +5,7 @@ that keeps failing opens the circuit (fast ``connector.circuit_open``) instead o
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from shiren.connectors.errors import ConnectorError
