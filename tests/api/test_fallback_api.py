@@ -5,6 +5,7 @@ card in another name is blocked."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shiren.storage.leakscan import scan_database
@@ -18,8 +19,6 @@ PHONE = "13912345678"
 
 
 def _hooks(api: Api, tenant_id: str, event: str) -> list[dict[str, Any]]:  # noqa: F811
-    import json
-
     with api.service.store() as uow:
         rows = uow.webhooks.list_for_tenant(tenant_id)
     return [d for d in (json.loads(r.payload) for r in rows) if d["event"] == event]
@@ -117,6 +116,9 @@ def test_refusing_face_goes_straight_to_the_non_face_path(api: Api) -> None:  # 
     done = _sms_then_card(api, auth, started.json()["id"])
     assert done["decision"] == "pass"
     assert done["reasons"][0] == "fallback.face_refused"
+    export = api.client.get(f"/v1/subjects/{sid}/export", headers=auth).json()
+    assert [f["decision"] for f in export["fallbacks"]] == ["pass"]
+    assert PHONE not in json.dumps(export)
     bad = api.client.post(
         f"/v1/events/{event['event_id']}/fallback", json={"phone": "123"}, headers=auth
     )
@@ -153,6 +155,10 @@ def test_payout_to_a_card_in_another_name_is_blocked(api: Api) -> None:  # noqa:
     )
     hooks = _hooks(api, tid, "payout.checked")
     assert sorted(h["decision"] for h in hooks) == ["allowed", "blocked"]
+    export = api.client.get(f"/v1/subjects/{sid}/export", headers=auth)
+    assert [p["decision"] for p in export.json()["payout_checks"]] == ["allowed", "blocked"]
+    assert card("0001") not in export.text
+    assert export.json()["payout_checks"][1]["card"] == "**** " + card("0001")[-4:]
     checkpoint_sqlite(api.sql)
     hits = scan_database(api.sql, [ID_NUMBER, NAME, card(), card("0001"), PHONE])
     assert hits == [], hits

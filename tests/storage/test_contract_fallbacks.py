@@ -81,6 +81,8 @@ def test_fallback_round_trip_and_isolation(uow_factory: UnitOfWorkFactory) -> No
         assert uow.fallbacks.get(other, f.id) is None
         assert uow.fallbacks.list_for_event(tid, f.event_id) == [f]
         assert uow.fallbacks.list_for_event(other, f.event_id) == []
+        assert uow.fallbacks.list_for_subject(tid, sid) == [f]
+        assert uow.fallbacks.list_for_subject(other, sid) == []
         with pytest.raises(StateError) as exc:
             uow.fallbacks.add(flow(other, sid))  # the subject is another tenant's
         assert exc.value.code is ErrorCode.RECORD_NOT_FOUND

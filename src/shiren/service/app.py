@@ -1212,6 +1212,9 @@ class ShirenService:
             events = uow.lending_events.list_for_subject(tenant.id, subject_id)
             templates = uow.templates.list_for_subject(tenant.id, subject_id)
             references = uow.references.list_for_subject(tenant.id, subject_id)
+            from shiren.service.fallback_records import subject_export  # issue 6 (import cycle)
+
+            non_face = subject_export(uow, tenant.id, subject_id)  # issue 6: fallbacks, payouts
         name = masked = None
         key = self._subject_key(tenant, subject)
         if subject.name_enc is not None:
@@ -1268,6 +1271,7 @@ class ShirenService:
                 {"id": r.id, "kind": r.kind.value, "created_at": r.created_at.isoformat()}
                 for r in references
             ],
+            **non_face,  # issue 6
         }
 
     def sweep(self, now: datetime | None = None) -> SweepResult:

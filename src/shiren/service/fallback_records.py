@@ -97,4 +97,30 @@ def flow_view(flow: FallbackFlow, lang: str = "en") -> dict[str, Any]:
     }
 
 
-__all__ = ["announce_decision", "audit_flow", "flow_view", "otp_state", "with_otp"]
+def subject_export(uow: UnitOfWork, tenant_id: str, subject_id: str) -> dict[str, Any]:
+    """The subject's fallback cases and payout checks for an access request (masked: phone
+    and card by their last four digits only)."""
+    payouts = [
+        {
+            "id": p.id,
+            "event_id": p.event_id,
+            "decision": p.outcome.value,
+            "reasons": list(p.reasons),
+            "mismatched": list(p.mismatched),
+            "card": "**** " + p.card_last4,
+            "created_at": p.created_at.isoformat(),
+        }
+        for p in uow.payouts.list_for_subject(tenant_id, subject_id)
+    ]
+    flows = uow.fallbacks.list_for_subject(tenant_id, subject_id)
+    return {"fallbacks": [flow_view(f) for f in flows], "payout_checks": payouts}
+
+
+__all__ = [
+    "announce_decision",
+    "audit_flow",
+    "flow_view",
+    "otp_state",
+    "subject_export",
+    "with_otp",
+]

@@ -745,6 +745,9 @@ class MemoryFallbackRepository(_Repo):
     def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
         return self._where(tenant_id, lambda x: x.event_id == event_id)
 
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        return self._where(tenant_id, lambda x: x.subject_id == subject_id)
+
     def list_by_status(
         self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
     ) -> list[FallbackFlow]:

@@ -366,6 +366,10 @@ class FallbackRepository(Protocol):
         """Oldest first."""
         ...
 
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        """Oldest first (the subject's access request)."""
+        ...
+
     def list_by_status(
         self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
     ) -> list[FallbackFlow]:

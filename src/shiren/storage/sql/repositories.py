@@ -848,13 +848,19 @@ class SqlFallbackRepository(_SqlRepo):
         stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == flow_id)
         return self._one(stmt, _fallback)
 
-    def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
+    def _list(self, tenant_id: str, column: str, value: str) -> list[FallbackFlow]:
         stmt = (
             select(self.t)
-            .where(self.t.c.tenant_id == tenant_id, self.t.c.event_id == event_id)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c[column] == value)
             .order_by(self.t.c.created_at, self.t.c.id)
         )
         return self._all(stmt, _fallback)
+
+    def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
+        return self._list(tenant_id, "event_id", event_id)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        return self._list(tenant_id, "subject_id", subject_id)
 
     def list_by_status(
         self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
