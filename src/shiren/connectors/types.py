@@ -135,7 +135,13 @@ def normalise_phone(phone: str) -> str:
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
-    if len(digits) != 11 or not digits.isascii() or not digits.isdigit() or digits[:2] < "13":
+    if (
+        len(digits) != 11
+        or not digits.isascii()
+        or not digits.isdigit()
+        or digits[0] != "1"
+        or digits[1] not in "3456789"
+    ):
         raise InputError(
             "phone must be an 11-digit mainland mobile number",
             code=ErrorCode.PHONE_INVALID,
