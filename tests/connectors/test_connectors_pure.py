@@ -33,6 +33,8 @@ def test_phone_and_card_validation_and_masks() -> None:
     assert normalise_phone("+86 139-1234-5678") == "13912345678"
     for bad in (
         "12912345678",
+        "23912345678",
+        "10012345678",
         "1391234567",
         "139123456789",
         "1391234567a",
