@@ -82,6 +82,22 @@ class ErrorCode(StrEnum):
     CAPTURE_RATE_LIMITED = "capture.rate_limited"
     CAPTURE_CONSENT_REQUIRED = "capture.consent_required"
     CAPTURE_RETRY_NOT_ALLOWED = "capture.retry_not_allowed"
+    # Connectors and fallbacks (issue 6): outside providers and the non-face path.
+    CONNECTOR_UNAVAILABLE = "connector.unavailable"
+    CONNECTOR_TIMEOUT = "connector.timeout"
+    CONNECTOR_CIRCUIT_OPEN = "connector.circuit_open"
+    CONNECTOR_BAD_RESPONSE = "connector.bad_response"
+    CONNECTOR_AUTH_FAILED = "connector.auth_failed"
+    CONNECTOR_REJECTED = "input.connector_rejected"
+    CARD_NUMBER_INVALID = "input.card_number_invalid"
+    PHONE_INVALID = "input.phone_invalid"
+    OTP_NOT_SENT = "otp.not_sent"
+    OTP_EXPIRED = "otp.expired"
+    OTP_ATTEMPTS_EXCEEDED = "otp.attempts_exceeded"
+    OTP_RESEND_TOO_SOON = "otp.resend_too_soon"
+    FALLBACK_NOT_ALLOWED = "fallback.not_allowed"
+    FALLBACK_WRONG_STEP = "fallback.wrong_step"
+    FALLBACK_CLOSED = "fallback.closed"
 
 
 class ShirenError(Exception):

@@ -369,6 +369,120 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "暂时无法完成验证，请稍后重试",
         "The check cannot be completed right now. Please try again later.",
     ),
+    # ---- connectors and fallbacks (issue 6) ----
+    ErrorCode.CONNECTOR_UNAVAILABLE: (
+        "外部核验服务暂时不可用，请稍后重试",
+        "The verification provider is unavailable. Please try again later.",
+    ),
+    ErrorCode.CONNECTOR_TIMEOUT: (
+        "外部核验服务响应超时，请稍后重试",
+        "The verification provider did not answer in time. Please try again later.",
+    ),
+    ErrorCode.CONNECTOR_CIRCUIT_OPEN: (
+        "外部核验服务暂停调用，请稍后重试",
+        "Calls to the verification provider are paused. Please try again later.",
+    ),
+    ErrorCode.CONNECTOR_BAD_RESPONSE: (
+        "外部核验服务返回了无效结果，请稍后重试",
+        "The verification provider sent an invalid answer. Please try again later.",
+    ),
+    ErrorCode.CONNECTOR_AUTH_FAILED: (
+        "外部核验服务拒绝了本服务的凭证",
+        "The verification provider refused this service's credentials.",
+    ),
+    ErrorCode.CONNECTOR_REJECTED: (
+        "外部核验服务拒绝了提交的信息，请检查后重试",
+        "The verification provider refused the data. Please check it and try again.",
+    ),
+    ErrorCode.CARD_NUMBER_INVALID: (
+        "银行卡号无效，请检查后重新输入",
+        "The bank card number is invalid. Please check it and enter it again.",
+    ),
+    ErrorCode.PHONE_INVALID: (
+        "手机号无效，请输入11位中国大陆手机号",
+        "The phone number is invalid. Please enter an 11-digit mainland China mobile number.",
+    ),
+    ErrorCode.OTP_NOT_SENT: (
+        "请先获取短信验证码",
+        "Please request a text-message code first.",
+    ),
+    ErrorCode.OTP_EXPIRED: (
+        "短信验证码已过期，请重新获取",
+        "The text-message code has expired. Please request a new one.",
+    ),
+    ErrorCode.OTP_ATTEMPTS_EXCEEDED: (
+        "验证码错误次数过多，请重新获取",
+        "Too many wrong codes. Please request a new one.",
+    ),
+    ErrorCode.OTP_RESEND_TOO_SOON: (
+        "验证码发送过于频繁，请稍后再试",
+        "A code was sent a moment ago. Please wait before asking again.",
+    ),
+    ErrorCode.FALLBACK_NOT_ALLOWED: (
+        "当前还不能使用其他验证方式，请先完成人脸验证",
+        "Another way to verify is not available yet. Please complete the face check first.",
+    ),
+    ErrorCode.FALLBACK_WRONG_STEP: (
+        "请按顺序完成验证步骤",
+        "Please complete the verification steps in order.",
+    ),
+    ErrorCode.FALLBACK_CLOSED: (
+        "该验证流程已结束",
+        "This verification has already finished.",
+    ),
+    ReasonCode.FALLBACK_FACE_FAILED: (
+        "人脸验证未通过，已转为其他验证方式",
+        "The face check did not pass; another way to verify is offered.",
+    ),
+    ReasonCode.FALLBACK_FACE_REFUSED: (
+        "您选择不使用人脸验证，已转为其他验证方式",
+        "You chose not to use face verification; another way to verify is offered.",
+    ),
+    ReasonCode.FALLBACK_SMS_VERIFIED: ("短信验证码验证通过", "The text-message code was verified."),
+    ReasonCode.FALLBACK_SMS_FAILED: (
+        "短信验证码不正确，请重新输入",
+        "The text-message code is wrong. Please enter it again.",
+    ),
+    ReasonCode.FALLBACK_BANK_CARD_MATCHED: (
+        "银行卡信息核验一致",
+        "The bank card details match.",
+    ),
+    ReasonCode.FALLBACK_BANK_CARD_MISMATCH: (
+        "银行卡信息核验不一致，请使用本人名下的银行卡",
+        "The bank card details do not match. Please use a card in your own name.",
+    ),
+    ReasonCode.FALLBACK_BANK_CARD_UNKNOWN: (
+        "暂时无法核验该银行卡，请更换银行卡或稍后重试",
+        "This bank card cannot be checked now. Please use another card or try later.",
+    ),
+    ReasonCode.FALLBACK_AUTHORITY_MATCHED: (
+        "身份信息核验一致",
+        "The identity details match the authority's records.",
+    ),
+    ReasonCode.FALLBACK_AUTHORITY_MISMATCH: (
+        "身份信息核验不一致，请检查姓名和身份证号",
+        "The identity details do not match. Please check the name and ID number.",
+    ),
+    ReasonCode.FALLBACK_AUTHORITY_NOT_FOUND: (
+        "未查询到该身份信息",
+        "No record of these identity details was found.",
+    ),
+    ReasonCode.FALLBACK_EXHAUSTED: (
+        "验证未能完成，已转人工审核",
+        "Verification could not be completed; it has been sent to manual review.",
+    ),
+    ReasonCode.PAYOUT_CARD_OWNER_VERIFIED: (
+        "收款银行卡为本人所有",
+        "The payout card belongs to the verified person.",
+    ),
+    ReasonCode.PAYOUT_CARD_NOT_OWNER: (
+        "收款银行卡不属于本人，请使用本人名下的银行卡",
+        "The payout card is not in the verified person's name. Please use your own card.",
+    ),
+    ReasonCode.PAYOUT_OWNER_UNVERIFIED: (
+        "暂时无法确认收款银行卡归属，请更换银行卡或稍后重试",
+        "The payout card's owner cannot be confirmed. Please use another card or try later.",
+    ),
 }
 
 

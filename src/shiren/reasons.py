@@ -65,6 +65,21 @@ class ReasonCode(StrEnum):
     # Consent and data lifecycle (shiren.service.consent, the retention sweep).
     CONSENT_WITHDRAWN = "consent.withdrawn"
     REVIEW_CANDIDATE_EXPIRED = "review.candidate_expired"
+    # The non-face path (shiren.service.fallback) and payout ownership (shiren.service.payout).
+    FALLBACK_FACE_FAILED = "fallback.face_failed"
+    FALLBACK_FACE_REFUSED = "fallback.face_refused"
+    FALLBACK_SMS_VERIFIED = "fallback.sms_verified"
+    FALLBACK_SMS_FAILED = "fallback.sms_failed"
+    FALLBACK_BANK_CARD_MATCHED = "fallback.bank_card_matched"
+    FALLBACK_BANK_CARD_MISMATCH = "fallback.bank_card_mismatch"
+    FALLBACK_BANK_CARD_UNKNOWN = "fallback.bank_card_unknown"
+    FALLBACK_AUTHORITY_MATCHED = "fallback.authority_matched"
+    FALLBACK_AUTHORITY_MISMATCH = "fallback.authority_mismatch"
+    FALLBACK_AUTHORITY_NOT_FOUND = "fallback.authority_not_found"
+    FALLBACK_EXHAUSTED = "fallback.exhausted"
+    PAYOUT_CARD_OWNER_VERIFIED = "payout.card_owner_verified"
+    PAYOUT_CARD_NOT_OWNER = "payout.card_not_owner"
+    PAYOUT_OWNER_UNVERIFIED = "payout.owner_unverified"
 
 
 __all__ = ["ReasonCode"]

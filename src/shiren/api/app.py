@@ -71,6 +71,8 @@ _STATE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RECORD_DUPLICATE: 409,
     ErrorCode.SUBJECT_NOT_READY: 409,
     ErrorCode.SESSION_EXPIRED: 410,
+    ErrorCode.OTP_EXPIRED: 410,  # issue 6
+    ErrorCode.OTP_RESEND_TOO_SOON: 429,  # issue 6
 }
 
 
@@ -653,6 +655,10 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
     from shiren.api.console import install_console  # /console: the review console (issue 5)
 
     install_console(app, service)
+
+    from shiren.api.fallback import install as install_fallbacks  # issue 6 (imports this module)
+
+    install_fallbacks(app, service)  # issue 6: /v1/events/{id}/fallback, /v1/fallbacks, payouts
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 

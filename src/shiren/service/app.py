@@ -41,6 +41,8 @@ import numpy as np
 from shiren.audit import AuditEvent as PureAuditEvent
 from shiren.audit import ChainedEvent, VerifyResult, canonical_bytes, compute_hash, compute_mac
 from shiren.audit import verify as verify_chain
+from shiren.connectors import Connectors  # issue 6
+from shiren.connectors.sandbox import sandbox_connectors  # issue 6
 from shiren.domain import idnumber
 from shiren.domain.decisions import Outcome, RetryRules, decide
 from shiren.domain.entities import (
@@ -102,6 +104,7 @@ from shiren.privacy import pseudonym as make_pseudonym
 from shiren.reasons import ReasonCode
 from shiren.service import tenantkeys
 from shiren.service.capture_token import issue as issue_capture_token
+from shiren.service.connectors import refuse_sandbox_in_production, resolve_connectors
 from shiren.service.consent import (
     find_reenrolment,
     gate_requirement,
@@ -327,11 +330,16 @@ class ShirenService:
         production: bool = False,
         resolver: Resolver = system_resolver,
         review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
+        connectors: Connectors | None = None,
     ) -> None:
         self.review_candidate_ttl_days = review_candidate_ttl_days
         self.store = store
         self.resolver = resolver
         """Resolves webhook hosts for the SSRF guard (:mod:`shiren.service.ssrf`)."""
+        # issue 6: outside checks (SMS, bank card, authority); sandbox only outside production
+        self.connectors = refuse_sandbox_in_production(
+            connectors or sandbox_connectors(), production=production
+        )
         self.keys = keys
         self.verifier = engine.verifier
         base = engine.checker
@@ -410,6 +418,7 @@ class ShirenService:
             stored_faces_warning=settings.stored_faces_warning,
             production=settings.env == "production",
             review_candidate_ttl_days=settings.review_candidate_ttl_days,
+            connectors=resolve_connectors(settings),  # issue 6
         )
 
     # -- keys and helpers ----------------------------------------------------------------
@@ -1276,6 +1285,9 @@ class ShirenService:
             events = uow.lending_events.list_for_subject(tenant.id, subject_id)
             templates = uow.templates.list_for_subject(tenant.id, subject_id)
             references = uow.references.list_for_subject(tenant.id, subject_id)
+            from shiren.service.fallback_records import subject_export  # issue 6 (import cycle)
+
+            non_face = subject_export(uow, tenant.id, subject_id)  # issue 6: fallbacks, payouts
         name = masked = None
         key = self._subject_key(tenant, subject)
         if subject.name_enc is not None:
@@ -1332,6 +1344,7 @@ class ShirenService:
                 {"id": r.id, "kind": r.kind.value, "created_at": r.created_at.isoformat()}
                 for r in references
             ],
+            **non_face,  # issue 6
         }
 
     def sweep(self, now: datetime | None = None) -> SweepResult:

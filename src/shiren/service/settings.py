@@ -65,6 +65,21 @@ class Settings(BaseSettings):
     passive (MiniFASNet) signal, so a pre-recorded video can drive the capture page end to end
     in a real browser.  It stops no replay or injected video; production refuses to start with
     it (see :func:`check_production`)."""
+    # -- connectors (issue 6; wired by shiren.service.connectors) --------------------------
+    connectors: Literal["sandbox", "http"] = "sandbox"
+    """``sandbox`` (development and tests only: production refuses to start with it) or
+    ``http`` (the provider below)."""
+    provider_url: str | None = None
+    """Base URL of the provider (``https://`` in production)."""
+    provider_key_id: str | None = None
+    provider_secret: SecretStr | None = None
+    """Shared HMAC secret with the provider (≥ 32 bytes): signs requests and answers."""
+    provider_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    provider_max_attempts: int = Field(default=3, ge=1, le=10)
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    """Consecutive provider failures that open the circuit."""
+    breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long an open circuit fails fast before one probe call is let through."""
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -31,7 +31,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -68,6 +68,8 @@ class Event:
     SUBJECT_ERASED = "subject.erased"
     REVIEW_CLOSED = "review.closed"
     CONSENT_WITHDRAWN = "consent.withdrawn"
+    FALLBACK_DECIDED = "fallback.decided"  # issue 6: the non-face path finished
+    PAYOUT_CHECKED = "payout.checked"  # issue 6: payout-card ownership verdict
 
 
 def sign(secret: bytes, body: str, t: int) -> str:
@@ -184,6 +186,7 @@ def enqueue_event(
     check_id: str | None = None,
     decision: str | None = None,
     reasons: Sequence[str] = (),
+    extra: Mapping[str, str | None] | None = None,
 ) -> WebhookDelivery | None:
     """Add the event to the outbox inside ``uow`` (the caller's unit of work, so it commits or
     rolls back with the change it announces); nothing when the tenant has no webhook.
@@ -207,6 +210,7 @@ def enqueue_event(
             "decision": decision,
             "reasons": list(reasons),
             "created_at": now.isoformat(),
+            **(extra or {}),  # issue 6: ids of fallbacks / payout checks / lending events
         },
         sort_keys=True,
         separators=(",", ":"),

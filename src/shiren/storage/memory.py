@@ -43,6 +43,7 @@ from shiren.domain.entities import (
     TenantStatus,
     WebhookDelivery,
 )
+from shiren.domain.fallback import FallbackFlow, FallbackStatus, PayoutCheck
 from shiren.storage.memory_console import MemoryConsoleQueries, MemoryConsoleUserRepository
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
@@ -84,6 +85,8 @@ class _Tables:
     webhooks: dict[str, WebhookDelivery] = field(default_factory=dict)
     audit: dict[tuple[str, int], AuditEvent] = field(default_factory=dict)
     console_users: dict[str, ConsoleUser] = field(default_factory=dict)
+    fallbacks: dict[str, FallbackFlow] = field(default_factory=dict)  # migration 0006
+    payouts: dict[str, PayoutCheck] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -100,6 +103,8 @@ class _Tables:
             webhooks=dict(self.webhooks),
             audit=dict(self.audit),
             console_users=dict(self.console_users),
+            fallbacks=dict(self.fallbacks),
+            payouts=dict(self.payouts),
         )
 
 
@@ -779,6 +784,70 @@ class MemorySealedFields(_Repo):
         return True
 
 
+class MemoryFallbackRepository(_Repo):
+    def add(self, flow: FallbackFlow) -> None:
+        self._parent(self._t.subjects, flow.tenant_id, flow.subject_id, "subject")
+        if flow.id in self._t.fallbacks:
+            raise duplicate("fallback")
+        self._t.fallbacks[flow.id] = flow
+
+    def get(self, tenant_id: str, flow_id: str) -> FallbackFlow | None:
+        return _scoped(self._t.fallbacks, tenant_id, flow_id)
+
+    def _where(self, tenant_id: str, keep: Callable[[FallbackFlow], bool]) -> list[FallbackFlow]:
+        rows = (x for x in self._t.fallbacks.values() if x.tenant_id == tenant_id and keep(x))
+        return sorted(rows, key=lambda x: (x.created_at, x.id))
+
+    def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
+        return self._where(tenant_id, lambda x: x.event_id == event_id)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        return self._where(tenant_id, lambda x: x.subject_id == subject_id)
+
+    def list_by_status(
+        self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
+    ) -> list[FallbackFlow]:
+        return self._where(tenant_id, lambda x: x.status is status)[:limit]
+
+    def update(self, flow: FallbackFlow, *, expected_version: int) -> FallbackFlow:
+        current = self.get(flow.tenant_id, flow.id)
+        if current is None:
+            raise not_found("fallback")
+        if current.version != expected_version:
+            raise conflict("fallback", f"version {expected_version}", f"version {current.version}")
+        new = replace(
+            flow,
+            subject_id=current.subject_id,
+            event_id=current.event_id,
+            cause=current.cause,
+            steps=current.steps,
+            policy_version=current.policy_version,
+            created_at=current.created_at,
+            version=expected_version + 1,
+        )
+        self._t.fallbacks[flow.id] = new
+        return new
+
+
+class MemoryPayoutCheckRepository(_Repo):
+    def add(self, check: PayoutCheck) -> None:
+        self._parent(self._t.subjects, check.tenant_id, check.subject_id, "subject")
+        if check.id in self._t.payouts:
+            raise duplicate("payout check")
+        self._t.payouts[check.id] = check
+
+    def get(self, tenant_id: str, check_id: str) -> PayoutCheck | None:
+        return _scoped(self._t.payouts, tenant_id, check_id)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[PayoutCheck]:
+        rows = (
+            x
+            for x in self._t.payouts.values()
+            if x.tenant_id == tenant_id and x.subject_id == subject_id
+        )
+        return sorted(rows, key=lambda x: (x.created_at, x.id))
+
+
 class MemoryUnitOfWork:
     """A serialised transaction over a :class:`MemoryStore` (see the module docstring)."""
 
@@ -800,6 +869,8 @@ class MemoryUnitOfWork:
         self.console_users = MemoryConsoleUserRepository(self)
         self.console = MemoryConsoleQueries(self)
         self.sealed = MemorySealedFields(self)
+        self.fallbacks = MemoryFallbackRepository(self)
+        self.payouts = MemoryPayoutCheckRepository(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -51,6 +51,7 @@ from shiren.domain.entities import (
     TenantStatus,
     WebhookDelivery,
 )
+from shiren.domain.fallback import FallbackFlow, FallbackStatus, PayoutCheck
 from shiren.errors import ErrorCode, StateError
 
 DEFAULT_RETRY_BASE = timedelta(seconds=10)
@@ -400,6 +401,44 @@ def check_sealed_column(table: str, column: str) -> None:
         raise ValueError(f"not a sealed column: {table}.{column}")
 
 
+class FallbackRepository(Protocol):
+    """Fallback cases (the non-face path, migration 0006)."""
+
+    def add(self, flow: FallbackFlow) -> None:
+        """``record.not_found`` when the subject is not this tenant's."""
+        ...
+
+    def get(self, tenant_id: str, flow_id: str) -> FallbackFlow | None: ...
+    def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
+        """Oldest first."""
+        ...
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        """Oldest first (the subject's access request)."""
+        ...
+
+    def list_by_status(
+        self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
+    ) -> list[FallbackFlow]:
+        """Oldest first (a review queue is worked in arrival order)."""
+        ...
+
+    def update(self, flow: FallbackFlow, *, expected_version: int) -> FallbackFlow:
+        """Store ``flow``'s mutable fields with ``version = expected_version + 1`` if the stored
+        version is still ``expected_version``: of two concurrent updates one wins, the other
+        gets ``record.conflict``.  Identity fields (subject, event, cause, steps, created_at)
+        never change."""
+        ...
+
+
+class PayoutCheckRepository(Protocol):
+    """Payout-ownership verdicts (append only, migration 0006)."""
+
+    def add(self, check: PayoutCheck) -> None: ...
+    def get(self, tenant_id: str, check_id: str) -> PayoutCheck | None: ...
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[PayoutCheck]: ...
+
+
 class AuditLog(Protocol):
     def append(self, draft: AuditDraft, hasher: ChainHasher) -> AuditEvent:
         """Place ``draft`` after the tenant's head: ``seq = head.seq + 1`` and ``prev_hash =
@@ -520,6 +559,10 @@ class UnitOfWork(Protocol):
     def console(self) -> ConsoleQueries: ...
     @property
     def sealed(self) -> SealedFieldRepository: ...
+    @property
+    def fallbacks(self) -> FallbackRepository: ...
+    @property
+    def payouts(self) -> PayoutCheckRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

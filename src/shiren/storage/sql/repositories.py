@@ -47,6 +47,13 @@ from shiren.domain.entities import (
     TenantStatus,
     WebhookDelivery,
 )
+from shiren.domain.fallback import (
+    FallbackFlow,
+    FallbackStatus,
+    FallbackTrigger,
+    PayoutCheck,
+    PayoutOutcome,
+)
 from shiren.errors import ErrorCode, ServiceError, StateError
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
@@ -121,6 +128,10 @@ _lending_event = _loader(LendingEvent, decided=StepUpDecided)
 _review = _loader(ReviewItem, status=ReviewStatus, outcome=ReviewOutcome)
 _delivery = _loader(WebhookDelivery, status=DeliveryStatus)
 _audit = _loader(AuditEvent)
+_fallback = _loader(
+    FallbackFlow, status=FallbackStatus, cause=FallbackTrigger, steps=tuple, reasons=tuple
+)
+_payout = _loader(PayoutCheck, outcome=PayoutOutcome, reasons=tuple, mismatched=tuple)
 
 
 def _values(entity: Any, **override: Any) -> dict[str, Any]:
@@ -872,3 +883,89 @@ class SqlAuditLog(_SqlRepo):
         if end_seq is not None:
             stmt = stmt.where(self.t.c.seq <= end_seq)
         return self._all(stmt.order_by(self.t.c.seq).limit(limit), _audit)
+
+
+# -- migration 0006: the non-face path and payout ownership ------------------------------------
+
+_FALLBACK_FIXED = frozenset(
+    {"id", "tenant_id", "subject_id", "event_id", "cause", "steps", "policy_version", "created_at"}
+)
+
+
+class SqlFallbackRepository(_SqlRepo):
+    t = s.fallback_flows
+
+    def add(self, flow: FallbackFlow) -> None:
+        self._insert(self.t, _values(flow), "fallback")
+
+    def get(self, tenant_id: str, flow_id: str) -> FallbackFlow | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == flow_id)
+        return self._one(stmt, _fallback)
+
+    def _list(self, tenant_id: str, column: str, value: str) -> list[FallbackFlow]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c[column] == value)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _fallback)
+
+    def list_for_event(self, tenant_id: str, event_id: str) -> list[FallbackFlow]:
+        return self._list(tenant_id, "event_id", event_id)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[FallbackFlow]:
+        return self._list(tenant_id, "subject_id", subject_id)
+
+    def list_by_status(
+        self, tenant_id: str, status: FallbackStatus, *, limit: int = 100
+    ) -> list[FallbackFlow]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.status == status.value)
+            .order_by(self.t.c.created_at, self.t.c.id)
+            .limit(limit)
+        )
+        return self._all(stmt, _fallback)
+
+    def update(self, flow: FallbackFlow, *, expected_version: int) -> FallbackFlow:
+        values = {
+            k: v
+            for k, v in _values(flow, version=expected_version + 1).items()
+            if k not in _FALLBACK_FIXED
+        }
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == flow.tenant_id,
+                self.t.c.id == flow.id,
+                self.t.c.version == expected_version,
+            )
+            .values(**values)
+            .returning(*self.t.c)
+        )
+        new = self._one(stmt, _fallback)
+        if new is None:
+            current = self.get(flow.tenant_id, flow.id)
+            if current is None:
+                raise not_found("fallback")
+            raise conflict("fallback", f"version {expected_version}", f"version {current.version}")
+        return new
+
+
+class SqlPayoutCheckRepository(_SqlRepo):
+    t = s.payout_checks
+
+    def add(self, check: PayoutCheck) -> None:
+        self._insert(self.t, _values(check), "payout check")
+
+    def get(self, tenant_id: str, check_id: str) -> PayoutCheck | None:
+        stmt = select(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.id == check_id)
+        return self._one(stmt, _payout)
+
+    def list_for_subject(self, tenant_id: str, subject_id: str) -> list[PayoutCheck]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.subject_id == subject_id)
+            .order_by(self.t.c.created_at, self.t.c.id)
+        )
+        return self._all(stmt, _payout)

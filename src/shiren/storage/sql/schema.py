@@ -57,6 +57,7 @@ from shiren.domain.entities import (
     SubjectStatus,
     TenantStatus,
 )
+from shiren.domain.fallback import FallbackStatus, FallbackTrigger, PayoutOutcome
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -378,6 +379,63 @@ console_users = Table(  # migration 0004: the review console's staff users
     _one_of("status", ConsoleUserStatus),
 )
 
+# -- migration 0006: the non-face path and payout ownership (issue 6) -------------------------
+
+fallback_flows = Table(
+    "fallback_flows",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    _id("event_id"),  # no foreign key: lending_events has no (tenant_id, id) key to point at
+    Column("cause", String(16), nullable=False),
+    Column("steps", JSON(), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Column("status", String(16), nullable=False),
+    Column("step_index", Integer(), nullable=False),
+    Column("step_failures", Integer(), nullable=False),
+    Column("phone_enc", LargeBinary(), nullable=True),
+    Column("phone_last4", String(4), nullable=False),
+    Column("otp_hash", String(128), nullable=True),
+    _ts("otp_expires_at", nullable=True),
+    _ts("otp_sent_at", nullable=True),
+    Column("otp_attempts", Integer(), nullable=False),
+    Column("otp_sends", Integer(), nullable=False),
+    Column("reasons", JSON(), nullable=False),
+    Column("reviewer", String(200), nullable=True),
+    _ts("closed_at", nullable=True),
+    Column("version", Integer(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "event_id"),
+    Index(None, "tenant_id", "status", "created_at"),
+    _one_of("status", FallbackStatus),
+    _one_of("cause", FallbackTrigger),
+)
+
+payout_checks = Table(
+    "payout_checks",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("event_id", String(ID), nullable=True),
+    Column("card_pseudonym", String(128), nullable=False),
+    Column("card_last4", String(4), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reasons", JSON(), nullable=False),
+    Column("mismatched", JSON(), nullable=False),
+    Column("provider_ref", String(128), nullable=False),
+    Column("sandbox", Boolean(), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id"),
+    _one_of("outcome", PayoutOutcome),
+)
+
 __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
@@ -386,8 +444,10 @@ __all__ = [
     "consents",
     "console_users",
     "evidence",
+    "fallback_flows",
     "lending_events",
     "metadata",
+    "payout_checks",
     "review_items",
     "sessions",
     "subject_references",

@@ -15,7 +15,9 @@ from shiren.storage.sql.repositories import (
     SqlCheckRepository,
     SqlConsentRepository,
     SqlEvidenceRepository,
+    SqlFallbackRepository,
     SqlLendingEventRepository,
+    SqlPayoutCheckRepository,
     SqlReferenceRepository,
     SqlReviewRepository,
     SqlSealedFields,
@@ -55,6 +57,8 @@ class SqlUnitOfWork:
         self.console_users = SqlConsoleUserRepository(self)
         self.console = SqlConsoleQueries(self)
         self.sealed = SqlSealedFields(self)
+        self.fallbacks = SqlFallbackRepository(self)
+        self.payouts = SqlPayoutCheckRepository(self)
 
     def connection(self) -> Connection:
         if self._conn is None:
