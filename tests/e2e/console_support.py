@@ -1,15 +1,14 @@
 """Minimal real-browser fixtures for the console's end-to-end test: a live uvicorn server on a
 free loopback port, and Debian's headless Chromium driven by Playwright.
 
-(The capture page's tests bring their own fixtures in ``tests/e2e/conftest.py``; these two sets
-are to be unified.  Nothing here downloads a browser: ``playwright install`` is never run, the
+(The browser itself comes from ``tests/e2e/conftest.py``'s session Playwright.  Nothing here
+downloads a browser: ``playwright install`` is never run, the
 system ``/usr/bin/chromium`` is launched through ``executable_path``.)
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -64,26 +63,15 @@ def live_server(app: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium (skipped when Chromium or Playwright is missing, failed in CI)."""
-    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
-        _missing(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+def desktop_chromium(playwright_instance: Any) -> Iterator[Any]:
+    """Headless Chromium for staff pages, on the session's one Playwright instance (the
+    capture tests' ``playwright_instance`` in tests/e2e/conftest.py: a second sync Playwright
+    in the same process is refused).  Missing tools are skipped there, or failed in CI."""
+    chromium = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install playwright; never `playwright install`)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _missing(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(why)
-    pytest.skip(why)
+        yield chromium
+    finally:
+        chromium.close()
 
 
 def shoot(page: Any, name: str) -> Path:
@@ -94,4 +82,4 @@ def shoot(page: Any, name: str) -> Path:
     return path
 
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "SCREENSHOTS", "browser", "live_server", "shoot"]
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "SCREENSHOTS", "desktop_chromium", "live_server", "shoot"]

@@ -28,11 +28,11 @@ from shiren.service.keys import ServiceKeys
 from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.api.console_support import add_case, audit_kinds
 from tests.conftest import lfw
-from tests.e2e.console_support import browser, live_server, shoot
+from tests.e2e.console_support import desktop_chromium, live_server, shoot
 from tests.service.fixtures import engine, recording
 from tests.service.support import CONSENT, ID_NUMBER, NAME, Recording
 
-__all__ = ["browser", "engine", "recording"]  # fixtures used by name
+__all__ = ["desktop_chromium", "engine", "recording"]  # fixtures used by name
 
 REF = "loan-2026-0042"
 
@@ -121,8 +121,9 @@ def _sign_in(browser: Any, base: str, name: str, password: str) -> Any:
 
 
 def test_reviewer_approves_in_the_browser_and_auditor_cannot_decide(
-    browser: Any, world: World
+    desktop_chromium: Any, world: World
 ) -> None:
+    browser = desktop_chromium
     from playwright.sync_api import expect
 
     with live_server(world.app) as base:
