@@ -42,6 +42,12 @@ from shiren.domain.entities import (
     TenantStatus,
     WebhookDelivery,
 )
+from shiren.domain.fraud import BlacklistEntry, EnrolSignal, FraudFinding
+from shiren.storage.memory_fraud import (
+    MemoryBlacklistRepository,
+    MemoryEnrolSignalRepository,
+    MemoryFindingRepository,
+)
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BASE,
@@ -80,6 +86,10 @@ class _Tables:
     reviews: dict[str, ReviewItem] = field(default_factory=dict)
     webhooks: dict[str, WebhookDelivery] = field(default_factory=dict)
     audit: dict[tuple[str, int], AuditEvent] = field(default_factory=dict)
+    # anti-fraud (issue 6): see shiren.storage.memory_fraud
+    blacklist: dict[str, BlacklistEntry] = field(default_factory=dict)
+    enrol_signals: dict[str, EnrolSignal] = field(default_factory=dict)
+    findings: dict[str, FraudFinding] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -95,6 +105,9 @@ class _Tables:
             reviews=dict(self.reviews),
             webhooks=dict(self.webhooks),
             audit=dict(self.audit),
+            blacklist=dict(self.blacklist),
+            enrol_signals=dict(self.enrol_signals),
+            findings=dict(self.findings),
         )
 
 
@@ -741,6 +754,10 @@ class MemoryUnitOfWork:
         self.reviews = MemoryReviewRepository(self)
         self.webhooks = MemoryWebhookOutbox(self)
         self.audit = MemoryAuditLog(self)
+        # anti-fraud (issue 6)
+        self.blacklist = MemoryBlacklistRepository(self)
+        self.enrol_signals = MemoryEnrolSignalRepository(self)
+        self.findings = MemoryFindingRepository(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -51,6 +51,11 @@ from shiren.domain.entities import (
     WebhookDelivery,
 )
 from shiren.errors import ErrorCode, StateError
+from shiren.storage.fraud_ports import (
+    BlacklistRepository,
+    EnrolSignalRepository,
+    FindingRepository,
+)
 
 DEFAULT_RETRY_BASE = timedelta(seconds=10)
 DEFAULT_RETRY_CAP = timedelta(hours=6)
@@ -98,10 +103,18 @@ class ErasureCounts:
     references: int = 0
     evidence: int = 0
     review_candidates: int = 0
+    fraud_signals: int = 0
+    """Enrolment signals (sealed background descriptors) and fraud findings (issue 6)."""
 
     @property
     def total(self) -> int:
-        return self.templates + self.references + self.evidence + self.review_candidates
+        return (
+            self.templates
+            + self.references
+            + self.evidence
+            + self.review_candidates
+            + self.fraud_signals
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +413,13 @@ class UnitOfWork(Protocol):
     def webhooks(self) -> WebhookOutbox: ...
     @property
     def audit(self) -> AuditLog: ...
+    # anti-fraud (issue 6, migration 0005)
+    @property
+    def blacklist(self) -> BlacklistRepository: ...
+    @property
+    def enrol_signals(self) -> EnrolSignalRepository: ...
+    @property
+    def findings(self) -> FindingRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -430,6 +450,8 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
         templates=uow.templates.delete_for_subject(tenant_id, subject_id),
         references=uow.references.delete_for_subject(tenant_id, subject_id),
         review_candidates=uow.reviews.clear_candidates_for_subject(tenant_id, subject_id),
+        fraud_signals=uow.enrol_signals.delete_for_subject(tenant_id, subject_id)
+        + uow.findings.delete_for_subject(tenant_id, subject_id),
     )
 
 

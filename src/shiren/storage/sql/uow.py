@@ -9,6 +9,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from shiren.storage.sql.fraud_repositories import (
+    SqlBlacklistRepository,
+    SqlEnrolSignalRepository,
+    SqlFindingRepository,
+)
 from shiren.storage.sql.repositories import (
     SqlAuditLog,
     SqlCheckRepository,
@@ -50,6 +55,10 @@ class SqlUnitOfWork:
         self.reviews = SqlReviewRepository(self)
         self.webhooks = SqlWebhookOutbox(self)
         self.audit = SqlAuditLog(self)
+        # anti-fraud (issue 6)
+        self.blacklist = SqlBlacklistRepository(self)
+        self.enrol_signals = SqlEnrolSignalRepository(self)
+        self.findings = SqlFindingRepository(self)
 
     def connection(self) -> Connection:
         if self._conn is None:
