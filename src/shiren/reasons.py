@@ -62,5 +62,14 @@ class ReasonCode(StrEnum):
     LIMIT_LOCKED = "limit.locked"
     LIMIT_DAILY_CAP = "limit.daily_cap"
 
+    # Anti-fraud findings (shiren.service.fraud; issue 6).  The lender sees the code and its
+    # evidence; the applicant sees only a neutral "under review" message.
+    FRAUD_BLACKLIST_HIT = "fraud.blacklist_hit"
+    FRAUD_DUPLICATE_FACE = "fraud.duplicate_face"
+    FRAUD_ID_NUMBER_OTHER_FACE = "fraud.id_number_other_face"
+    FRAUD_DEVICE_MANY_FACES = "fraud.device_many_faces"
+    FRAUD_BATCH_BACKGROUND = "fraud.batch_background"
+    FRAUD_VELOCITY = "fraud.velocity"
+
 
 __all__ = ["ReasonCode"]
