@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from shiren.api.app import create_app
 from shiren.domain import idnumber
+from shiren.fraud.policy import load_fraud_policy
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock, make_service
@@ -29,6 +31,17 @@ def _id(n: int) -> str:
     return first17 + idnumber.check_character(first17)
 
 
+# the shipped policy, except that ONE earlier enrolment with the same background is enough
+# (the live recording always shows the same room) and small velocity / device limits
+POLICY = replace(
+    load_fraud_policy(),
+    version="test.1",
+    background_min_matches=1,
+    device_max_subjects=2,
+    velocity_limits={"subject": 10, "device": 20, "ip": 30, "id_number": 2},
+)
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def service(
     request: pytest.FixtureRequest,
@@ -37,7 +50,9 @@ def service(
     recording: Recording,
     clock: FakeClock,
 ) -> ShirenService:
-    return make_service(request.param, tmp_path / "svc.db", engine, recording, clock)
+    return make_service(
+        request.param, tmp_path / "svc.db", engine, recording, clock, fraud_policy=POLICY
+    )
 
 
 def _enrol(svc: ShirenService, tenant: Any, image: bytes, ref: str, id_number: str) -> Any:
@@ -99,7 +114,15 @@ def test_duplicate_enrolment_goes_to_review_and_blacklist_blocks_step_up(
     check = _answer(service, tenant, view2, recording)
     assert check.check.decision.value == "review"
     assert "fraud.duplicate_face" in check.check.reasons
+    assert "fraud.batch_background" in check.check.reasons  # same room as the first capture
     assert service.export_subject(tenant, dup.id)["subject"]["status"] != "enrolled"
+    # the first subject's ID number with somebody else's face
+    imposter, _ = _enrol(service, tenant, lfw("Naoto_Kan", 1).read_bytes(), "u3", ID_NUMBER)
+    with service.store() as uow:
+        (other,) = uow.findings.list_for_subject(tenant.id, imposter.id)
+    assert other.code == "fraud.id_number_other_face"
+    assert other.evidence["other_subject_id"] == subject.id
+    assert other.evidence["similarity"] < POLICY.same_id_threshold
 
     # the lender blacklists the first subject's face through the API
     client = TestClient(create_app(service))
@@ -153,6 +176,30 @@ def test_duplicate_enrolment_goes_to_review_and_blacklist_blocks_step_up(
     assert "blacklist.removed" in kinds
     assert "fraud.findings" in kinds
     assert service.audit_verify(tenant.id).ok
+
+
+def test_device_and_velocity(service: ShirenService) -> None:
+    tenant, _ = service.create_tenant("lender")
+    people = ["Naoto_Kan", "Jennifer_Reilly", "Marc-Andre_Fleury"]
+    subjects = [
+        service.enrol(
+            tenant,
+            external_ref=f"s{i}",
+            name=NAME,
+            id_number=_id(10 + i),
+            consent=ConsentIn(**CONSENT),  # type: ignore[arg-type]
+            reference_image=lfw(name, 1).read_bytes(),
+            device_id="shared-phone",
+        )[0]
+        for i, name in enumerate(people)
+    ]
+    codes = [_codes(service, tenant, s.id) for s in subjects]
+    assert codes[:2] == [[], []]
+    assert codes[2] == ["fraud.device_many_faces"]  # a third face from one device
+    # one ID number, many attempts in the window: the third is a velocity finding
+    for n in range(3):
+        again, _ = _enrol(service, tenant, lfw("Naoto_Kan", 1).read_bytes(), f"v{n}", _id(50))
+    assert "fraud.velocity" in _codes(service, tenant, again.id)
 
 
 def _audit(service: ShirenService, tenant_id: str) -> list[Any]:
