@@ -70,7 +70,7 @@ def test_duplicates_split_and_threshold_choice() -> None:
 
 
 def test_eval_duplicates_on_a_real_lfw_slice(tmp_path: Path) -> None:
-    lfw = require(SHARED / "data" / "lfw_view2")
+    lfw = require(SHARED / "lfw_view2")
     out = run(
         "eval",
         "duplicates",

@@ -46,18 +46,31 @@ def duplicates(
 ) -> None:
     """1:N duplicate identities: first image enrolled, later images re-enrol under other ID
     numbers; detection and false-hit rates with a cross-validated threshold (report.json)."""
-    from shiren.cli.eval_cmd import _model_dict, _templates
-    from shiren.cli.main import emit, run_guarded
+    from shiren.cli.eval_cmd import _model_dict
+    from shiren.cli.main import emit, run_guarded, verifier_for
     from shiren.eval.duplicates import duplicates_report, person_of, score_probes
+    from shiren.eval.embeddings import compute_templates
+    from shiren.eval.pairs import read_pairs
     from shiren.eval.provenance import provenance, write_json
     from shiren.fraud.policy import load_fraud_policy
+    from shiren.models.registry import default_model_dir
 
     def action() -> dict[str, Any]:
-        pair_list, verifier, found = _templates(pairs, images, None, workers, cache, profile)
+        if not images.is_dir():
+            raise typer.BadParameter(f"--images {images} is not a folder")
+        pair_list = read_pairs(pairs)
         rels = sorted({p.a for p in pair_list} | {p.b for p in pair_list})
         if people is not None:
-            keep = sorted({person_of(r) for r in rels})[:people]
-            rels = [r for r in rels if person_of(r) in set(keep)]
+            keep = set(sorted({person_of(r) for r in rels})[:people])
+            rels = [r for r in rels if person_of(r) in keep]
+        verifier = verifier_for(profile)
+        found = compute_templates(
+            verifier,
+            images,
+            rels,
+            cache_dir=cache or default_model_dir().parent / "templates",
+            workers=workers,
+        )
         templates = {r: found.templates[r] for r in rels if r in found.templates}
         scores, gallery_size = score_probes(templates, k)
         policy = load_fraud_policy()
