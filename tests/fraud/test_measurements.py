@@ -101,3 +101,12 @@ def test_eval_duplicates_on_a_real_lfw_slice(tmp_path: Path) -> None:
     low = report["sweep"][0]
     assert low["threshold"] == 0.93
     assert low["detection"]["rate"] >= 0.8
+
+
+def test_bench_index_on_pgvector() -> None:
+    from tests.storage.conftest import fresh_pg_database
+
+    with fresh_pg_database() as url:
+        report = run_index_bench(800, queries=40, adds=10, backend="pgvector", database_url=url)
+    assert report["backend"] == "pgvector-hnsw"
+    assert report["recall_at_1"] >= 0.95

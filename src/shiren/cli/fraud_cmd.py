@@ -14,7 +14,11 @@ def index_bench(
     adds: Annotated[int, typer.Option(min=10, help="Single inserts timed after the build.")] = 1000,
     k: Annotated[int, typer.Option(min=1, help="Neighbours per query.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic gallery.")] = 7,
-    backend: Annotated[str, typer.Option(help="hnsw (usearch) | exact.")] = "hnsw",
+    backend: Annotated[str, typer.Option(help="hnsw (usearch) | exact | pgvector.")] = "hnsw",
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL for --backend pgvector (a scratch database)."),
+    ] = None,
     threads: Annotated[int, typer.Option(help="Build threads (0 = all cores).")] = 0,
 ) -> None:
     """Build an index of N synthetic 128-d templates; print add / query latency, memory and
@@ -22,11 +26,20 @@ def index_bench(
     from shiren.cli.main import emit
     from shiren.eval.index_bench import run_index_bench
 
-    if backend not in ("hnsw", "exact"):
-        raise typer.BadParameter("--backend must be hnsw or exact")
+    if backend not in ("hnsw", "exact", "pgvector"):
+        raise typer.BadParameter("--backend must be hnsw, exact or pgvector")
+    if backend == "pgvector" and not database_url:
+        raise typer.BadParameter("--backend pgvector needs --database-url")
     emit(
         run_index_bench(
-            n, queries=queries, adds=adds, k=k, seed=seed, backend=backend, threads=threads
+            n,
+            queries=queries,
+            adds=adds,
+            k=k,
+            seed=seed,
+            backend=backend,
+            threads=threads,
+            database_url=database_url,
         )
     )
 

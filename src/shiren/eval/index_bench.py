@@ -52,6 +52,22 @@ def _pct(ms: list[float]) -> dict[str, float]:
     }
 
 
+def _make_index(backend: str, database_url: str | None) -> Any:
+    if backend == "hnsw":
+        return HnswIndex()
+    if backend == "exact":
+        return ExactIndex()
+    from shiren.fraud.pgvector import PgVectorProvider
+    from shiren.storage.sql import make_engine
+
+    if not database_url:
+        raise ValueError("the pgvector backend needs a PostgreSQL database URL")
+    provider = PgVectorProvider(make_engine(database_url))
+    provider.ensure()
+    provider.drop("bench", "bench")
+    return provider.index("bench", "bench")
+
+
 def run_index_bench(
     n: int,
     *,
@@ -61,12 +77,13 @@ def run_index_bench(
     seed: int = 7,
     backend: str = "hnsw",
     threads: int = 0,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     model = GalleryModel.default()
     rng = np.random.default_rng([seed, 999])
     sources = np.sort(rng.choice(n, size=min(queries, n), replace=False))
     before = rss_mb()
-    index: HnswIndex | ExactIndex = HnswIndex() if backend == "hnsw" else ExactIndex()
+    index: Any = _make_index(backend, database_url)
     picked: list[F32] = []
     build_start = time.perf_counter()
     for start, chunk in _chunks(model, n, seed):
@@ -74,7 +91,8 @@ def run_index_bench(
         if isinstance(index, HnswIndex):
             index.add_many(ids, chunk, threads=threads)
         else:
-            index.add_many(ids, chunk)
+            for lo in range(0, len(ids), 5000):
+                index.add_many(ids[lo : lo + 5000], chunk[lo : lo + 5000])
         inside = sources[(sources >= start) & (sources < start + len(chunk))] - start
         picked.extend(chunk[inside])
     build_s = time.perf_counter() - build_start
@@ -105,7 +123,7 @@ def run_index_bench(
         add_ms.append((time.perf_counter() - t) * 1000)
         add_cpu.append((time.thread_time() - c) * 1000)
     return {
-        "backend": "usearch-hnsw" if backend == "hnsw" else "exact",
+        "backend": {"hnsw": "usearch-hnsw", "pgvector": "pgvector-hnsw"}.get(backend, backend),
         "n": n,
         "dim": 128,
         "k": k,
