@@ -107,10 +107,16 @@ def test_duplicate_enrolment_goes_to_review_and_blacklist_blocks_step_up(
     tenant, api_key = service.create_tenant("lender")
     subject, view = _enrol(service, tenant, recording.still_frame(), "u1", ID_NUMBER)
     assert _answer(service, tenant, view, recording).check.decision.value == "pass"
+    # the index is lost (a deleted file, a new worker): it is rebuilt from the sealed templates
+    service.fraud.indexes.drop(tenant.id, "enrolled")
     # the same live person enrols again under another ID number: flagged, capture → review
     clock.advance(60)
     dup, view2 = _enrol(service, tenant, recording.still_frame(), "u2", OTHER_ID)
-    assert _codes(service, tenant, dup.id) == ["fraud.duplicate_face"]
+    with service.store() as uow:
+        (flag,) = uow.findings.list_for_subject(tenant.id, dup.id)
+    assert flag.code == "fraud.duplicate_face"
+    assert flag.evidence["gallery"] == "enrolled"
+    assert flag.evidence["other_subject_id"] == subject.id
     check = _answer(service, tenant, view2, recording)
     assert check.check.decision.value == "review"
     assert "fraud.duplicate_face" in check.check.reasons

@@ -136,3 +136,20 @@ def test_findings_and_erasure(uow_factory: UnitOfWorkFactory) -> None:
         with pytest.raises(StateError) as err:
             uow.findings.add(_finding(ta, sb, 5))
         assert err.value.code == ErrorCode.RECORD_NOT_FOUND
+
+
+def test_templates_page_through_a_tenant(uow_factory: UnitOfWorkFactory) -> None:
+    ta, sa, tb, sb = _two_tenants(uow_factory)
+    with uow_factory() as uow:
+        mine = [b.template(ta, sa) for _ in range(5)]
+        for t in mine:
+            uow.templates.add(t)
+        uow.templates.add(b.template(tb, sb))
+        uow.commit()
+    with uow_factory() as uow:
+        seen, after = [], ""
+        while page := uow.templates.list_for_tenant(ta, after_id=after, limit=2):
+            assert len(page) <= 2
+            seen += [t.id for t in page]
+            after = page[-1].id
+    assert seen == sorted(t.id for t in mine)

@@ -108,6 +108,34 @@ class FraudGuard:
             index.persist()
         return index
 
+    def reindex_enrolled(self, uow: UnitOfWork, tenant: Tenant) -> int:
+        """Rebuild the tenant's enrolled gallery from the sealed templates (each enrolled
+        subject's latest); returns its size."""
+        self.indexes.drop(tenant.id, ENROLLED)
+        index = self.indexes.index(tenant.id, ENROLLED)
+        latest: dict[str, Any] = {}
+        after = ""
+        while page := uow.templates.list_for_tenant(tenant.id, after_id=after, limit=1000):
+            for t in page:
+                if t.subject_id not in latest or t.created_at >= latest[t.subject_id].created_at:
+                    latest[t.subject_id] = t
+            after = page[-1].id
+        for subject_id, t in latest.items():
+            subject = uow.subjects.get(tenant.id, subject_id)
+            if subject is None or subject.status is not SubjectStatus.ENROLLED:
+                continue
+            raw = self.svc._open(
+                self.svc._subject_key(tenant, subject),
+                tenant,
+                "templates",
+                "template_enc",
+                t.id,
+                t.template_enc,
+            )
+            index.add(subject_id, np.frombuffer(raw, dtype=np.float32))
+        index.persist()
+        return len(index)
+
     # -- the checks --------------------------------------------------------------------------
 
     def blacklisted(
@@ -138,6 +166,8 @@ class FraudGuard:
     ) -> list[Finding]:
         """The same face bound to (or pending for) a subject with another ID number."""
         out = []
+        if len(self.indexes.index(tenant.id, ENROLLED)) == 0 and uow.templates.count(tenant.id):
+            self.reindex_enrolled(uow, tenant)  # a lost or new index file heals itself
         hits = [
             (gallery, hit)
             for gallery in (ENROLLED, REFERENCES)

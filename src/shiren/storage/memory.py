@@ -360,6 +360,12 @@ class MemoryTemplateRepository(_Repo):
     def count(self, tenant_id: str) -> int:
         return sum(1 for x in self._t.templates.values() if x.tenant_id == tenant_id)
 
+    def list_for_tenant(
+        self, tenant_id: str, *, after_id: str = "", limit: int = 1000
+    ) -> list[Template]:
+        rows = (x for x in self._t.templates.values() if x.tenant_id == tenant_id)
+        return sorted((x for x in rows if x.id > after_id), key=lambda x: x.id)[: max(0, limit)]
+
     def count_all(self) -> int:
         return len(self._t.templates)
 
