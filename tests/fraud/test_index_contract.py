@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from shiren.errors import InputError
-from shiren.fraud.embedded import EmbeddedProvider
+from shiren.fraud.embedded import EmbeddedProvider, HnswIndex
 from shiren.fraud.index import ExactProvider, IndexProvider
 from shiren.fraud.pgvector import PgVectorProvider
 from shiren.fraud.synthetic import GalleryModel
@@ -181,3 +181,19 @@ def test_pgvector_uses_hnsw(made: tuple[IndexProvider, Reopen]) -> None:
             text("SELECT indexdef FROM pg_indexes WHERE tablename='face_index_entries'")
         ).scalars()
         assert any("hnsw" in d and "vector_cosine_ops" in d for d in defs)
+
+
+def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
+    s, o = _sealers()
+    index = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert isinstance(index, HnswIndex)
+    index.snapshot_every = 5
+    m = _vectors(12, seed=2)
+    for i, v in enumerate(m):
+        index.add(f"e{i}", v)
+    snapshot = tmp_path / "t1" / "enrolled.shix"
+    assert snapshot.exists()
+    assert snapshot.with_suffix(".journal").exists()  # the 2 changes after the last snapshot
+    again = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert len(again) == 12
+    assert again.search(m[11], 1)[0].entry_id == "e11"

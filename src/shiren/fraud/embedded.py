@@ -78,6 +78,10 @@ class HnswIndex:
         self._keys: dict[str, int] = {}
         self._ids: dict[int, str] = {}
         self._next = 1
+        self._journalled = 0
+        self.snapshot_every = 10_000
+        """Journal records after which the next change writes a fresh snapshot (bounds the
+        replay at start-up)."""
         self._lock = threading.RLock()
         if path is not None:
             self._load(path)
@@ -179,6 +183,7 @@ class HnswIndex:
                 os.fsync(fh.fileno())
             os.replace(tmp, self._path)
             self._journal_path().unlink(missing_ok=True)
+            self._journalled = 0
 
     def _journal_path(self) -> Path:
         assert self._path is not None
@@ -194,6 +199,9 @@ class HnswIndex:
             fh.write(_LEN.pack(len(sealed)) + sealed)
             fh.flush()
             os.fsync(fh.fileno())
+        self._journalled += 1
+        if self._journalled >= self.snapshot_every:
+            self.persist()
 
     def _load(self, path: Path) -> None:
         if path.exists():
