@@ -25,3 +25,8 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
 fi
 # Verify every model's sha256 and build the ONNX translation of the dlib ResNet once.
 "$VENV/bin/shiren" models build --quiet
+# The server-backed face index (shiren.fraud) needs the pgvector extension in the local
+# PostgreSQL that the tests use: build/install it once if missing (see the script).
+if command -v psql >/dev/null 2>&1; then
+  bash scripts/install_pgvector.sh || echo "setup: pgvector not installed; the PostgreSQL face-index tests will skip (fail in CI)" >&2
+fi

@@ -21,6 +21,11 @@ DEFAULT_LANG: Final = "zh-CN"
 Code = ErrorCode | ReasonCode
 
 # code value → (zh-CN, en)
+_FRAUD: Final = (
+    "您的验证需要人工审核，请耐心等待或联系客服",
+    "Your verification needs a manual review. Please wait or contact support.",
+)
+"""Anti-fraud findings: the applicant is never told which one (a blacklist, a duplicate)."""
 _SPOOF: Final = (
     "验证未通过，请本人实时拍摄后重试",
     "Verification failed. Please try again, live and in person.",
@@ -482,6 +487,16 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ReasonCode.PAYOUT_OWNER_UNVERIFIED: (
         "暂时无法确认收款银行卡归属，请更换银行卡或稍后重试",
         "The payout card's owner cannot be confirmed. Please use another card or try later.",
+    ),
+    # anti-fraud (issue 6): deliberately neutral towards the applicant
+    ReasonCode.FRAUD_BLACKLIST_HIT: _FRAUD,
+    ReasonCode.FRAUD_DUPLICATE_FACE: _FRAUD,
+    ReasonCode.FRAUD_ID_NUMBER_OTHER_FACE: _FRAUD,
+    ReasonCode.FRAUD_DEVICE_MANY_FACES: _FRAUD,
+    ReasonCode.FRAUD_BATCH_BACKGROUND: _FRAUD,
+    ReasonCode.FRAUD_VELOCITY: (
+        "操作过于频繁，请稍后再试或选择其他验证方式",
+        "Too many attempts. Please try again later or choose another way to verify.",
     ),
 }
 

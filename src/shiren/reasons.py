@@ -80,6 +80,14 @@ class ReasonCode(StrEnum):
     PAYOUT_CARD_OWNER_VERIFIED = "payout.card_owner_verified"
     PAYOUT_CARD_NOT_OWNER = "payout.card_not_owner"
     PAYOUT_OWNER_UNVERIFIED = "payout.owner_unverified"
+    # Anti-fraud findings (shiren.service.fraud; issue 6).  The lender sees the code and its
+    # evidence; the applicant sees only a neutral "under review" message.
+    FRAUD_BLACKLIST_HIT = "fraud.blacklist_hit"
+    FRAUD_DUPLICATE_FACE = "fraud.duplicate_face"
+    FRAUD_ID_NUMBER_OTHER_FACE = "fraud.id_number_other_face"
+    FRAUD_DEVICE_MANY_FACES = "fraud.device_many_faces"
+    FRAUD_BATCH_BACKGROUND = "fraud.batch_background"
+    FRAUD_VELOCITY = "fraud.velocity"
 
 
 __all__ = ["ReasonCode"]

@@ -295,3 +295,39 @@ def test_bundles_survive_a_master_key_rotation_and_reject_garbage() -> None:
     for garbage in (b"\x03", bundle[:-1], bundle + b"\x00", b"\x03" + b"\x00" * 9):
         with pytest.raises(DecryptError):
             split_tenant_keys(garbage)
+
+
+def test_anti_fraud_data_survives_a_rotation(service: ShirenService, clock: FakeClock) -> None:
+    """Blacklist templates and enrolment background descriptors are sealed with the tenant key:
+    a rotation must move them too (they are in SEALED_COLUMNS), or a blacklist would go blind."""
+    from shiren.service.blacklist import add_entry
+    from tests.conftest import lfw
+
+    assert ("blacklist_entries", "template_enc") in SEALED_COLUMNS
+    assert ("enrol_signals", "background_enc") in SEALED_COLUMNS
+    tenant, _ = service.create_tenant("lender")
+    added = add_entry(
+        service,
+        tenant,
+        list_name="known_fraud",
+        reason="chargeback",
+        evidence_ref="case-1",
+        added_by="risk",
+        image=lfw("Aaron_Peirsol", 1).read_bytes(),
+    )
+    with service.store() as uow:
+        (entry,) = uow.blacklist.list(tenant.id, "known_fraud")
+    before = service._open(
+        service._dek(tenant), tenant, "blacklist_entries", "template_enc", entry.id,
+        entry.template_enc,
+    )  # fmt: skip
+    rotate_tenant_key(service.store, service.keys, tenant.id, clock=clock, grace_s=0)
+    rotated = _tenant(service, tenant.id)
+    with service.store() as uow:
+        (entry,) = uow.blacklist.list(tenant.id, "known_fraud")
+    after = service._open(
+        service._dek(rotated), rotated, "blacklist_entries", "template_enc", entry.id,
+        entry.template_enc,
+    )  # fmt: skip
+    assert after == before
+    assert added["id"] == entry.id

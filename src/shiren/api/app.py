@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shiren.api.fraud import router as fraud_router
 from shiren.domain.entities import Tenant
 from shiren.errors import ErrorCode, FaceError, InputError, ServiceError, ShirenError, StateError
 from shiren.messages import message, negotiate_lang
@@ -481,6 +482,8 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
 
     app.state.service = service
     install_capture(app, service)
+
+    app.include_router(fraud_router)  # anti-fraud (issue 6): /v1/blacklist, fraud-findings
     # -- /v1 -----------------------------------------------------------------------------
 
     @app.post(
@@ -519,6 +522,7 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
                 consent=ConsentIn(**body.consent.model_dump()),
                 reference_image=image,
                 reference_kind=body.reference_kind,
+                client_ip=request.client.host if request.client else None,  # issue 6: velocity
             )
         )
         out = {
@@ -564,7 +568,12 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
         meta, blobs = await _frames_input(request)
         view = await run_in_threadpool(
             lambda: service.submit(
-                tenant, session_id, nonce=meta.nonce, frames=blobs, times_ms=meta.t_ms
+                tenant,
+                session_id,
+                nonce=meta.nonce,
+                frames=blobs,
+                times_ms=meta.t_ms,
+                client_ip=request.client.host if request.client else None,  # issue 6
             )
         )
         decisions.labels(view.outcome.value).inc()

@@ -10,11 +10,19 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    from shiren.cli.fraud_cmd import index_bench
+
+    bench_app = typer.Typer(help="Benchmarks: the image pipeline (no subcommand) or `index`.")
+    bench_app.callback(invoke_without_command=True)(bench)
+    bench_app.command("index")(index_bench)  # issue 6: the 1:N face index at scale
+    app.add_typer(bench_app, name="bench")
 
 
 def bench(
-    images: Annotated[Path, typer.Option("--images", help="Folder of face images (recursive).")],
+    ctx: typer.Context,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Folder of face images (recursive).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many images (spread over the folder).")] = 60,
     cores: Annotated[int, typer.Option(help="Pin the process to this many CPU cores.")] = 1,
     baseline: Annotated[bool, typer.Option(help="Also time the dlib-style baseline.")] = True,
@@ -24,6 +32,10 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Time decode, detect, mesh, quality, align and embed on real images (one core by default)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if images is None:
+        raise typer.BadParameter("--images is required (or use a subcommand: index)")
     from shiren.cli.main import emit, run_guarded, verifier_for
     from shiren.eval.bench import bench_baseline, bench_shiren, list_images, pin_to_cores, rss_mb
 

@@ -27,6 +27,9 @@ ProfileOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    from shiren.cli.fraud_cmd import duplicates
+
+    eval_app.command("duplicates")(duplicates)  # issue 6: 1:N duplicate identities
     app.add_typer(eval_app, name="eval")
     app.command("calibrate")(calibrate)
     app.command("calibrate-cohorts")(calibrate_cohorts)

@@ -77,6 +77,9 @@ from shiren.domain.policy import (
     load_policy,
 )
 from shiren.errors import ErrorCode, InputError, StateError
+from shiren.fraud.embedded import EmbeddedProvider  # anti-fraud (issue 6)
+from shiren.fraud.index import IndexProvider
+from shiren.fraud.policy import FraudPolicy
 from shiren.liveness.challenge import Challenge, draw_challenge, load_challenge
 from shiren.liveness.check import (
     LivenessChecker,
@@ -114,6 +117,8 @@ from shiren.service.consent import (
     require_active_consent,
     review_not_bound_reason,
 )
+from shiren.service.fraud import FraudGuard, index_sealers
+from shiren.service.fraud import adjust as fraud_adjust
 from shiren.service.keys import ServiceKeys, resolve_keys
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings, check_production
@@ -331,6 +336,8 @@ class ShirenService:
         resolver: Resolver = system_resolver,
         review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
         connectors: Connectors | None = None,
+        face_index: IndexProvider | None = None,
+        fraud_policy: FraudPolicy | None = None,
     ) -> None:
         self.review_candidate_ttl_days = review_candidate_ttl_days
         self.store = store
@@ -377,6 +384,8 @@ class ShirenService:
         transition only, not on every readiness probe."""
         info = self.verifier.embedder.info
         self.embedder_id = f"{info.name}@sha256:{info.sha256}"
+        # anti-fraud (issue 6): 1:N index (in memory unless given), blacklists, identity graph
+        self.fraud = FraudGuard(self, face_index or EmbeddedProvider(None), fraud_policy)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine: Engine | None = None) -> ShirenService:
@@ -406,7 +415,7 @@ class ShirenService:
             with sql.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
 
-        return cls(
+        service = cls(
             store=SqlStore(sql),
             keys=keys,
             engine=_engine_for(settings, engine or Engine.load()),
@@ -420,6 +429,8 @@ class ShirenService:
             review_candidate_ttl_days=settings.review_candidate_ttl_days,
             connectors=resolve_connectors(settings),  # issue 6
         )
+        service.fraud.indexes = _face_indexes(service, sql)  # anti-fraud (issue 6)
+        return service
 
     # -- keys and helpers ----------------------------------------------------------------
 
@@ -617,6 +628,8 @@ class ShirenService:
         consent: ConsentIn,
         reference_image: bytes,
         reference_kind: str = "id_card",
+        device_id: str | None = None,
+        client_ip: str | None = None,
     ) -> tuple[Subject, SessionView]:
         """Create a subject from the lender's data and a reference photo, record the consent,
         and open an enrolment session; the face is bound only after that session passes."""
@@ -683,6 +696,10 @@ class ShirenService:
                     ),
                     created_at=now,
                 )
+            )
+            # anti-fraud (issue 6): blacklist, duplicates, same ID other face, device, velocity
+            self.fraud.on_enrol(
+                uow, tenant, subject, template, now, device_id=device_id, client_ip=client_ip
             )
             self._audit(
                 uow,
@@ -841,6 +858,7 @@ class ShirenService:
         frames: Sequence[bytes],
         times_ms: Sequence[float],
         now: datetime | None = None,
+        client_ip: str | None = None,
     ) -> CheckView:
         """Judge one capture: consume the session (single use), check liveness against the
         signed challenge, match the stillest frame with the reference (enrol) or the bound
@@ -912,6 +930,18 @@ class ShirenService:
             daily_attempts=daily,
             rules=self.rules,
         )
+        # anti-fraud (issue 6): findings become reasons and move the decision (review/reject)
+        findings = self.fraud.on_capture(
+            tenant,
+            session,
+            subject,
+            template,
+            sequence.frames[0].image if sequence.frames else None,
+            at,
+            device_id=device,
+            client_ip=client_ip,
+        )
+        decision = fraud_adjust(decision, findings)
         if decision.outcome is Outcome.PASS:
             for k in counter_keys:
                 self.counter.clear(k)
@@ -932,6 +962,7 @@ class ShirenService:
             similarity,
             template,
         )
+        self.fraud.record(tenant, subject, check.id, findings, at)  # anti-fraud (issue 6)
         log.info(
             redact(
                 f"check decided tenant={tenant.id} session={session.id} "
@@ -1113,6 +1144,7 @@ class ShirenService:
             )
         )
         uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
+        self.fraud.bound(tenant, subject.id, template)  # anti-fraud (issue 6): 1:N gallery
         return uow.templates.count_all()
 
     # -- review queue ------------------------------------------------------------------------
@@ -1260,6 +1292,7 @@ class ShirenService:
             )
             self._emit(uow, tenant.id, Event.SUBJECT_ERASED, now, subject_id=subject_id)
             uow.commit()
+        self.fraud.forget(tenant.id, subject_id)  # anti-fraud (issue 6): leave the 1:N gallery
         if self._on_erased is not None:
             self._on_erased()
         assert subject.erased_at is not None
@@ -1416,6 +1449,23 @@ class ShirenService:
         except Exception:  # readiness reports a failure, it never raises
             checks["database"] = False
         return checks
+
+
+def _face_indexes(service: ShirenService, sql: Any) -> IndexProvider:
+    """Anti-fraud (issue 6): pgvector on PostgreSQL (shared by every worker), else the embedded
+    HNSW index in a folder beside the SQLite file, sealed with each tenant's key."""
+    if sql.dialect.name == "postgresql":
+        from shiren.fraud.pgvector import PgVectorProvider
+
+        provider = PgVectorProvider(sql)
+        provider.ensure()
+        return provider
+    from pathlib import Path
+
+    db = sql.url.database
+    root = Path(f"{db}.faces") if db and db != ":memory:" else None
+    seal_, open_ = index_sealers(service)
+    return EmbeddedProvider(root, seal=seal_, open_=open_)
 
 
 def hash_api_key(api_key: str) -> str:

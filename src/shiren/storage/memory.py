@@ -44,7 +44,13 @@ from shiren.domain.entities import (
     WebhookDelivery,
 )
 from shiren.domain.fallback import FallbackFlow, FallbackStatus, PayoutCheck
+from shiren.domain.fraud import BlacklistEntry, EnrolSignal, FraudFinding
 from shiren.storage.memory_console import MemoryConsoleQueries, MemoryConsoleUserRepository
+from shiren.storage.memory_fraud import (
+    MemoryBlacklistRepository,
+    MemoryEnrolSignalRepository,
+    MemoryFindingRepository,
+)
 from shiren.storage.ports import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BASE,
@@ -87,6 +93,10 @@ class _Tables:
     console_users: dict[str, ConsoleUser] = field(default_factory=dict)
     fallbacks: dict[str, FallbackFlow] = field(default_factory=dict)  # migration 0006
     payouts: dict[str, PayoutCheck] = field(default_factory=dict)
+    # anti-fraud (issue 6): see shiren.storage.memory_fraud
+    blacklist: dict[str, BlacklistEntry] = field(default_factory=dict)
+    enrol_signals: dict[str, EnrolSignal] = field(default_factory=dict)
+    findings: dict[str, FraudFinding] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -105,6 +115,9 @@ class _Tables:
             console_users=dict(self.console_users),
             fallbacks=dict(self.fallbacks),
             payouts=dict(self.payouts),
+            blacklist=dict(self.blacklist),
+            enrol_signals=dict(self.enrol_signals),
+            findings=dict(self.findings),
         )
 
 
@@ -356,6 +369,12 @@ class MemoryTemplateRepository(_Repo):
 
     def count(self, tenant_id: str) -> int:
         return sum(1 for x in self._t.templates.values() if x.tenant_id == tenant_id)
+
+    def list_for_tenant(
+        self, tenant_id: str, *, after_id: str = "", limit: int = 1000
+    ) -> list[Template]:
+        rows = (x for x in self._t.templates.values() if x.tenant_id == tenant_id)
+        return sorted((x for x in rows if x.id > after_id), key=lambda x: x.id)[: max(0, limit)]
 
     def count_all(self) -> int:
         return len(self._t.templates)
@@ -753,6 +772,8 @@ _SEALED_TABLES = {
     "references": "references",
     "review_items": "reviews",
     "evidence": "evidence",
+    "blacklist_entries": "blacklist",
+    "enrol_signals": "enrol_signals",
 }
 
 
@@ -871,6 +892,10 @@ class MemoryUnitOfWork:
         self.sealed = MemorySealedFields(self)
         self.fallbacks = MemoryFallbackRepository(self)
         self.payouts = MemoryPayoutCheckRepository(self)
+        # anti-fraud (issue 6)
+        self.blacklist = MemoryBlacklistRepository(self)
+        self.enrol_signals = MemoryEnrolSignalRepository(self)
+        self.findings = MemoryFindingRepository(self)
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

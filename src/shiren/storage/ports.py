@@ -53,6 +53,11 @@ from shiren.domain.entities import (
 )
 from shiren.domain.fallback import FallbackFlow, FallbackStatus, PayoutCheck
 from shiren.errors import ErrorCode, StateError
+from shiren.storage.fraud_ports import (
+    BlacklistRepository,
+    EnrolSignalRepository,
+    FindingRepository,
+)
 
 DEFAULT_RETRY_BASE = timedelta(seconds=10)
 DEFAULT_RETRY_CAP = timedelta(hours=6)
@@ -100,10 +105,18 @@ class ErasureCounts:
     references: int = 0
     evidence: int = 0
     review_candidates: int = 0
+    fraud_signals: int = 0
+    """Enrolment signals (sealed background descriptors) and fraud findings (issue 6)."""
 
     @property
     def total(self) -> int:
-        return self.templates + self.references + self.evidence + self.review_candidates
+        return (
+            self.templates
+            + self.references
+            + self.evidence
+            + self.review_candidates
+            + self.fraud_signals
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +238,13 @@ class TemplateRepository(Protocol):
     def delete(self, tenant_id: str, template_id: str) -> bool: ...
     def delete_for_subject(self, tenant_id: str, subject_id: str) -> int: ...
     def count(self, tenant_id: str) -> int: ...
+    def list_for_tenant(
+        self, tenant_id: str, *, after_id: str = "", limit: int = 1000
+    ) -> list[Template]:
+        """A page of the tenant's templates in id order, after ``after_id`` (rebuilding the 1:N
+        index, issue 6)."""
+        ...
+
     def count_all(self) -> int:
         """Templates stored for all tenants: the regulator's 100,000 threshold is per operator."""
         ...
@@ -370,6 +390,8 @@ SEALED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("references", "template_enc"),
     ("review_items", "candidate_enc"),
     ("evidence", "image_enc"),
+    ("blacklist_entries", "template_enc"),
+    ("enrol_signals", "background_enc"),
 )
 """Every column holding ciphertext made with a tenant's keys, named as the service names them in
 a ``CipherContext`` (table, column): what a tenant-key rotation has to re-seal."""
@@ -563,6 +585,13 @@ class UnitOfWork(Protocol):
     def fallbacks(self) -> FallbackRepository: ...
     @property
     def payouts(self) -> PayoutCheckRepository: ...
+    # anti-fraud (issue 6, migration 0005)
+    @property
+    def blacklist(self) -> BlacklistRepository: ...
+    @property
+    def enrol_signals(self) -> EnrolSignalRepository: ...
+    @property
+    def findings(self) -> FindingRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -593,6 +622,8 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
         templates=uow.templates.delete_for_subject(tenant_id, subject_id),
         references=uow.references.delete_for_subject(tenant_id, subject_id),
         review_candidates=uow.reviews.clear_candidates_for_subject(tenant_id, subject_id),
+        fraud_signals=uow.enrol_signals.delete_for_subject(tenant_id, subject_id)
+        + uow.findings.delete_for_subject(tenant_id, subject_id),
     )
 
 

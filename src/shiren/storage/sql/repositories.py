@@ -408,6 +408,17 @@ class SqlTemplateRepository(_SqlRepo):
         stmt = select(func.count()).select_from(self.t).where(self.t.c.tenant_id == tenant_id)
         return int(self._exec(stmt).scalar_one())
 
+    def list_for_tenant(
+        self, tenant_id: str, *, after_id: str = "", limit: int = 1000
+    ) -> list[Template]:
+        stmt = (
+            select(self.t)
+            .where(self.t.c.tenant_id == tenant_id, self.t.c.id > after_id)
+            .order_by(self.t.c.id)
+            .limit(max(0, limit))
+        )
+        return self._all(stmt, _template)
+
     def count_all(self) -> int:
         return int(self._exec(select(func.count()).select_from(self.t)).scalar_one())
 
@@ -806,6 +817,8 @@ _SEALED_TABLES = {
     "references": s.subject_references,
     "review_items": s.review_items,
     "evidence": s.evidence,
+    "blacklist_entries": s.blacklist_entries,
+    "enrol_signals": s.enrol_signals,
 }
 
 

@@ -436,15 +436,73 @@ payout_checks = Table(
     _one_of("outcome", PayoutOutcome),
 )
 
+# -- anti-fraud (issue 6, migration 0005) ---------------------------------------------------
+
+blacklist_entries = Table(
+    "blacklist_entries",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    Column("list_name", String(64), nullable=False),
+    Column("template_enc", LargeBinary(), nullable=False),  # sealed with the tenant key
+    Column("reason", String(64), nullable=False),
+    Column("evidence_ref", String(200), nullable=False),
+    Column("added_by", String(200), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    Index(None, "tenant_id", "list_name", "created_at"),
+)
+
+enrol_signals = Table(
+    "enrol_signals",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    Column("device_hash", String(64), nullable=True),
+    Column("ip_hash", String(64), nullable=True),
+    Column("background_enc", LargeBinary(), nullable=True),  # sealed with the tenant key
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "device_hash", "created_at"),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "tenant_id", "subject_id"),
+)
+
+fraud_findings = Table(
+    "fraud_findings",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    _id("subject_id"),
+    # no foreign key to checks: a finding may precede its check (found at enrolment)
+    Column("check_id", String(ID), nullable=True),
+    Column("code", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("evidence", JSON(), nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("id"),
+    _subject_fk(),
+    Index(None, "tenant_id", "subject_id", "created_at"),
+    Index(None, "tenant_id", "check_id"),
+    CheckConstraint("action IN ('review', 'reject')", name="action"),
+)
+
+
 __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
     "audit_events",
+    "blacklist_entries",
     "checks",
     "consents",
     "console_users",
+    "enrol_signals",
     "evidence",
     "fallback_flows",
+    "fraud_findings",
     "lending_events",
     "metadata",
     "payout_checks",

@@ -10,6 +10,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from shiren.storage.sql.console import SqlConsoleQueries, SqlConsoleUserRepository
+from shiren.storage.sql.fraud_repositories import (
+    SqlBlacklistRepository,
+    SqlEnrolSignalRepository,
+    SqlFindingRepository,
+)
 from shiren.storage.sql.repositories import (
     SqlAuditLog,
     SqlCheckRepository,
@@ -59,6 +64,10 @@ class SqlUnitOfWork:
         self.sealed = SqlSealedFields(self)
         self.fallbacks = SqlFallbackRepository(self)
         self.payouts = SqlPayoutCheckRepository(self)
+        # anti-fraud (issue 6)
+        self.blacklist = SqlBlacklistRepository(self)
+        self.enrol_signals = SqlEnrolSignalRepository(self)
+        self.findings = SqlFindingRepository(self)
 
     def connection(self) -> Connection:
         if self._conn is None:

@@ -1,0 +1,189 @@
+"""The 1:N face index: a Protocol, its result type and the exact (brute-force) reference.
+
+An index holds unit vectors (templates) under string ids, one index per tenant and gallery
+(``enrolled`` for the tenant's bound faces, ``blacklist`` for its blacklists).  Entries refer to
+ids only: the template itself stays sealed in its table, the index knows nothing else about the
+person.  Similarity is the cosine, the same score the verifier uses (``shiren.core.similarity``),
+so a threshold means the same thing in 1:1 and 1:N.
+
+Implementations: :class:`ExactIndex` (numpy, exact: the recall reference and the tests'
+oracle), :class:`shiren.fraud.embedded.HnswIndex` (usearch HNSW, in process, persisted next to
+the SQLite database, sealed with the tenant key) and :class:`shiren.fraud.pgvector.PgVectorIndex`
+(PostgreSQL + pgvector HNSW, shared by several workers).  One contract suite runs them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shiren.errors import ErrorCode, InputError
+
+DIM = 128
+"""Template dimension of the shipped embedder (dlib ResNet)."""
+
+Vector = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: the entry's id and its cosine similarity to the probe."""
+
+    entry_id: str
+    similarity: float
+
+
+class FaceIndex(Protocol):
+    """A tenant's gallery of templates, searchable by cosine similarity."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def add(self, entry_id: str, vector: Vector) -> None:
+        """Add (or replace) the vector stored under ``entry_id``."""
+        ...
+
+    def remove(self, entry_id: str) -> bool:
+        """Remove ``entry_id``; ``False`` when it was not there."""
+        ...
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        """The ``k`` most similar entries, most similar first (fewer when the index is small)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, entry_id: object) -> bool: ...
+
+    def persist(self) -> None:
+        """Make every change durable (a no-op where each change already is)."""
+        ...
+
+
+class IndexProvider(Protocol):
+    """The indexes of a deployment: one per (tenant, gallery)."""
+
+    def index(self, tenant_id: str, gallery: str) -> FaceIndex: ...
+
+    def drop(self, tenant_id: str, gallery: str) -> None:
+        """Delete a gallery's index entirely (a rebuild starts from nothing)."""
+        ...
+
+
+def unit(vector: Iterable[float] | NDArray[np.floating], dim: int = DIM) -> Vector:
+    """``vector`` as a float32 unit vector of length ``dim``; a typed error otherwise."""
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if v.shape != (dim,) or not np.all(np.isfinite(v)):
+        raise InputError(
+            "a template must be a finite vector of the index dimension",
+            code=ErrorCode.INPUT_INVALID,
+            detail={"dim": dim, "got": int(v.size)},
+        )
+    norm = float(np.linalg.norm(v))
+    if norm == 0.0:
+        raise InputError("a template must not be zero", code=ErrorCode.INPUT_INVALID)
+    return (v / norm).astype(np.float32)
+
+
+def check_id(entry_id: str) -> str:
+    if not entry_id or len(entry_id) > 64 or not entry_id.isascii():
+        raise InputError("an index entry id must be 1-64 ASCII characters")
+    return entry_id
+
+
+class ExactIndex:
+    """Brute force over a float32 matrix: exact, O(n) per query (the recall reference)."""
+
+    def __init__(self, dim: int = DIM) -> None:
+        self._dim = dim
+        self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._m = np.zeros((0, dim), dtype=np.float32)
+        self._n = 0
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def add(self, entry_id: str, vector: Vector) -> None:
+        v = unit(vector, self._dim)
+        pos = self._pos.get(check_id(entry_id))
+        if pos is not None:
+            self._m[pos] = v
+            return
+        if self._n == len(self._m):
+            grown = np.zeros((max(16, 2 * self._n), self._dim), dtype=np.float32)
+            grown[: self._n] = self._m[: self._n]
+            self._m = grown
+        self._m[self._n] = v
+        self._ids.append(entry_id)
+        self._pos[entry_id] = self._n
+        self._n += 1
+
+    def add_many(self, entry_ids: list[str], vectors: NDArray[np.float32]) -> None:
+        for entry_id, v in zip(entry_ids, vectors, strict=True):
+            self.add(entry_id, v)
+
+    def remove(self, entry_id: str) -> bool:
+        pos = self._pos.pop(entry_id, None)
+        if pos is None:
+            return False
+        last = self._n - 1
+        if pos != last:  # move the last row into the hole
+            self._m[pos] = self._m[last]
+            moved = self._ids[last]
+            self._ids[pos] = moved
+            self._pos[moved] = pos
+        self._ids.pop()
+        self._n -= 1
+        return True
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        v = unit(vector, self._dim)
+        if k <= 0 or self._n == 0:
+            return []
+        sims = self._m[: self._n] @ v
+        k = min(k, self._n)
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [Hit(self._ids[i], float(sims[i])) for i in top]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._pos
+
+    def persist(self) -> None:
+        return None
+
+
+class ExactProvider:
+    """In-memory exact indexes (tests, and the reference for the others)."""
+
+    def __init__(self, dim: int = DIM) -> None:
+        self.dim = dim
+        self._indexes: dict[tuple[str, str], ExactIndex] = {}
+
+    def index(self, tenant_id: str, gallery: str) -> FaceIndex:
+        return self._indexes.setdefault((tenant_id, gallery), ExactIndex(self.dim))
+
+    def drop(self, tenant_id: str, gallery: str) -> None:
+        self._indexes.pop((tenant_id, gallery), None)
+
+
+__all__ = [
+    "DIM",
+    "ExactIndex",
+    "ExactProvider",
+    "FaceIndex",
+    "Hit",
+    "IndexProvider",
+    "Vector",
+    "check_id",
+    "unit",
+]

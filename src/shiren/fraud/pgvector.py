@@ -1,0 +1,163 @@
+"""The server-backed 1:N index: PostgreSQL + pgvector, one table shared by every worker.
+
+Rows are ``(tenant_id, gallery, entry_id, embedding vector(dim))`` with an HNSW index using
+``vector_cosine_ops``; a search filters on tenant and gallery and orders by the cosine distance
+``<=>``.  pgvector ≥ 0.8's *iterative* index scans keep returning candidates until the filter is
+satisfied, so one tenant's results are not starved by another tenant's rows sharing the graph.
+Every change commits at once: all workers see it at their next query (no replica to sync).
+
+The table is created by :meth:`PgVectorProvider.ensure` (``CREATE EXTENSION vector`` needs the
+extension installed on the server: ``scripts/install_pgvector.sh``), not by the Alembic chain:
+the SQLite deployments never have it.  The vectors in this table are in the clear (pgvector must
+read them to index them); see docs/FRAUD.md for what that means under PIPL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, text
+
+from shiren.fraud.index import DIM, FaceIndex, Hit, Vector, check_id, unit
+
+TABLE = "face_index_entries"
+
+
+def _literal(v: Vector) -> str:
+    return "[" + ",".join(f"{x:.8g}" for x in v.tolist()) + "]"
+
+
+class PgVectorIndex:
+    """One tenant gallery inside the shared pgvector table."""
+
+    def __init__(self, engine: Engine, tenant_id: str, gallery: str, dim: int = DIM) -> None:
+        self._engine = engine
+        self._tenant = check_id(tenant_id)
+        self._gallery = check_id(gallery)
+        self._dim = dim
+        self.ef_search = 100
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _where(self) -> dict[str, Any]:
+        return {"t": self._tenant, "g": self._gallery}
+
+    def add(self, entry_id: str, vector: Vector) -> None:
+        v = unit(vector, self._dim)
+        with self._engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"INSERT INTO {TABLE} (tenant_id, gallery, entry_id, embedding) "
+                    "VALUES (:t, :g, :e, CAST(:v AS vector)) "
+                    "ON CONFLICT (tenant_id, gallery, entry_id) "
+                    "DO UPDATE SET embedding = EXCLUDED.embedding"
+                ),
+                {**self._where(), "e": check_id(entry_id), "v": _literal(v)},
+            )
+
+    def add_many(self, entry_ids: list[str], vectors: np.ndarray[Any, Any]) -> None:
+        rows = [
+            {**self._where(), "e": check_id(e), "v": _literal(unit(v, self._dim))}
+            for e, v in zip(entry_ids, vectors, strict=True)
+        ]
+        with self._engine.begin() as conn:
+            conn.execute(
+                text(
+                    f"INSERT INTO {TABLE} (tenant_id, gallery, entry_id, embedding) "
+                    "VALUES (:t, :g, :e, CAST(:v AS vector))"
+                ),
+                rows,
+            )
+
+    def remove(self, entry_id: str) -> bool:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                text(f"DELETE FROM {TABLE} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"),
+                {**self._where(), "e": entry_id},
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        v = unit(vector, self._dim)
+        if k <= 0:
+            return []
+        with self._engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), k)}"))
+            conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            rows = conn.execute(
+                text(
+                    f"SELECT entry_id, 1 - (embedding <=> CAST(:v AS vector)) AS sim "
+                    f"FROM {TABLE} WHERE tenant_id=:t AND gallery=:g "
+                    "ORDER BY embedding <=> CAST(:v AS vector) LIMIT :k"
+                ),
+                {**self._where(), "v": _literal(v), "k": int(k)},
+            ).all()
+        hits = [Hit(str(r[0]), round(float(r[1]), 7)) for r in rows]
+        # relaxed_order may return near-ties slightly out of order: restore it
+        return sorted(hits, key=lambda h: -h.similarity)
+
+    def __len__(self) -> int:
+        with self._engine.connect() as conn:
+            n = conn.execute(
+                text(f"SELECT count(*) FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
+                self._where(),
+            ).scalar_one()
+        return int(n)
+
+    def __contains__(self, entry_id: object) -> bool:
+        if not isinstance(entry_id, str):
+            return False
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text(f"SELECT 1 FROM {TABLE} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"),
+                {**self._where(), "e": entry_id},
+            ).first()
+        return row is not None
+
+    def persist(self) -> None:
+        return None  # every change has committed
+
+
+class PgVectorProvider:
+    """Indexes in one pgvector table on ``engine`` (PostgreSQL only)."""
+
+    def __init__(self, engine: Engine, dim: int = DIM) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("the pgvector index needs PostgreSQL")
+        self.engine = engine
+        self.dim = dim
+
+    def ensure(self) -> None:
+        """Create the extension, table and HNSW index if missing (idempotent)."""
+        with self.engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+                    "tenant_id varchar(64) NOT NULL, gallery varchar(64) NOT NULL, "
+                    f"entry_id varchar(64) NOT NULL, embedding vector({self.dim}) NOT NULL, "
+                    "PRIMARY KEY (tenant_id, gallery, entry_id))"
+                )
+            )
+            conn.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS {TABLE}_hnsw ON {TABLE} "
+                    "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+                )
+            )
+
+    def index(self, tenant_id: str, gallery: str) -> FaceIndex:
+        return PgVectorIndex(self.engine, tenant_id, gallery, self.dim)
+
+    def drop(self, tenant_id: str, gallery: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(f"DELETE FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
+                {"t": tenant_id, "g": gallery},
+            )
+
+
+__all__ = ["TABLE", "PgVectorIndex", "PgVectorProvider"]

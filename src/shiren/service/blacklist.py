@@ -1,0 +1,189 @@
+"""Blacklist management (issue 6): the galleries of faces a lender manages.
+
+Add a face (a photo, or the bound face of one of its subjects) with a reason code and a
+reference to the lender's evidence; remove it; list them.  Every change is audited (the evidence
+reference only as a SHA-256: it may be a case number naming a person); the template is sealed
+with the tenant key in ``blacklist_entries`` and indexed by entry id in the tenant's
+``blacklist`` gallery, which enrolment and every capture search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shiren.domain.entities import Tenant, new_id
+from shiren.domain.fraud import BlacklistEntry, FraudFinding
+from shiren.errors import ErrorCode, InputError, StateError
+from shiren.service.fraud import BLACKLIST
+
+if TYPE_CHECKING:
+    from shiren.service.app import ShirenService
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def _name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InputError(
+            f"{what} must be 1-64 lower-case letters, digits, '_', '.' or '-'",
+            detail={"field": what},
+        )
+    return value
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InputError(f"{what} must be 1-{limit} characters", detail={"field": what})
+    return value.strip()
+
+
+def entry_dict(entry: BlacklistEntry) -> dict[str, Any]:
+    """What the API shows of an entry: never the template."""
+    return {
+        "id": entry.id,
+        "list_name": entry.list_name,
+        "reason": entry.reason,
+        "evidence_ref": entry.evidence_ref,
+        "added_by": entry.added_by,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def _template_of_subject(svc: ShirenService, tenant: Tenant, subject_id: str) -> bytes:
+    with svc.store() as uow:
+        subject = svc._require_subject(uow, tenant.id, subject_id)
+        temps = uow.templates.list_for_subject(tenant.id, subject.id)
+    if not temps:
+        raise StateError(
+            "the subject has no bound face", code=ErrorCode.SUBJECT_NOT_READY, detail={}
+        )
+    key = svc._subject_key(tenant, subject)
+    return svc._open(key, tenant, "templates", "template_enc", temps[-1].id, temps[-1].template_enc)
+
+
+def add_entry(
+    svc: ShirenService,
+    tenant: Tenant,
+    *,
+    list_name: str,
+    reason: str,
+    evidence_ref: str,
+    added_by: str,
+    image: bytes | None = None,
+    subject_id: str | None = None,
+) -> dict[str, Any]:
+    """Put a face on a blacklist: from ``image`` or from ``subject_id``'s bound face."""
+    _name(list_name, "list_name")
+    _name(reason, "reason")
+    evidence_ref = _text(evidence_ref, "evidence_ref", 200)
+    added_by = _text(added_by, "added_by", 200)
+    if (image is None) == (subject_id is None):
+        raise InputError("give exactly one of image or subject_id", detail={"field": "image"})
+    if image is not None:
+        with svc._models_lock:
+            template = svc.verifier.analyze(image).template.astype(np.float32).tobytes()
+    else:
+        assert subject_id is not None
+        template = _template_of_subject(svc, tenant, subject_id)
+    now = svc.clock()
+    entry_id = new_id()
+    entry = BlacklistEntry(
+        id=entry_id,
+        tenant_id=tenant.id,
+        list_name=list_name,
+        template_enc=svc._seal(
+            svc._dek(tenant), tenant, "blacklist_entries", "template_enc", entry_id, template
+        ),
+        reason=reason,
+        evidence_ref=evidence_ref,
+        added_by=added_by,
+        created_at=now,
+    )
+    with svc.store() as uow:
+        uow.blacklist.add(entry)
+        svc._audit(
+            uow,
+            tenant.id,
+            "blacklist.added",
+            subject_id,
+            {
+                "entry_id": entry_id,
+                "list_name": list_name,
+                "reason": reason,
+                "evidence_ref_sha256": hashlib.sha256(evidence_ref.encode()).hexdigest(),
+                "added_by_sha256": hashlib.sha256(added_by.encode()).hexdigest(),
+                "source": "image" if image is not None else "subject",
+            },
+            now,
+        )
+        uow.commit()
+    svc.fraud.indexes.index(tenant.id, BLACKLIST).add(entry_id, np.frombuffer(template, np.float32))
+    return entry_dict(entry)
+
+
+def remove_entry(
+    svc: ShirenService, tenant: Tenant, entry_id: str, *, removed_by: str
+) -> dict[str, Any]:
+    removed_by = _text(removed_by, "removed_by", 200)
+    now = svc.clock()
+    with svc.store() as uow:
+        entry = uow.blacklist.get(tenant.id, entry_id)
+        if entry is None or not uow.blacklist.delete(tenant.id, entry_id):
+            raise StateError(
+                "blacklist entry not found",
+                code=ErrorCode.RECORD_NOT_FOUND,
+                detail={"entity": "blacklist_entry"},
+            )
+        svc._audit(
+            uow,
+            tenant.id,
+            "blacklist.removed",
+            None,
+            {
+                "entry_id": entry_id,
+                "list_name": entry.list_name,
+                "removed_by_sha256": hashlib.sha256(removed_by.encode()).hexdigest(),
+            },
+            now,
+        )
+        uow.commit()
+    svc.fraud.indexes.index(tenant.id, BLACKLIST).remove(entry_id)
+    return {"id": entry_id, "removed": True, "removed_at": now.isoformat()}
+
+
+def list_entries(
+    svc: ShirenService, tenant: Tenant, list_name: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    if list_name is not None:
+        _name(list_name, "list_name")
+    if not 1 <= limit <= 1000:
+        raise InputError("limit must be 1-1000", detail={"field": "limit"})
+    with svc.store() as uow:
+        return [entry_dict(e) for e in uow.blacklist.list(tenant.id, list_name, limit=limit)]
+
+
+def findings_of(svc: ShirenService, tenant: Tenant, subject_id: str) -> list[dict[str, Any]]:
+    """The anti-fraud findings recorded for a subject, oldest first (for reviewers)."""
+    with svc.store() as uow:
+        svc._require_subject(uow, tenant.id, subject_id)
+        rows = uow.findings.list_for_subject(tenant.id, subject_id)
+    return [_finding_dict(f) for f in rows]
+
+
+def _finding_dict(f: FraudFinding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "code": f.code,
+        "action": f.action,
+        "check_id": f.check_id,
+        "evidence": f.evidence,
+        "policy_version": f.policy_version,
+        "created_at": f.created_at.isoformat(),
+    }
+
+
+__all__ = ["add_entry", "entry_dict", "findings_of", "list_entries", "remove_entry"]
