@@ -62,7 +62,16 @@ def test_data_sealed_before_rotation_opens_after_it_with_the_new_key_alone(
     sql = make_engine(f"sqlite:///{tmp_path / 'rot.db'}")
     migrate(sql)
     store = SqlStore(sql)
-    old = ServiceKeys.generate()  # master key "m1"
+    # master key "m1"; pseudonyms (ID numbers, device hashes) derive from a key of their own,
+    # "p1", pinned for ever (SHIREN_PSEUDONYM_KEY_ID): a master-key rotation must not change them
+    generated = ServiceKeys.generate()
+    p1 = MasterKey.generate("p1")
+    old = ServiceKeys(
+        ring=KeyRing(generated.ring.current, [p1]),
+        audit_key=generated.audit_key,
+        challenge_key=generated.challenge_key,
+        pseudonym_root_id="p1",
+    )
     svc = _service(store, old, engine, recording, clock)
     tenant, _ = svc.create_tenant("lender")
     other, _ = svc.create_tenant("other lender")
@@ -79,7 +88,7 @@ def test_data_sealed_before_rotation_opens_after_it_with_the_new_key_alone(
     # step 1: servers get the new key as current, the old one retired — no downtime: they open
     # keys wrapped either way before any re-wrap happened
     m2 = MasterKey.generate("m2")
-    during = _keys(old, KeyRing(m2, [old.ring.current]))
+    during = _keys(old, KeyRing(m2, [old.ring.current, p1]))
     svc_during = _service(store, during, engine, recording, clock)
     assert svc_during.export_subject(tenant, subject.id)["subject"]["name"] == NAME
 
@@ -98,7 +107,7 @@ def test_data_sealed_before_rotation_opens_after_it_with_the_new_key_alone(
     )  # idempotent: nothing left to do, nothing audited twice
 
     # step 3: the old master key is gone; data sealed before the rotation still opens
-    after = _keys(old, KeyRing(m2))
+    after = _keys(old, KeyRing(m2, [p1]))  # p1 stays: it only ever derives pseudonyms
     svc_after = _service(store, after, engine, recording, clock)
     with store() as uow:
         rotated = uow.tenants.get(tenant.id)

@@ -141,7 +141,8 @@ def test_rotation_reseals_everything_and_the_old_key_opens_nothing(
     assert waits == [pytest.approx(30, abs=0.01)]  # the grace period, from the start
     assert (result.from_version, result.to_version, result.resumed) == (1, 2, False)
     assert result.subject_keys == 1  # the enrolled subject's own key, re-wrapped
-    assert result.fields == 3  # legacy name + legacy template + webhook secret
+    # legacy name + legacy template + webhook secret + the enrolment's background descriptor
+    assert result.fields == 4
     after = _tenant(service, tenant.id)
     assert after.dek_version == 2
     assert split_tenant_keys(after.wrapped_dek) == ([after.wrapped_dek], None)  # old key gone
@@ -183,7 +184,7 @@ def test_rotation_reseals_everything_and_the_old_key_opens_nothing(
             "from_version": 1,
             "to_version": 2,
             "subject_keys_rewrapped": 1,
-            "fields_resealed": 3,
+            "fields_resealed": 4,
             "resumed": False,
         }
     ]

@@ -307,6 +307,10 @@ class Engine:
 @dataclass
 class _Caches:
     deks: dict[tuple[str, bytes], tuple[DataKey, ...]] = field(default_factory=dict)
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    """The last tenant row each key was taken from, for code that holds only a tenant id (the
+    face index's file sealers) and runs inside an open unit of work: reading the row again
+    would open a second one, which SQLite's single writer answers with "database is locked"."""
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -437,12 +441,17 @@ class ShirenService:
     def _deks(self, tenant: Tenant) -> tuple[DataKey, ...]:
         """The tenant's data keys: the current one first, then (while a tenant-key rotation
         runs) the previous one."""
+        self._caches.tenants[tenant.id] = tenant
         key = (tenant.id, tenant.wrapped_dek)
         deks = self._caches.deks.get(key)
         if deks is None:
             deks = self.keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
             self._caches.deks[key] = deks
         return deks
+
+    def tenant_row(self, tenant_id: str) -> Tenant | None:
+        """The tenant row this process last sealed or opened with (None: not yet)."""
+        return self._caches.tenants.get(tenant_id)
 
     def _dek(self, tenant: Tenant) -> DataKey:
         """The tenant key new data is sealed with."""

@@ -443,8 +443,12 @@ def index_sealers(service: ShirenService) -> tuple[Sealer, Sealer]:
     """Seal / open the embedded index files with each tenant's data key."""
 
     def dek(tenant_id: str) -> Any:
-        with service.store() as uow:
-            tenant = uow.tenants.get(tenant_id)
+        # the row the service last used (it is inside a unit of work when the index changes:
+        # a second one would deadlock on SQLite); read it only when none was used yet
+        tenant = service.tenant_row(tenant_id)
+        if tenant is None:
+            with service.store() as uow:
+                tenant = uow.tenants.get(tenant_id)
         if tenant is None:
             raise StateError("tenant not found", code=ErrorCode.RECORD_NOT_FOUND)
         return tenant, service._dek(tenant)
