@@ -30,18 +30,21 @@ def index_bench(
         raise typer.BadParameter("--backend must be hnsw, exact or pgvector")
     if backend == "pgvector" and not database_url:
         raise typer.BadParameter("--backend pgvector needs --database-url")
-    emit(
-        run_index_bench(
-            n,
-            queries=queries,
-            adds=adds,
-            k=k,
-            seed=seed,
-            backend=backend,
-            threads=threads,
-            database_url=database_url,
-        )
+    from shiren.eval.provenance import provenance
+
+    report = run_index_bench(
+        n,
+        queries=queries,
+        adds=adds,
+        k=k,
+        seed=seed,
+        backend=backend,
+        threads=threads,
+        database_url=database_url,
     )
+    settings = {k: v for k, v in report.items() if k in ("backend", "n", "k", "seed")}
+    report["provenance"] = provenance({**settings, "threads": threads}, [])
+    emit(report)
 
 
 def duplicates(

@@ -33,6 +33,7 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
     "mediapipe": ("mediapipe",),
+    "usearch": ("usearch",),
     "dlib": ("dlib-bin", "dlib"),
     "opencv": (
         "opencv-python-headless",

@@ -105,10 +105,10 @@ class HnswIndex:
             self._journal({"op": "add", "id": entry_id}, v)
 
     def add_many(
-        self, entry_ids: list[str], vectors: np.ndarray[Any, Any], threads: int = 0
+        self, entry_ids: list[str], vectors: np.ndarray[Any, Any], threads: int = 1
     ) -> None:
         """Bulk build (benchmarks, rebuilds): one batched insert, not journalled — call
-        :meth:`persist` afterwards."""
+        :meth:`persist` afterwards.  One thread by default: a deterministic graph."""
         m = np.asarray(vectors, dtype=np.float32)
         m = m / np.linalg.norm(m, axis=1, keepdims=True)
         with self._lock:
