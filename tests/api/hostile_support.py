@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from shiren.api.app import create_app
@@ -168,3 +169,12 @@ def live_service(tmp: Path, engine: Engine, recording: Recording) -> Iterator[Li
             yield live
     finally:
         sql.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory, engine: Engine, recording: Recording
+) -> Iterator[Live]:
+    """One seeded, served shiren per test module (import this fixture into the module)."""
+    with live_service(tmp_path_factory.mktemp("live"), engine, recording) as running:
+        yield running
