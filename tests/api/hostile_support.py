@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.routing import Mount, Route
 
 from shiren.api.app import create_app
 from shiren.api.server import server_options
@@ -127,6 +128,7 @@ def _seed(live: Live, recording: Recording) -> None:
         review=case["review"],
         review_check=case["check"],
         review_subject=case["subject"],
+        reference_b64=base64.b64encode(still).decode("ascii"),
     )
 
 
@@ -178,3 +180,23 @@ def live(
     """One seeded, served shiren per test module (import this fixture into the module)."""
     with live_service(tmp_path_factory.mktemp("live"), engine, recording) as running:
         yield running
+
+
+def routes_of(app: Any) -> list[tuple[str, str]]:
+    """(method, path) of every endpoint, routers included (FastAPI keeps an included router as
+    one ``_IncludedRouter`` entry: walked with its prefix)."""
+    out: list[tuple[str, str]] = []
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router
+                walk(route.original_router.routes, prefix + route.include_context.prefix)
+            elif isinstance(route, Mount):  # a mounted app (static files): probed at its root
+                out.append(("GET", prefix + route.path + "/"))
+            else:
+                assert isinstance(route, Route), route
+                methods = sorted(m for m in route.methods or () if m != "HEAD")
+                out.extend((method, prefix + route.path) for method in methods)
+
+    walk(list(app.routes), "")
+    return out

@@ -17,9 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.routing import Mount, Route
-
-from tests.api.hostile_support import Live, live
+from tests.api.hostile_support import Live, live, routes_of
 
 __all__ = ["live"]
 
@@ -38,26 +36,6 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/console/static/console.css"): "a static stylesheet",
 }
 DENIED = {401, 403}
-
-
-def _routes(app: Any) -> list[tuple[str, str]]:
-    """(method, path) of every endpoint, routers included (FastAPI keeps an included router as
-    one ``_IncludedRouter`` entry: walked with its prefix)."""
-    out: list[tuple[str, str]] = []
-
-    def walk(routes: list[Any], prefix: str) -> None:
-        for route in routes:
-            if hasattr(route, "original_router"):  # an included router
-                walk(route.original_router.routes, prefix + route.include_context.prefix)
-            elif isinstance(route, Mount):  # a mounted app (static files): probed at its root
-                out.append(("GET", prefix + route.path + "/"))
-            else:
-                assert isinstance(route, Route), route
-                methods = sorted(m for m in route.methods or () if m != "HEAD")
-                out.extend((method, prefix + route.path) for method in methods)
-
-    walk(list(app.routes), "")
-    return out
 
 
 def _fill(path: str, live: Live) -> str:
@@ -82,7 +60,7 @@ def _open_routes(live: Live) -> list[tuple[str, str, int, str]]:
     """The routes outside ``PUBLIC`` that answer an anonymous request with anything but a
     401/403 problem document."""
     found = []
-    for method, path in _routes(live.app):
+    for method, path in routes_of(live.app):
         if (method, path) in PUBLIC:
             continue
         resp = _anonymous(live, method, path)
@@ -95,7 +73,7 @@ def _open_routes(live: Live) -> list[tuple[str, str, int, str]]:
 
 
 def test_every_route_needs_credentials_except_the_allow_list(live: Live) -> None:
-    routes = _routes(live.app)
+    routes = routes_of(live.app)
     assert len(routes) >= 30, routes
     assert ("POST", "/console/reviews/{review_id}/decision") in routes  # included routers too
     assert set(PUBLIC) <= set(routes), set(PUBLIC) - set(routes)  # no stale entries
@@ -116,7 +94,7 @@ def test_a_route_without_auth_would_be_caught(live: Live) -> None:
 
 
 def test_console_pages_redirect_a_browser_to_sign_in(live: Live) -> None:
-    for method, path in _routes(live.app):
+    for method, path in routes_of(live.app):
         if not path.startswith("/console") or (method, path) in PUBLIC or method != "GET":
             continue
         with live.client() as c:
