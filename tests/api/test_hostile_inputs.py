@@ -62,8 +62,8 @@ def _string_paths(
     schema = _resolve(schema, doc, local)
     variants = schema.get("anyOf") or schema.get("oneOf") or [schema]
     out: list[tuple[str, ...]] = []
-    for variant in variants:
-        variant = _resolve(variant, doc, local)
+    for raw in variants:
+        variant = _resolve(raw, doc, local)
         if variant.get("type") == "string":
             out.append(prefix)
         for name, sub in (variant.get("properties") or {}).items():
