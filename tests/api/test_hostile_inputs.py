@@ -118,7 +118,7 @@ def _baselines(live: Live) -> dict[tuple[str, str], dict[str, Any]]:
             "amount_minor": 100,
             "device_id": "phone-1",
         },
-        ("POST", "/v1/subjects/{subject_id}/consents/withdraw"): {"purpose": "face_verification"},
+        ("POST", "/v1/subjects/{subject_id}/consents/withdraw"): {"purpose": CONSENT["purpose"]},
         ("PUT", "/v1/webhook"): {"url": "https://hooks.invalid/shiren", "secret": "s" * 24},
         ("POST", "/v1/reviews/{review_id}"): {"outcome": "reject", "reviewer": "r", "note": "n"},
     }

@@ -257,15 +257,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Structured JSON logs on stderr, every line through :func:`shiren.privacy.redact`."""
+QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "python_multipart", "multipart")
+"""Libraries whose INFO/DEBUG lines print request or row contents: kept at WARNING."""
+
+
+def _json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
-    root = logging.getLogger("shiren")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Structured JSON logs on stderr, every line through :func:`shiren.privacy.redact`:
+    shiren's own at ``level``; other libraries' warnings through the same redacting handler
+    (not Python's bare last-resort printer); SQL and multipart internals never below WARNING,
+    whatever ``level`` says (their DEBUG lines hold bound values and result rows)."""
+    ours = logging.getLogger("shiren")
+    ours.handlers[:] = [_json_handler()]
+    ours.setLevel(level.upper())
+    ours.propagate = False
+    root = logging.getLogger()
+    root.handlers[:] = [_json_handler()]
+    root.setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # -- the app ---------------------------------------------------------------------------------
