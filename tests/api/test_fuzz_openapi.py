@@ -22,13 +22,19 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import GenerationMode
+from schemathesis import GenerationMode, checks
 
 from tests.api.hostile_support import REQUEST_TIMEOUT_S, Live, live
 
 FUZZ_EXAMPLES = int(os.environ.get("SHIREN_FUZZ_EXAMPLES", "12"))
 __all__ = ["live"]  # the fixture, imported
 
+CONFORMANCE = [  # against the published document (errors documented as problem+json)
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 SEEDED_PARAMS = {
     "session_id": "session",
     "subject_id": "subject",
@@ -98,6 +104,7 @@ def _fuzz_operation(
         resp = _send(session, live, case, who)
         statuses[resp.status_code] += 1
         _check(resp, op.path, who, seeded=False)
+        case.validate_response(resp, checks=CONFORMANCE)
         names = set(case.path_parameters or {}) & set(SEEDED_PARAMS)
         if names:
             for name in names:
@@ -105,6 +112,7 @@ def _fuzz_operation(
             resp = _send(session, live, case, who)
             statuses[resp.status_code] += 1
             _check(resp, op.path, who, seeded=True)
+            case.validate_response(resp, checks=CONFORMANCE)
 
     fuzz()
 

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -476,7 +476,7 @@ def _install_ops(app: FastAPI, service: ShirenService) -> Counter:
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -669,6 +669,9 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
     from shiren.api.console import install_console  # /console: the review console (issue 5)
 
     install_console(app, service)
+    from shiren.api.openapi_doc import install_problem_docs  # errors documented as problems
+
+    install_problem_docs(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
