@@ -9,7 +9,10 @@ after 20 s.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -204,3 +207,29 @@ def test_oversized_and_malformed_request_heads_are_4xx(live: Live) -> None:
         )
     with live.client() as c:
         assert c.get("/healthz").status_code == 200
+
+
+def test_shiren_serve_runs_the_guarded_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from shiren.cli import service_cmd
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kw: seen.update(kw))
+    monkeypatch.setattr(service_cmd, "run_guarded", lambda *args, **kw: (None, None))
+    service_cmd.serve(host="127.0.0.1", port=0, workers=2, deliver=False)
+    assert seen["http"] is GuardedH11Protocol
+    assert seen["timeout_keep_alive"] == 5
+    assert seen["h11_max_incomplete_event_size"] == 16 * 1024
+
+
+def test_deadlines_come_from_the_environment_of_each_worker() -> None:
+    code = (
+        "from shiren.api.server import GuardedH11Protocol as P;"
+        "print(P.header_timeout_s, P.body_timeout_s)"
+    )
+    env = {**os.environ, "SHIREN_HEADER_TIMEOUT_S": "3.5", "SHIREN_BODY_TIMEOUT_S": "nonsense"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["3.5", "120.0"]  # an unreadable value keeps the default
