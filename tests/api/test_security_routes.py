@@ -35,7 +35,16 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/console/lang"): "remembers a language choice in a cookie, reads nothing",
     ("GET", "/console/static/console.css"): "a static stylesheet",
 }
+PUBLIC_ONCE_MERGED: dict[tuple[str, str], str] = {
+    # the capture page (issue 5's capture branch): present once merged, not stale before
+    ("GET", "/capture/assets/"): "the capture page's static files (HTML/CSS/JS, no data)",
+}
 DENIED = {401, 403}
+TOKEN_PARAM = "{token}"
+"""A route with this path parameter is authorised by a capture token (the borrower has no key):
+probed with a forged token, it must refuse (``capture.token_*``, or a schema error before the
+token is even read) — never succeed."""
+TOKEN_CODES = {"capture.token_invalid", "capture.token_expired", "input.invalid"}
 
 
 def _fill(path: str, live: Live) -> str:
@@ -46,6 +55,7 @@ def _fill(path: str, live: Live) -> str:
         "check_id": live.ids["check"],
         "review_id": live.ids["review"],
         "user_id": live.admin.user_id if live.admin else "0" * 32,
+        "token": "forged-" + "0" * 40,
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: by_name.get(m[1], live.ids["subject"]), path)
 
@@ -61,15 +71,27 @@ def _open_routes(live: Live) -> list[tuple[str, str, int, str]]:
     401/403 problem document."""
     found = []
     for method, path in routes_of(live.app):
-        if (method, path) in PUBLIC:
+        if (method, path) in PUBLIC or (method, path) in PUBLIC_ONCE_MERGED:
             continue
         resp = _anonymous(live, method, path)
+        if TOKEN_PARAM in path:
+            if not _refused_token(resp):
+                found.append((method, path, resp.status_code, resp.text[:120]))
+            continue
         if resp.status_code not in DENIED:
             found.append((method, path, resp.status_code, resp.text[:120]))
             continue
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert resp.json()["code"] in {"auth.required", "console.session_expired"}, resp.text
     return found
+
+
+def _refused_token(resp: Any) -> bool:
+    if not 400 <= resp.status_code < 500:
+        return False
+    if resp.headers.get("content-type", "").startswith("text/html"):
+        return resp.status_code in {404, 410}  # the capture page's "link not valid" page
+    return bool(resp.json().get("code") in TOKEN_CODES)
 
 
 def test_every_route_needs_credentials_except_the_allow_list(live: Live) -> None:
