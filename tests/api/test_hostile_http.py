@@ -140,7 +140,7 @@ def test_slow_clients_do_not_starve_others(live: Live, short_deadlines: None) ->
     with live.client() as c:
         start = time.monotonic()
         assert c.get("/v1/stats", headers=live.auth_a).status_code == 200
-        assert time.monotonic() - start < 5.0  # the trickling ones wait 1.5 s or more
+        assert time.monotonic() - start < HEAD_S - 0.1  # served before any slow one is cut
     for t in threads:
         t.join(20)
     stop.set()
