@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -260,15 +260,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Structured JSON logs on stderr, every line through :func:`shiren.privacy.redact`."""
+QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "python_multipart", "multipart")
+"""Libraries whose INFO/DEBUG lines print request or row contents: kept at WARNING."""
+
+
+def _json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
-    root = logging.getLogger("shiren")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Structured JSON logs on stderr, every line through :func:`shiren.privacy.redact`:
+    shiren's own at ``level``; other libraries' warnings through the same redacting handler
+    (not Python's bare last-resort printer); SQL and multipart internals never below WARNING,
+    whatever ``level`` says (their DEBUG lines hold bound values and result rows)."""
+    ours = logging.getLogger("shiren")
+    ours.handlers[:] = [_json_handler()]
+    ours.setLevel(level.upper())
+    ours.propagate = False
+    root = logging.getLogger()
+    root.handlers[:] = [_json_handler()]
+    root.setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -463,7 +479,7 @@ def _install_ops(app: FastAPI, service: ShirenService) -> Counter:
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -668,6 +684,10 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
     from shiren.api.fallback import install as install_fallbacks  # issue 6 (imports this module)
 
     install_fallbacks(app, service)  # issue 6: /v1/events/{id}/fallback, /v1/fallbacks, payouts
+
+    from shiren.api.openapi_doc import install_problem_docs  # errors documented as problems
+
+    install_problem_docs(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 

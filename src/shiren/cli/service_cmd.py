@@ -64,13 +64,15 @@ def serve(
         # One thread in the supervising process, whatever --workers says: several deliverers
         # would be safe (the claim is exclusive) but buy nothing here.
         WebhookDeliverer(store, keys, production=_production()).start_thread()
+    from shiren.api.server import server_options  # slow-client deadlines (docs/RELIABILITY.md)
+
     uvicorn.run(
         "shiren.api.asgi:build",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
+        **server_options(),
     )
 
 

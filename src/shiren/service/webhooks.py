@@ -87,23 +87,29 @@ def verify_signature(
     tolerance_s: int = DEFAULT_TOLERANCE_S,
 ) -> bool:
     """What a lender runs on receipt: the header parses, ``t`` is within ``tolerance_s`` of
-    ``now`` (replay window) and ``v1`` matches (constant-time comparison)."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    ``now`` (replay window) and ``v1`` matches (constant-time comparison).
+
+    Any forged input — a body that is not UTF-8, a non-ASCII or malformed header — answers
+    ``False``; it never raises (a verifier that crashes on hostile input is a denial of service
+    for the receiver).  The MAC is computed over the raw body bytes, exactly as sent."""
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     parts: dict[str, str] = {}
     for item in header.split(","):
         key, sep, value = item.strip().partition("=")
         if sep:
             parts.setdefault(key, value)
-    try:
-        t = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError):
+    given_text = parts.get("v1", "")
+    t_text = parts.get("t", "")
+    if not (t_text.isascii() and t_text.isdigit() and len(t_text) <= 12):
         return False
+    if not (given_text.isascii() and len(given_text) == 64):
+        return False
+    t = int(t_text)
     current = time.time() if now is None else now
     if abs(current - t) > tolerance_s:
         return False
-    expected = sign(secret, text, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, given)
+    expected = hmac.new(secret, f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), given_text.encode("ascii"))
 
 
 def validate_url(url: str, *, production: bool) -> str:

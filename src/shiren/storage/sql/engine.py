@@ -57,6 +57,9 @@ def make_engine(
     """The engine for ``url`` (``sqlite:///path.db`` or ``postgresql://…``), configured as the
     module docstring explains.  Extra keyword arguments go to :func:`sqlalchemy.create_engine`."""
     parsed = _normalise_url(url)
+    # bound parameters (sealed blobs, session nonces, signed challenges, hashes) never appear in
+    # SQL log lines or in the text of a database exception (issue 7, docs/RELIABILITY.md)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, echo=echo, **kwargs)
         _configure_sqlite(engine, sqlite_busy_timeout_ms)

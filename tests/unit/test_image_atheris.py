@@ -1,0 +1,51 @@
+"""A bounded coverage-guided fuzz of the image decoder (atheris), issue 7.
+
+``tests/unit/test_image.py`` already fuzzes :func:`decode_image` with hypothesis (random bytes,
+magic + random tail, mutated valid images: 900 inputs, not coverage-guided).  This adds
+libFuzzer's coverage feedback over shiren's decoder and Pillow's Python parsers
+(``tests/fuzz/image_atheris.py``), seeded with the same seven valid images.  Default: 20,000
+executions (≈ 6 s here); full length: ``SHIREN_ATHERIS_RUNS=2000000`` (docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_image import SEEDS
+
+RUNS = int(os.environ.get("SHIREN_ATHERIS_RUNS", "20000"))
+MAX_S = int(os.environ.get("SHIREN_ATHERIS_MAX_S", str(max(60, RUNS // 500))))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("atheris") is None,
+    reason="atheris is installed on Linux x86_64 only (dev extras); hypothesis fuzz still runs",
+)
+def test_coverage_guided_decoder_fuzz_finds_no_crash(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, seed in enumerate(SEEDS):
+        (corpus / f"seed{i}").write_bytes(seed)
+    cmd = [sys.executable, "-m", "tests.fuzz.image_atheris", f"-runs={RUNS}"]
+    cmd += [f"-max_total_time={MAX_S}", "-timeout=10", "-rss_limit_mb=2048"]
+    cmd += [f"-artifact_prefix={tmp_path}/", str(corpus)]
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=MAX_S + 120, check=False
+    )
+    log = done.stdout + done.stderr
+    crashes = [p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-"))]
+    assert done.returncode == 0, (crashes, log[-3000:])
+    assert crashes == []
+    executed = re.search(r"Done (\d+) runs", log)
+    assert executed, log[-2000:]
+    coverage = re.findall(r"cov: (\d+)", log)
+    print(f"\natheris: {executed[1]} runs, coverage {coverage[-1] if coverage else '?'} edges")
+    assert int(executed[1]) >= min(RUNS, 1000)
