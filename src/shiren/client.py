@@ -414,6 +414,21 @@ class ShirenClient:
             body["version"] = version
         return self._request("POST", f"/v1/subjects/{subject_id}/consents/withdraw", json=body)
 
+    def list_reviews(self, status: str = "open") -> list[dict[str, Any]]:
+        """``GET /v1/reviews?status=…``: the tenant's manual-review queue, oldest first."""
+        body = self._request("GET", "/v1/reviews", params={"status": status})
+        reviews: list[dict[str, Any]] = body["reviews"]
+        return reviews
+
+    def decide_review(
+        self, review_id: str, outcome: str, reviewer: str, note: str = ""
+    ) -> dict[str, Any]:
+        """``POST /v1/reviews/{id}``: ``approve`` or ``reject`` (once: ``review.already_closed``
+        afterwards).  Approving an enrolment binds its face only if its liveness passed
+        (``face_bound``; ``not_bound_reason`` says why not)."""
+        body = {"outcome": outcome, "reviewer": reviewer, "note": note}
+        return self._request("POST", f"/v1/reviews/{review_id}", json=body)
+
 
 def _problem(resp: httpx.Response) -> ShirenApiError:
     """The typed error of a non-2xx answer (also when a proxy sent HTML instead)."""
