@@ -297,6 +297,9 @@ def worker(
     args: argparse.Namespace, source: SourceVideo, pool: Pool, res: Results, deadline: float
 ) -> None:
     with ShirenClient(args.base_url, args.api_key, timeout=120) as client:
+        # borrowers do not all press "start" in the same instant: each client begins at a
+        # random moment of the ramp (without it the 8 first submits arrive as one burst)
+        time.sleep(random.uniform(0.0, args.ramp_s))
         while time.monotonic() < deadline:
             sid, in_budget = pool.take()
             t0 = time.perf_counter()
@@ -374,6 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         "--film-factor", type=float, default=1.0, help="× the challenge's duration (--pace film)"
     )
     parser.add_argument(
+        "--ramp-s",
+        type=float,
+        default=None,
+        help="each client starts at a random moment within this many seconds "
+        "(default: 10 s with --pace film, 0 with --pace none)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=10,
@@ -383,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice:
         os.nice(args.nice)
+    if args.ramp_s is None:
+        args.ramp_s = 10.0 if args.pace == "film" else 0.0
 
     source, reference = load_recording()
     run = f"{random.randrange(16**6):06x}"
@@ -422,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "pace": args.pace,
         "film_factor": args.film_factor if args.pace == "film" else None,
+        "ramp_s": args.ramp_s,
         "duration_s": round(elapsed, 1),
         "frames_per_capture": args.frames,
         "subjects_bound": len(bound),
