@@ -11,7 +11,10 @@
 2. **Load**: ``--concurrency`` threads, each with its own :class:`shiren.client.ShirenClient`,
    loop for ``--duration`` seconds: ``POST /v1/events`` (a disbursement large enough to need a
    fresh check; level as the server's policy returns) → an ``--frames``-frame capture (default 8)
-   answering the session's challenge as well as that many frames can → ``POST …/frames``.
+   answering the session's challenge as well as that many frames can → (``--pace film``) the
+   challenge's duration of filming → ``POST …/frames``.  Clients start at random moments of a
+   ``--ramp-s`` ramp; ``--pace none`` is a closed loop (capacity).  docs/LOAD.md has the model
+   and the figures; ``scripts/load_run.sh`` runs it on SQLite and PostgreSQL.
 
 HONESTY NOTES — what the numbers mean:
 
