@@ -138,6 +138,36 @@ def test_truncated_or_corrupt_checkpoint_is_model_invalid() -> None:
     assert info.value.code == ErrorCode.MODEL_INVALID
 
 
+_MEMO_BOMB = """
+import resource, struct, sys
+from shiren.errors import ModelError
+from shiren.models.torch_legacy import read_state_dict_bytes
+# protocol 2, an int, then LONG_BINPUT into slot 50,000,000: CPython's unpickler would grow and
+# zero a memo table of that many pointers (400 MB) before anything else fails
+bomb = b"\\x80\\x02J\\x00\\x00\\x00\\x00r" + struct.pack("<I", 50_000_000) + b"."
+try:
+    read_state_dict_bytes(bomb)
+except ModelError as exc:
+    code = exc.code.value
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(code, hwm // 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_pickle_memo_bomb_is_refused_before_it_allocates() -> None:
+    # In a fresh process: its high-water mark (VmHWM) starts with it (``ru_maxrss`` would
+    # carry the test worker's own peak across exec).
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMO_BOMB], capture_output=True, text=True, timeout=120, check=True
+    )
+    code, peak_mb = done.stdout.split()
+    assert code == ErrorCode.MODEL_INVALID.value
+    assert int(peak_mb) < 250, f"reading 16 bytes peaked at {peak_mb} MB"
+
+
 @pytest.fixture
 def fake_torch(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
     """Stand-ins registered as ``torch`` and ``torch._utils`` so that the standard pickler writes
@@ -245,6 +275,27 @@ def test_zip_and_legacy_formats_with_offsets_and_strides(
             + base.tobytes()
         )
     assert info.value.code == ErrorCode.MODEL_INVALID
+
+
+def test_expanded_tensor_larger_than_its_storage_is_refused(
+    fake_torch: types.SimpleNamespace,
+) -> None:
+    # A stride-0 tensor can name any size over one stored number; materialising it would
+    # allocate what the file never held (10^10 floats here).
+    one = np.array([1.0], dtype=np.float32)
+    s0 = _Storage("0", fake_torch.float, one)
+    state = OrderedDict(w=_Tensor(fake_torch, s0, 0, (100_000, 100_000), (0, 0)))
+    blob = (
+        _legacy_prefix()
+        + _dump(state)
+        + pickle.dumps(["0"], protocol=2)
+        + (1).to_bytes(8, "little")
+        + one.tobytes()
+    )
+    with pytest.raises(ModelError) as info:
+        read_state_dict_bytes(blob)
+    assert info.value.code == ErrorCode.MODEL_INVALID
+    assert "more elements than its storage" in str(info.value)
 
 
 # --------------------------------------------------------------------------- converter

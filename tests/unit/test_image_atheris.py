@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,12 @@ def test_coverage_guided_decoder_fuzz_finds_no_crash(tmp_path: Path) -> None:
         (corpus / f"seed{i}").write_bytes(seed)
     cmd = [sys.executable, "-m", "tests.fuzz.image_atheris", f"-runs={RUNS}"]
     # A single allocation over 1 GiB is a finding (a bomb past the decoder's limits); the
-    # process as a whole may grow to 4 GiB: the instrumented interpreter's coverage tables grow
-    # with the corpus (seen: 2.4 GB RSS after ~4,100 runs while no single input used > 50 MB)
-    cmd += [f"-max_total_time={MAX_S}", "-timeout=10", "-rss_limit_mb=4096"]
+    # process as a whole may grow by 4 GiB.  libFuzzer reads the *peak* RSS (getrusage), and
+    # Linux hands a child the parent's peak across fork/exec: a pytest worker that once held
+    # 10 GB made the fuzzer report "out-of-memory" before its first input.  So the limit is
+    # counted from what the child inherits (a standalone run inherits ~90 MB).
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    cmd += [f"-max_total_time={MAX_S}", "-timeout=10", f"-rss_limit_mb={inherited_mb + 4096}"]
     cmd += ["-malloc_limit_mb=1024"]
     cmd += [f"-artifact_prefix={tmp_path}/", str(corpus)]
     done = subprocess.run(

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
+import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,11 @@ from shiren.errors import ErrorCode, ModelError
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_FILE_BYTES = 1 << 30
+MAX_MEMO_INDEX = 1 << 20
+"""The largest pickle memo slot a model file may name.  CPython's unpickler grows (and zeroes)
+its memo table to the largest index it is told to store: one corrupt ``LONG_BINPUT`` asked for
+~10 GB in a test.  A state dict's pickle uses a few hundred slots."""
+_MEMO_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
 """Refuse checkpoints above 1 GiB: shiren's models are a few MiB; this bounds memory use."""
 
 _STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
@@ -157,8 +164,28 @@ class _SafeUnpickler(pickle.Unpickler):
         return _StorageRef(key, storage_type.dtype, numel)
 
 
+def _check_pickle(stream: io.BytesIO) -> None:
+    """Walk the next pickle's opcodes without running them (``pickletools``): every counted
+    argument must lie inside the data and every memo index must be small, so that the
+    unpickler never allocates more than the file holds.  The stream is left where it was."""
+    start = stream.tell()
+    try:
+        for opcode, arg, _ in pickletools.genops(stream):
+            if opcode.name in _MEMO_OPS and not (
+                isinstance(arg, int) and 0 <= arg <= MAX_MEMO_INDEX
+            ):
+                raise _invalid("model file pickle names an out-of-range memo slot")
+    except ModelError:
+        raise
+    except Exception as exc:  # pickletools raises ValueError and others on corrupt input
+        raise _invalid(f"model file pickle is corrupt: {type(exc).__name__}") from None
+    finally:
+        stream.seek(start)
+
+
 def _load_pickle(stream: io.BytesIO) -> Any:
     """One pickle from ``stream`` with the safe unpickler; every failure is ``model.invalid``."""
+    _check_pickle(stream)
     try:
         return _SafeUnpickler(stream).load()
     except ModelError:
@@ -181,6 +208,10 @@ def _materialise(
         if start + count > base.size:
             raise _invalid("storage view lies outside its storage")
         base = base[start : start + count]
+    if math.prod(ref.size) > max(base.size, 1):
+        # A saved *expanded* tensor (stride 0) could name any size over a tiny storage; a state
+        # dict has none, and materialising one would allocate what the file never held.
+        raise _invalid("tensor has more elements than its storage")
     if 0 in ref.size:
         data = np.zeros(ref.size, dtype=base.dtype)
     else:
