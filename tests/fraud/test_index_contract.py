@@ -1,5 +1,7 @@
-"""One contract for every FaceIndex: exact (numpy), embedded HNSW (usearch, persisted and
-sealed) and PostgreSQL + pgvector (a fresh database; fails in CI when unavailable)."""
+"""One contract for every FaceIndex: exact (numpy), the embedded indexes (persisted and sealed):
+IVF (the default; also with tiny cells, so that the small galleries here are trained and
+scanned cell by cell, not flat) and usearch HNSW, and PostgreSQL + pgvector (a fresh database;
+fails in CI when unavailable)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from shiren.errors import InputError
-from shiren.fraud.embedded import _MAGIC, EmbeddedProvider, HnswIndex
+from shiren.fraud.embedded import _MAGIC, _MAGIC_IVF, EmbeddedProvider, HnswIndex, IvfIndex
 from shiren.fraud.index import ExactProvider, IndexProvider
 from shiren.fraud.pgvector import PgVectorProvider
 from shiren.fraud.synthetic import GalleryModel
@@ -19,7 +21,9 @@ from shiren.privacy import CipherContext, DecryptError, new_data_key, open_, sea
 from shiren.storage.sql import make_engine
 from tests.storage.conftest import _unavailable, fresh_pg_database
 
-KINDS = ("exact", "embedded", "pgvector")
+KINDS = ("exact", "embedded", "ivf-cells", "hnsw", "pgvector")
+TINY_CELLS = {"flat_max": 24, "list_size": 8}
+"""IVF settings under which 24+ entries are already split into cells (≥ 16 of them)."""
 Reopen = Callable[[], IndexProvider]
 
 
@@ -39,13 +43,18 @@ def _sealers() -> tuple[Callable[[str, str, bytes], bytes], Callable[[str, str, 
 def made(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IndexProvider, Reopen]]:
     kind = request.param
     if kind == "exact":
-        provider = ExactProvider()
-        yield provider, lambda: provider
-    elif kind == "embedded":
+        exact = ExactProvider()
+        yield exact, lambda: exact
+    elif kind in ("embedded", "ivf-cells", "hnsw"):
         s, o = _sealers()
+        options = {
+            "embedded": {},
+            "ivf-cells": {"kind": "ivf", "options": TINY_CELLS},
+            "hnsw": {"kind": "hnsw"},
+        }[kind]
         yield (
-            EmbeddedProvider(tmp_path, seal=s, open_=o),
-            lambda: EmbeddedProvider(tmp_path, seal=s, open_=o),
+            EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
+            lambda: EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
         )
     else:
         with fresh_pg_database() as url:
@@ -159,10 +168,11 @@ def test_recall_against_exact(made: tuple[IndexProvider, Reopen]) -> None:
     assert recall >= 0.99
 
 
-def test_embedded_file_is_sealed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_embedded_file_is_sealed(tmp_path: Path, kind: str) -> None:
     s, o = _sealers()
     v = _vectors(1, seed=9)[0]
-    index = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    index = EmbeddedProvider(tmp_path, seal=s, open_=o, kind=kind).index("t1", "enrolled")
     index.add("a", v)
     index.persist()
     raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
@@ -172,7 +182,7 @@ def test_embedded_file_is_sealed(tmp_path: Path) -> None:
         wrong("t1", "index.snapshot", next(tmp_path.rglob("*.shix")).read_bytes()[len(_MAGIC) :])
     # … and the index, which is derived data (rebuilt from the sealed templates), starts empty
     # rather than failing every check; the unreadable file is set aside, not deleted
-    reopened = EmbeddedProvider(tmp_path, seal=s, open_=wrong).index("t1", "enrolled")
+    reopened = EmbeddedProvider(tmp_path, seal=s, open_=wrong, kind=kind).index("t1", "enrolled")
     assert len(reopened) == 0
     assert list(tmp_path.rglob("*.unreadable"))
 
@@ -191,7 +201,7 @@ def test_pgvector_uses_hnsw(made: tuple[IndexProvider, Reopen]) -> None:
 def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
     s, o = _sealers()
     index = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
-    assert isinstance(index, HnswIndex)
+    assert isinstance(index, IvfIndex)  # the default embedded index
     index.snapshot_every = 5
     m = _vectors(12, seed=2)
     for i, v in enumerate(m):
@@ -202,3 +212,100 @@ def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
     again = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
     assert len(again) == 12
     assert again.search(m[11], 1)[0].entry_id == "e11"
+
+
+def test_ivf_cells_keep_exact_scores_through_changes_and_reopen(tmp_path: Path) -> None:
+    """A trained IVF (cells, not flat): adds one by one retrain it as it grows; removals and
+    replacements move rows between cells; a reopen (snapshot + journal) gives the same
+    answers; every score is the exact cosine and recall against exact search holds."""
+    s, o = _sealers()
+    opts = {"flat_max": 100, "list_size": 10}
+    index = EmbeddedProvider(tmp_path, seal=s, open_=o, options=opts).index("t1", "enrolled")
+    assert isinstance(index, IvfIndex)
+    model = GalleryModel.default()
+    rng = np.random.default_rng(21)
+    gallery = model.sample(1400, rng)
+    for i, v in enumerate(gallery[:700]):
+        index.add(f"g{i}", v)
+    trainings = index.store.trainings
+    assert trainings >= 3  # at 100, then each time the cells could double (16 → 32 → 64)
+    assert index.store.nlist >= 64
+    assert index.store.nprobe < index.store.nlist
+    index.persist()
+    index.add_many([f"g{i}" for i in range(700, 1400)], gallery[700:])
+    assert index.store.trainings > trainings  # 1,400 entries: 140 cells wanted
+    index.persist()
+    for i in range(0, 1400, 7):  # removals and replacements after the snapshot: journalled
+        assert index.remove(f"g{i}") is True
+    replaced = model.sample(50, rng)
+    for j, v in enumerate(replaced):
+        index.add(f"g{j * 7 + 1}", v)
+    alive = {f"g{i}": gallery[i] for i in range(1400) if i % 7}
+    alive.update({f"g{j * 7 + 1}": v for j, v in enumerate(replaced)})
+    probes = model.probes(np.asarray(list(alive.values())[:300]), rng)
+
+    again = EmbeddedProvider(tmp_path, seal=s, open_=o, options=opts).index("t1", "enrolled")
+    assert isinstance(again, IvfIndex)
+    assert len(again) == len(index) == len(alive)
+    assert again.store.nlist == index.store.nlist
+    names = list(alive)
+    matrix = np.asarray([alive[n] for n in names])
+    hits_found = 0
+    for p in probes:
+        first = index.search(p, 5)
+        assert again.search(p, 5) == first
+        sims = matrix @ (p / np.linalg.norm(p))
+        for h in first:  # the exact cosine of the entry named
+            assert h.similarity == pytest.approx(float(sims[names.index(h.entry_id)]), abs=1e-5)
+        hits_found += first[0].entry_id == names[int(sims.argmax())]
+    assert hits_found / len(probes) >= 0.99
+    for name in ("g0", "g7", "g14"):
+        assert name not in again
+        assert all(h.entry_id != name for h in again.search(gallery[int(name[1:])], 10))
+    for name in names[::40]:  # every stored row still finds itself first
+        assert again.search(alive[name], 1)[0].entry_id == name
+
+
+def test_hnsw_gallery_migrates_to_ivf(tmp_path: Path) -> None:
+    """A gallery written by the HNSW index (snapshot ``SHIX1`` + journal) opens as an IVF:
+    every entry kept, journal replayed, an IVF snapshot written in its place (sealed)."""
+    s, o = _sealers()
+    m = _vectors(40, seed=13)
+    old = EmbeddedProvider(tmp_path, seal=s, open_=o, kind="hnsw").index("t1", "enrolled")
+    assert isinstance(old, HnswIndex)
+    for i, v in enumerate(m[:30]):
+        old.add(f"e{i}", v)
+    old.persist()
+    for i, v in enumerate(m[30:], start=30):
+        old.add(f"e{i}", v)
+    old.remove("e5")
+    snapshot = tmp_path / "t1" / "enrolled.shix"
+    assert snapshot.read_bytes().startswith(_MAGIC)
+
+    new = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert isinstance(new, IvfIndex)
+    assert len(new) == 39
+    assert "e5" not in new
+    for i in (0, 17, 29, 30, 39):
+        hit = new.search(m[i], 1)[0]
+        assert hit.entry_id == f"e{i}"
+        assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+    assert snapshot.read_bytes().startswith(_MAGIC_IVF)
+    assert not snapshot.with_suffix(".journal").exists()
+    again = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert len(again) == 39
+    assert again.search(m[39], 1)[0].entry_id == "e39"
+
+
+def test_damaged_ivf_snapshot_is_set_aside(tmp_path: Path) -> None:
+    """A truncated snapshot (which the identity sealer cannot detect) is derived data: set
+    aside, the index starts empty for the service to rebuild."""
+    index = EmbeddedProvider(tmp_path).index("t1", "enrolled")
+    for i, v in enumerate(_vectors(10, seed=14)):
+        index.add(f"e{i}", v)
+    index.persist()
+    snapshot = tmp_path / "t1" / "enrolled.shix"
+    snapshot.write_bytes(snapshot.read_bytes()[:-100])
+    reopened = EmbeddedProvider(tmp_path).index("t1", "enrolled")
+    assert len(reopened) == 0
+    assert (tmp_path / "t1" / "enrolled.shix.unreadable").exists()
