@@ -99,7 +99,9 @@ def principal_axes(x: F32) -> tuple[F32, F32]:
 
 
 class IvfStore:
-    """Cells of (key, vector) rows; search returns keys with exact inner products."""
+    """Cells of (key, vector) rows; search returns keys with exact inner products.  Not
+    thread-safe (a query reuses one scratch buffer): :class:`shiren.fraud.embedded.IvfIndex`
+    serialises every call under its lock."""
 
     def __init__(
         self,
