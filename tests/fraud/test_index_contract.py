@@ -5,6 +5,7 @@ fails in CI when unavailable)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -219,7 +220,7 @@ def test_ivf_cells_keep_exact_scores_through_changes_and_reopen(tmp_path: Path) 
     replacements move rows between cells; a reopen (snapshot + journal) gives the same
     answers; every score is the exact cosine and recall against exact search holds."""
     s, o = _sealers()
-    opts = {"flat_max": 100, "list_size": 10}
+    opts = {"flat_max": 100, "list_size": 10, "background_training": False}
     index = EmbeddedProvider(tmp_path, seal=s, open_=o, options=opts).index("t1", "enrolled")
     assert isinstance(index, IvfIndex)
     model = GalleryModel.default()
@@ -309,3 +310,42 @@ def test_damaged_ivf_snapshot_is_set_aside(tmp_path: Path) -> None:
     reopened = EmbeddedProvider(tmp_path).index("t1", "enrolled")
     assert len(reopened) == 0
     assert (tmp_path / "t1" / "enrolled.shix.unreadable").exists()
+
+
+def test_ivf_trains_in_the_background_without_losing_changes() -> None:
+    """The add that calls for more cells returns at once; the old cells keep answering while
+    the training runs; adds, replacements and removals made meanwhile are all in the new cells
+    that replace them."""
+    model = GalleryModel.default()
+    rng = np.random.default_rng(31)
+    gallery = model.sample(260, rng)
+    index = IvfIndex(flat_max=100, list_size=10)
+    gate = threading.Event()
+    index._train_gate = gate  # hold the trainer before it swaps its cells in
+    for i, v in enumerate(gallery[:100]):
+        index.add(f"g{i}", v)
+    assert index.training  # the 100th add started it and returned
+    assert index.store.nlist == 1  # still the flat cell
+    for i, v in enumerate(gallery[100:200], start=100):
+        index.add(f"g{i}", v)
+    index.add_many([f"g{i}" for i in range(200, 260)], gallery[200:])
+    for i in range(0, 260, 9):
+        index.remove(f"g{i}")
+    replaced = model.sample(10, rng)
+    for j, v in enumerate(replaced):
+        index.add(f"g{j * 9 + 2}", v)
+    assert index.search(gallery[50], 1)[0].entry_id == "g50"  # served by the old cells
+    gate.set()
+    index.wait_for_training(timeout=60)
+    assert not index.training
+    assert index.store.trainings == 1
+    assert index.store.nlist == 16  # trained at 100 entries: 16 cells
+    alive = {f"g{i}": gallery[i] for i in range(260) if i % 9}
+    alive.update({f"g{j * 9 + 2}": v for j, v in enumerate(replaced)})
+    assert len(index) == len(index.store) == len(alive)
+    for name, v in alive.items():
+        hit = index.search(v, 1)[0]
+        assert hit.entry_id == name
+        assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+    for i in range(0, 260, 9):
+        assert all(h.entry_id != f"g{i}" for h in index.search(gallery[i], 20))

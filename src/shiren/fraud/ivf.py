@@ -24,8 +24,10 @@ Life cycle:
 * when the gallery has grown enough for twice as many cells (``list_size`` entries per cell,
   at most ``max_lists`` cells), :meth:`train` re-estimates mean and axes and re-runs k-means on
   a sample, then redistributes every vector.  This is the one slow operation (seconds at 10⁵,
-  about a minute at 10⁶ on this machine); it runs inside the add that crosses the size, once
-  each time the gallery doubles.
+  about a minute at 10⁶ on this machine), once each time the gallery doubles: inside the add
+  that crosses the size (``auto_train``), or, as :class:`shiren.fraud.embedded.IvfIndex` does
+  for single adds, on a background thread (:meth:`retrained` builds new cells from a copy
+  while this store keeps serving).
 
 Pure numpy, no native library beside numpy's own (no import-order trap).  A query runs on the
 calling thread only (``einsum``: numpy's own loops, not BLAS, whose threads would contend with
@@ -127,6 +129,9 @@ class IvfStore:
         self.trainings = 0
         self.training_log: list[dict[str, float]] = []
         """Each (re)training in this process: size, cells, seconds (benchmarks report it)."""
+        self.auto_train = True
+        """Train inside the add that makes :meth:`wants_training` true (``False``: the owner
+        decides when, e.g. :class:`shiren.fraud.embedded.IvfIndex` in the background)."""
         self._mean: F32 | None = None
         self._basis: F32 | None = None
         self._mean_b: F32 = np.zeros(dim, dtype=np.float32)
@@ -166,7 +171,19 @@ class IvfStore:
             return 1
         return int(min(n, self.max_lists, max(16, n // self.list_size)))
 
-    def _wants_training(self) -> bool:
+    def options(self) -> dict[str, Any]:
+        return {
+            "flat_max": self.flat_max,
+            "list_size": self.list_size,
+            "max_lists": self.max_lists,
+            "probe_factor": self.probe_factor,
+            "rerank": self.rerank,
+            "head": self.head,
+            "seed": self.seed,
+        }
+
+    def wants_training(self) -> bool:
+        """Large enough for twice the cells (or for cells at all)."""
         target = self._target_lists(self._n)
         return target > 1 and target >= 2 * self.nlist
 
@@ -236,7 +253,7 @@ class IvfStore:
         y = self._rotate(rows)
         self._distribute(keys, y, self._cells_of(y))
         self._n += len(keys)
-        if self._wants_training():
+        if self.auto_train and self.wants_training():
             self.train()
 
     def _distribute(self, keys: I64, y: F32, cells: I64) -> None:
@@ -289,11 +306,26 @@ class IvfStore:
 
     def train(self) -> None:
         """(Re)train mean, axes and centroids on a sample of the gallery; redistribute every
-        row."""
-        started = time.perf_counter()
-        nlist = self._target_lists(self._n)
+        row (in place, on the calling thread)."""
         keys, x = self.export()
         self._reset_cells(1)
+        self._train_on(keys, x)
+
+    def retrained(self, keys: I64, x: F32) -> IvfStore:
+        """A new store holding ``(keys, x)`` (an :meth:`export` of this one), trained for their
+        number; this store is not touched (so it can keep serving while this runs)."""
+        new = IvfStore(self.dim, **self.options())
+        new.auto_train = self.auto_train
+        new.trainings, new.training_log = self.trainings, self.training_log
+        if len(keys):
+            new._grow_where(int(keys.max()))
+        new._n = len(keys)
+        new._train_on(keys, x)
+        return new
+
+    def _train_on(self, keys: I64, x: F32) -> None:
+        started = time.perf_counter()
+        nlist = self._target_lists(self._n)
         self._mean = self._basis = self._centroids = None
         if nlist > 1:
             rng = np.random.default_rng(self.seed + self.trainings)
