@@ -349,3 +349,22 @@ def test_ivf_trains_in_the_background_without_losing_changes() -> None:
         assert hit.similarity == pytest.approx(1.0, abs=1e-5)
     for i in range(0, 260, 9):
         assert all(h.entry_id != f"g{i}" for h in index.search(gallery[i], 20))
+
+
+def test_ivf_candidate_cut_never_drops_a_best_row() -> None:
+    """The stage-1 cut keeps at least the r best head scores, whatever the distribution."""
+    from shiren.fraud.ivf import _at_least_best
+
+    rng = np.random.default_rng(5)
+    cases = [
+        rng.normal(size=5000).astype(np.float32),
+        np.sort(rng.normal(size=3000)).astype(np.float32),  # the best all at the end
+        np.full(2000, 0.5, dtype=np.float32),  # all tied
+        rng.normal(size=40).astype(np.float32),  # fewer rows than the cut
+    ]
+    for scan in cases:
+        for r in (1, 10, 64):
+            picked = _at_least_best(scan, r)
+            assert len(picked) >= min(r, len(scan))
+            best = np.sort(scan)[::-1][: min(r, len(scan))]
+            assert np.sort(scan[picked])[::-1][: len(best)].tolist() == best.tolist()
