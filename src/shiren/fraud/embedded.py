@@ -136,6 +136,8 @@ class _SealedGallery:
     ) -> None:
         """Bulk build (benchmarks, rebuilds): one batched insert of new ids, not journalled —
         call :meth:`persist` afterwards."""
+        if not entry_ids:
+            return
         m = np.asarray(vectors, dtype=np.float32)
         m = m / np.linalg.norm(m, axis=1, keepdims=True)
         with self._lock:
