@@ -1,8 +1,11 @@
-"""One contract for every FaceIndex: exact (numpy), embedded HNSW (usearch, persisted and
-sealed) and PostgreSQL + pgvector (a fresh database; fails in CI when unavailable)."""
+"""One contract for every FaceIndex: exact (numpy), the embedded indexes (persisted and sealed):
+IVF (the default; also with tiny cells, so that the small galleries here are trained and
+scanned cell by cell, not flat) and usearch HNSW, and PostgreSQL + pgvector (a fresh database;
+fails in CI when unavailable)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from shiren.errors import InputError
-from shiren.fraud.embedded import _MAGIC, EmbeddedProvider, HnswIndex
+from shiren.fraud.embedded import _MAGIC, _MAGIC_IVF, EmbeddedProvider, HnswIndex, IvfIndex
 from shiren.fraud.index import ExactProvider, IndexProvider
 from shiren.fraud.pgvector import PgVectorProvider
 from shiren.fraud.synthetic import GalleryModel
@@ -19,7 +22,9 @@ from shiren.privacy import CipherContext, DecryptError, new_data_key, open_, sea
 from shiren.storage.sql import make_engine
 from tests.storage.conftest import _unavailable, fresh_pg_database
 
-KINDS = ("exact", "embedded", "pgvector")
+KINDS = ("exact", "embedded", "ivf-cells", "hnsw", "pgvector")
+TINY_CELLS = {"flat_max": 24, "list_size": 8}
+"""IVF settings under which 24+ entries are already split into cells (≥ 16 of them)."""
 Reopen = Callable[[], IndexProvider]
 
 
@@ -39,13 +44,18 @@ def _sealers() -> tuple[Callable[[str, str, bytes], bytes], Callable[[str, str, 
 def made(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IndexProvider, Reopen]]:
     kind = request.param
     if kind == "exact":
-        provider = ExactProvider()
-        yield provider, lambda: provider
-    elif kind == "embedded":
+        exact = ExactProvider()
+        yield exact, lambda: exact
+    elif kind in ("embedded", "ivf-cells", "hnsw"):
         s, o = _sealers()
+        options = {
+            "embedded": {},
+            "ivf-cells": {"kind": "ivf", "options": TINY_CELLS},
+            "hnsw": {"kind": "hnsw"},
+        }[kind]
         yield (
-            EmbeddedProvider(tmp_path, seal=s, open_=o),
-            lambda: EmbeddedProvider(tmp_path, seal=s, open_=o),
+            EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
+            lambda: EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
         )
     else:
         with fresh_pg_database() as url:
@@ -153,16 +163,20 @@ def test_recall_against_exact(made: tuple[IndexProvider, Reopen]) -> None:
     else:  # pragma: no cover - every shipped index has add_many
         for i, v in enumerate(gallery):
             index.add(f"g{i}", v)
+    if isinstance(index, IvfIndex | HnswIndex):
+        index.add_many([], gallery[:0])  # an empty batch is a no-op
+        assert len(index) == len(gallery)
     exact = (probes @ gallery.T).argmax(axis=1)
     found = [index.search(p, 1)[0].entry_id for p in probes]
     recall = np.mean([f == f"g{e}" for f, e in zip(found, exact, strict=True)])
     assert recall >= 0.99
 
 
-def test_embedded_file_is_sealed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_embedded_file_is_sealed(tmp_path: Path, kind: str) -> None:
     s, o = _sealers()
     v = _vectors(1, seed=9)[0]
-    index = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    index = EmbeddedProvider(tmp_path, seal=s, open_=o, kind=kind).index("t1", "enrolled")
     index.add("a", v)
     index.persist()
     raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
@@ -172,7 +186,7 @@ def test_embedded_file_is_sealed(tmp_path: Path) -> None:
         wrong("t1", "index.snapshot", next(tmp_path.rglob("*.shix")).read_bytes()[len(_MAGIC) :])
     # … and the index, which is derived data (rebuilt from the sealed templates), starts empty
     # rather than failing every check; the unreadable file is set aside, not deleted
-    reopened = EmbeddedProvider(tmp_path, seal=s, open_=wrong).index("t1", "enrolled")
+    reopened = EmbeddedProvider(tmp_path, seal=s, open_=wrong, kind=kind).index("t1", "enrolled")
     assert len(reopened) == 0
     assert list(tmp_path.rglob("*.unreadable"))
 
@@ -191,7 +205,7 @@ def test_pgvector_uses_hnsw(made: tuple[IndexProvider, Reopen]) -> None:
 def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
     s, o = _sealers()
     index = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
-    assert isinstance(index, HnswIndex)
+    assert isinstance(index, IvfIndex)  # the default embedded index
     index.snapshot_every = 5
     m = _vectors(12, seed=2)
     for i, v in enumerate(m):
@@ -202,3 +216,158 @@ def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
     again = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
     assert len(again) == 12
     assert again.search(m[11], 1)[0].entry_id == "e11"
+
+
+def test_ivf_cells_keep_exact_scores_through_changes_and_reopen(tmp_path: Path) -> None:
+    """A trained IVF (cells, not flat): adds one by one retrain it as it grows; removals and
+    replacements move rows between cells; a reopen (snapshot + journal) gives the same
+    answers; every score is the exact cosine and recall against exact search holds."""
+    s, o = _sealers()
+    opts = {"flat_max": 100, "list_size": 10, "background_training": False}
+    index = EmbeddedProvider(tmp_path, seal=s, open_=o, options=opts).index("t1", "enrolled")
+    assert isinstance(index, IvfIndex)
+    model = GalleryModel.default()
+    rng = np.random.default_rng(21)
+    gallery = model.sample(1400, rng)
+    for i, v in enumerate(gallery[:700]):
+        index.add(f"g{i}", v)
+    trainings = index.store.trainings
+    assert trainings >= 3  # at 100, then each time the cells could double (16 → 32 → 64)
+    assert index.store.nlist >= 64
+    assert index.store.nprobe < index.store.nlist
+    index.persist()
+    index.add_many([f"g{i}" for i in range(700, 1400)], gallery[700:])
+    assert index.store.trainings > trainings  # 1,400 entries: 140 cells wanted
+    index.persist()
+    for i in range(0, 1400, 7):  # removals and replacements after the snapshot: journalled
+        assert index.remove(f"g{i}") is True
+    replaced = model.sample(50, rng)
+    for j, v in enumerate(replaced):
+        index.add(f"g{j * 7 + 1}", v)
+    alive = {f"g{i}": gallery[i] for i in range(1400) if i % 7}
+    alive.update({f"g{j * 7 + 1}": v for j, v in enumerate(replaced)})
+    probes = model.probes(np.asarray(list(alive.values())[:300]), rng)
+
+    again = EmbeddedProvider(tmp_path, seal=s, open_=o, options=opts).index("t1", "enrolled")
+    assert isinstance(again, IvfIndex)
+    assert len(again) == len(index) == len(alive)
+    assert again.store.nlist == index.store.nlist
+    names = list(alive)
+    matrix = np.asarray([alive[n] for n in names])
+    hits_found = 0
+    for p in probes:
+        first = index.search(p, 5)
+        assert again.search(p, 5) == first
+        sims = matrix @ (p / np.linalg.norm(p))
+        for h in first:  # the exact cosine of the entry named
+            assert h.similarity == pytest.approx(float(sims[names.index(h.entry_id)]), abs=1e-5)
+        hits_found += first[0].entry_id == names[int(sims.argmax())]
+    assert hits_found / len(probes) >= 0.99
+    for name in ("g0", "g7", "g14"):
+        assert name not in again
+        assert all(h.entry_id != name for h in again.search(gallery[int(name[1:])], 10))
+    for name in names[::40]:  # every stored row still finds itself first
+        assert again.search(alive[name], 1)[0].entry_id == name
+
+
+def test_hnsw_gallery_migrates_to_ivf(tmp_path: Path) -> None:
+    """A gallery written by the HNSW index (snapshot ``SHIX1`` + journal) opens as an IVF:
+    every entry kept, journal replayed, an IVF snapshot written in its place (sealed)."""
+    s, o = _sealers()
+    m = _vectors(40, seed=13)
+    old = EmbeddedProvider(tmp_path, seal=s, open_=o, kind="hnsw").index("t1", "enrolled")
+    assert isinstance(old, HnswIndex)
+    for i, v in enumerate(m[:30]):
+        old.add(f"e{i}", v)
+    old.persist()
+    for i, v in enumerate(m[30:], start=30):
+        old.add(f"e{i}", v)
+    old.remove("e5")
+    snapshot = tmp_path / "t1" / "enrolled.shix"
+    assert snapshot.read_bytes().startswith(_MAGIC)
+
+    new = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert isinstance(new, IvfIndex)
+    assert len(new) == 39
+    assert "e5" not in new
+    for i in (0, 17, 29, 30, 39):
+        hit = new.search(m[i], 1)[0]
+        assert hit.entry_id == f"e{i}"
+        assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+    assert snapshot.read_bytes().startswith(_MAGIC_IVF)
+    assert not snapshot.with_suffix(".journal").exists()
+    again = EmbeddedProvider(tmp_path, seal=s, open_=o).index("t1", "enrolled")
+    assert len(again) == 39
+    assert again.search(m[39], 1)[0].entry_id == "e39"
+
+
+def test_damaged_ivf_snapshot_is_set_aside(tmp_path: Path) -> None:
+    """A truncated snapshot (which the identity sealer cannot detect) is derived data: set
+    aside, the index starts empty for the service to rebuild."""
+    index = EmbeddedProvider(tmp_path).index("t1", "enrolled")
+    for i, v in enumerate(_vectors(10, seed=14)):
+        index.add(f"e{i}", v)
+    index.persist()
+    snapshot = tmp_path / "t1" / "enrolled.shix"
+    snapshot.write_bytes(snapshot.read_bytes()[:-100])
+    reopened = EmbeddedProvider(tmp_path).index("t1", "enrolled")
+    assert len(reopened) == 0
+    assert (tmp_path / "t1" / "enrolled.shix.unreadable").exists()
+
+
+def test_ivf_trains_in_the_background_without_losing_changes() -> None:
+    """The add that calls for more cells returns at once; the old cells keep answering while
+    the training runs; adds, replacements and removals made meanwhile are all in the new cells
+    that replace them."""
+    model = GalleryModel.default()
+    rng = np.random.default_rng(31)
+    gallery = model.sample(260, rng)
+    index = IvfIndex(flat_max=100, list_size=10)
+    gate = threading.Event()
+    index._train_gate = gate  # hold the trainer before it swaps its cells in
+    for i, v in enumerate(gallery[:100]):
+        index.add(f"g{i}", v)
+    assert index.training  # the 100th add started it and returned
+    assert index.store.nlist == 1  # still the flat cell
+    for i, v in enumerate(gallery[100:200], start=100):
+        index.add(f"g{i}", v)
+    index.add_many([f"g{i}" for i in range(200, 260)], gallery[200:])
+    for i in range(0, 260, 9):
+        index.remove(f"g{i}")
+    replaced = model.sample(10, rng)
+    for j, v in enumerate(replaced):
+        index.add(f"g{j * 9 + 2}", v)
+    assert index.search(gallery[50], 1)[0].entry_id == "g50"  # served by the old cells
+    gate.set()
+    index.wait_for_training(timeout=60)
+    assert not index.training
+    assert index.store.trainings == 1
+    assert index.store.nlist == 16  # trained at 100 entries: 16 cells
+    alive = {f"g{i}": gallery[i] for i in range(260) if i % 9}
+    alive.update({f"g{j * 9 + 2}": v for j, v in enumerate(replaced)})
+    assert len(index) == len(index.store) == len(alive)
+    for name, v in alive.items():
+        hit = index.search(v, 1)[0]
+        assert hit.entry_id == name
+        assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+    for i in range(0, 260, 9):
+        assert all(h.entry_id != f"g{i}" for h in index.search(gallery[i], 20))
+
+
+def test_ivf_candidate_cut_never_drops_a_best_row() -> None:
+    """The stage-1 cut keeps at least the r best head scores, whatever the distribution."""
+    from shiren.fraud.ivf import _at_least_best
+
+    rng = np.random.default_rng(5)
+    cases = [
+        rng.normal(size=5000).astype(np.float32),
+        np.sort(rng.normal(size=3000)).astype(np.float32),  # the best all at the end
+        np.full(2000, 0.5, dtype=np.float32),  # all tied
+        rng.normal(size=40).astype(np.float32),  # fewer rows than the cut
+    ]
+    for scan in cases:
+        for r in (1, 10, 64):
+            picked = _at_least_best(scan, r)
+            assert len(picked) >= min(r, len(scan))
+            best = np.sort(scan)[::-1][: min(r, len(scan))]
+            assert np.sort(scan[picked])[::-1][: len(best)].tolist() == best.tolist()

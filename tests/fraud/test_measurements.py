@@ -20,11 +20,21 @@ def test_bench_index_small() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["n"] == 3000
-    assert report["backend"] == "usearch-hnsw"
+    assert report["backend"] == "embedded-ivf"
     assert report["recall_at_1"] >= 0.95
     for part in ("add", "query", "query_cpu"):
         assert 0 < report[part]["p50_ms"] <= report[part]["p99_ms"]
     assert report["memory"]["after_build_mb"] > 0
+
+
+def test_bench_ivf_cells_and_hnsw_small() -> None:
+    """The bench reports the IVF's cells and trainings; the HNSW backend still runs."""
+    report = run_index_bench(2500, queries=60, adds=20, backend="ivf")
+    assert report["structure"]["nlist"] == 1  # below flat_max: one exact cell
+    assert report["recall_at_1"] == 1.0
+    hnsw = run_index_bench(1500, queries=40, adds=10, backend="hnsw")
+    assert hnsw["backend"] == "usearch-hnsw"
+    assert hnsw["recall_at_1"] >= 0.95
 
 
 def test_bench_exact_backend_has_perfect_recall() -> None:

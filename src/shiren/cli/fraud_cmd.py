@@ -14,7 +14,9 @@ def index_bench(
     adds: Annotated[int, typer.Option(min=10, help="Single inserts timed after the build.")] = 1000,
     k: Annotated[int, typer.Option(min=1, help="Neighbours per query.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic gallery.")] = 7,
-    backend: Annotated[str, typer.Option(help="hnsw (usearch) | exact | pgvector.")] = "hnsw",
+    backend: Annotated[
+        str, typer.Option(help="ivf (embedded default) | hnsw (usearch) | exact | pgvector.")
+    ] = "ivf",
     database_url: Annotated[
         str | None,
         typer.Option(help="PostgreSQL URL for --backend pgvector (a scratch database)."),
@@ -26,8 +28,8 @@ def index_bench(
     from shiren.cli.main import emit
     from shiren.eval.index_bench import run_index_bench
 
-    if backend not in ("hnsw", "exact", "pgvector"):
-        raise typer.BadParameter("--backend must be hnsw, exact or pgvector")
+    if backend not in ("ivf", "hnsw", "exact", "pgvector"):
+        raise typer.BadParameter("--backend must be ivf, hnsw, exact or pgvector")
     if backend == "pgvector" and not database_url:
         raise typer.BadParameter("--backend pgvector needs --database-url")
     from shiren.eval.provenance import provenance

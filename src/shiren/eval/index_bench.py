@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from shiren.eval.bench import rss_mb
-from shiren.fraud.embedded import HnswIndex
+from shiren.fraud.embedded import HnswIndex, IvfIndex
 from shiren.fraud.index import ExactIndex
 from shiren.fraud.synthetic import F32, GalleryModel
 
 CHUNK = 100_000
+BACKEND_NAMES = {"ivf": "embedded-ivf", "hnsw": "usearch-hnsw", "pgvector": "pgvector-hnsw"}
 
 
 def _chunks(model: GalleryModel, n: int, seed: int) -> Iterator[tuple[int, F32]]:
@@ -53,6 +54,8 @@ def _pct(ms: list[float]) -> dict[str, float]:
 
 
 def _make_index(backend: str, database_url: str | None) -> Any:
+    if backend == "ivf":
+        return IvfIndex()
     if backend == "hnsw":
         return HnswIndex()
     if backend == "exact":
@@ -75,7 +78,7 @@ def run_index_bench(
     adds: int = 1000,
     k: int = 10,
     seed: int = 7,
-    backend: str = "hnsw",
+    backend: str = "ivf",
     threads: int = 0,
     database_url: str | None = None,
 ) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def run_index_bench(
     build_start = time.perf_counter()
     for start, chunk in _chunks(model, n, seed):
         ids = [str(start + j) for j in range(len(chunk))]
-        if isinstance(index, HnswIndex):
+        if isinstance(index, HnswIndex | IvfIndex):
             index.add_many(ids, chunk, threads=threads)
         else:
             for lo in range(0, len(ids), 5000):
@@ -122,8 +125,21 @@ def run_index_bench(
         index.add(f"new{j}", v)
         add_ms.append((time.perf_counter() - t) * 1000)
         add_cpu.append((time.thread_time() - c) * 1000)
+    structure: dict[str, Any] | None = None
+    if isinstance(index, IvfIndex):
+        store = index.store
+        structure = {
+            "nlist": store.nlist,
+            "nprobe": store.nprobe,
+            "trained_at": store.trained_at,
+            "trainings": store.training_log,
+            "flat_max": store.flat_max,
+            "list_size": store.list_size,
+            "probe_factor": store.probe_factor,
+        }
     return {
-        "backend": {"hnsw": "usearch-hnsw", "pgvector": "pgvector-hnsw"}.get(backend, backend),
+        "backend": BACKEND_NAMES.get(backend, backend),
+        "structure": structure,
         "n": n,
         "dim": 128,
         "k": k,
@@ -145,7 +161,7 @@ def run_index_bench(
             "index_mb": round(after["rss_mb"] - before["rss_mb"], 1),
             "peak_rss_mb": rss_mb()["peak_rss_mb"],
             "reported_by_index_mb": round(index.memory_bytes() / 2**20, 1)
-            if isinstance(index, HnswIndex)
+            if isinstance(index, HnswIndex | IvfIndex)
             else None,
         },
         "targets": {

@@ -1,22 +1,29 @@
-"""The embedded 1:N index: usearch HNSW in process, persisted next to the SQLite database.
+"""The embedded 1:N index: in process, persisted next to the SQLite database, sealed.
 
-Why usearch (measured in docs/FRAUD.md): a prebuilt wheel (no compiler), native removal of
-entries, and the whole index serialises to a byte buffer, so the file on disk can be *sealed with
-the tenant key* like every other biometric blob; faiss's HNSW cannot remove entries and hnswlib
-ships as a source distribution that needs a C++ compiler on every machine.
+Two structures behind one sealed snapshot + journal (docs/FRAUD.md has the measurements):
 
-Parameters (measured, docs/FRAUD.md): 32 links per node, 64 candidates while inserting (cheap
-adds), 512 while searching (recall ≥ 99 % on crowded face templates; queries stay a few ms).
+* :class:`IvfIndex` (the default): k-means cells trained on the gallery itself, exact float32
+  scores inside the ``nprobe`` nearest cells (:mod:`shiren.fraud.ivf`, pure numpy).  At
+  1,000,000 synthetic face templates it finds the exact nearest neighbour for ≥ 99 % of probes
+  in a few milliseconds, and an add is a centroid scoring plus an append.
+* :class:`HnswIndex`: usearch HNSW (32 links per node, 64 candidates while inserting, 512 while
+  searching).  On templates as crowded as dlib's it loses about one nearest neighbour in ten at
+  1M; kept for comparison (``shiren bench index --backend hnsw``) and for galleries written by
+  earlier versions.
 
 Import order: loading usearch's extension *before* onnxruntime's crashes the process
 (segmentation fault inside ``import onnxruntime``; usearch 2.26.6, onnxruntime 1.32.0 wheels), the
 other order is fine — so this module imports onnxruntime first (tests/fraud/test_import_order.py).
 
-Persistence: a snapshot (the serialised index plus the id map) and an append-only journal of the
-changes since; every record is sealed by the injected :class:`Sealer` (AES-GCM with the tenant
-key in the service; the identity in tests that say so).  ``persist()`` writes a new snapshot
-atomically and empties the journal; loading replays the journal over the snapshot, so a crash
-loses nothing that ``add``/``remove`` returned from.
+Persistence: a snapshot (the serialised structure plus the id map) and an append-only journal of
+the changes since; every record is sealed by the injected :class:`Sealer` (AES-GCM with the
+tenant key in the service; the identity in tests that say so).  ``persist()`` writes a new
+snapshot atomically and empties the journal; loading replays the journal over the snapshot, so a
+crash loses nothing that ``add``/``remove`` returned from.  The journal records (an id and its
+vector, or a removal) are the same for both structures.  Snapshot files start with a magic:
+``SHIX1`` is an HNSW snapshot, ``SHIX2`` an IVF one; an :class:`IvfIndex` that finds an HNSW
+snapshot (a gallery written before the IVF) migrates it — every vector is read back from the
+usearch index and redistributed — and writes an IVF snapshot.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from usearch.index import Index
 
 from shiren.errors import ConfigError, ErrorCode, ShirenError
 from shiren.fraud.index import DIM, FaceIndex, Hit, Vector, check_id, unit
+from shiren.fraud.ivf import IvfStore
 
 log = logging.getLogger("shiren.fraud")
 
@@ -43,6 +51,9 @@ Sealer = Callable[[str, str, bytes], bytes]
 """``(tenant_id, purpose, data) → blob``: seal (or open) one persisted record."""
 
 _MAGIC = b"SHIX1"
+"""HNSW (usearch) snapshot."""
+_MAGIC_IVF = b"SHIX2"
+"""IVF snapshot."""
 _LEN = struct.Struct(">I")
 
 
@@ -50,51 +61,67 @@ def _identity(_tenant: str, _purpose: str, data: bytes) -> bytes:
     return data
 
 
-class HnswIndex:
-    """One tenant gallery in a usearch HNSW graph (cosine), with durable snapshot + journal."""
+def _bad_file() -> ConfigError:
+    return ConfigError("unreadable face index file", code=ErrorCode.CONFIG_INVALID)
 
-    def __init__(
-        self,
-        dim: int = DIM,
-        *,
-        path: Path | None = None,
-        tenant_id: str = "",
-        seal: Sealer = _identity,
-        open_: Sealer = _identity,
-        connectivity: int = 32,
-        expansion_add: int = 64,
-        expansion_search: int = 512,
-    ) -> None:
+
+class _SealedGallery:
+    """The id map, the sealed snapshot + journal and the lock; subclasses hold the vectors."""
+
+    magic = b""
+
+    def __init__(self, dim: int, path: Path | None, tenant_id: str, seal: Sealer, open_: Sealer):
         self._dim = dim
         self._path = path
         self._tenant = tenant_id
         self._seal, self._open = seal, open_
-        self._params: dict[str, Any] = {
-            "ndim": dim,
-            "metric": "cos",
-            "dtype": "f32",
-            "connectivity": connectivity,
-            "expansion_add": expansion_add,
-            "expansion_search": expansion_search,
-        }
-        self._index = Index(**self._params)
         self._keys: dict[str, int] = {}
-        self._ids: dict[int, str] = {}
         self._next = 1
         self._journalled = 0
         self.snapshot_every = 10_000
         """Journal records after which the next change writes a fresh snapshot (bounds the
         replay at start-up)."""
         self._lock = threading.RLock()
-        if path is not None:
+        self._threads = 1
+
+    def _open_file(self) -> None:
+        if self._path is not None:
             try:
-                self._load(path)
+                self._load(self._path)
             except ShirenError as exc:
-                self._discard(path, exc)
+                self._discard(self._path, exc)
 
     @property
     def dim(self) -> int:
         return self._dim
+
+    # -- what a structure provides -------------------------------------------------------
+
+    def _insert(self, key: int, v: Vector) -> None:
+        raise NotImplementedError
+
+    def _insert_many(
+        self, entry_ids: list[str], keys: np.ndarray[Any, Any], m: np.ndarray[Any, Any]
+    ) -> None:
+        raise NotImplementedError
+
+    def _delete(self, key: int) -> None:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _dump(self) -> tuple[dict[str, Any], bytes]:
+        raise NotImplementedError
+
+    def _restore(self, magic: bytes, meta: dict[str, Any], payload: bytes) -> None:
+        raise NotImplementedError
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        raise NotImplementedError
+
+    def memory_bytes(self) -> int:
+        raise NotImplementedError
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -107,19 +134,22 @@ class HnswIndex:
     def add_many(
         self, entry_ids: list[str], vectors: np.ndarray[Any, Any], threads: int = 1
     ) -> None:
-        """Bulk build (benchmarks, rebuilds): one batched insert, not journalled — call
-        :meth:`persist` afterwards.  One thread by default: a deterministic graph."""
+        """Bulk build (benchmarks, rebuilds): one batched insert of new ids, not journalled —
+        call :meth:`persist` afterwards."""
+        if not entry_ids:
+            return
         m = np.asarray(vectors, dtype=np.float32)
         m = m / np.linalg.norm(m, axis=1, keepdims=True)
         with self._lock:
             keys = np.arange(self._next, self._next + len(entry_ids), dtype=np.uint64)
-            for entry_id, key in zip(entry_ids, keys.tolist(), strict=True):
+            for entry_id in entry_ids:
                 if check_id(entry_id) in self._keys:
                     raise ConfigError("add_many needs new ids", code=ErrorCode.INPUT_INVALID)
+            for entry_id, key in zip(entry_ids, keys.tolist(), strict=True):
                 self._keys[entry_id] = key
-                self._ids[key] = entry_id
             self._next += len(entry_ids)
-            self._index.add(keys, m, threads=threads)
+            self._threads = threads
+            self._insert_many(entry_ids, keys, m)
 
     def remove(self, entry_id: str) -> bool:
         with self._lock:
@@ -132,42 +162,21 @@ class HnswIndex:
         self._apply_remove(entry_id)
         key = self._next
         self._next += 1
-        self._index.add(key, v)
+        self._insert(key, v)
         self._keys[entry_id] = key
-        self._ids[key] = entry_id
 
     def _apply_remove(self, entry_id: str) -> bool:
         key = self._keys.pop(entry_id, None)
         if key is None:
             return False
-        del self._ids[key]
-        self._index.remove(key)
+        self._delete(key)
         return True
-
-    # -- queries ---------------------------------------------------------------------------
-
-    def search(self, vector: Vector, k: int) -> list[Hit]:
-        v = unit(vector, self._dim)
-        with self._lock:
-            if k <= 0 or not self._keys:
-                return []
-            found = self._index.search(v, min(k, len(self._keys)))
-            keys = np.asarray(found.keys).reshape(-1).tolist()
-            dists = np.asarray(found.distances, dtype=np.float64).reshape(-1).tolist()
-            return [
-                Hit(self._ids[int(key)], round(1.0 - d, 7))
-                for key, d in zip(keys, dists, strict=True)
-                if int(key) in self._ids
-            ]
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._keys
-
-    def memory_bytes(self) -> int:
-        return int(self._index.memory_usage)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -176,11 +185,12 @@ class HnswIndex:
         if self._path is None:
             return
         with self._lock:
-            meta = json.dumps({"params": self._params, "next": self._next, "keys": self._keys})
-            saved = self._index.save()
-            assert saved is not None  # no path given: the buffer
-            body = _frame(meta.encode()) + bytes(saved)
-            blob = _MAGIC + self._seal(self._tenant, "index.snapshot", body)
+            meta, payload = self._dump()
+            meta = {**meta, "next": self._next}
+            body = _frame(json.dumps(meta).encode()) + payload
+            del payload
+            blob = self.magic + self._seal(self._tenant, "index.snapshot", body)
+            del body
             self._path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._path.with_suffix(".tmp")
             with open(tmp, "wb") as fh:
@@ -216,8 +226,8 @@ class HnswIndex:
         of the tenant.  The files are moved aside (``*.unreadable``), never deleted, so a wrong
         key in the configuration loses nothing."""
         log.warning("face index file unreadable (%s): set aside, starting empty", exc.code.value)
-        self._index = Index(**self._params)
-        self._keys, self._ids, self._next = {}, {}, 1
+        self._reset()
+        self._keys, self._next = {}, 1
         for old in (path, self._journal_path()):
             if old.exists():
                 old.replace(old.with_name(old.name + ".unreadable"))
@@ -225,18 +235,17 @@ class HnswIndex:
     def _load(self, path: Path) -> None:
         if path.exists():
             raw = path.read_bytes()
-            if not raw.startswith(_MAGIC):
+            magic = raw[: len(_MAGIC)]
+            if magic not in (_MAGIC, _MAGIC_IVF):
                 raise ConfigError("not a shiren face index file", code=ErrorCode.CONFIG_INVALID)
             body = self._open(self._tenant, "index.snapshot", raw[len(_MAGIC) :])
+            del raw
             meta_raw, rest = _unframe(body)
             meta = json.loads(meta_raw)
-            self._params = meta["params"]
-            restored = Index.restore(bytearray(rest))
-            if restored is None:
-                raise ConfigError("unreadable face index file", code=ErrorCode.CONFIG_INVALID)
-            self._index = restored
-            self._keys = {str(k): int(v) for k, v in meta["keys"].items()}
-            self._ids = {v: k for k, v in self._keys.items()}
+            try:
+                self._restore(magic, meta, rest)
+            except (ValueError, KeyError) as exc:
+                raise _bad_file() from exc
             self._next = int(meta["next"])
         journal = self._journal_path()
         if journal.exists():
@@ -258,6 +267,290 @@ class HnswIndex:
                 self._apply_remove(record["id"])
 
 
+def _hnsw_params(dim: int, connectivity: int, expansion_add: int, expansion_search: int) -> Any:
+    return {
+        "ndim": dim,
+        "metric": "cos",
+        "dtype": "f32",
+        "connectivity": connectivity,
+        "expansion_add": expansion_add,
+        "expansion_search": expansion_search,
+    }
+
+
+def _restore_usearch(meta: dict[str, Any], payload: bytes) -> tuple[Index, dict[str, int]]:
+    restored = Index.restore(bytearray(payload))
+    if restored is None:
+        raise _bad_file()
+    return restored, {str(k): int(v) for k, v in meta["keys"].items()}
+
+
+class HnswIndex(_SealedGallery):
+    """One tenant gallery in a usearch HNSW graph (cosine), with durable snapshot + journal."""
+
+    magic = _MAGIC
+
+    def __init__(
+        self,
+        dim: int = DIM,
+        *,
+        path: Path | None = None,
+        tenant_id: str = "",
+        seal: Sealer = _identity,
+        open_: Sealer = _identity,
+        connectivity: int = 32,
+        expansion_add: int = 64,
+        expansion_search: int = 512,
+    ) -> None:
+        super().__init__(dim, path, tenant_id, seal, open_)
+        self._params: dict[str, Any] = _hnsw_params(
+            dim, connectivity, expansion_add, expansion_search
+        )
+        self._index = Index(**self._params)
+        self._ids: dict[int, str] = {}
+        self._open_file()
+
+    def _reset(self) -> None:
+        self._index = Index(**self._params)
+        self._ids = {}
+
+    def _insert(self, key: int, v: Vector) -> None:
+        self._index.add(key, v)
+
+    def _apply_add(self, entry_id: str, v: Vector) -> None:
+        super()._apply_add(entry_id, v)
+        self._ids[self._keys[entry_id]] = entry_id
+
+    def _insert_many(
+        self, entry_ids: list[str], keys: np.ndarray[Any, Any], m: np.ndarray[Any, Any]
+    ) -> None:
+        self._ids.update(zip(keys.tolist(), entry_ids, strict=True))
+        self._index.add(keys, m, threads=self._threads)
+
+    def _delete(self, key: int) -> None:
+        del self._ids[key]
+        self._index.remove(key)
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        v = unit(vector, self._dim)
+        with self._lock:
+            if k <= 0 or not self._keys:
+                return []
+            found = self._index.search(v, min(k, len(self._keys)))
+            keys = np.asarray(found.keys).reshape(-1).tolist()
+            dists = np.asarray(found.distances, dtype=np.float64).reshape(-1).tolist()
+            return [
+                Hit(self._ids[int(key)], round(1.0 - d, 7))
+                for key, d in zip(keys, dists, strict=True)
+                if int(key) in self._ids
+            ]
+
+    def memory_bytes(self) -> int:
+        return int(self._index.memory_usage)
+
+    def _dump(self) -> tuple[dict[str, Any], bytes]:
+        saved = self._index.save()
+        assert saved is not None  # no path given: the buffer
+        return {"params": self._params, "keys": self._keys}, bytes(saved)
+
+    def _restore(self, magic: bytes, meta: dict[str, Any], payload: bytes) -> None:
+        if magic != _MAGIC:
+            raise ConfigError("not an HNSW face index file", code=ErrorCode.CONFIG_INVALID)
+        self._params = meta["params"]
+        self._index, self._keys = _restore_usearch(meta, payload)
+        self._ids = {v: k for k, v in self._keys.items()}
+
+
+class IvfIndex(_SealedGallery):
+    """One tenant gallery in k-means cells with exact scores (:class:`IvfStore`), with durable
+    snapshot + journal.  Entry ids map to integer keys; ``_names[key]`` maps back.
+
+    Training: a bulk :meth:`add_many` (rebuilds, benchmarks) trains on the calling thread.  A
+    single :meth:`add` that makes the gallery large enough for twice the cells starts the
+    training on a background thread (``background_training``, the default) from a copy of the
+    rows: the old cells keep serving searches and taking changes meanwhile, the changes are
+    also recorded and replayed onto the new cells, which then replace the old ones under the
+    lock.  So no request waits for a training; the cost is a third copy of the vectors in
+    memory while it runs.  Loading (journal replay) trains on the calling thread."""
+
+    magic = _MAGIC_IVF
+
+    def __init__(
+        self,
+        dim: int = DIM,
+        *,
+        path: Path | None = None,
+        tenant_id: str = "",
+        seal: Sealer = _identity,
+        open_: Sealer = _identity,
+        background_training: bool = True,
+        **store_options: Any,
+    ) -> None:
+        super().__init__(dim, path, tenant_id, seal, open_)
+        self._options = store_options
+        self.background_training = background_training
+        self._trainer: threading.Thread | None = None
+        self._pending: list[tuple[int, Vector | None]] | None = None
+        self._train_gate: threading.Event | None = None
+        """Tests: the background training waits for this before swapping its cells in."""
+        self._ready = False
+        self._store = self._new_store()
+        self._names: list[str | None] = [None]
+        self._open_file()
+        self._ready = True
+
+    @property
+    def store(self) -> IvfStore:
+        return self._store
+
+    def _new_store(self) -> IvfStore:
+        store = IvfStore(self._dim, **self._options)
+        store.auto_train = False
+        return store
+
+    def _reset(self) -> None:
+        self._store = self._new_store()
+        self._names = [None]
+
+    # -- training --------------------------------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """A background training is running."""
+        return self._trainer is not None
+
+    def wait_for_training(self, timeout: float | None = None) -> None:
+        trainer = self._trainer
+        if trainer is not None:
+            trainer.join(timeout)
+
+    def _maybe_train(self) -> None:
+        """Called under the lock after each change of size."""
+        if self._trainer is not None or not self._store.wants_training():
+            return
+        if not (self.background_training and self._ready):
+            self._store.train()
+            return
+        keys, x = self._store.export()
+        self._pending = []
+        self._trainer = threading.Thread(
+            target=self._train_in_background,
+            args=(self._store, keys, x),
+            name="shiren-ivf-training",
+            daemon=True,
+        )
+        self._trainer.start()
+
+    def _train_in_background(self, old: IvfStore, keys: Any, x: Any) -> None:
+        try:
+            new = old.retrained(keys, x)
+            del keys, x
+            if self._train_gate is not None:
+                self._train_gate.wait()
+            with self._lock:
+                if self._store is old and self._pending is not None:
+                    for key, v in self._pending:
+                        if v is None:
+                            new.remove(key)
+                        else:
+                            new.add(key, v)
+                    self._store = new
+        except Exception:  # the old cells stay: still correct, only slower as they grow
+            log.exception("face index training failed; the previous cells stay in use")
+        finally:
+            with self._lock:
+                self._pending = None
+                self._trainer = None
+
+    def _name(self, key: int, entry_id: str) -> None:
+        if key >= len(self._names):
+            self._names.extend([None] * (key + 1 - len(self._names)))
+        self._names[key] = entry_id
+
+    def _apply_add(self, entry_id: str, v: Vector) -> None:
+        self._apply_remove(entry_id)
+        key = self._next
+        self._next += 1
+        self._name(key, entry_id)
+        self._keys[entry_id] = key
+        self._store.add(key, v)
+        if self._pending is not None:
+            self._pending.append((key, v))
+        self._maybe_train()
+
+    def _insert_many(
+        self, entry_ids: list[str], keys: np.ndarray[Any, Any], m: np.ndarray[Any, Any]
+    ) -> None:
+        first, last = int(keys[0]), int(keys[-1])
+        if last >= len(self._names):
+            self._names.extend([None] * (last + 1 - len(self._names)))
+        self._names[first : last + 1] = entry_ids
+        keys = keys.astype(np.int64)
+        self._store.add_batch(keys, m)
+        if self._pending is not None:  # a background training is running: it replays these
+            self._pending.extend(zip(keys.tolist(), m, strict=True))
+        elif self._store.wants_training():
+            self._store.train()  # bulk: on this thread
+
+    def _delete(self, key: int) -> None:
+        self._names[key] = None
+        self._store.remove(key)
+        if self._pending is not None:
+            self._pending.append((key, None))
+
+    def search(self, vector: Vector, k: int) -> list[Hit]:
+        v = unit(vector, self._dim)
+        with self._lock:
+            if k <= 0 or not self._keys:
+                return []
+            keys, sims = self._store.search(v, k)
+            names = self._names
+            return [
+                Hit(name, round(float(s), 7))
+                for key, s in zip(keys.tolist(), sims.tolist(), strict=True)
+                if (name := names[key]) is not None
+            ]
+
+    def memory_bytes(self) -> int:
+        return self._store.memory_bytes()
+
+    def _dump(self) -> tuple[dict[str, Any], bytes]:
+        meta, payload = self._store.state()
+        return {"ivf": meta, "keys": self._keys}, payload
+
+    def _restore(self, magic: bytes, meta: dict[str, Any], payload: bytes) -> None:
+        keys = {str(k): int(v) for k, v in meta["keys"].items()}
+        if magic == _MAGIC_IVF:
+            self._store = IvfStore.from_state(meta["ivf"], payload)
+            self._store.auto_train = False
+        else:  # an HNSW snapshot from an earlier version: migrate every vector
+            hnsw, keys = _restore_usearch(meta, payload)
+            order = np.asarray(sorted(keys.values()), dtype=np.uint64)
+            vectors = np.asarray(hnsw.get(order), dtype=np.float32).reshape(len(order), self._dim)
+            del hnsw
+            self._store = self._new_store()
+            if len(order):
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                self._store.add_batch(order.astype(np.int64), vectors)
+                if self._store.wants_training():
+                    self._store.train()
+            log.info("face index migrated from HNSW to IVF (%d entries)", len(order))
+        self._keys = keys
+        top = max(keys.values(), default=0)
+        self._names = [None] * (top + 1)
+        for entry_id, key in keys.items():
+            self._names[key] = entry_id
+
+    def _load(self, path: Path) -> None:
+        migrated = False
+        if path.exists():
+            with open(path, "rb") as fh:
+                migrated = fh.read(len(_MAGIC)) == _MAGIC
+        super()._load(path)
+        if migrated:
+            self.persist()
+
+
 def _frame(data: bytes) -> bytes:
     return _LEN.pack(len(data)) + data
 
@@ -267,9 +560,13 @@ def _unframe(data: bytes) -> tuple[bytes, bytes]:
     return data[_LEN.size : _LEN.size + n], data[_LEN.size + n :]
 
 
+INDEX_KINDS = {"ivf": IvfIndex, "hnsw": HnswIndex}
+
+
 class EmbeddedProvider:
-    """One :class:`HnswIndex` per (tenant, gallery) under ``root`` (beside the SQLite file),
-    loaded lazily and kept in memory; files are sealed by ``seal``/``open_``."""
+    """One index per (tenant, gallery) under ``root`` (beside the SQLite file), loaded lazily
+    and kept in memory; files are sealed by ``seal``/``open_``.  ``kind``: ``ivf`` (default) or
+    ``hnsw``; ``options`` go to each index's constructor."""
 
     def __init__(
         self,
@@ -278,11 +575,18 @@ class EmbeddedProvider:
         seal: Sealer = _identity,
         open_: Sealer = _identity,
         dim: int = DIM,
+        kind: str = "ivf",
+        options: dict[str, Any] | None = None,
     ) -> None:
+        if kind not in INDEX_KINDS:
+            raise ConfigError("unknown embedded index kind", code=ErrorCode.CONFIG_INVALID)
         self.root = root
         self.dim = dim
+        self.kind = kind
+        self.options = dict(options or {})
+        """Constructor options of each index (e.g. ``flat_max``, ``list_size`` of the IVF)."""
         self._seal, self._open = seal, open_
-        self._indexes: dict[tuple[str, str], HnswIndex] = {}
+        self._indexes: dict[tuple[str, str], _SealedGallery] = {}
         self._lock = threading.Lock()
 
     def _path(self, tenant_id: str, gallery: str) -> Path | None:
@@ -294,12 +598,13 @@ class EmbeddedProvider:
         with self._lock:
             found = self._indexes.get((tenant_id, gallery))
             if found is None:
-                found = HnswIndex(
+                found = INDEX_KINDS[self.kind](
                     self.dim,
                     path=self._path(tenant_id, gallery),
                     tenant_id=tenant_id,
                     seal=self._seal,
                     open_=self._open,
+                    **self.options,
                 )
                 self._indexes[(tenant_id, gallery)] = found
             return found
@@ -313,4 +618,4 @@ class EmbeddedProvider:
                 path.with_suffix(".journal").unlink(missing_ok=True)
 
 
-__all__ = ["EmbeddedProvider", "HnswIndex", "Sealer"]
+__all__ = ["INDEX_KINDS", "EmbeddedProvider", "HnswIndex", "IvfIndex", "Sealer"]

@@ -7,9 +7,11 @@ person.  Similarity is the cosine, the same score the verifier uses (``shiren.co
 so a threshold means the same thing in 1:1 and 1:N.
 
 Implementations: :class:`ExactIndex` (numpy, exact: the recall reference and the tests'
-oracle), :class:`shiren.fraud.embedded.HnswIndex` (usearch HNSW, in process, persisted next to
-the SQLite database, sealed with the tenant key) and :class:`shiren.fraud.pgvector.PgVectorIndex`
-(PostgreSQL + pgvector HNSW, shared by several workers).  One contract suite runs them all.
+oracle), :class:`shiren.fraud.embedded.IvfIndex` (the embedded default: k-means cells with exact
+scores, in process, persisted next to the SQLite database, sealed with the tenant key),
+:class:`shiren.fraud.embedded.HnswIndex` (usearch HNSW, same persistence) and
+:class:`shiren.fraud.pgvector.PgVectorIndex` (PostgreSQL + pgvector HNSW, shared by several
+workers).  One contract suite runs them all.
 """
 
 from __future__ import annotations

@@ -1462,7 +1462,8 @@ class ShirenService:
 
 def _face_indexes(service: ShirenService, sql: Any) -> IndexProvider:
     """Anti-fraud (issue 6): pgvector on PostgreSQL (shared by every worker), else the embedded
-    HNSW index in a folder beside the SQLite file, sealed with each tenant's key."""
+    index (IVF, docs/FRAUD.md) in a folder beside the SQLite file, sealed with each tenant's
+    key."""
     if sql.dialect.name == "postgresql":
         from shiren.fraud.pgvector import PgVectorProvider
 
