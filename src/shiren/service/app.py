@@ -734,6 +734,7 @@ class ShirenService:
                 now,
             )
             uow.commit()
+        self.fraud.enrolled(tenant, subject_id, template)  # issue 6: the references gallery
         log.info(redact(f"enrolment started tenant={tenant.id} subject={subject_id}"))
         return subject, view
 
@@ -1121,7 +1122,8 @@ class ShirenService:
                 reasons=check.reasons,
             )
             uow.commit()
-        if bound:
+        if bound and template is not None:  # issue 6: the face joins the 1:N gallery
+            self.fraud.bound(tenant, subject.id, template)
             self._note_stored_faces(total_faces)
         return check
 
@@ -1153,7 +1155,6 @@ class ShirenService:
             )
         )
         uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
-        self.fraud.bound(tenant, subject.id, template)  # anti-fraud (issue 6): 1:N gallery
         return uow.templates.count_all()
 
     # -- review queue ------------------------------------------------------------------------
@@ -1268,7 +1269,8 @@ class ShirenService:
                 reasons=check.reasons,
             )
             uow.commit()
-        if bound:
+        if bound:  # anti-fraud (issue 6): the bound face joins the 1:N gallery after the commit
+            self.fraud.bound(tenant, subject.id, template)
             self._note_stored_faces(total_faces)
         log.info(redact(f"review closed tenant={tenant.id} review={item.id} outcome={result}"))
         out = _review_dict(closed, check)
@@ -1397,6 +1399,7 @@ class ShirenService:
             self.keys.audit_key,
             now or self.clock(),
             review_candidate_ttl_days=self.review_candidate_ttl_days,
+            on_faces_deleted=self.fraud.swept,  # issue 6: swept faces leave the 1:N gallery
         )
 
     # -- stored faces (the regulator's filing threshold) ------------------------------------
@@ -1563,6 +1566,7 @@ def sweep(
     now: datetime,
     *,
     review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
+    on_faces_deleted: Callable[[str, set[str]], None] | None = None,
 ) -> SweepResult:
     """The retention sweep (see :meth:`ShirenService.sweep`); needs no models, so a cron job
     (``shiren retention sweep``) can run it against the database directly.
@@ -1576,6 +1580,11 @@ def sweep(
     Pending enrolment reviews older than ``review_candidate_ttl_days`` (from their
     ``created_at``) lose their captured face: a review nobody works on must not keep a
     biometric template forever; approving it later binds nothing (``review.candidate_expired``).
+
+    ``on_faces_deleted(tenant_id, subject_ids)`` runs after each tenant's commit with the
+    subjects whose templates were deleted: the 1:N galleries are a second copy of the faces and
+    must follow the retention (issue 6; :meth:`FraudGuard.swept`,
+    :func:`~shiren.service.fraud.gallery_sweeper`).
     """
     with store() as uow:
         tenant_ids = [t.id for t in uow.tenants.list_all()]
@@ -1583,6 +1592,7 @@ def sweep(
     cutoff = now - timedelta(days=review_candidate_ttl_days)
     for tenant_id in tenant_ids:
         with store() as uow:
+            gone = uow.templates.expired_subject_ids(now, tenant_id=tenant_id)
             counts = sweep_retention(uow, now, tenant_id=tenant_id, candidates_before=cutoff)
             expired = uow.sessions.expire_due(now, tenant_id=tenant_id)
             if counts.templates or counts.evidence or counts.review_candidates or expired:
@@ -1603,6 +1613,11 @@ def sweep(
                 )
                 swept += 1
             uow.commit()
+        if gone and on_faces_deleted is not None:
+            try:
+                on_faces_deleted(tenant_id, gone)
+            except Exception as exc:  # the rows are gone; the gallery heals when reconciled
+                log.warning("retention sweep: face gallery not updated (%s)", type(exc).__name__)
         templates += counts.templates
         evidence += counts.evidence
         candidates += counts.review_candidates
