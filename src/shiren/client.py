@@ -325,15 +325,19 @@ class ShirenClient:
         consent: Consent,
         reference_image: bytes,
         reference_kind: str = "id_card",
+        device_id: str | None = None,
     ) -> Enrolment:
-        """``POST /v1/subjects`` (multipart: the photo is sent as bytes, not base64)."""
-        meta = {
+        """``POST /v1/subjects`` (multipart: the photo is sent as bytes, not base64).
+        ``device_id``: your identifier of the applicant's device (anti-fraud checks)."""
+        meta: dict[str, Any] = {
             "external_ref": external_ref,
             "name": name,
             "id_number": id_number,
             "consent": consent.to_json(),
             "reference_kind": reference_kind,
         }
+        if device_id is not None:
+            meta["device_id"] = device_id
         doc = self._request(
             "POST",
             "/v1/subjects",
