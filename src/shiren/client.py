@@ -420,7 +420,9 @@ class ShirenClient:
         return self._request("POST", f"/v1/subjects/{subject_id}/consents/withdraw", json=body)
 
     def list_reviews(self, status: str = "open") -> list[dict[str, Any]]:
-        """``GET /v1/reviews?status=…``: the tenant's manual-review queue, oldest first."""
+        """``GET /v1/reviews?status=…``: the tenant's manual-review queue, oldest first: face
+        reviews (``kind`` ``face``) and non-face cases that ended in review (``fallback``),
+        both decided with :meth:`decide_review`."""
         body = self._request("GET", "/v1/reviews", params={"status": status})
         reviews: list[dict[str, Any]] = body["reviews"]
         return reviews
