@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ class FraudGuard:
         self.policy = policy or load_fraud_policy()
         self._reconciled: set[tuple[str, str]] = set()
         """(tenant, gallery) pairs this process has reconciled with the database."""
+        self._reconcile_lock = threading.Lock()
 
     @property
     def indexes(self) -> IndexProvider:
@@ -134,8 +136,10 @@ class FraudGuard:
         just loaded, a new worker) it is :meth:`reconcile`-d with the sealed rows (``skip``: the
         subject being enrolled in ``uow``, not committed yet, is left alone)."""
         if (tenant.id, name) not in self._reconciled:
-            self.reconcile(uow, tenant, name, skip=skip)
-            self._reconciled.add((tenant.id, name))
+            with self._reconcile_lock:  # one thread heals, the others then use the result
+                if (tenant.id, name) not in self._reconciled:
+                    self.reconcile(uow, tenant, name, skip=skip)
+                    self._reconciled.add((tenant.id, name))
         return self.indexes.index(tenant.id, name)
 
     def expected_ids(self, uow: UnitOfWork, tenant_id: str, name: str) -> set[str]:
@@ -200,12 +204,15 @@ class FraudGuard:
         the index's ids; only missing entries are opened.  An index that cannot list its ids
         (no ``ids()``) is checked with ``in`` and its size; when it holds entries it cannot
         name, it is rebuilt from the sealed rows."""
-        expected = self.expected_ids(uow, tenant.id, name) - {skip}
         index = self.indexes.index(tenant.id, name)
         listing = getattr(index, "ids", None)
+        # the index first, the database second: index writes follow commits, so an entry read
+        # here was committed before the query below sees the table (another worker's change in
+        # between shows up as "missing" and is re-added harmlessly, never as "extra")
+        have = set(listing()) if callable(listing) else None
+        expected = self.expected_ids(uow, tenant.id, name) - {skip}
         rebuilt = False
-        if callable(listing):
-            have = set(listing())
+        if have is not None:
             missing, extra = expected - have, have - expected - {skip}
         else:
             missing = {e for e in expected if e not in index}
