@@ -250,3 +250,61 @@ def test_first_use_after_a_restart_heals_without_an_explicit_call(
 
 def recording_template(svc: ShirenService, recording: Recording) -> bytes:
     return bytes(svc.verifier.analyze(recording.still_frame()).template.astype(np.float32).data)
+
+
+class _Flaky:
+    """An index provider whose enrolled gallery refuses writes while ``down`` (an index store
+    outage after the database committed)."""
+
+    def __init__(self, inner: IndexProvider) -> None:
+        self.inner = inner
+        self.down = False
+
+    def index(self, tenant_id: str, gallery: str) -> Any:
+        real = self.inner.index(tenant_id, gallery)
+        if not (self.down and gallery == ENROLLED):
+            return real
+
+        class Refusing:  # reads work, writes fail
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def __len__(self) -> int:
+                return len(real)
+
+            def __contains__(self, entry_id: object) -> bool:
+                return entry_id in real
+
+            def add(self, *_: Any) -> None:
+                raise ConnectionError("index store down")
+
+            remove = add
+
+        return Refusing()
+
+    def drop(self, tenant_id: str, gallery: str) -> None:
+        self.inner.drop(tenant_id, gallery)
+
+
+def test_an_index_outage_after_the_commit_is_healed_at_the_next_use(
+    deployment: Deployment, recording: Recording, clock: FakeClock
+) -> None:
+    """The capture that binds the face still answers ``pass`` when the index write fails; the
+    gallery is reconciled at its next use, so the face is found as a duplicate right after."""
+    svc = deployment.svc
+    flaky = _Flaky(svc.fraud.indexes)
+    svc.fraud.indexes = flaky
+    tenant, _ = svc.create_tenant("lender")
+    first, view = _enrol(svc, tenant, recording.still_frame(), "u1", ID_NUMBER)
+    _pass(svc, tenant, view, recording)
+    clock.advance(60)
+    second, view = _enrol(svc, tenant, recording.still_frame(), "u2", ID_NUMBER)  # 2nd account
+    flaky.down = True
+    _pass(svc, tenant, view, recording)  # no error although the gallery write failed
+    flaky.down = False
+    assert not _in(svc, tenant, ENROLLED, second.id)
+    clock.advance(60)
+    dup, _ = _enrol(svc, tenant, recording.still_frame(), "u3", OTHER_ID)
+    named = {f.evidence["other_subject_id"] for f in _findings(svc, tenant, dup.id)}
+    assert named == {first.id, second.id}
+    assert _in(svc, tenant, ENROLLED, second.id)

@@ -24,7 +24,8 @@ import hashlib
 import hmac
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -474,9 +475,23 @@ class FraudGuard:
     def enrolled(self, tenant: Tenant, subject_id: str, template: bytes) -> None:
         """After the enrolment committed: its reference photo joins the references gallery
         (a crash before this line leaves a *missing* entry, which :meth:`reconcile` adds)."""
-        self.indexes.index(tenant.id, REFERENCES).add(
-            subject_id, np.frombuffer(template, dtype=np.float32)
-        )
+        with self._deferred(tenant.id, REFERENCES):
+            self.indexes.index(tenant.id, REFERENCES).add(
+                subject_id, np.frombuffer(template, dtype=np.float32)
+            )
+
+    @contextmanager
+    def _deferred(self, tenant_id: str, *galleries: str) -> Iterator[None]:
+        """An index write after a commit: if it fails (the index store is down, a full disk) the
+        decision stands — the row is the truth — and the gallery is reconciled at its next use
+        instead of failing a request whose transaction already committed."""
+        try:
+            yield
+        except Exception as exc:  # any index failure: heal at the next use, not here
+            self._reconciled.difference_update((tenant_id, g) for g in galleries)
+            log.warning(
+                "face gallery write deferred to the next reconcile (%s)", type(exc).__name__
+            )
 
     def on_capture(
         self,
@@ -583,14 +598,20 @@ class FraudGuard:
         """After a bind committed: the face is now the subject's entry in the enrolled gallery
         (index writes follow the commit, so another worker's :meth:`reconcile` never drops an
         entry whose transaction is still open)."""
-        self.indexes.index(tenant.id, REFERENCES).remove(subject_id)
-        index = self.indexes.index(tenant.id, ENROLLED)
-        index.add(subject_id, np.frombuffer(template, dtype=np.float32))
+        with self._deferred(tenant.id, REFERENCES, ENROLLED):
+            self.indexes.index(tenant.id, REFERENCES).remove(subject_id)
+            index = self.indexes.index(tenant.id, ENROLLED)
+            index.add(subject_id, np.frombuffer(template, dtype=np.float32))
 
     def forget(self, tenant_id: str, subject_id: str) -> None:
-        """Erasure: the subject leaves the galleries."""
-        self.indexes.index(tenant_id, ENROLLED).remove(subject_id)
-        self.indexes.index(tenant_id, REFERENCES).remove(subject_id)
+        """Erasure: the subject leaves the galleries.  A failure is raised (the lender retries
+        the idempotent erasure) and the galleries are reconciled at their next use anyway."""
+        try:
+            self.indexes.index(tenant_id, ENROLLED).remove(subject_id)
+            self.indexes.index(tenant_id, REFERENCES).remove(subject_id)
+        except Exception:
+            self._reconciled.difference_update({(tenant_id, ENROLLED), (tenant_id, REFERENCES)})
+            raise
 
     def swept(self, tenant_id: str, subject_ids: set[str]) -> None:
         """After a retention sweep deleted templates of ``subject_ids``: a subject with no
