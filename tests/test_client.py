@@ -16,8 +16,10 @@ import pytest
 from shiren.client import Consent, RetryPolicy, ShirenApiError, ShirenClient
 from shiren.liveness.challenge import parse_challenge
 from tests.api.test_api import Api, api
+from tests.conftest import lfw
+from tests.service.fallback_support import card
 from tests.service.fixtures import clock, engine, recording
-from tests.service.support import CONSENT, ID_NUMBER, NAME
+from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID
 
 __all__ = ["api", "clock", "engine", "recording"]  # fixtures, re-exported for pytest
 
@@ -68,6 +70,80 @@ def test_round_trip_enrol_event_submit_poll_export_erase(api: Api) -> None:
         assert withdrawn["face_data_deleted"] is True
         assert client.withdraw_consent(enrolled.subject.id, purpose)["already_withdrawn"] is True
         client.erase(enrolled.subject.id)
+
+
+def test_anti_fraud_fallback_payout_and_account_routes(api: Api) -> None:
+    """The lender routes added with issue 6, each through its client method."""
+    phone = "13912345678"
+    with _client(api, _key(api)) as client:
+        hook = client.set_webhook("http://127.0.0.1:9/hook")
+        assert hook["url"] == "http://127.0.0.1:9/hook"
+        assert len(hook["secret"]) >= 16  # generated, returned once
+        assert client.stats() == {"stored_faces": 0}
+        first = client.enrol(
+            external_ref="u1",
+            name=NAME,
+            id_number=ID_NUMBER,
+            consent=Consent(**CONSENT),  # type: ignore[arg-type]
+            reference_image=api.recording.still_frame(),
+            device_id="phone-1",
+        )
+        assert client.fraud_findings(first.subject.id) == []
+        # the same face under another ID number: a duplicate among pending references
+        dup = client.enrol(
+            external_ref="u2",
+            name=NAME,
+            id_number=OTHER_ID,
+            consent=Consent(**CONSENT),  # type: ignore[arg-type]
+            reference_image=api.recording.still_frame(),
+            device_id="phone-1",
+        )
+        (found,) = client.fraud_findings(dup.subject.id)
+        assert (found["code"], found["evidence"]["other_subject_id"]) == (
+            "fraud.duplicate_face",
+            first.subject.id,
+        )
+
+        # blacklists: add by photo, list, filter, remove (twice: a typed 404)
+        entry = client.add_to_blacklist(
+            reason="confirmed_fraud",
+            evidence_ref="CASE-1",
+            added_by="analyst",
+            list_name="confirmed",
+            image=lfw("Naoto_Kan", 1).read_bytes(),
+        )
+        assert [e["id"] for e in client.list_blacklist()] == [entry["id"]]
+        assert client.list_blacklist("other") == []
+        assert client.remove_from_blacklist(entry["id"], "lead")["removed"] is True
+        with pytest.raises(ShirenApiError) as gone:
+            client.remove_from_blacklist(entry["id"], "lead")
+        assert (gone.value.status, gone.value.code) == (404, "record.not_found")
+        assert client.list_blacklist() == []
+
+        # the non-face path: SMS, then two failed card checks → review → a reviewer approves
+        step = client.post_event(first.subject.id, "disbursement", amount_minor=5_000_000)
+        flow = client.start_fallback(step.event_id, phone, refuse_face=True)
+        assert client.start_fallback(step.event_id, phone, refuse_face=True)["id"] == flow["id"]
+        assert client.get_fallback(flow["id"])["cause"] == "face_refused"
+        with pytest.raises(ShirenApiError) as wrong_step:  # the first step is the SMS code
+            client.submit_authority(flow["id"], b"\xff\xd8photo")
+        assert wrong_step.value.status == 409
+        sent = client.send_sms_code(flow["id"])
+        miss = "000000" if sent["sandbox_code"] != "000000" else "111111"
+        assert client.verify_sms_code(flow["id"], miss)["verified"] is False
+        assert client.verify_sms_code(flow["id"], sent["sandbox_code"])["verified"] is True
+        assert client.submit_bank_card(flow["id"], card("0004"))["status"] == "open"
+        assert client.submit_bank_card(flow["id"], card("0009"))["status"] == "review"
+        assert [f["id"] for f in client.list_fallbacks("review")] == [flow["id"]]
+        closed = client.decide_fallback_review(flow["id"], "approve", "alice", "called back")
+        assert closed["decision"] == "approved"
+        assert client.list_fallbacks("review") == []
+
+        # payout ownership
+        own = client.payout_check(first.subject.id, card(), phone, event_id=step.event_id)
+        assert own["decision"] == "allowed"
+        theirs = client.payout_check(first.subject.id, card("0004"), phone)
+        assert theirs["decision"] == "blocked"
 
 
 def test_unknown_id_and_bad_key_are_typed_errors(api: Api) -> None:
@@ -142,3 +218,27 @@ def test_non_retryable_get_error_is_raised_at_once() -> None:
         client.export("x" * 32)
     assert calls == ["GET"]
     assert err.value.code == "record.not_found"
+
+
+def test_every_lender_route_has_a_client_method(api: Api) -> None:
+    """The OpenAPI document's /v1 operations (the borrower's /v1/capture pages excepted) are
+    all reachable through a ShirenClient method: a new route without one fails here."""
+    import inspect
+    import re
+
+    from shiren import client as module
+
+    source = inspect.getsource(module.ShirenClient)
+    called = {
+        (m, re.sub(r"\{[^}]*\}", "{}", p))
+        for m, p in re.findall(r'_request\(\s*"([A-Z]+)",\s*f?"(/v1/[^"]*)"', source)
+    }
+    paths = api.client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    routes = {
+        (method.upper(), re.sub(r"\{[^}]*\}", "{}", path))
+        for path, ops in paths.items()
+        for method in ops
+        if path.startswith("/v1/") and not path.startswith("/v1/capture/")
+    }
+    assert len(routes) >= 25
+    assert routes - called == set()

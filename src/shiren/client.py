@@ -18,6 +18,7 @@ It imports nothing from the server side (only :mod:`httpx`, the standard library
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -325,15 +326,19 @@ class ShirenClient:
         consent: Consent,
         reference_image: bytes,
         reference_kind: str = "id_card",
+        device_id: str | None = None,
     ) -> Enrolment:
-        """``POST /v1/subjects`` (multipart: the photo is sent as bytes, not base64)."""
-        meta = {
+        """``POST /v1/subjects`` (multipart: the photo is sent as bytes, not base64).
+        ``device_id``: your identifier of the applicant's device (anti-fraud checks)."""
+        meta: dict[str, Any] = {
             "external_ref": external_ref,
             "name": name,
             "id_number": id_number,
             "consent": consent.to_json(),
             "reference_kind": reference_kind,
         }
+        if device_id is not None:
+            meta["device_id"] = device_id
         doc = self._request(
             "POST",
             "/v1/subjects",
@@ -415,7 +420,9 @@ class ShirenClient:
         return self._request("POST", f"/v1/subjects/{subject_id}/consents/withdraw", json=body)
 
     def list_reviews(self, status: str = "open") -> list[dict[str, Any]]:
-        """``GET /v1/reviews?status=…``: the tenant's manual-review queue, oldest first."""
+        """``GET /v1/reviews?status=…``: the tenant's manual-review queue, oldest first: face
+        reviews (``kind`` ``face``) and non-face cases that ended in review (``fallback``),
+        both decided with :meth:`decide_review`."""
         body = self._request("GET", "/v1/reviews", params={"status": status})
         reviews: list[dict[str, Any]] = body["reviews"]
         return reviews
@@ -428,6 +435,129 @@ class ShirenClient:
         (``face_bound``; ``not_bound_reason`` says why not)."""
         body = {"outcome": outcome, "reviewer": reviewer, "note": note}
         return self._request("POST", f"/v1/reviews/{review_id}", json=body)
+
+    # -- account -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /v1/stats``: your own numbers (``stored_faces``)."""
+        return self._request("GET", "/v1/stats")
+
+    def set_webhook(self, url: str, secret: str | None = None) -> dict[str, Any]:
+        """``PUT /v1/webhook``: where decisions are posted; without ``secret`` one is generated
+        and returned once (``secret``)."""
+        body: dict[str, Any] = {"url": url}
+        if secret is not None:
+            body["secret"] = secret
+        return self._request("PUT", "/v1/webhook", json=body)
+
+    # -- anti-fraud (issue 6) ------------------------------------------------------------
+
+    def add_to_blacklist(
+        self,
+        *,
+        reason: str,
+        evidence_ref: str,
+        added_by: str,
+        list_name: str = "default",
+        image: bytes | None = None,
+        subject_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/blacklist``: put a face (a photo, or one of your subjects' bound face) on
+        a named list; ``reason`` is a short code, ``evidence_ref`` your own case reference."""
+        body: dict[str, Any] = {
+            "list_name": list_name,
+            "reason": reason,
+            "evidence_ref": evidence_ref,
+            "added_by": added_by,
+        }
+        if image is not None:
+            body["image"] = base64.b64encode(image).decode("ascii")
+        if subject_id is not None:
+            body["subject_id"] = subject_id
+        return self._request("POST", "/v1/blacklist", json=body)
+
+    def list_blacklist(
+        self, list_name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """``GET /v1/blacklist``: entries, newest first (never templates)."""
+        params: dict[str, Any] = {"limit": limit}
+        if list_name is not None:
+            params["list_name"] = list_name
+        entries: list[dict[str, Any]] = self._request("GET", "/v1/blacklist", params=params)[
+            "entries"
+        ]
+        return entries
+
+    def remove_from_blacklist(self, entry_id: str, removed_by: str) -> dict[str, Any]:
+        """``DELETE /v1/blacklist/{id}``: audited with who removed it."""
+        return self._request(
+            "DELETE", f"/v1/blacklist/{entry_id}", params={"removed_by": removed_by}
+        )
+
+    def fraud_findings(self, subject_id: str) -> list[dict[str, Any]]:
+        """``GET /v1/subjects/{id}/fraud-findings``: reason codes with evidence, oldest first."""
+        doc = self._request("GET", f"/v1/subjects/{subject_id}/fraud-findings")
+        findings: list[dict[str, Any]] = doc["findings"]
+        return findings
+
+    # -- the non-face path and payouts (issue 6) -----------------------------------------
+
+    def start_fallback(
+        self, event_id: str, phone: str, *, refuse_face: bool = False
+    ) -> dict[str, Any]:
+        """``POST /v1/events/{id}/fallback``: open the non-face path for a lending event (or
+        get its open case); ``refuse_face``: the user refuses face processing."""
+        body = {"phone": phone, "refuse_face": refuse_face}
+        return self._request("POST", f"/v1/events/{event_id}/fallback", json=body)
+
+    def get_fallback(self, flow_id: str) -> dict[str, Any]:
+        """``GET /v1/fallbacks/{id}``: the case's state, steps and reasons."""
+        return self._request("GET", f"/v1/fallbacks/{flow_id}")
+
+    def list_fallbacks(self, status: str = "review") -> list[dict[str, Any]]:
+        """``GET /v1/fallbacks?status=…``: your cases in a status (``review``: waiting for a
+        reviewer)."""
+        doc = self._request("GET", "/v1/fallbacks", params={"status": status})
+        flows: list[dict[str, Any]] = doc["fallbacks"]
+        return flows
+
+    def send_sms_code(self, flow_id: str) -> dict[str, Any]:
+        """``POST /v1/fallbacks/{id}/sms``: send a one-time code to the case's phone."""
+        return self._request("POST", f"/v1/fallbacks/{flow_id}/sms")
+
+    def verify_sms_code(self, flow_id: str, code: str) -> dict[str, Any]:
+        """``POST /v1/fallbacks/{id}/sms/verify``: a wrong code is a 200 with ``verified``
+        false and ``attempts_left``."""
+        return self._request("POST", f"/v1/fallbacks/{flow_id}/sms/verify", json={"code": code})
+
+    def submit_bank_card(self, flow_id: str, card_number: str) -> dict[str, Any]:
+        """``POST /v1/fallbacks/{id}/bank-card``: the bank-card 4-element check."""
+        body = {"card_number": card_number}
+        return self._request("POST", f"/v1/fallbacks/{flow_id}/bank-card", json=body)
+
+    def submit_authority(self, flow_id: str, photo: bytes | None = None) -> dict[str, Any]:
+        """``POST /v1/fallbacks/{id}/authority``: name + ID number (+ photo) at the authority."""
+        body: dict[str, Any] = {}
+        if photo is not None:
+            body["photo"] = base64.b64encode(photo).decode("ascii")
+        return self._request("POST", f"/v1/fallbacks/{flow_id}/authority", json=body)
+
+    def decide_fallback_review(
+        self, flow_id: str, outcome: str, reviewer: str, note: str = ""
+    ) -> dict[str, Any]:
+        """``POST /v1/fallbacks/{id}/review``: ``approve`` or ``reject`` a case in review."""
+        body = {"outcome": outcome, "reviewer": reviewer, "note": note}
+        return self._request("POST", f"/v1/fallbacks/{flow_id}/review", json=body)
+
+    def payout_check(
+        self, subject_id: str, card_number: str, phone: str, *, event_id: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/subjects/{id}/payout-check``: whether the payout card belongs to the
+        verified person (``decision``: ``allowed`` or ``blocked`` with the mismatches)."""
+        body: dict[str, Any] = {"card_number": card_number, "phone": phone}
+        if event_id is not None:
+            body["event_id"] = event_id
+        return self._request("POST", f"/v1/subjects/{subject_id}/payout-check", json=body)
 
 
 def _problem(resp: httpx.Response) -> ShirenApiError:

@@ -57,7 +57,7 @@ class Staff:
 
 
 def path_for_csrf(path: str) -> str:
-    if path.startswith("/console/reviews/"):
+    if path.startswith(("/console/reviews/", "/console/fallbacks/")):
         return path.rsplit("/", 1)[0]
     if path.startswith("/console/audit"):
         return "/console/audit"
@@ -117,3 +117,52 @@ def audit_kinds(service: ShirenService, tenant_id: str) -> list[tuple[str, dict[
 
     with service.store() as uow:
         return [(e.kind, json.loads(e.payload)) for e in uow.audit.read(tenant_id)]
+
+
+def add_fallback_case(
+    service: ShirenService, tenant: Tenant, *, ref: str, when: datetime
+) -> dict[str, str]:
+    """A subject whose lending event fell back to the non-face path and ended in manual review
+    (two failed bank-card checks), as the fallback use case leaves it."""
+    from datetime import timedelta
+
+    from shiren.domain.entities import LendingEvent, StepUpDecided
+    from shiren.domain.fallback import FallbackFlow, FallbackStatus, FallbackTrigger
+
+    subject = b.subject(tenant.id, external_ref=ref, created_at=when)
+    event = LendingEvent(
+        id=b.new_id(),
+        tenant_id=tenant.id,
+        subject_id=subject.id,
+        type="disbursement",
+        decided=StepUpDecided.NEEDED,
+        policy_version="p",
+        created_at=when,
+    )
+    flow = FallbackFlow(
+        id=b.new_id(),
+        tenant_id=tenant.id,
+        subject_id=subject.id,
+        event_id=event.id,
+        cause=FallbackTrigger.FACE_REFUSED,
+        steps=("sms_otp", "bank_card_4"),
+        policy_version="fallback-test",
+        created_at=when,
+        expires_at=when + timedelta(hours=1),
+        status=FallbackStatus.REVIEW,
+        step_index=1,
+        step_failures=2,
+        phone_last4="5678",
+        reasons=(
+            "fallback.face_refused",
+            "fallback.sms_verified",
+            "fallback.bank_card_mismatch",
+            "fallback.exhausted",
+        ),
+    )
+    with service.store() as uow:
+        uow.subjects.add(subject)
+        uow.lending_events.add(event)
+        uow.fallbacks.add(flow)
+        uow.commit()
+    return {"subject": subject.id, "event": event.id, "fallback": flow.id}

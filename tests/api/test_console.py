@@ -22,7 +22,14 @@ from shiren.service.console import ConsoleService
 from shiren.service.keys import ServiceKeys
 from shiren.storage.leakscan import scan_database
 from shiren.storage.sql import SqlStore, make_engine, migrate
-from tests.api.console_support import Staff, add_case, audit_kinds, csrf_of, staff
+from tests.api.console_support import (
+    Staff,
+    add_case,
+    add_fallback_case,
+    audit_kinds,
+    csrf_of,
+    staff,
+)
 from tests.api.test_api import _database
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
@@ -213,6 +220,63 @@ def test_decision_requires_a_reason_and_is_audited(env: Console) -> None:
     again = rita.post(url, {"outcome": "reject", "category": "other", "note": "second go"})
     assert again.status_code == 409
     assert "review.already_closed" in again.text
+
+
+def test_non_face_cases_share_the_queue(env: Console) -> None:
+    """A fallback that ended in manual review is in the same queue as the face reviews, has its
+    own case page, and is decided there with a required reason (issue 6)."""
+    face = add_case(env.service, env.tenant, ref="loan-face", when=env.clock.now)
+    env.clock.advance(60)
+    ids = add_fallback_case(env.service, env.tenant, ref="loan-sms", when=env.clock.now)
+    theirs = add_fallback_case(env.service, env.other, ref="loan-other", when=env.clock.now)
+    rita = env.signed_in("rita", "reviewer")
+    queue = rita.client.get("/console/queue").text
+    assert f"/console/reviews/{face['review']}" in queue
+    assert f"/console/fallbacks/{ids['fallback']}" in queue
+    assert "loan-other" not in queue
+    page = rita.client.get(f"/console/fallbacks/{ids['fallback']}")
+    assert page.status_code == 200
+    for text in ("loan-sms", "face_refused", "fallback.bank_card_mismatch", "*******5678"):
+        assert text in page.text
+    assert rita.client.get(f"/console/fallbacks/{theirs['fallback']}").status_code == 404
+    url = f"/console/fallbacks/{ids['fallback']}/decision"
+    no_reason = rita.post(url, {"outcome": "approve", "category": "", "note": "ok"})
+    assert no_reason.status_code == 400
+    assert "choose a reason" in no_reason.text
+    ann = env.signed_in("ann", "auditor")
+    assert ann.post(url, {"outcome": "reject", "category": "other", "note": "no"}).status_code == (
+        403
+    )
+    done = rita.post(url, {"outcome": "approve", "category": "documents_checked", "note": "ok!"})
+    assert done.status_code == 303
+    closed = rita.client.get(done.headers["location"])
+    assert "by <strong>rita</strong>" in closed.text
+    assert "approved" in closed.text
+    assert f"/console/fallbacks/{ids['fallback']}" not in rita.client.get("/console/queue").text
+    assert (
+        f"/console/fallbacks/{ids['fallback']}"
+        in rita.client.get("/console/queue?status=closed").text
+    )
+    again = rita.post(url, {"outcome": "reject", "category": "other", "note": "second go"})
+    assert again.status_code == 409
+    assert "review.already_closed" in again.text
+    events = audit_kinds(env.service, env.tenant.id)
+    decided = [p for k, p in events if k == "console.review_decided"]
+    assert decided == [
+        {
+            "review_id": ids["fallback"],
+            "user_id": rita.user_id,
+            "role": "reviewer",
+            "outcome": "approved",
+            "reason_category": "documents_checked",
+            "kind": "fallback",
+        }
+    ]
+    (fallback_audit,) = [p for k, p in events if k == "fallback.decided"]
+    assert fallback_audit["reviewer"] == f"console:{rita.user_id}"
+    with env.service.store() as uow:
+        flow = uow.fallbacks.get(env.tenant.id, ids["fallback"])
+    assert (flow.status.value, flow.reviewer) == ("approved", f"console:{rita.user_id}")
 
 
 def test_roles_gate_every_route(env: Console) -> None:

@@ -163,3 +163,55 @@ def test_payout_to_a_card_in_another_name_is_blocked(api: Api) -> None:  # noqa:
     checkpoint_sqlite(api.sql)
     hits = scan_database(api.sql, [ID_NUMBER, NAME, card(), card("0001"), PHONE])
     assert hits == [], hits
+
+
+def test_fallback_in_review_is_in_the_review_queue(api: Api) -> None:  # noqa: F811
+    """A non-face case that ends in manual review is listed by ``GET /v1/reviews`` next to the
+    face reviews (``kind``) and decided by ``POST /v1/reviews/{id}`` (issue 6)."""
+    tid, auth, sid = _setup(api, api.recording.still_frame())
+    event = _event(api, auth, sid)
+    fid = api.client.post(
+        f"/v1/events/{event['event_id']}/fallback",
+        json={"phone": PHONE, "refuse_face": True},
+        headers=auth,
+    ).json()["id"]
+    code = api.client.post(f"/v1/fallbacks/{fid}/sms", headers=auth).json()["sandbox_code"]
+    api.client.post(f"/v1/fallbacks/{fid}/sms/verify", json={"code": code}, headers=auth)
+    for magic in ("0004", "0009"):  # name/ID mismatch, then unknown: two failures → review
+        out = api.client.post(
+            f"/v1/fallbacks/{fid}/bank-card", json={"card_number": card(magic)}, headers=auth
+        ).json()
+    assert out["status"] == "review"
+    queue = api.client.get("/v1/reviews", headers=auth).json()["reviews"]
+    mine = [r for r in queue if r["id"] == fid]
+    assert [(r["kind"], r["status"], r["subject_id"], r["event_id"]) for r in mine] == [
+        ("fallback", "open", sid, event["event_id"])
+    ]
+    assert all(r["kind"] == "face" for r in queue if r["id"] != fid)
+    assert "fallback.exhausted" in mine[0]["reasons"]
+    _, other = api.tenant("other")
+    assert api.client.get("/v1/reviews", headers=other).json()["reviews"] == []
+    sneaky = api.client.post(
+        f"/v1/reviews/{fid}", json={"outcome": "approve", "reviewer": "x"}, headers=other
+    )
+    _is_problem(sneaky, 404, "record.not_found")
+    decided = api.client.post(
+        f"/v1/reviews/{fid}",
+        json={"outcome": "reject", "reviewer": "alice", "note": "card not theirs"},
+        headers=auth,
+    )
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["kind"], decided.json()["outcome"]) == ("fallback", "rejected")
+    assert decided.json()["face_bound"] is False
+    again = api.client.post(
+        f"/v1/reviews/{fid}", json={"outcome": "approve", "reviewer": "bob"}, headers=auth
+    )
+    _is_problem(again, 409, "review.already_closed")
+    assert api.client.get(f"/v1/fallbacks/{fid}", headers=auth).json()["decision"] == "rejected"
+    assert fid not in [
+        r["id"] for r in api.client.get("/v1/reviews", headers=auth).json()["reviews"]
+    ]
+    closed = api.client.get("/v1/reviews", params={"status": "closed"}, headers=auth).json()
+    assert [r["outcome"] for r in closed["reviews"] if r["id"] == fid] == ["rejected"]
+    hooks = _hooks(api, tid, "fallback.decided")
+    assert sorted(h["decision"] for h in hooks) == ["rejected", "review"]

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -211,3 +213,59 @@ def test_device_and_velocity(service: ShirenService) -> None:
 def _audit(service: ShirenService, tenant_id: str) -> list[Any]:
     with service.store() as uow:
         return uow.audit.read(tenant_id, limit=10_000)
+
+
+def test_device_id_in_the_enrolment_body(service: ShirenService) -> None:
+    """``device_id`` in ``POST /v1/subjects`` reaches the device check (JSON and multipart)."""
+    tenant, api_key = service.create_tenant("lender")
+    client = TestClient(create_app(service))
+    auth = {"Authorization": f"Bearer {api_key}"}
+    people = ["Naoto_Kan", "Jennifer_Reilly", "Marc-Andre_Fleury", "Lleyton_Hewitt"]
+    devices = ["shared-phone", "shared-phone", "shared-phone", "own-phone"]
+    ids = []
+    for i, (name, device) in enumerate(zip(people, devices, strict=True)):
+        meta = {
+            "external_ref": f"d{i}",
+            "name": NAME,
+            "id_number": _id(20 + i),
+            "consent": CONSENT,
+            "device_id": device,
+        }
+        image = lfw(name, 1).read_bytes()
+        if i % 2:  # multipart: the JSON in the meta part
+            r = client.post(
+                "/v1/subjects",
+                headers=auth,
+                data={"meta": json.dumps(meta)},
+                files=[("reference_image", ("r.jpg", image, "image/jpeg"))],
+            )
+        else:
+            body = {**meta, "reference_image": base64.b64encode(image).decode()}
+            r = client.post("/v1/subjects", headers=auth, json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["subject"]["id"])
+    codes = [
+        [
+            f["code"]
+            for f in client.get(f"/v1/subjects/{sid}/fraud-findings", headers=auth).json()[
+                "findings"
+            ]
+        ]
+        for sid in ids
+    ]
+    assert codes == [[], [], ["fraud.device_many_faces"], []]  # the third face of one device
+    # the device id is stored only as a keyed hash
+    with service.store() as uow:
+        stored = str(uow.enrol_signals.recent(tenant.id, _long_ago(), limit=10))
+    assert "shared-phone" not in stored
+    for bad in ("", "x" * 129):
+        body = {**meta, "external_ref": "bad", "device_id": bad, "reference_image": "AA=="}
+        r = client.post("/v1/subjects", headers=auth, json=body)
+        assert r.status_code == 422
+        assert r.json()["code"] == "input.invalid"
+
+
+def _long_ago() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC)

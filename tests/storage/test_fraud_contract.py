@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shiren.domain.entities import new_id
+from shiren.domain.entities import SubjectStatus, new_id
 from shiren.domain.fraud import BlacklistEntry, EnrolSignal, FraudFinding
 from shiren.errors import ErrorCode, StateError
 from shiren.storage.ports import ErasureCounts, UnitOfWorkFactory, erase_subject_biometrics
@@ -153,3 +153,38 @@ def test_templates_page_through_a_tenant(uow_factory: UnitOfWorkFactory) -> None
             seen += [t.id for t in page]
             after = page[-1].id
     assert seen == sorted(t.id for t in mine)
+
+
+def test_gallery_id_sets(uow_factory: UnitOfWorkFactory) -> None:
+    """The ids the 1:N galleries must hold (issue 6): enrolled subjects with a template,
+    pending subjects with a reference photo, blacklist entries; and who a sweep would touch."""
+    ta, sa, tb, sb = _two_tenants(uow_factory)
+    with uow_factory() as uow:
+        pending = b.subject(ta)
+        uow.subjects.add(pending)
+        uow.subjects.set_status(ta, sa, SubjectStatus.ENROLLED)
+        uow.subjects.set_status(tb, sb, SubjectStatus.ENROLLED)
+        uow.templates.add(b.template(ta, sa, expires_at=at(10)))
+        uow.templates.add(b.template(ta, sa, expires_at=at(100)))
+        uow.templates.add(b.template(tb, sb, expires_at=None))
+        uow.references.add(b.reference(ta, sa))  # bound since: not in the references gallery
+        uow.references.add(b.reference(ta, pending.id))
+        uow.references.add(b.reference(ta, pending.id))
+        entry = _entry(ta, 1)
+        uow.blacklist.add(entry)
+        uow.blacklist.add(_entry(tb, 2))
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.templates.enrolled_subject_ids(ta) == {sa}
+        assert uow.templates.enrolled_subject_ids(tb) == {sb}
+        assert uow.references.pending_subject_ids(ta) == {pending.id}
+        assert uow.references.pending_subject_ids(tb) == set()
+        assert uow.blacklist.ids(ta) == {entry.id}
+        assert uow.templates.expired_subject_ids(at(5)) == set()
+        assert uow.templates.expired_subject_ids(at(50), tenant_id=ta) == {sa}
+        assert uow.templates.expired_subject_ids(at(50), tenant_id=tb) == set()
+    with uow_factory() as uow:
+        uow.subjects.erase(ta, sa, at(60))
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.templates.enrolled_subject_ids(ta) == set()  # erased is not enrolled

@@ -138,6 +138,13 @@ class EnrolBody(BaseModel):
     consent: ConsentBody
     reference_kind: Literal["id_card", "authority", "upload"] = "id_card"
     reference_image: str | None = Field(default=None, max_length=DEFAULT_MAX_BODY_BYTES)
+    device_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The lender's identifier of the applicant's device (anti-fraud: many "
+        "subjects enrolled from one device); stored only as a keyed hash.",
+    )
 
 
 class EventBody(BaseModel):
@@ -538,6 +545,7 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
                 consent=ConsentIn(**body.consent.model_dump()),
                 reference_image=image,
                 reference_kind=body.reference_kind,
+                device_id=body.device_id,  # issue 6: fraud.device_many_faces, velocity
                 client_ip=request.client.host if request.client else None,  # issue 6: velocity
             )
         )

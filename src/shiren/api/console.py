@@ -153,6 +153,7 @@ async def logout(request: Request) -> Response:
 async def queue(request: Request, status: str = "open", ref: str = "") -> Response:
     me, cookie = await signed_in(request)
     cases = await call(console_of(request).queue, me, status, ref.strip()[:128])
+    fallbacks = await call(console_of(request).fallback_queue, me, status, ref.strip()[:128])
     return render(
         request,
         "queue.html",
@@ -161,6 +162,7 @@ async def queue(request: Request, status: str = "open", ref: str = "") -> Respon
         title="Review queue",
         section="/console/queue",
         cases=cases,
+        fallbacks=fallbacks,
         review_status=status,
         ref=ref,
         statuses=[s.value for s in ReviewStatus],
@@ -224,6 +226,66 @@ async def decide(request: Request, review_id: str) -> Response:
     except ShirenError as exc:
         raise ConsolePageError(exc) from None
     return redirect(f"/console/reviews/{review_id}", request, cookie)
+
+
+async def _fallback_page(
+    request: Request,
+    me: Principal,
+    cookie: str,
+    flow_id: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    console = console_of(request)
+    case = await call(console.fallback_case, me, flow_id)
+    names = await run_in_threadpool(console.reviewer_names, me)
+    return render(
+        request,
+        "fallback.html",
+        me,
+        cookie,
+        status=status,
+        title=f"Case {flow_id[:8]}",
+        section="/console/queue",
+        case=case,
+        names=names,
+        categories=REASON_CATEGORIES,
+        can_decide=Permission.QUEUE_DECIDE in PERMISSIONS[me.user.role],
+        error=error,
+        form=form or {},
+    )
+
+
+@router.get("/fallbacks/{flow_id}")
+async def fallback_case(request: Request, flow_id: str) -> Response:
+    """A non-face case (issue 6) that ended in manual review: its steps and reasons."""
+    me, cookie = await signed_in(request)
+    return await _fallback_page(request, me, cookie, flow_id)
+
+
+@router.post("/fallbacks/{flow_id}/decision")
+async def decide_fallback(request: Request, flow_id: str) -> Response:
+    me, cookie, form = await posted(request)
+    await call(console_of(request).fallback_case, me, flow_id)  # a fallback of this tenant
+    try:
+        await run_in_threadpool(
+            lambda: console_of(request).decide(
+                me,
+                flow_id,
+                outcome=form.get("outcome", ""),
+                category=form.get("category", ""),
+                note=form.get("note", ""),
+            )
+        )
+    except InputError as exc:
+        return await _fallback_page(
+            request, me, cookie, flow_id, status=400, error=exc.message, form=form
+        )
+    except ShirenError as exc:
+        raise ConsolePageError(exc) from None
+    return redirect(f"/console/fallbacks/{flow_id}", request, cookie)
 
 
 @router.post("/demo")

@@ -117,6 +117,17 @@ ZH: dict[str, str] = {
     "Case": "案件",
     "liveness": "活体",
     "s after opening": "秒（自会话开启）",
+    # issue 6: non-face cases (SMS code, bank card, authority) in the same queue
+    "Non-face cases (SMS code, bank card, authority)": (
+        "非人脸核验案件（短信验证码、银行卡、权威库）"
+    ),
+    "Non-face case": "非人脸核验案件",
+    "Opened": "开启时间",
+    "Cause": "起因",
+    "Steps": "步骤",
+    "Failed attempts at the current step": "当前步骤失败次数",
+    "Phone": "手机号",
+    "codes sent": "条验证码已发送",
 }
 
 

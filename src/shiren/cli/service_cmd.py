@@ -174,12 +174,19 @@ def retention_sweep(
     from shiren.service.app import sweep
 
     def action() -> dict[str, int]:
+        from shiren.service.fraud import gallery_sweeper
         from shiren.service.settings import load_settings
 
         at = _parse_now(now)
         store, keys = _store_and_keys()
         ttl = load_settings().review_candidate_ttl_days
-        return sweep(store, keys.audit_key, at, review_candidate_ttl_days=ttl).to_dict()
+        return sweep(
+            store,
+            keys.audit_key,
+            at,
+            review_candidate_ttl_days=ttl,
+            on_faces_deleted=gallery_sweeper(store.engine),  # issue 6: the 1:N galleries
+        ).to_dict()
 
     result = run_guarded(as_json, action)
     if as_json:

@@ -178,6 +178,12 @@ class _SealedGallery:
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._keys
 
+    def ids(self) -> set[str]:
+        """Every entry id of this gallery (the service reconciles it with the sealed rows, so a
+        stray entry is pruned instead of the gallery being rebuilt)."""
+        with self._lock:
+            return set(self._keys)
+
     # -- persistence -----------------------------------------------------------------------
 
     def persist(self) -> None:

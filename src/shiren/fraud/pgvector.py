@@ -117,6 +117,15 @@ class PgVectorIndex:
             ).first()
         return row is not None
 
+    def ids(self) -> set[str]:
+        """Every entry id of this gallery (the service reconciles it with the sealed rows)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT entry_id FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
+                self._where(),
+            ).scalars()
+            return {str(r) for r in rows}
+
     def persist(self) -> None:
         return None  # every change has committed
 

@@ -67,6 +67,7 @@ from shiren.domain.entities import (
     new_id,
     utcnow,
 )
+from shiren.domain.fallback import FallbackFlow, FallbackStatus
 from shiren.domain.policy import (
     EventType,
     LendingEventIn,
@@ -734,6 +735,7 @@ class ShirenService:
                 now,
             )
             uow.commit()
+        self.fraud.enrolled(tenant, subject_id, template)  # issue 6: the references gallery
         log.info(redact(f"enrolment started tenant={tenant.id} subject={subject_id}"))
         return subject, view
 
@@ -1121,7 +1123,8 @@ class ShirenService:
                 reasons=check.reasons,
             )
             uow.commit()
-        if bound:
+        if bound and template is not None:  # issue 6: the face joins the 1:N gallery
+            self.fraud.bound(tenant, subject.id, template)
             self._note_stored_faces(total_faces)
         return check
 
@@ -1153,7 +1156,6 @@ class ShirenService:
             )
         )
         uow.subjects.set_status(tenant.id, subject.id, SubjectStatus.ENROLLED)
-        self.fraud.bound(tenant, subject.id, template)  # anti-fraud (issue 6): 1:N gallery
         return uow.templates.count_all()
 
     # -- review queue ------------------------------------------------------------------------
@@ -1169,10 +1171,14 @@ class ShirenService:
                 "unknown review status",
                 detail={"field": "status", "allowed": [x.value for x in ReviewStatus]},
             ) from None
+        limit = max(1, min(limit, 500))
         with self.store() as uow:
-            items = uow.reviews.list_by_status(tenant.id, wanted, limit=max(1, min(limit, 500)))
+            items = uow.reviews.list_by_status(tenant.id, wanted, limit=limit)
             checks = {i.check_id: uow.checks.get(tenant.id, i.check_id) for i in items}
-        return [_review_dict(i, checks.get(i.check_id)) for i in items]
+            flows = fallback_reviews(uow, tenant.id, wanted, limit)
+        out = [_review_dict(i, checks.get(i.check_id)) for i in items]
+        out += [fallback_review_dict(f) for f in flows]  # issue 6: one queue for reviewers
+        return sorted(out, key=lambda d: (d["created_at"], d["id"]))[:limit]
 
     def decide_review(
         self, tenant: Tenant, item_id: str, *, outcome: str, reviewer: str, note: str = ""
@@ -1190,6 +1196,13 @@ class ShirenService:
         _text(reviewer, "reviewer", 200)
         if len(note) > 2000:
             raise InputError("note must be at most 2000 characters", detail={"field": "note"})
+        if _is_id(item_id):  # issue 6: a non-face case in the same queue
+            with self.store() as uow:
+                flow = None
+                if uow.reviews.get(tenant.id, item_id) is None:
+                    flow = uow.fallbacks.get(tenant.id, item_id)
+            if flow is not None:
+                return self._decide_fallback(tenant, item_id, outcome, reviewer, note)
         now = self.clock()
         bound = False
         total_faces = 0
@@ -1268,12 +1281,38 @@ class ShirenService:
                 reasons=check.reasons,
             )
             uow.commit()
-        if bound:
+        if bound:  # anti-fraud (issue 6): the bound face joins the 1:N gallery after the commit
+            self.fraud.bound(tenant, subject.id, template)
             self._note_stored_faces(total_faces)
         log.info(redact(f"review closed tenant={tenant.id} review={item.id} outcome={result}"))
         out = _review_dict(closed, check)
         out["face_bound"] = bound
         out["not_bound_reason"] = not_bound
+        return out
+
+    def _decide_fallback(
+        self, tenant: Tenant, flow_id: str, outcome: str, reviewer: str, note: str
+    ) -> dict[str, Any]:
+        """A fallback case in review, decided through the review queue: the same use case as
+        ``POST /v1/fallbacks/{id}/review`` (audited, ``fallback.decided`` webhook); a case
+        already decided is ``review.already_closed`` here too."""
+        from shiren.service.fallback import FallbackService
+
+        service = FallbackService(
+            store=self.store, keys=self.keys, connectors=self.connectors, clock=self.clock
+        )
+        try:
+            service.decide_review(tenant, flow_id, outcome=outcome, reviewer=reviewer, note=note)
+        except StateError as exc:
+            if exc.code is ErrorCode.FALLBACK_CLOSED:
+                raise _already_closed() from None
+            raise
+        with self.store() as uow:
+            flow = uow.fallbacks.get(tenant.id, flow_id)
+        assert flow is not None
+        out = fallback_review_dict(flow)
+        out["face_bound"] = False
+        out["not_bound_reason"] = None
         return out
 
     # -- erasure, export, audit ------------------------------------------------------------
@@ -1397,6 +1436,7 @@ class ShirenService:
             self.keys.audit_key,
             now or self.clock(),
             review_candidate_ttl_days=self.review_candidate_ttl_days,
+            on_faces_deleted=self.fraud.swept,  # issue 6: swept faces leave the 1:N gallery
         )
 
     # -- stored faces (the regulator's filing threshold) ------------------------------------
@@ -1564,6 +1604,7 @@ def sweep(
     now: datetime,
     *,
     review_candidate_ttl_days: int = DEFAULT_REVIEW_CANDIDATE_TTL_DAYS,
+    on_faces_deleted: Callable[[str, set[str]], None] | None = None,
 ) -> SweepResult:
     """The retention sweep (see :meth:`ShirenService.sweep`); needs no models, so a cron job
     (``shiren retention sweep``) can run it against the database directly.
@@ -1577,6 +1618,11 @@ def sweep(
     Pending enrolment reviews older than ``review_candidate_ttl_days`` (from their
     ``created_at``) lose their captured face: a review nobody works on must not keep a
     biometric template forever; approving it later binds nothing (``review.candidate_expired``).
+
+    ``on_faces_deleted(tenant_id, subject_ids)`` runs after each tenant's commit with the
+    subjects whose templates were deleted: the 1:N galleries are a second copy of the faces and
+    must follow the retention (issue 6; :meth:`FraudGuard.swept`,
+    :func:`~shiren.service.fraud.gallery_sweeper`).
     """
     with store() as uow:
         tenant_ids = [t.id for t in uow.tenants.list_all()]
@@ -1584,6 +1630,7 @@ def sweep(
     cutoff = now - timedelta(days=review_candidate_ttl_days)
     for tenant_id in tenant_ids:
         with store() as uow:
+            gone = uow.templates.expired_subject_ids(now, tenant_id=tenant_id)
             counts = sweep_retention(uow, now, tenant_id=tenant_id, candidates_before=cutoff)
             expired = uow.sessions.expire_due(now, tenant_id=tenant_id)
             if counts.templates or counts.evidence or counts.review_candidates or expired:
@@ -1604,6 +1651,11 @@ def sweep(
                 )
                 swept += 1
             uow.commit()
+        if gone and on_faces_deleted is not None:
+            try:
+                on_faces_deleted(tenant_id, gone)
+            except Exception as exc:  # the rows are gone; the gallery heals when reconciled
+                log.warning("retention sweep: face gallery not updated (%s)", type(exc).__name__)
         templates += counts.templates
         evidence += counts.evidence
         candidates += counts.review_candidates
@@ -1735,6 +1787,7 @@ def _review_dict(item: ReviewItem, check: Check | None) -> dict[str, Any]:
     """A review item for the API: ids, state and the check's decision data; no biometrics."""
     return {
         "id": item.id,
+        "kind": "face",
         "check_id": item.check_id,
         "subject_id": None if check is None else check.subject_id,
         "status": item.status.value,
@@ -1746,6 +1799,41 @@ def _review_dict(item: ReviewItem, check: Check | None) -> dict[str, Any]:
         "match_score": None if check is None else check.match_score,
         "created_at": item.created_at.isoformat(),
         "closed_at": None if item.closed_at is None else item.closed_at.isoformat(),
+    }
+
+
+def fallback_reviews(
+    uow: UnitOfWork, tenant_id: str, status: ReviewStatus, limit: int
+) -> list[FallbackFlow]:
+    """The fallback cases that belong in the review queue in ``status``: ``open`` — waiting for
+    a reviewer (``review``); ``closed`` — decided by one (``approved`` / ``rejected``)."""
+    wanted = {
+        ReviewStatus.OPEN: (FallbackStatus.REVIEW,),
+        ReviewStatus.CLOSED: (FallbackStatus.APPROVED, FallbackStatus.REJECTED),
+    }.get(status, ())
+    return [f for st in wanted for f in uow.fallbacks.list_by_status(tenant_id, st, limit=limit)]
+
+
+def fallback_review_dict(flow: FallbackFlow) -> dict[str, Any]:
+    """A fallback case as a review-queue item (``kind`` ``fallback``): the same keys as a face
+    review, no scores; its steps and masked phone are at ``GET /v1/fallbacks/{id}``."""
+    closed = flow.status in (FallbackStatus.APPROVED, FallbackStatus.REJECTED)
+    return {
+        "id": flow.id,
+        "kind": "fallback",
+        "check_id": None,
+        "subject_id": flow.subject_id,
+        "event_id": flow.event_id,
+        "cause": flow.cause.value,
+        "status": ReviewStatus.CLOSED.value if closed else ReviewStatus.OPEN.value,
+        "outcome": flow.status.value if closed else None,
+        "reviewer": flow.reviewer,
+        "reasons": list(flow.reasons),
+        "liveness_passed": None,
+        "liveness_score": None,
+        "match_score": None,
+        "created_at": flow.created_at.isoformat(),
+        "closed_at": None if flow.closed_at is None else flow.closed_at.isoformat(),
     }
 
 

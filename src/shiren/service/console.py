@@ -23,16 +23,25 @@ from typing import Any
 from shiren.audit import VerifyResult
 from shiren.domain.console import ConsoleUser, Permission, allowed
 from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject, utcnow
+from shiren.domain.fallback import FallbackFlow
 from shiren.errors import ErrorCode, InputError, StateError
-from shiren.service.app import ShirenService, append_audit
+from shiren.service.app import (
+    ShirenService,
+    append_audit,
+    fallback_review_dict,
+    fallback_reviews,
+)
 from shiren.service.capture import start_demo_session
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
 from shiren.service.console_views import (
     CaseView,
     Dashboard,
+    ReasonText,
     build_dashboard,
     case_view,
+    reason_text,
 )
+from shiren.service.fallback_records import flow_view
 from shiren.service.keys import ServiceKeys
 from shiren.storage.ports import UnitOfWorkFactory
 
@@ -124,6 +133,31 @@ class ConsoleService:
             cases = [c for c in cases if c.subject is not None and c.subject.external_ref == ref]
         return cases
 
+    def fallback_queue(
+        self, p: Principal, status: str = "open", ref: str = ""
+    ) -> list[FallbackCaseView]:
+        """The tenant's non-face cases (issue 6) in the review queue's ``status``: ``open`` —
+        a fallback that ended in manual review; ``closed`` — decided by a reviewer."""
+        self.require(p, Permission.QUEUE_VIEW)
+        try:
+            wanted = ReviewStatus(status)
+        except ValueError:
+            raise InputError("unknown review status", detail={"field": "status"}) from None
+        with self.service.store() as uow:
+            flows = fallback_reviews(uow, p.tenant.id, wanted, 200)
+            cases = [_fallback_case(uow, p.tenant.id, f) for f in flows]
+        if ref:
+            cases = [c for c in cases if c.subject is not None and c.subject.external_ref == ref]
+        return sorted(cases, key=lambda c: c.item["created_at"])
+
+    def fallback_case(self, p: Principal, flow_id: str) -> FallbackCaseView:
+        self.require(p, Permission.QUEUE_VIEW)
+        with self.service.store() as uow:
+            flow = uow.fallbacks.get(p.tenant.id, flow_id) if _is_id(flow_id) else None
+            if flow is None:
+                raise _not_found("fallback")
+            return _fallback_case(uow, p.tenant.id, flow)
+
     def case(self, p: Principal, review_id: str) -> CaseView:
         self.require(p, Permission.QUEUE_VIEW)
         with self.service.store() as uow:
@@ -161,6 +195,8 @@ class ConsoleService:
                 "outcome": result["outcome"],
                 "reason_category": category,
             }
+            if result.get("kind") == "fallback":  # issue 6: a non-face case
+                payload["kind"] = "fallback"
             append_audit(
                 uow,
                 self.service.keys.audit_key,
@@ -295,6 +331,26 @@ class ConsoleService:
             )  # fmt: skip
             uow.commit()
         return f"/capture/{demo.capture_token}"
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackCaseView:
+    """A non-face case in the review queue: the queue item, the case's masked view (steps,
+    phone's last four digits, reasons) and its subject."""
+
+    item: dict[str, Any]
+    flow: dict[str, Any]
+    subject: Subject | None
+    reasons: list[ReasonText]
+
+
+def _fallback_case(uow: Any, tenant_id: str, flow: FallbackFlow) -> FallbackCaseView:
+    return FallbackCaseView(
+        item=fallback_review_dict(flow),
+        flow=flow_view(flow),
+        subject=uow.subjects.get(tenant_id, flow.subject_id),
+        reasons=[reason_text(r) for r in flow.reasons],
+    )
 
 
 def make_auth(

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +35,7 @@ import numpy as np
 from shiren.domain.decisions import Decision, Outcome
 from shiren.domain.entities import Session, SessionPurpose, Subject, SubjectStatus, Tenant, new_id
 from shiren.domain.fraud import EnrolSignal, FraudFinding
-from shiren.errors import ErrorCode, StateError
+from shiren.errors import ErrorCode, InputError, StateError
 from shiren.fraud import background
 from shiren.fraud.embedded import Sealer
 from shiren.fraud.index import FaceIndex, IndexProvider
@@ -47,6 +51,9 @@ REFERENCES = "references"
 """Reference photos of subjects not bound yet: a ring enrolling one face under many ID numbers
 is flagged before any of its enrolments passes."""
 BLACKLIST = "blacklist"
+GALLERIES = (ENROLLED, REFERENCES, BLACKLIST)
+
+log = logging.getLogger("shiren.fraud")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,16 @@ def adjust(decision: Decision, findings: list[Finding]) -> Decision:
     return Decision(outcome, reasons, fallbacks, decision.retry_after_s)
 
 
+@dataclass(frozen=True, slots=True)
+class Healed:
+    """What one :meth:`FraudGuard.reconcile` changed (counts only)."""
+
+    gallery: str
+    added: int
+    removed: int
+    rebuilt: bool
+
+
 class FraudGuard:
     """The anti-fraud checks of one :class:`~shiren.service.app.ShirenService`."""
 
@@ -78,8 +95,20 @@ class FraudGuard:
         self, service: ShirenService, indexes: IndexProvider, policy: FraudPolicy | None = None
     ) -> None:
         self.svc = service
-        self.indexes = indexes
+        self._indexes = indexes
         self.policy = policy or load_fraud_policy()
+        self._reconciled: set[tuple[str, str]] = set()
+        """(tenant, gallery) pairs this process has reconciled with the database."""
+        self._reconcile_lock = threading.Lock()
+
+    @property
+    def indexes(self) -> IndexProvider:
+        return self._indexes
+
+    @indexes.setter
+    def indexes(self, provider: IndexProvider) -> None:
+        self._indexes = provider
+        self._reconciled.clear()  # a new provider is checked again
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -94,47 +123,141 @@ class FraudGuard:
         return Finding(code, self.policy.action(name), evidence)
 
     def blacklist_index(self, uow: UnitOfWork, tenant: Tenant) -> FaceIndex:
-        """The tenant's blacklist index, rebuilt from the sealed rows if it disagrees."""
-        index = self.indexes.index(tenant.id, BLACKLIST)
+        """The tenant's blacklist index, reconciled with the sealed rows on first use and
+        whenever its size disagrees with the table (another process changed the lists)."""
+        index = self.gallery(uow, tenant, BLACKLIST)
         if len(index) != uow.blacklist.count(tenant.id):
-            self.indexes.drop(tenant.id, BLACKLIST)
-            index = self.indexes.index(tenant.id, BLACKLIST)
-            dek = self.svc._dek(tenant)
-            for entry in uow.blacklist.list(tenant.id, limit=10**9):
-                raw = self.svc._open(
-                    dek, tenant, "blacklist_entries", "template_enc", entry.id, entry.template_enc
-                )
-                index.add(entry.id, np.frombuffer(raw, dtype=np.float32))
-            index.persist()
+            self.reconcile(uow, tenant, BLACKLIST)
         return index
+
+    def gallery(
+        self, uow: UnitOfWork, tenant: Tenant, name: str, *, skip: str | None = None
+    ) -> FaceIndex:
+        """The tenant's gallery ``name``; the first time this process uses it (an index file
+        just loaded, a new worker) it is :meth:`reconcile`-d with the sealed rows (``skip``: the
+        subject being enrolled in ``uow``, not committed yet, is left alone)."""
+        if (tenant.id, name) not in self._reconciled:
+            with self._reconcile_lock:  # one thread heals, the others then use the result
+                if (tenant.id, name) not in self._reconciled:
+                    self.reconcile(uow, tenant, name, skip=skip)
+                    self._reconciled.add((tenant.id, name))
+        return self.indexes.index(tenant.id, name)
+
+    def expected_ids(self, uow: UnitOfWork, tenant_id: str, name: str) -> set[str]:
+        """The ids gallery ``name`` must hold according to the database (ids only)."""
+        if name == ENROLLED:
+            return uow.templates.enrolled_subject_ids(tenant_id)
+        if name == REFERENCES:
+            return uow.references.pending_subject_ids(tenant_id)
+        if name == BLACKLIST:
+            return uow.blacklist.ids(tenant_id)
+        raise InputError("unknown gallery", detail={"gallery": name})
+
+    def vector(
+        self, uow: UnitOfWork, tenant: Tenant, name: str, entry_id: str
+    ) -> np.ndarray[Any, Any] | None:
+        """The sealed template behind ``entry_id`` in gallery ``name``, opened (``None`` when
+        the row is gone): a subject's latest bound template, a pending subject's latest
+        reference photo, a blacklist entry's template."""
+        if name == BLACKLIST:
+            entry = uow.blacklist.get(tenant.id, entry_id)
+            if entry is None:
+                return None
+            raw = self.svc._open(
+                self.svc._dek(tenant),
+                tenant,
+                "blacklist_entries",
+                "template_enc",
+                entry.id,
+                entry.template_enc,
+            )
+            return np.frombuffer(raw, dtype=np.float32)
+        subject = uow.subjects.get(tenant.id, entry_id)
+        if subject is None or subject.status is SubjectStatus.ERASED:
+            return None
+        table = "templates" if name == ENROLLED else "references"
+        rows: list[Any] = (
+            list(uow.templates.list_for_subject(tenant.id, entry_id))
+            if name == ENROLLED
+            else list(uow.references.list_for_subject(tenant.id, entry_id))
+        )
+        if not rows:
+            return None
+        last = rows[-1]  # oldest first: the latest is what the gallery holds
+        raw = self.svc._open(
+            self.svc._subject_key(tenant, subject),
+            tenant,
+            table,
+            "template_enc",
+            last.id,
+            last.template_enc,
+        )
+        return np.frombuffer(raw, dtype=np.float32)
+
+    def reconcile(
+        self, uow: UnitOfWork, tenant: Tenant, name: str, *, skip: str | None = None
+    ) -> Healed:
+        """Bring gallery ``name`` in line with the database: add the entries it misses (a crash
+        between a commit and the index write), drop the ones the database no longer has (an
+        erasure or retention sweep whose index write was lost, another process's sweep).
+
+        Cheap when nothing is wrong: one query for the expected ids and a set comparison with
+        the index's ids; only missing entries are opened.  An index that cannot list its ids
+        (no ``ids()``) is checked with ``in`` and its size; when it holds entries it cannot
+        name, it is rebuilt from the sealed rows."""
+        index = self.indexes.index(tenant.id, name)
+        listing = getattr(index, "ids", None)
+        # the index first, the database second: index writes follow commits, so an entry read
+        # here was committed before the query below sees the table (another worker's change in
+        # between shows up as "missing" and is re-added harmlessly, never as "extra")
+        have = set(listing()) if callable(listing) else None
+        expected = self.expected_ids(uow, tenant.id, name) - {skip}
+        rebuilt = False
+        if have is not None:
+            missing, extra = expected - have, have - expected - {skip}
+        else:
+            missing = {e for e in expected if e not in index}
+            extra = set()
+            mine = int(skip is not None and skip in index)
+            if len(index) - mine > len(expected) - len(missing):
+                self.indexes.drop(tenant.id, name)
+                index = self.indexes.index(tenant.id, name)
+                missing, rebuilt = set(expected), True
+        for entry_id in sorted(extra):
+            index.remove(entry_id)
+        added = 0
+        for entry_id in sorted(missing):
+            v = self.vector(uow, tenant, name, entry_id)
+            if v is not None:
+                index.add(entry_id, v)
+                added += 1
+        healed = Healed(name, added, len(extra), rebuilt)
+        if added or extra or rebuilt:
+            index.persist()
+            log.warning(
+                "face gallery healed: tenant=%s gallery=%s added=%d removed=%d rebuilt=%s",
+                tenant.id,
+                name,
+                healed.added,
+                healed.removed,
+                rebuilt,
+            )
+        return healed
+
+    def reconcile_all(self, tenant: Tenant) -> list[Healed]:
+        """Reconcile every gallery of ``tenant`` now (operators, tests)."""
+        with self.svc.store() as uow:
+            out = [self.reconcile(uow, tenant, name) for name in GALLERIES]
+        self._reconciled.update((tenant.id, name) for name in GALLERIES)
+        return out
 
     def reindex_enrolled(self, uow: UnitOfWork, tenant: Tenant) -> int:
         """Rebuild the tenant's enrolled gallery from the sealed templates (each enrolled
         subject's latest); returns its size."""
         self.indexes.drop(tenant.id, ENROLLED)
-        index = self.indexes.index(tenant.id, ENROLLED)
-        latest: dict[str, Any] = {}
-        after = ""
-        while page := uow.templates.list_for_tenant(tenant.id, after_id=after, limit=1000):
-            for t in page:
-                if t.subject_id not in latest or t.created_at >= latest[t.subject_id].created_at:
-                    latest[t.subject_id] = t
-            after = page[-1].id
-        for subject_id, t in latest.items():
-            subject = uow.subjects.get(tenant.id, subject_id)
-            if subject is None or subject.status is not SubjectStatus.ENROLLED:
-                continue
-            raw = self.svc._open(
-                self.svc._subject_key(tenant, subject),
-                tenant,
-                "templates",
-                "template_enc",
-                t.id,
-                t.template_enc,
-            )
-            index.add(subject_id, np.frombuffer(raw, dtype=np.float32))
-        index.persist()
-        return len(index)
+        self.reconcile(uow, tenant, ENROLLED)
+        self._reconciled.add((tenant.id, ENROLLED))
+        return len(self.indexes.index(tenant.id, ENROLLED))
 
     # -- the checks --------------------------------------------------------------------------
 
@@ -147,7 +270,8 @@ class FraudGuard:
             if hit.similarity < self.policy.blacklist_threshold:
                 break
             entry = uow.blacklist.get(tenant.id, hit.entry_id)
-            if entry is None:
+            if entry is None:  # removed by another process: a stale entry leaves the index
+                self.indexes.index(tenant.id, BLACKLIST).remove(hit.entry_id)
                 continue
             out.append(
                 self._finding(
@@ -167,11 +291,13 @@ class FraudGuard:
         """The same face bound to (or pending for) a subject with another ID number."""
         out = []
         if len(self.indexes.index(tenant.id, ENROLLED)) == 0 and uow.templates.count(tenant.id):
-            self.reindex_enrolled(uow, tenant)  # a lost or new index file heals itself
+            self._reconciled.discard((tenant.id, ENROLLED))  # a lost index file: heal it now
         hits = [
             (gallery, hit)
             for gallery in (ENROLLED, REFERENCES)
-            for hit in self.indexes.index(tenant.id, gallery).search(v, self.policy.search_k)
+            for hit in self.gallery(uow, tenant, gallery, skip=subject.id).search(
+                v, self.policy.search_k
+            )
             if hit.similarity >= self.policy.duplicate_threshold
         ]
         seen = set()
@@ -180,7 +306,9 @@ class FraudGuard:
                 continue
             seen.add(hit.entry_id)
             other = uow.subjects.get(tenant.id, hit.entry_id)
-            if other is None or other.id == subject.id or other.status is SubjectStatus.ERASED:
+            if other is not None and other.id == subject.id:
+                continue
+            if not self._still_there(uow, tenant.id, gallery, hit.entry_id, other) or other is None:
                 continue
             if other.id_pseudonym is not None and other.id_pseudonym == subject.id_pseudonym:
                 continue  # the same ID number: a second account, not another identity
@@ -194,6 +322,25 @@ class FraudGuard:
                 )
             )
         return out[:3]
+
+    def _still_there(
+        self, uow: UnitOfWork, tenant_id: str, gallery: str, entry_id: str, other: Subject | None
+    ) -> bool:
+        """Whether a hit in ``gallery`` still stands for a face the database holds; a stale
+        entry (erased, swept, bound since) is dropped from the index and never reported."""
+        if other is not None and other.status is not SubjectStatus.ERASED:
+            if gallery == ENROLLED:
+                ok = other.status is SubjectStatus.ENROLLED and bool(
+                    uow.templates.list_for_subject(tenant_id, entry_id)
+                )
+            else:
+                ok = other.status is SubjectStatus.PENDING and bool(
+                    uow.references.list_for_subject(tenant_id, entry_id)
+                )
+            if ok:
+                return True
+        self.indexes.index(tenant_id, gallery).remove(entry_id)
+        return False
 
     def other_face(
         self, uow: UnitOfWork, tenant: Tenant, subject: Subject, v: np.ndarray[Any, Any]
@@ -323,8 +470,28 @@ class FraudGuard:
             EnrolSignal(new_id(), tenant.id, subject.id, now, device_hash=device, ip_hash=ip)
         )
         self.save(uow, tenant, subject, None, findings, now, stage="enrol")
-        self.indexes.index(tenant.id, REFERENCES).add(subject.id, v)
         return findings
+
+    def enrolled(self, tenant: Tenant, subject_id: str, template: bytes) -> None:
+        """After the enrolment committed: its reference photo joins the references gallery
+        (a crash before this line leaves a *missing* entry, which :meth:`reconcile` adds)."""
+        with self._deferred(tenant.id, REFERENCES):
+            self.indexes.index(tenant.id, REFERENCES).add(
+                subject_id, np.frombuffer(template, dtype=np.float32)
+            )
+
+    @contextmanager
+    def _deferred(self, tenant_id: str, *galleries: str) -> Iterator[None]:
+        """An index write after a commit: if it fails (the index store is down, a full disk) the
+        decision stands — the row is the truth — and the gallery is reconciled at its next use
+        instead of failing a request whose transaction already committed."""
+        try:
+            yield
+        except Exception as exc:  # any index failure: heal at the next use, not here
+            self._reconciled.difference_update((tenant_id, g) for g in galleries)
+            log.warning(
+                "face gallery write deferred to the next reconcile (%s)", type(exc).__name__
+            )
 
     def on_capture(
         self,
@@ -428,15 +595,66 @@ class FraudGuard:
             uow.commit()
 
     def bound(self, tenant: Tenant, subject_id: str, template: bytes) -> None:
-        """A face was bound: it is now the subject's entry in the enrolled gallery."""
-        self.indexes.index(tenant.id, REFERENCES).remove(subject_id)
-        index = self.indexes.index(tenant.id, ENROLLED)
-        index.add(subject_id, np.frombuffer(template, dtype=np.float32))
+        """After a bind committed: the face is now the subject's entry in the enrolled gallery
+        (index writes follow the commit, so another worker's :meth:`reconcile` never drops an
+        entry whose transaction is still open)."""
+        with self._deferred(tenant.id, REFERENCES, ENROLLED):
+            self.indexes.index(tenant.id, REFERENCES).remove(subject_id)
+            index = self.indexes.index(tenant.id, ENROLLED)
+            index.add(subject_id, np.frombuffer(template, dtype=np.float32))
 
     def forget(self, tenant_id: str, subject_id: str) -> None:
-        """Erasure: the subject leaves the galleries."""
-        self.indexes.index(tenant_id, ENROLLED).remove(subject_id)
-        self.indexes.index(tenant_id, REFERENCES).remove(subject_id)
+        """Erasure: the subject leaves the galleries.  A failure is raised (the lender retries
+        the idempotent erasure) and the galleries are reconciled at their next use anyway."""
+        try:
+            self.indexes.index(tenant_id, ENROLLED).remove(subject_id)
+            self.indexes.index(tenant_id, REFERENCES).remove(subject_id)
+        except Exception:
+            self._reconciled.difference_update({(tenant_id, ENROLLED), (tenant_id, REFERENCES)})
+            raise
+
+    def swept(self, tenant_id: str, subject_ids: set[str]) -> None:
+        """After a retention sweep deleted templates of ``subject_ids``: a subject with no
+        template left leaves the enrolled gallery; one that still has a template keeps an
+        entry for its latest remaining one (the expired one may have been it)."""
+        with self.svc.store() as uow:
+            tenant = uow.tenants.get(tenant_id)
+            if tenant is None:
+                return
+            still = uow.templates.enrolled_subject_ids(tenant_id)
+            index = self.indexes.index(tenant_id, ENROLLED)
+            for subject_id in sorted(subject_ids):
+                v = self.vector(uow, tenant, ENROLLED, subject_id) if subject_id in still else None
+                if v is None:
+                    index.remove(subject_id)
+                else:
+                    index.add(subject_id, v)
+            index.persist()
+
+
+def gallery_sweeper(engine: Any) -> Callable[[str, set[str]], None] | None:
+    """For the ``shiren retention sweep`` cron (no models, no service): on PostgreSQL the
+    galleries live in the database (pgvector), so the swept subjects without any template left
+    are removed from the enrolled gallery right here.  A subject that still has a (newer)
+    template keeps its entry.  ``None`` on SQLite: the embedded index belongs to the running
+    server, which drops stale entries when it next reconciles (start-up, a hit)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    from shiren.fraud.pgvector import PgVectorProvider
+    from shiren.storage.sql import SqlStore
+
+    provider = PgVectorProvider(engine)
+    provider.ensure()
+    store = SqlStore(engine)
+
+    def forget_swept(tenant_id: str, subject_ids: set[str]) -> None:
+        with store() as uow:
+            still = uow.templates.enrolled_subject_ids(tenant_id)
+        index = provider.index(tenant_id, ENROLLED)
+        for subject_id in sorted(subject_ids - still):
+            index.remove(subject_id)
+
+    return forget_swept
 
 
 def index_sealers(service: ShirenService) -> tuple[Sealer, Sealer]:
@@ -479,4 +697,15 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-__all__ = ["BLACKLIST", "ENROLLED", "Finding", "FraudGuard", "adjust", "index_sealers"]
+__all__ = [
+    "BLACKLIST",
+    "ENROLLED",
+    "GALLERIES",
+    "REFERENCES",
+    "Finding",
+    "FraudGuard",
+    "Healed",
+    "adjust",
+    "gallery_sweeper",
+    "index_sealers",
+]

@@ -20,6 +20,9 @@ class BlacklistRepository(Protocol):
 
     def delete(self, tenant_id: str, entry_id: str) -> bool: ...
     def count(self, tenant_id: str) -> int: ...
+    def ids(self, tenant_id: str) -> set[str]:
+        """Every entry id of the tenant (the blacklist index is compared with it)."""
+        ...
 
 
 class EnrolSignalRepository(Protocol):

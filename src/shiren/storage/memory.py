@@ -391,6 +391,24 @@ class MemoryTemplateRepository(_Repo):
             del self._t.templates[template_id]
         return len(doomed)
 
+    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
+        return {
+            x.subject_id
+            for x in self._t.templates.values()
+            if x.tenant_id == tenant_id
+            and (subj := self._t.subjects.get(x.subject_id)) is not None
+            and subj.status is SubjectStatus.ENROLLED
+        }
+
+    def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:
+        return {
+            x.subject_id
+            for x in self._t.templates.values()
+            if x.expires_at is not None
+            and x.expires_at < now
+            and (tenant_id is None or x.tenant_id == tenant_id)
+        }
+
 
 class MemoryReferenceRepository(_Repo):
     def add(self, reference: Reference) -> None:
@@ -415,6 +433,15 @@ class MemoryReferenceRepository(_Repo):
         for reference_id in doomed:
             del self._t.references[reference_id]
         return len(doomed)
+
+    def pending_subject_ids(self, tenant_id: str) -> set[str]:
+        return {
+            x.subject_id
+            for x in self._t.references.values()
+            if x.tenant_id == tenant_id
+            and (subj := self._t.subjects.get(x.subject_id)) is not None
+            and subj.status is SubjectStatus.PENDING
+        }
 
 
 class MemorySessionRepository(_Repo):

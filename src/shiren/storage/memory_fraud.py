@@ -63,6 +63,9 @@ class MemoryBlacklistRepository(_Repo):
     def count(self, tenant_id: str) -> int:
         return sum(1 for x in self._t.blacklist.values() if x.tenant_id == tenant_id)
 
+    def ids(self, tenant_id: str) -> set[str]:
+        return {x.id for x in self._t.blacklist.values() if x.tenant_id == tenant_id}
+
 
 class MemoryEnrolSignalRepository(_Repo):
     def add(self, signal: EnrolSignal) -> None:

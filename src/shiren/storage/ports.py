@@ -254,12 +254,26 @@ class TemplateRepository(Protocol):
         ``tenant_id`` only, so the sweep can record per-tenant counts in each tenant's chain)."""
         ...
 
+    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
+        """Ids of the tenant's *enrolled* subjects that have a template: what the enrolled 1:N
+        gallery must hold (issue 6; ids only, no ciphertext is read)."""
+        ...
+
+    def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:
+        """Subjects with a template that :meth:`delete_expired` would delete at ``now`` (the
+        sweep takes them out of the 1:N galleries, issue 6)."""
+        ...
+
 
 class ReferenceRepository(Protocol):
     def add(self, reference: Reference) -> None: ...
     def get(self, tenant_id: str, reference_id: str) -> Reference | None: ...
     def list_for_subject(self, tenant_id: str, subject_id: str) -> list[Reference]: ...
     def delete_for_subject(self, tenant_id: str, subject_id: str) -> int: ...
+    def pending_subject_ids(self, tenant_id: str) -> set[str]:
+        """Ids of the tenant's *pending* subjects that have a reference photo: what the
+        references 1:N gallery must hold (issue 6)."""
+        ...
 
 
 class SessionRepository(Protocol):

@@ -42,6 +42,10 @@ class SqlBlacklistRepository(_SqlRepo):
         stmt = select(func.count()).select_from(self.t).where(self.t.c.tenant_id == tenant_id)
         return int(self._exec(stmt).scalar_one())
 
+    def ids(self, tenant_id: str) -> set[str]:
+        stmt = select(self.t.c.id).where(self.t.c.tenant_id == tenant_id)
+        return set(self._exec(stmt).scalars().all())
+
 
 class SqlEnrolSignalRepository(_SqlRepo):
     t = s.enrol_signals

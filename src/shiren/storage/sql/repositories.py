@@ -428,9 +428,47 @@ class SqlTemplateRepository(_SqlRepo):
             stmt = stmt.where(self.t.c.tenant_id == tenant_id)
         return self._rowcount(stmt)
 
+    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
+        subj = s.subjects
+        stmt = (
+            select(self.t.c.subject_id)
+            .distinct()
+            .join(subj, subj.c.id == self.t.c.subject_id)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                subj.c.tenant_id == tenant_id,
+                subj.c.status == SubjectStatus.ENROLLED.value,
+            )
+        )
+        return set(self._exec(stmt).scalars().all())
+
+    def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:
+        stmt = (
+            select(self.t.c.subject_id)
+            .distinct()
+            .where(self.t.c.expires_at.is_not(None), self.t.c.expires_at < now)
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(self.t.c.tenant_id == tenant_id)
+        return set(self._exec(stmt).scalars().all())
+
 
 class SqlReferenceRepository(_SqlRepo):
     t = s.subject_references
+
+    def pending_subject_ids(self, tenant_id: str) -> set[str]:
+        subj = s.subjects
+        stmt = (
+            select(self.t.c.subject_id)
+            .distinct()
+            .join(subj, subj.c.id == self.t.c.subject_id)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                subj.c.tenant_id == tenant_id,
+                subj.c.status == SubjectStatus.PENDING.value,
+            )
+        )
+        return set(self._exec(stmt).scalars().all())
 
     def add(self, reference: Reference) -> None:
         self._insert(self.t, _values(reference), "reference")
