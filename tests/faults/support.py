@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,8 @@ def audit_verify(env: dict[str, str]) -> list[dict[str, Any]]:
     done = cli(env, "audit", "verify", "--json", check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     result: list[dict[str, Any]] = json.loads(done.stdout)
-    assert result and all(r["ok"] for r in result), result
+    assert result, done.stdout
+    assert all(r["ok"] for r in result), result
     return result
 
 
@@ -118,8 +119,10 @@ class Server:
         self._log = log.open("ab")
         self.log_path = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shiren.cli", "serve"]
-            + ["--workers", str(workers), "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "shiren.cli", "serve"),
+                *("--workers", str(workers), "--port", str(self.port)),
+            ],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -238,7 +241,9 @@ class PrivatePostgres:
         )  # fmt: skip
 
     def _run(self, *cmd: str) -> None:
-        done = subprocess.run([*self.as_user, *cmd], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*self.as_user, *cmd], check=False, capture_output=True, text=True, timeout=120
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{Path(cmd[0]).name} failed: {done.stderr[-1000:]}")
 
@@ -276,10 +281,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         try:
             yield pg
         finally:
-            try:
+            with suppress(RuntimeError):
                 pg.stop("immediate")
-            except RuntimeError:
-                pass
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -301,8 +304,10 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.root)],
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "no", "--dir", str(self.root)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

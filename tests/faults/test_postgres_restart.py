@@ -81,15 +81,19 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
                     assert_typed_retryable(resp, {"storage.unavailable"})
             assert set(statuses) <= {"201", "503"}, statuses
             during = [r for r in results if down_at < r[2] < up_at]
-            assert during and all(
+            assert during, statuses  # the outage was felt…
+            assert all(  # …and answered with typed errors
                 not isinstance(r[3], str) and r[3].status_code == 503 for r in during
-            ), statuses  # the outage was felt, and answered with typed errors
+            ), statuses
             late = [r for r in results if r[2] > up_at + 2.0]
-            assert late and all(
+            assert late, statuses
+            assert all(  # recovered by itself
                 not isinstance(r[3], str) and r[3].status_code == 201 for r in late
-            ), statuses  # recovered by itself
+            ), statuses
             with httpx.Client(base_url=server.url, timeout=60) as http:  # and retries work
-                retried = [r[0] for r in results if not isinstance(r[3], str) and r[3].status_code == 503]
+                retried = [
+                    r[0] for r in results if not isinstance(r[3], str) and r[3].status_code == 503
+                ]
                 for n, ref in enumerate(retried[:4]):
                     again = enrol(http, key, ref, 50_000 + n, photo)
                     assert again.status_code in (201, 409), again.text[:200]

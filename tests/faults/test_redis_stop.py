@@ -40,7 +40,9 @@ from tests.storage.conftest import fresh_pg_database
 FRAMES = 8
 
 
-def submit(http: httpx.Client, key: str, session: dict[str, str], frames: list[bytes]) -> httpx.Response:
+def submit(
+    http: httpx.Client, key: str, session: dict[str, str], frames: list[bytes]
+) -> httpx.Response:
     meta = {"nonce": session["nonce"], "t_ms": [300.0 * i for i in range(len(frames))]}
     return http.post(
         f"/v1/sessions/{session['id']}/frames",
@@ -116,9 +118,11 @@ def test_redis_stop_fails_closed_and_recovers(tmp_path: Path) -> None:
                     assert body["code"] == "storage.shared_state_unavailable", text[:300]
             # a request that started before the stop may finish well after it: judge by answer
             during = [r for r in results if down_at + 2.5 < r[1] < up_at]
-            assert during and all(r[2] == 503 for r in during), statuses
+            assert during, statuses
+            assert all(r[2] == 503 for r in during), statuses
             late = [r for r in results if r[1] > up_at + 2.5]
-            assert late and all(r[2] in (200, 201) for r in late), statuses
+            assert late, statuses
+            assert all(r[2] in (200, 201) for r in late), statuses
 
             with httpx.Client(base_url=server.url, timeout=60) as http:
                 judged = submit(http, key, probe_session, frames)  # the same upload, retried

@@ -43,6 +43,7 @@ def small_disk() -> Iterator[Path]:
     mnt = Path(tempfile.mkdtemp(prefix="shiren-full-"))
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "tmpfs", str(mnt)],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -84,9 +85,10 @@ def test_sqlite_disk_full(tmp_path: Path) -> None:
         env = base_env(f"sqlite:///{db}")
         key = new_tenant(env)
         auth = {"Authorization": f"Bearer {key}"}
-        with serve(env, 1, tmp_path / "server.log") as server, httpx.Client(
-            base_url=server.url, timeout=60
-        ) as http:
+        with (
+            serve(env, 1, tmp_path / "server.log") as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             before = []
             for i in range(3):
                 r = enrol(http, key, f"before-{i}", i, photo)

@@ -42,9 +42,10 @@ def test_kill_worker_mid_enrolment(tmp_path: Path) -> None:
         env = base_env(url)
         key = new_tenant(env)
         db = url.rsplit("/", 1)[1]
-        with serve(env, 2, tmp_path / "server.log") as server, httpx.Client(
-            base_url=server.url, timeout=60
-        ) as http:
+        with (
+            serve(env, 2, tmp_path / "server.log") as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             assert enrol(http, key, "before-kill", 1, photo).status_code == 201
             workers = server.worker_pids()
             assert len(workers) == 2, workers
@@ -107,7 +108,8 @@ def test_kill_worker_mid_enrolment(tmp_path: Path) -> None:
                 if len(now) == 2 and victim_pid not in now:
                     break
                 time.sleep(0.5)
-            assert len(now) == 2 and victim_pid not in now, now
+            assert len(now) == 2, now
+            assert victim_pid not in now, now
             server.wait_ready()
             for i in range(4):  # both workers serve again (connections spread over them)
                 assert enrol(http, key, f"after-kill-{i}", 3 + i, photo).status_code == 201
