@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load_stepup as ls  # the step-up generator: recording, captures, set-up
@@ -58,6 +60,7 @@ from shiren.client import Check, ShirenApiError, ShirenClient
 from shiren.liveness.challenge import parse_challenge
 
 SHORTCUTS = {"limit.locked", "liveness.replay_suspected"}
+LFW = ls.SHARED / "lfw_view2" / "lfw-deepfunneled"
 
 
 def load_id_number(n: int) -> str:
@@ -74,6 +77,33 @@ def valid_times(times: list[float], n_frames: int) -> bool:
     the generator's MAX_GAP_MS (the server's limit is 1,500 ms)."""
     steps = [b - a for a, b in itertools.pairwise(times)]
     return len(times) >= n_frames and times[0] >= 0 and all(0 < s <= ls.MAX_GAP_MS for s in steps)
+
+
+class Photos:
+    """``--captures photos``: every capture is a different person's photo (LFW), held still for
+    8 frames at a random camera placement.  Why: the replay guard rightly recognises the one live
+    recording's frames after a few captures (``liveness.replay_suspected``, answered without
+    running the models), so with ``--captures recording`` most captures cost little; distinct
+    photos make every capture run the whole check (decode, mesh, PAD, 1:1 match, anti-fraud) —
+    the cost of distinct borrowers.  Such a capture cannot pass (a still photo, another face)."""
+
+    def __init__(self, root: Path) -> None:
+        self.paths = sorted(root.glob("*/*.jpg"))
+        if not self.paths:
+            raise SystemExit(f"no photos under {root}")
+        random.shuffle(self.paths)
+        self.next = 0
+        self.lock = threading.Lock()
+
+    def capture(self, n_frames: int) -> tuple[list[bytes], list[float]]:
+        with self.lock:
+            path = self.paths[self.next % len(self.paths)]
+            self.next += 1
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        face = cv2.resize(image, (540, 540), interpolation=cv2.INTER_CUBIC)
+        canvas = cv2.copyMakeBorder(face, 0, 0, 210, 210, cv2.BORDER_REPLICATE)  # 960 × 540
+        frames = ls.placed([canvas], ls.framing(random.Random()))
+        return frames * n_frames, [k * 300.0 for k in range(n_frames)]
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -221,6 +251,7 @@ class Runner:
         self._seq = run_seq
         self._seq_lock = threading.Lock()
         self.clients: list[ShirenClient] = []
+        self.photos = Photos(LFW) if args.captures == "photos" else None
 
     def client(self) -> ShirenClient:
         c: ShirenClient | None = getattr(self.local, "client", None)
@@ -252,6 +283,8 @@ class Runner:
         return value, ms
 
     def _frames(self, challenge_doc: dict[str, Any]) -> tuple[list[bytes], list[float]]:
+        if self.photos is not None:
+            return self.photos.capture(self.args.frames)
         challenge = parse_challenge(challenge_doc)
         if ls.answerable(self.source, challenge):
             frames, times = ls.capture(self.source, challenge, self.args.frames)
@@ -350,6 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enrol-share", type=float, default=0.25)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument(
+        "--captures",
+        choices=["recording", "photos"],
+        default="recording",
+        help="recording: the live recording answering the challenge (docs/LOAD.md; the replay "
+        "guard answers most of them without running the models); photos: a different person's "
+        "still photo per capture (every capture runs the whole check)",
+    )
     parser.add_argument("--amount-minor", type=int, default=5_000_000)
     parser.add_argument("--max-inflight", type=int, default=64)
     parser.add_argument("--setup-concurrency", type=int, default=2)
@@ -400,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_per_s": args.rate,
         "enrol_share": args.enrol_share,
         "frames_per_capture": args.frames,
+        "captures": args.captures,
         "duration_s": round(elapsed, 1),
         "subjects_bound": len(bound),
         "subjects_asked": args.subjects,

@@ -8,6 +8,7 @@ attempts and let a replay through on the other worker).  While Redis is down:
 * judging a capture answers a typed, retryable ``503 storage.shared_state_unavailable`` with
   Retry-After, *before* the single-use session is consumed — the same upload succeeds later;
 * so does an enrolment (anti-fraud's velocity counters are shared too), with nothing stored;
+* reads (a session's status) keep working, and the refused session is still open;
 * nothing answers 500, no connection is dropped.
 
 When Redis is back (empty: it kept nothing), the next requests work with no manual step; every
@@ -102,6 +103,10 @@ def test_redis_stop_fails_closed_and_recovers(tmp_path: Path) -> None:
                 assert_typed_retryable(refused, {"storage.shared_state_unavailable"})
                 refused_enrol = enrol(http, key, "refused", 99_998, photo)
                 assert_typed_retryable(refused_enrol, {"storage.shared_state_unavailable"})
+                # reads need no counter: the session is still open (not consumed)
+                status = http.get(f"/v1/sessions/{probe_session['id']}", headers=auth)
+                assert status.status_code == 200, status.text[:300]
+                assert status.json()["status"] == "open", status.text[:300]
             redis.start()  # back, and empty
             up_at = time.monotonic()
             time.sleep(6.0)
