@@ -80,7 +80,8 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
                 if resp.status_code != 201:
                     assert_typed_retryable(resp, {"storage.unavailable"})
             assert set(statuses) <= {"201", "503"}, statuses
-            during = [r for r in results if down_at < r[2] < up_at]
+            # a request finishing just as the stop returned may have been served: 1 s margin
+            during = [r for r in results if down_at + 1.0 < r[2] < up_at]
             assert during, statuses  # the outage was felt…
             assert all(  # …and answered with typed errors
                 not isinstance(r[3], str) and r[3].status_code == 503 for r in during
