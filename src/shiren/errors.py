@@ -98,6 +98,9 @@ class ErrorCode(StrEnum):
     FALLBACK_NOT_ALLOWED = "fallback.not_allowed"
     FALLBACK_WRONG_STEP = "fallback.wrong_step"
     FALLBACK_CLOSED = "fallback.closed"
+    # Faults (issue 7): retryable 503s with their own codes.
+    STORAGE_FULL = "storage.full"
+    SHARED_STATE_UNAVAILABLE = "storage.shared_state_unavailable"
 
 
 class ShirenError(Exception):

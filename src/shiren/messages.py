@@ -165,6 +165,14 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "服务暂时不可用，请稍后重试",
         "The service is temporarily unavailable. Please try again later.",
     ),
+    ErrorCode.STORAGE_FULL: (
+        "服务暂时无法保存数据，请稍后重试",
+        "The service cannot store data right now. Please try again later.",
+    ),
+    ErrorCode.SHARED_STATE_UNAVAILABLE: (
+        "服务暂时不可用，请稍后重试",
+        "The service is temporarily unavailable. Please try again later.",
+    ),
     ErrorCode.AUTH_REQUIRED: (
         "身份认证失败，请检查接入凭证",
         "Authentication failed. Please check the API key.",

@@ -39,6 +39,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,6 +51,7 @@ from shiren.privacy import RedactingFilter, redact
 from shiren.service.app import ConsentIn, ShirenService
 from shiren.service.consent import withdraw as withdraw_consent
 from shiren.service.settings import DEFAULT_MAX_BODY_BYTES
+from shiren.storage.sql.repositories import unavailable
 
 log = logging.getLogger("shiren.api")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -88,6 +90,14 @@ def status_of(exc: ShirenError) -> int:
     if isinstance(exc, ServiceError) and exc.retryable:
         return 503
     return 500
+
+
+def _lost_database(exc: Exception) -> bool:
+    """A database connection that broke (server restarted, network cut) or a database that
+    cannot be written: retryable, never a 500."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def problem(
@@ -430,6 +440,9 @@ def _install_ops(app: FastAPI, service: ShirenService) -> Counter:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _lost_database(exc):  # a driver error no repository translated (issue 7: faults)
+            assert isinstance(exc, DBAPIError)
+            return await on_shiren_error(request, unavailable(exc))
         log.error(redact(f"unexpected {type(exc).__name__}"), exc_info=False)
         return problem(500, ErrorCode.INTERNAL, "internal error")
 

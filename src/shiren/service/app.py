@@ -406,11 +406,10 @@ class ShirenService:
         counter: AttemptCounter
         replay_guard: ReplayGuard | None = None  # in process unless Redis is shared
         if settings.redis_url:
-            import redis
-
+            from shiren.service.redis_guard import connect
             from shiren.service.replay import RedisReplayGuard
 
-            client = redis.Redis.from_url(settings.redis_url)
+            client = connect(settings.redis_url)  # fails closed: typed 503, never a 500
             counter = RedisCounter(client, prefix=settings.redis_prefix)
             replay_guard = RedisReplayGuard(client, prefix=settings.redis_prefix)
         else:
@@ -901,13 +900,15 @@ class ShirenService:
         # Decode before consuming: an unreadable upload is the client's mistake and must not
         # burn the session; everything after this point does.
         sequence = from_encoded(frames, times_ms, self.checker.config.frames, nonce=nonce)
-        with self.store() as uow:
-            uow.sessions.mark_used(tenant.id, session_id, nonce)
-            uow.commit()
         challenge = load_challenge(session.challenge_json)
         device = event.device_id if event is not None else None
         counter_keys = self._counter_keys(session, subject, device)
+        # read the lock-outs BEFORE consuming the session: when the shared counters (Redis) are
+        # down the check fails closed (503) and the borrower can retry the same session
         locked = max(self.counter.locked_for(k, at.timestamp()) for k in counter_keys)
+        with self.store() as uow:
+            uow.sessions.mark_used(tenant.id, session_id, nonce)
+            uow.commit()
         if locked > 0:
             check = self._record(
                 tenant,

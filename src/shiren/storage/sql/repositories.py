@@ -93,8 +93,24 @@ def _integrity_error(exc: IntegrityError, what: str) -> StateError:
     )
 
 
+def _disk_full(exc: DBAPIError) -> bool:
+    """SQLite's ``SQLITE_FULL`` (errno 13), PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
+    orig = exc.orig
+    if getattr(orig, "sqlite_errorcode", None) == 13 or "database or disk is full" in str(orig):
+        return True
+    return getattr(orig, "sqlstate", None) == "53100"
+
+
 def unavailable(exc: DBAPIError) -> ServiceError:
-    """Lost connection, lock timeout, server shutting down: the caller may retry later."""
+    """Lost connection, lock timeout, server shutting down, disk full: the caller may retry
+    later (503 + Retry-After).  A full disk has its own code (``storage.full``) so an operator
+    alert can tell it from an outage; nothing was written (the transaction rolls back)."""
+    if _disk_full(exc):
+        return ServiceError(
+            "storage is full",
+            code=ErrorCode.STORAGE_FULL,
+            detail={"driver_error": type(exc.orig).__name__},
+        )
     return ServiceError(
         "storage is unavailable",
         code=ErrorCode.STORAGE_UNAVAILABLE,
