@@ -130,6 +130,10 @@ class PgVectorIndex:
         return None  # every change has committed
 
 
+ENSURE_LOCK = 0x5348_4952_454E_0002
+"""PostgreSQL advisory-lock key held while creating the extension, table and index."""
+
+
 class PgVectorProvider:
     """Indexes in one pgvector table on ``engine`` (PostgreSQL only)."""
 
@@ -140,8 +144,11 @@ class PgVectorProvider:
         self.dim = dim
 
     def ensure(self) -> None:
-        """Create the extension, table and HNSW index if missing (idempotent)."""
+        """Create the extension, table and HNSW index if missing (idempotent, and safe when
+        several workers start at once: ``IF NOT EXISTS`` alone is not — two concurrent
+        ``CREATE EXTENSION`` both pass the check and one fails on the catalogue's unique key)."""
         with self.engine.begin() as conn:
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({ENSURE_LOCK})"))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             conn.execute(
                 text(
@@ -169,4 +176,4 @@ class PgVectorProvider:
             )
 
 
-__all__ = ["TABLE", "PgVectorIndex", "PgVectorProvider"]
+__all__ = ["ENSURE_LOCK", "TABLE", "PgVectorIndex", "PgVectorProvider"]

@@ -124,6 +124,10 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x5348_4952_454E_0001
+"""PostgreSQL advisory-lock key held while migrating ("SHIREN" + 1)."""
+
+
 def migrate(url: str | URL | Engine, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the latest).  Idempotent; the service runs
     it at start, tests run it on every fresh database."""
@@ -140,6 +144,10 @@ def _run_alembic(url: str | URL | Engine, action: str, revision: str) -> None:
     try:
         cfg = alembic_config()
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # every worker migrates at start: on a fresh database they would race to create
+                # the same tables; one runs, the others wait and find nothing left to do
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             cfg.attributes["connection"] = connection
             getattr(command, action)(cfg, revision)
     finally:
