@@ -61,6 +61,7 @@ def test_redis_stop_fails_closed_and_recovers(tmp_path: Path) -> None:
         key = new_tenant(env)
         with serve(env, 2, tmp_path / "server.log") as server:
             auth = {"Authorization": f"Bearer {key}"}
+            # (kind, started, status, body): judged by when a request *started*, not when it ended
             results: list[tuple[str, float, int | str, str]] = []
             stop = threading.Event()
             lock = threading.Lock()
@@ -69,22 +70,24 @@ def test_redis_stop_fails_closed_and_recovers(tmp_path: Path) -> None:
                 with httpx.Client(base_url=server.url, timeout=60) as http:
                     i = 0
                     while not stop.is_set():
+                        started = time.monotonic()
                         try:
                             r = enrol(http, key, f"c{n}-{i}", n * 1000 + i, photo)
                         except httpx.TransportError as exc:
                             r = httpx.Response(0, text=type(exc).__name__)
                         with lock:
-                            results.append(("enrol", time.monotonic(), r.status_code, r.text))
+                            results.append(("enrol", started, r.status_code, r.text))
                         i += 1
                         if r.status_code != 201:
                             continue
                         session = r.json()["session"]
+                        started = time.monotonic()
                         try:
                             s = submit(http, key, session, frames)
                         except httpx.TransportError as exc:
                             s = httpx.Response(0, text=type(exc).__name__)
                         with lock:
-                            results.append(("submit", time.monotonic(), s.status_code, s.text))
+                            results.append(("submit", started, s.status_code, s.text))
 
             threads = [threading.Thread(target=client, args=(n,)) for n in range(2)]
             for t in threads:
@@ -121,11 +124,13 @@ def test_redis_stop_fails_closed_and_recovers(tmp_path: Path) -> None:
                 if status == 503:
                     body = json.loads(text)
                     assert body["code"] == "storage.shared_state_unavailable", text[:300]
-            # a request that started before the stop may finish well after it: judge by answer
-            during = [r for r in results if down_at + 2.5 < r[1] < up_at]
+            # judged by start time: a request that started before the stop may have done its
+            # Redis calls already and finish well after it (slowly, on a loaded machine); one
+            # that started in the outage may wait out the 2 s Redis timeout past the restart
+            during = [r for r in results if down_at + 0.5 < r[1] < up_at - 2.5]
             assert during, statuses
             assert all(r[2] == 503 for r in during), statuses
-            late = [r for r in results if r[1] > up_at + 2.5]
+            late = [r for r in results if r[1] > up_at + 1.0]
             assert late, statuses
             assert all(r[2] in (200, 201) for r in late), statuses
 
