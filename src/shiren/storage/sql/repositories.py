@@ -170,6 +170,22 @@ class _SqlRepo:
         except OperationalError as exc:
             raise unavailable(exc) from exc
 
+    def _subject_ids_with_status(self, t: Table, tenant_id: str, status: SubjectStatus) -> set[str]:
+        """Subjects of ``tenant_id`` in ``status`` that have a row in ``t`` (a table with
+        ``tenant_id`` and ``subject_id`` columns)."""
+        subj = s.subjects
+        stmt = (
+            select(t.c.subject_id)
+            .distinct()
+            .join(subj, subj.c.id == t.c.subject_id)
+            .where(
+                t.c.tenant_id == tenant_id,
+                subj.c.tenant_id == tenant_id,
+                subj.c.status == status.value,
+            )
+        )
+        return set(self._exec(stmt).scalars().all())
+
     def _rowcount(self, stmt: Executable) -> int:
         result = self._exec(stmt)
         assert isinstance(result, CursorResult)
@@ -445,18 +461,7 @@ class SqlTemplateRepository(_SqlRepo):
         return self._rowcount(stmt)
 
     def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
-        subj = s.subjects
-        stmt = (
-            select(self.t.c.subject_id)
-            .distinct()
-            .join(subj, subj.c.id == self.t.c.subject_id)
-            .where(
-                self.t.c.tenant_id == tenant_id,
-                subj.c.tenant_id == tenant_id,
-                subj.c.status == SubjectStatus.ENROLLED.value,
-            )
-        )
-        return set(self._exec(stmt).scalars().all())
+        return self._subject_ids_with_status(self.t, tenant_id, SubjectStatus.ENROLLED)
 
     def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:
         stmt = (
@@ -473,18 +478,7 @@ class SqlReferenceRepository(_SqlRepo):
     t = s.subject_references
 
     def pending_subject_ids(self, tenant_id: str) -> set[str]:
-        subj = s.subjects
-        stmt = (
-            select(self.t.c.subject_id)
-            .distinct()
-            .join(subj, subj.c.id == self.t.c.subject_id)
-            .where(
-                self.t.c.tenant_id == tenant_id,
-                subj.c.tenant_id == tenant_id,
-                subj.c.status == SubjectStatus.PENDING.value,
-            )
-        )
-        return set(self._exec(stmt).scalars().all())
+        return self._subject_ids_with_status(self.t, tenant_id, SubjectStatus.PENDING)
 
     def add(self, reference: Reference) -> None:
         self._insert(self.t, _values(reference), "reference")
