@@ -17,7 +17,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from shiren.core.align import dlib5_from_mesh
+from shiren.core.align import (
+    arcface5_from_mesh,
+    arcface_chip,
+    arcface_chip_from_dlib5,
+    dlib5_from_mesh,
+)
 from shiren.core.choice import FacePolicy, choose_face
 from shiren.core.geometry import Detection, FloatArray, RGBImage
 from shiren.core.image import DecodedImage, ImageLimits, decode_image, image_from_array, load_image
@@ -249,9 +254,14 @@ class Verifier:
         views = self.config.views
         base: dict[str, RGBImage] = {}
         if any(v.startswith("5pt") for v in views) or mesh is None:
-            base["5pt"] = self.aligner.align(pixels, face.box).chip
+            aligned = self.aligner.align(pixels, face.box)
+            base["5pt"] = (
+                arcface_chip_from_dlib5(pixels, aligned.points, self.embedder.chip_size)
+                if self.alignment == "arcface"
+                else aligned.chip
+            )
         if mesh is not None and any(v.startswith("mesh") for v in views):
-            base["mesh"] = self.aligner.align_points(pixels, dlib5_from_mesh(mesh)).chip
+            base["mesh"] = self.mesh_chip(pixels, mesh)
         chips = []
         for view in views:
             source, _, flip = view.partition("-")
@@ -259,6 +269,18 @@ class Verifier:
             assert chip is not None
             chips.append(np.ascontiguousarray(chip[:, ::-1]) if flip else chip)
         return np.stack(chips)
+
+    @property
+    def alignment(self) -> str:
+        """The embedder's chip convention: ``"dlib"`` (150×150, dlib's 5-point template with 25 %
+        padding) or ``"arcface"`` (112×112 ArcFace 5-point template)."""
+        return str(getattr(self.embedder, "alignment", "dlib"))
+
+    def mesh_chip(self, pixels: RGBImage, mesh: FloatArray) -> RGBImage:
+        """The embedder's chip of the face whose mesh is ``mesh`` (the ``mesh`` view)."""
+        if self.alignment == "arcface":
+            return arcface_chip(pixels, arcface5_from_mesh(mesh), self.embedder.chip_size)
+        return self.aligner.align_points(pixels, dlib5_from_mesh(mesh)).chip
 
     def template_from_mesh(
         self,

@@ -146,8 +146,11 @@ def models_list(as_json: JsonOpt = False) -> None:
         minifasnet_entry,
     )
 
+    from shiren.models import mobilefacenet
+
     rows = [entry.to_dict() for entry in builtin_manifest().values()]
     cache = default_model_dir()
+    rows.append(mobilefacenet.entry(cache).to_dict())
     rows += [minifasnet_entry(name, cache).to_dict() for name in MINIFASNET_MODELS]
     rows.append(minifasnet_ensemble_description(cache).to_dict())
     if as_json:
@@ -162,13 +165,15 @@ def models_build(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only on failure.")] = False,
     model_dir: Annotated[Path | None, typer.Option(help="Where built models go.")] = None,
 ) -> None:
-    """Verify every built-in model's sha256 and build the ONNX translation of dlib's ResNet.
+    """Verify every built-in model's sha256 and build the ONNX translations of dlib's ResNet and
+    MobileFaceNet (from the npm tarball the set-up packs into ``<model_dir>/npm``).
 
     The MiniFASNet translations are built too when ``SHIREN_MINIFASNET_DIR`` is set (or already
     cached and verified); otherwise they are skipped with a one-line note, not an error.
     """
     import os
 
+    from shiren.models import mobilefacenet
     from shiren.models.manifest import builtin_manifest, sha256_file, verified_path
     from shiren.models.registry import (
         MINIFASNET_ENSEMBLE,
@@ -199,8 +204,9 @@ def models_build(
         lines = [
             f"ok  {name}  {verified_path(entry)}" for name, entry in builtin_manifest().items()
         ]
-        entry = get_entry(ONNX_DLIB, model_dir=model_dir)
-        lines.append(f"ok  {ONNX_DLIB}  {verified_path(entry)}  sha256={entry.sha256[:16]}…")
+        for name in (ONNX_DLIB, mobilefacenet.NAME):
+            entry = get_entry(name, model_dir=model_dir)
+            lines.append(f"ok  {name}  {verified_path(entry)}  sha256={entry.sha256[:16]}…")
         return lines + minifasnet_lines()
 
     lines = run_guarded(False, action)

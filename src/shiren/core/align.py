@@ -68,7 +68,65 @@ def warp_chip(
 
     When the face is much larger than the chip (a close-up phone photo), the image is first
     shrunk with area averaging, so the chip is not aliased."""
-    matrix = similarity_transform(points, template_points(size_px, padding)).astype(np.float64)
+    return warp_to(image, points, template_points(size_px, padding), size_px)
+
+
+# The ArcFace / InsightFace 112×112 reference points (image coordinates): eye centres (image left
+# first), nose tip, mouth corners (image left first).  MobileFaceNet and most ArcFace-family
+# networks are trained on chips warped to these.
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+# Face Mesh indices: eye corners (image-left eye: 33 outer, 133 inner; image-right eye: 362 inner,
+# 263 outer), nose tip 4 (the pronasale), mouth corners 61 and 291.
+_MESH_EYE_LEFT = (33, 133)
+_MESH_EYE_RIGHT = (362, 263)
+_MESH_NOSE_TIP = 4
+_MESH_MOUTH = (61, 291)
+
+
+def arcface5_from_mesh(mesh: FloatArray) -> FloatArray:
+    """``(N, 2|3)`` mesh points → the ``(5, 2)`` ArcFace points (eye centres as the mean of each
+    eye's corners, which do not move with the gaze as the irises do)."""
+    pts = np.asarray(mesh[:, :2], dtype=np.float64)
+    out = np.stack(
+        [
+            pts[list(_MESH_EYE_LEFT)].mean(axis=0),
+            pts[list(_MESH_EYE_RIGHT)].mean(axis=0),
+            pts[_MESH_NOSE_TIP],
+            pts[_MESH_MOUTH[0]],
+            pts[_MESH_MOUTH[1]],
+        ]
+    )
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# Where dlib's 5 points (eye corners, subnasale) fall on the ArcFace 112 chip: the median over 400
+# LFW images of dlib's regressor points warped by the mesh's ArcFace transform (spread 1.7-2.9 px).
+# Used only when no mesh is available: a 5-point fit of these to dlib's regressor.
+DLIB5_ON_ARCFACE_112 = np.array(
+    [
+        [80.87, 52.34],
+        [66.71, 52.79],
+        [30.65, 52.58],
+        [44.73, 53.00],
+        [55.79, 80.05],
+    ],
+    dtype=np.float64,
+)
+
+
+def warp_to(image: RGBImage, points: FloatArray, target: FloatArray, size_px: int) -> RGBImage:
+    """Warp ``image`` so that ``points`` land on ``target`` (chip pixels) in a ``size_px`` chip
+    (bilinear; area-shrunk first when the face is much larger than the chip)."""
+    matrix = similarity_transform(points, target.astype(np.float32)).astype(np.float64)
     scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
     if scale < 0.5:
         shrink = min(1.0, 2.0 * scale)
@@ -81,3 +139,14 @@ def warp_chip(
         image, matrix, (size_px, size_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
     return np.ascontiguousarray(chip, dtype=np.uint8)
+
+
+def arcface_chip(image: RGBImage, points: FloatArray, size_px: int = 112) -> RGBImage:
+    """The ArcFace-convention chip for 5 ArcFace points (see :func:`arcface5_from_mesh`)."""
+    return warp_to(image, points, ARCFACE_TEMPLATE_112 * (size_px / 112.0), size_px)
+
+
+def arcface_chip_from_dlib5(image: RGBImage, points: FloatArray, size_px: int = 112) -> RGBImage:
+    """The ArcFace-convention chip from dlib's 5 points (no mesh): fitted to where those points
+    sit on a mesh-aligned ArcFace chip."""
+    return warp_to(image, points, DLIB5_ON_ARCFACE_112 * (size_px / 112.0), size_px)

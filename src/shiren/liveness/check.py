@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shiren.core.align import dlib5_from_mesh
 from shiren.core.geometry import BBox, FloatArray
 from shiren.core.similarity import similarity
 from shiren.errors import ModelError
@@ -484,11 +483,7 @@ class LivenessChecker:
         for i in keys:
             mesh = memo.mesh(i)
             assert mesh is not None
-            chips.append(
-                self.verifier.aligner.align_points(
-                    frames.frames[i].image, dlib5_from_mesh(mesh)
-                ).chip
-            )
+            chips.append(self.verifier.mesh_chip(frames.frames[i].image, mesh))
         if len(chips) < 2:
             return SignalResult(
                 "identity", required, False, 0.0, None, th, (ReasonCode.LIVENESS_FACE_LOST,)

@@ -6,7 +6,8 @@ The manifest entry's ``options`` describe the model's input convention::
      "channel_order": "RGB" | "BGR",   # default RGB
      "mean": [m, m, m], "std": [s, s, s],   # x' = (x - mean) / std on 0..255 pixels; default 0 / 1
      "metric": "euclidean" | "cosine", # default cosine
-     "output": "name"}                 # default: the first output
+     "output": "name",                 # default: the first output
+     "alignment": "dlib" | "arcface"}  # the chip convention; default dlib
 
 so SFace (112×112, BGR, NCHW, raw pixels), ArcFace (112×112, RGB, NCHW, mean 127.5, std 127.5)
 and shiren's own translation of dlib's ResNet (150×150, RGB, NHWC, raw pixels, Euclidean) all
@@ -65,6 +66,8 @@ class OnnxEmbedder:
         self._mean = np.asarray(opts.get("mean", [0.0, 0.0, 0.0]), dtype=np.float32)
         self._std = np.asarray(opts.get("std", [1.0, 1.0, 1.0]), dtype=np.float32)
         self.metric: Metric = cast(Metric, opts.get("metric", "cosine"))
+        self.alignment = str(opts.get("alignment", "dlib"))
+        """The chip convention the network was trained on: ``dlib`` or ``arcface``."""
         self._check_options()
         inputs = self._session.get_inputs()
         self._input = inputs[0].name

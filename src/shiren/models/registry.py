@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shiren.errors import ErrorCode, ModelError
+from shiren.models import mobilefacenet
 from shiren.models.manifest import ManifestEntry, builtin_manifest, sha256_file, verified_path
 
 ONNX_DLIB = "dlib-resnet-v1-onnx"
@@ -56,7 +57,9 @@ def get_entry(
         return minifasnet_onnx_entry(name, model_dir or default_model_dir())
     if name == MINIFASNET_ENSEMBLE:
         return minifasnet_ensemble_entry(model_dir or default_model_dir())
-    known = [*entries, ONNX_DLIB, *MINIFASNET_MODELS, MINIFASNET_ENSEMBLE]
+    if name == mobilefacenet.NAME:
+        return mobilefacenet.onnx_entry(model_dir or default_model_dir())
+    known = [*entries, ONNX_DLIB, mobilefacenet.NAME, *MINIFASNET_MODELS, MINIFASNET_ENSEMBLE]
     raise ModelError(
         f"unknown model {name!r}{_did_you_mean(name, known)}",
         code=ErrorCode.MODEL_UNKNOWN,
