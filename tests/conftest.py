@@ -70,10 +70,10 @@ def real_checker(real_pad: Any) -> Any:
     from shiren.liveness.config import load_config
     from shiren.models.mediapipe_face import MediapipeMeshTracker
     from shiren.models.registry import get_entry
-    from shiren.verifier import PROFILES, Verifier, VerifierConfig
+    from shiren.verifier import PROFILES, Verifier
 
     return LivenessChecker(
-        verifier=Verifier.from_config(VerifierConfig(views=PROFILES["fast"])),
+        verifier=Verifier.from_config(PROFILES["fast"].config()),
         tracker=MediapipeMeshTracker(get_entry("face-mesh-attention")),
         pad=real_pad,
         config=load_config(),

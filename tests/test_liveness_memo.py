@@ -51,7 +51,7 @@ def _challenge() -> Any:
 @pytest.fixture(scope="module")
 def standard(real_checker: Any) -> Verifier:
     """The service's verifier: standard profile, on the checker's loaded models."""
-    verifier: Verifier = real_checker.verifier.with_config(views=PROFILES["standard"])
+    verifier: Verifier = real_checker.verifier.with_config(views=PROFILES["standard"].views)
     return verifier
 
 

@@ -45,10 +45,32 @@ TEMPLATE_VERSION = "4"
 templates and stored templates made by another version are never silently compared."""
 View = Literal["mesh", "mesh-flip", "5pt", "5pt-flip"]
 VIEWS: tuple[View, ...] = ("mesh", "mesh-flip", "5pt", "5pt-flip")
-PROFILES: dict[str, tuple[View, ...]] = {
-    "fast": ("mesh-flip",),
-    "standard": ("mesh", "5pt-flip"),
-    "accurate": ("mesh", "mesh-flip", "5pt", "5pt-flip"),
+MOBILEFACENET = "mobilefacenet-onnx"
+DLIB = "dlib-resnet-v1-onnx"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named template recipe: which network embeds which aligned views (averaged)."""
+
+    embedder: str
+    views: tuple[View, ...]
+
+    def config(self, **changes: Any) -> VerifierConfig:
+        """A :class:`VerifierConfig` for this profile (``changes`` override other fields)."""
+        return VerifierConfig(embedder=self.embedder, views=self.views, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    # MobileFaceNet (the shipped network; separates East-Asian faces far better than dlib's,
+    # docs/MODEL_CARD.md), ~4.4 ms per view on one core
+    "fast": Profile(MOBILEFACENET, ("mesh",)),
+    "standard": Profile(MOBILEFACENET, ("mesh", "mesh-flip")),
+    "accurate": Profile(MOBILEFACENET, VIEWS),
+    # dlib's ResNet (the network before 2026-12; kept for templates enrolled with it), ~7 ms/view
+    "dlib-fast": Profile(DLIB, ("mesh-flip",)),
+    "dlib-standard": Profile(DLIB, ("mesh", "5pt-flip")),
+    "dlib-accurate": Profile(DLIB, VIEWS),
 }
 
 
@@ -59,12 +81,13 @@ class VerifierConfig:
     detector: str = "blazeface"
     landmarker: str = "face-mesh-attention"
     aligner: str = "dlib-5-point"
-    embedder: str = "dlib-resnet-v1-onnx"
+    embedder: str = MOBILEFACENET
     face_policy: FacePolicy = "largest_central"
-    views: tuple[View, ...] = ("mesh", "5pt-flip")
+    views: tuple[View, ...] = ("mesh", "mesh-flip")
     """The aligned chips whose templates are averaged into one.  ``mesh``: aligned on the face
     mesh's eye corners and nose base; ``5pt``: on dlib's 5-point regressor; ``-flip``: mirrored.
-    Each view costs one forward pass (~7 ms); see docs/MODEL_CARD.md for accuracy per choice."""
+    Each view costs one forward pass (~4.4 ms MobileFaceNet, ~7 ms dlib); see
+    docs/MODEL_CARD.md for accuracy per choice."""
     threshold: float | None = None
     """Similarity threshold for a match; None → the calibrated default shipped for the embedder."""
     threads: int = 1

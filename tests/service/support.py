@@ -35,7 +35,7 @@ from shiren.liveness.challenge import Challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.service.app import ChallengeDrawer, Engine
-from shiren.verifier import PROFILES, Verifier, VerifierConfig
+from shiren.verifier import PROFILES, Verifier
 
 CONSENT = {
     "purpose": "credit_identity_verification",
@@ -60,7 +60,7 @@ def build_engine(pad: Any) -> Engine:
     from shiren.models.mediapipe_face import MediapipeMeshTracker
     from shiren.models.registry import get_entry
 
-    verifier = Verifier.from_config(VerifierConfig(views=PROFILES["standard"]))
+    verifier = Verifier.from_config(PROFILES["standard"].config())
     checker = LivenessChecker(
         verifier=verifier,
         tracker=MediapipeMeshTracker(get_entry("face-mesh-attention")),

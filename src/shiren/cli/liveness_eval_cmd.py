@@ -258,12 +258,12 @@ def bench_liveness_cmd(
         from shiren.liveness.frames import load_frames
         from shiren.models.mediapipe_face import MediapipeMeshTracker
         from shiren.models.registry import build_model, get_entry
-        from shiren.verifier import PROFILES, Verifier, VerifierConfig
+        from shiren.verifier import PROFILES, Verifier
 
         cpus = pin_to_cores(threads)
         cv2.setNumThreads(threads)
         config = load_config()
-        verifier = Verifier.from_config(VerifierConfig(views=PROFILES["fast"], threads=threads))
+        verifier = Verifier.from_config(PROFILES["fast"].config(threads=threads))
         checker = LivenessChecker(
             verifier=verifier,
             tracker=MediapipeMeshTracker(get_entry("face-mesh-attention")),

@@ -61,13 +61,13 @@ def verifier_for(
     profile: str = "standard", threshold: float | None = None, policy: str = "largest_central"
 ) -> Any:
     """Build the real :class:`~shiren.Verifier` for a named profile (typed errors on bad names)."""
-    from shiren.verifier import PROFILES, Verifier, VerifierConfig
+    from shiren.verifier import PROFILES, Verifier
 
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}")
     if policy not in {"single", "largest_central"}:
         raise typer.BadParameter("--policy must be 'single' or 'largest_central'")
-    config = VerifierConfig(threshold=threshold, views=PROFILES[profile], face_policy=policy)  # type: ignore[arg-type]
+    config = PROFILES[profile].config(threshold=threshold, face_policy=policy)
     return Verifier.from_config(config)
 
 
@@ -138,6 +138,7 @@ def models_list(as_json: JsonOpt = False) -> None:
     The MiniFASNet anti-spoofing models are listed too: their ONNX translations are built by
     ``shiren models build`` from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``.
     """
+    from shiren.models import mobilefacenet
     from shiren.models.manifest import builtin_manifest
     from shiren.models.registry import (
         MINIFASNET_MODELS,
@@ -145,8 +146,6 @@ def models_list(as_json: JsonOpt = False) -> None:
         minifasnet_ensemble_description,
         minifasnet_entry,
     )
-
-    from shiren.models import mobilefacenet
 
     rows = [entry.to_dict() for entry in builtin_manifest().values()]
     cache = default_model_dir()

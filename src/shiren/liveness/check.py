@@ -36,7 +36,7 @@ from shiren.liveness.signals import Baseline, FaceSignals, baseline, face_signal
 from shiren.messages import message
 from shiren.models.protocols import FaceTracker, ModelInfo, PresentationAttackDetector
 from shiren.reasons import ReasonCode
-from shiren.verifier import PROFILES, Verifier, VerifierConfig
+from shiren.verifier import PROFILES, Verifier
 
 MIN_FACE_FRACTION = 0.6
 KEYFRAME_MAX_YAW_DEG = 15.0
@@ -225,7 +225,7 @@ class LivenessChecker:
         from shiren.models.mediapipe_face import MediapipeMeshTracker
         from shiren.models.registry import build_model, get_entry
 
-        v = verifier or Verifier.from_config(VerifierConfig(views=PROFILES["fast"]))
+        v = verifier or Verifier.from_config(PROFILES["fast"].config())
         tracker = MediapipeMeshTracker(get_entry("face-mesh-attention"))
         pad: PresentationAttackDetector | None = None
         if pad_model:

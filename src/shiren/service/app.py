@@ -139,7 +139,7 @@ from shiren.storage.ports import (
     sweep_retention,
 )
 from shiren.thresholds import default_threshold
-from shiren.verifier import PROFILES, TEMPLATE_VERSION, Verifier, VerifierConfig
+from shiren.verifier import PROFILES, TEMPLATE_VERSION, Verifier
 
 log = logging.getLogger("shiren.service")
 
@@ -301,7 +301,7 @@ class Engine:
     def load(cls) -> Engine:
         """Load the real models once (checksums verified).  Without the PAD weights the levels
         that require the passive signal fail closed (``liveness.passive_unavailable``)."""
-        verifier = Verifier.from_config(VerifierConfig(views=PROFILES["standard"]))
+        verifier = Verifier.from_config(PROFILES["standard"].config())
         return cls(verifier, LivenessChecker.from_config(verifier=verifier, parallel=True))
 
 
@@ -527,7 +527,7 @@ class ShirenService:
         return subject
 
     def _threshold(self, profile: str) -> float:
-        views = PROFILES.get(profile, PROFILES["standard"])
+        views = PROFILES.get(profile, PROFILES["standard"]).views
         return default_threshold(self.verifier.embedder.info.name, views=views)
 
     def _new_session(
