@@ -227,3 +227,42 @@ def test_daily_count_resets_each_utc_day(counter: AttemptCounter) -> None:
     assert counter.add_daily("id1", now=day) == 1
     assert counter.add_daily("id1", now=day + 30) == 2
     assert counter.add_daily("id1", now=day + 120) == 1  # next UTC day
+
+
+# -- issue 14: the grey zone asks for a second factor -------------------------------------------
+
+
+def test_a_grey_zone_match_asks_for_a_non_face_factor_not_a_reject() -> None:
+    d = _decide(similarity=0.80, threshold=0.85, grey_threshold=0.70)
+    assert d.outcome is Outcome.FALLBACK
+    assert d.reasons == (ReasonCode.MATCH_SECOND_FACTOR_REQUIRED.value,)
+    assert set(d.fallbacks) >= {"bank_card_4", "authority_name_id", "sms_otp"}
+    assert d.retry_after_s is None
+
+
+@pytest.mark.parametrize(
+    ("similarity", "outcome"),
+    [(0.85, Outcome.PASS), (0.70, Outcome.FALLBACK), (0.6999, Outcome.RETRY)],
+)
+def test_the_grey_zone_edges(similarity: float, outcome: Outcome) -> None:
+    rules = RetryRules(review_margin=0.0)
+    d = _decide(similarity=similarity, threshold=0.85, grey_threshold=0.70, rules=rules)
+    assert d.outcome is outcome
+
+
+def test_the_grey_zone_never_rescues_a_failed_liveness() -> None:
+    d = _decide(
+        liveness_passed=False,
+        liveness_reasons=("liveness.spoof_suspected",),
+        similarity=0.80,
+        threshold=0.85,
+        grey_threshold=0.70,
+    )
+    assert d.outcome is Outcome.REVIEW
+    assert ReasonCode.MATCH_SECOND_FACTOR_REQUIRED.value not in d.reasons
+
+
+def test_without_a_grey_threshold_nothing_changes() -> None:
+    assert _decide(
+        similarity=0.80, threshold=0.85, rules=RetryRules(review_margin=0.0)
+    ).outcome is (Outcome.RETRY)

@@ -322,6 +322,15 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     # ---- ReasonCode: matching (coarse on purpose: no scores, no hints) ----
     ReasonCode.MATCH_BELOW_THRESHOLD: ("人脸比对未通过", "The face does not match."),
+    ReasonCode.MATCH_SECOND_FACTOR_REQUIRED: (
+        "人脸比对需要再做一项验证，请选择银行卡、身份信息或短信验证",
+        "The face match needs one more check: please verify with your bank card, your ID "
+        "details or an SMS code.",
+    ),
+    ReasonCode.MATCH_TEMPLATE_OUTDATED: (
+        "已登记的人脸信息无法用于本次比对，请选择其他验证方式",
+        "Your enrolled face cannot be used for this check; please choose another way to verify.",
+    ),
     ReasonCode.MATCH_ABOVE_THRESHOLD: ("人脸比对通过", "The face matches."),
     # ---- ReasonCode: liveness (coarse on purpose: signals that catch attacks share one text) ----
     ReasonCode.LIVENESS_CHALLENGE_FAILED: (

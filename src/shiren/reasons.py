@@ -39,6 +39,8 @@ class ReasonCode(StrEnum):
     # 1:1 matching.
     MATCH_BELOW_THRESHOLD = "match.below_threshold"
     MATCH_ABOVE_THRESHOLD = "match.above_threshold"
+    MATCH_SECOND_FACTOR_REQUIRED = "match.second_factor_required"
+    MATCH_TEMPLATE_OUTDATED = "match.template_outdated"
 
     # Liveness.  Public messages for these stay deliberately coarse (see shiren.messages).
     LIVENESS_CHALLENGE_FAILED = "liveness.challenge_failed"

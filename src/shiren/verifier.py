@@ -199,6 +199,26 @@ class Verifier:
             config=cfg,
         )
 
+    def sibling(self, config: VerifierConfig) -> Verifier:
+        """A verifier for another network (``config.embedder``) sharing this one's detector and
+        mesh (loaded once); only its aligner and embedder are built (checksums verified)."""
+        from shiren.models.manifest import load_user_manifest
+        from shiren.models.registry import build_model, get_entry
+
+        md = config.model_dir
+        extra = load_user_manifest(config.model_manifest) if config.model_manifest else None
+        entry = get_entry(config.embedder, extra, md)
+        kwargs: dict[str, Any] = {"threads": config.threads} if "onnx" in entry.adapter else {}
+        return Verifier(
+            detector=self.detector,
+            landmarker=self.landmarker,
+            aligner=build_model(
+                config.aligner, extra=extra, model_dir=md, chip_size=entry.input_size[0]
+            ),
+            embedder=build_model(config.embedder, extra=extra, model_dir=md, **kwargs),
+            config=config,
+        )
+
     def with_config(self, **changes: Any) -> Verifier:
         """The same loaded models under changed decision settings (thresholds, policy, flip)."""
         return Verifier(

@@ -223,6 +223,7 @@ def _register_subcommands() -> None:
         liveness_eval_cmd,
         pad_cmd,
         service_cmd,
+        templates_cmd,
     )
 
     eval_cmd.register(app)
@@ -233,6 +234,7 @@ def _register_subcommands() -> None:
     service_cmd.register(app)
     console_cmd.register(app)
     demo_cmd.register(app)
+    templates_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

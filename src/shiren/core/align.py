@@ -15,8 +15,11 @@ mesh-aligned chips from 99.07 % to 99.10 % and the fused templates from 99.20 % 
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from shiren.core.geometry import FloatArray, RGBImage
 
@@ -123,7 +126,9 @@ DLIB5_ON_ARCFACE_112 = np.array(
 )
 
 
-def warp_to(image: RGBImage, points: FloatArray, target: FloatArray, size_px: int) -> RGBImage:
+def warp_to(
+    image: RGBImage, points: FloatArray, target: npt.NDArray[np.floating[Any]], size_px: int
+) -> RGBImage:
     """Warp ``image`` so that ``points`` land on ``target`` (chip pixels) in a ``size_px`` chip
     (bilinear; area-shrunk first when the face is much larger than the chip)."""
     matrix = similarity_transform(points, target.astype(np.float32)).astype(np.float64)

@@ -23,6 +23,8 @@ class Outcome(StrEnum):
 
 
 FALLBACKS = ("sms_otp", "bank_card_4", "authority_name_id", "manual_review")
+SECOND_FACTORS = ("bank_card_4", "authority_name_id", "sms_otp")
+"""What a grey-zone match asks for (JR/T 0299 asks for two measures besides the ID anyway)."""
 
 # Failures the borrower can fix by trying again (light, pose, the prompt); everything else that
 # points at an attack goes to review or fallback rather than inviting the attacker to iterate.
@@ -86,14 +88,31 @@ def decide(
     recent_failures: int,
     daily_attempts: int,
     rules: RetryRules,
+    grey_threshold: float | None = None,
 ) -> Decision:
     """The outcome of one check.  ``recent_failures`` counts failures in the rolling window
     *before* this check; ``daily_attempts`` the attempts today for this ID number, this one
-    included."""
+    included.
+
+    ``grey_threshold`` (issue 14): a live face scoring in ``[grey_threshold, threshold)`` lies
+    between the threshold that keeps every measured cohort at the target FMR and the one
+    calibrated on identity-labelled impostor pairs: the face is probably the person, but not
+    surely for every population.  That is not a failure of the borrower: the decision asks for
+    a non-face factor (``fallback`` with ``match.second_factor_required``), no attempt counted
+    against them."""
     matched = similarity is not None and similarity >= threshold
     if liveness_passed and matched:
         return Decision(Outcome.PASS, (ReasonCode.MATCH_ABOVE_THRESHOLD.value,))
     reasons = list(liveness_reasons)
+    if (
+        liveness_passed
+        and similarity is not None
+        and grey_threshold is not None
+        and grey_threshold <= similarity < threshold
+    ):
+        return Decision(
+            Outcome.FALLBACK, (ReasonCode.MATCH_SECOND_FACTOR_REQUIRED.value,), SECOND_FACTORS
+        )
     if liveness_passed and not matched:
         reasons.append(ReasonCode.MATCH_BELOW_THRESHOLD.value)
     failures = recent_failures + 1
@@ -112,4 +131,13 @@ def decide(
     return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
 
 
-__all__ = ["ATTACK", "FALLBACKS", "RETRYABLE", "Decision", "Outcome", "RetryRules", "decide"]
+__all__ = [
+    "ATTACK",
+    "FALLBACKS",
+    "RETRYABLE",
+    "SECOND_FACTORS",
+    "Decision",
+    "Outcome",
+    "RetryRules",
+    "decide",
+]

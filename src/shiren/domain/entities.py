@@ -227,6 +227,9 @@ class Reference:
     kind: ReferenceKind
     template_enc: bytes
     created_at: datetime
+    embedder: str | None = None
+    """The network that made the template ("<name>@sha256:<hex>"); ``None`` for a reference
+    stored before references recorded it (dlib's ResNet, the only network until 2026-12)."""
 
     def __post_init__(self) -> None:
         _check_aware(self)

@@ -90,7 +90,7 @@ from shiren.liveness.check import (
 )
 from shiren.liveness.config import Level, LivenessConfig
 from shiren.liveness.frames import FrameSequence, from_encoded
-from shiren.liveness.memo import CaptureMemo, live_template
+from shiren.liveness.memo import CaptureMemo
 from shiren.messages import message
 from shiren.privacy import (
     CipherContext,
@@ -121,6 +121,7 @@ from shiren.service.consent import (
 from shiren.service.fraud import FraudGuard, index_sealers
 from shiren.service.fraud import adjust as fraud_adjust
 from shiren.service.keys import ServiceKeys, resolve_keys
+from shiren.service.matching import FaceMatcher, MatchOutcome, StoredFace, network_of
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings, check_production
 from shiren.service.ssrf import Resolver, system_resolver
@@ -389,6 +390,8 @@ class ShirenService:
         transition only, not on every readiness probe."""
         info = self.verifier.embedder.info
         self.embedder_id = f"{info.name}@sha256:{info.sha256}"
+        # issue 14: probes from several frames; subjects keep working across network changes
+        self.matcher = FaceMatcher(self.verifier)
         # anti-fraud (issue 6): 1:N index (in memory unless given), blacklists, identity graph
         self.fraud = FraudGuard(self, face_index or EmbeddedProvider(None), fraud_policy)
 
@@ -704,6 +707,7 @@ class ShirenService:
                         key, tenant, "references", "template_enc", reference_id, template
                     ),
                     created_at=now,
+                    embedder=self.embedder_id,
                 )
             )
             # anti-fraud (issue 6): blacklist, duplicates, same ID other face, device, velocity
@@ -925,9 +929,12 @@ class ShirenService:
         memo = CaptureMemo()
         with self._models_lock:
             liveness = self.checker.check(challenge, sequence, now=at.timestamp(), memo=memo)
-            similarity, template, match_reasons = self._match(
-                tenant, session, subject, sequence, challenge, memo
-            )
+            matched = self._match(tenant, session, subject, sequence, challenge, memo)
+        similarity, template, match_reasons = (
+            matched.similarity,
+            matched.bind_template,
+            matched.reasons,
+        )
         recent = max(
             self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in counter_keys
         )
@@ -937,17 +944,18 @@ class ShirenService:
             liveness_passed=liveness.passed,
             liveness_reasons=tuple(r.value for r in liveness.reasons) + match_reasons,
             similarity=similarity,
-            threshold=session.threshold,
+            threshold=matched.threshold,
             recent_failures=recent,
             daily_attempts=daily,
             rules=self.rules,
+            grey_threshold=matched.grey_threshold,
         )
         # anti-fraud (issue 6): findings become reasons and move the decision (review/reject)
         findings = self.fraud.on_capture(
             tenant,
             session,
             subject,
-            template,
+            matched.live_template,
             sequence.frames[0].image if sequence.frames else None,
             at,
             device_id=device,
@@ -973,6 +981,7 @@ class ShirenService:
             liveness,
             similarity,
             template,
+            matched,
         )
         self.fraud.record(tenant, subject, check.id, findings, at)  # anti-fraud (issue 6)
         log.info(
@@ -983,19 +992,6 @@ class ShirenService:
         )
         return CheckView(check, decision.outcome, decision.fallbacks, decision.retry_after_s)
 
-    def _stillest(self, sequence: FrameSequence, until_ms: float) -> int:
-        """The frame of the still phase that moves least relative to its neighbours (sharpest
-        and most frontal in practice): the one a match should use."""
-        idx = [i for i, f in enumerate(sequence.frames) if f.t_ms < until_ms] or [0]
-        small = [sequence.frames[i].image[::8, ::8].mean(axis=2) for i in idx]
-        if len(small) < 3:
-            return idx[0]
-        motion = [
-            float(np.abs(small[k] - small[k - 1]).mean() + np.abs(small[k + 1] - small[k]).mean())
-            for k in range(1, len(small) - 1)
-        ]
-        return idx[1 + int(np.argmin(motion))]
-
     def _match(
         self,
         tenant: Tenant,
@@ -1004,35 +1000,38 @@ class ShirenService:
         sequence: FrameSequence,
         challenge: Challenge,
         memo: CaptureMemo | None = None,
-    ) -> tuple[float | None, bytes | None, tuple[str, ...]]:
-        """Similarity of the stillest lead-in frame to the subject's reference (enrolment) or
-        bound template (step-up); the template is returned so a passed enrolment can bind it."""
+    ) -> MatchOutcome:
+        """Match the capture's still frames with the subject's references (enrolment) or bound
+        templates (step-up), on the network those were made with (:mod:`.matching`)."""
         with self.store() as uow:
             if session.purpose is SessionPurpose.ENROL:
                 refs = uow.references.list_for_subject(tenant.id, session.subject_id)
-                stored = [(r.id, "references", r.template_enc) for r in refs]
+                rows = [(r.id, "references", r.embedder, r.template_enc) for r in refs]
             else:
                 temps = uow.templates.list_for_subject(tenant.id, session.subject_id)
-                stored = [(t.id, "templates", t.template_enc) for t in temps]
-        if not stored:
-            return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
-        row_id, table, blob = stored[-1]
-        reference = np.frombuffer(
-            self._open(
-                self._subject_key(tenant, subject), tenant, table, "template_enc", row_id, blob
-            ),
-            dtype=np.float32,
+                rows = [(t.id, "templates", t.embedder, t.template_enc) for t in temps]
+        key = self._subject_key(tenant, subject) if rows else None
+        stored = [
+            StoredFace(
+                row_id,
+                table,
+                network_of(embedder),
+                np.frombuffer(
+                    self._open(key, tenant, table, "template_enc", row_id, blob), dtype=np.float32
+                ),
+            )
+            for row_id, table, embedder, blob in rows
+            if key is not None
+        ]
+        same_network = self.checker.verifier.embedder is self.verifier.embedder
+        return self.matcher.match(
+            stored,
+            sequence,
+            challenge,
+            memo if same_network else None,
+            enrolment=session.purpose is SessionPurpose.ENROL,
+            default_threshold=session.threshold,
         )
-        until = float(challenge.lead_in_ms or challenge.still_until_ms)
-        index = self._stillest(sequence, until)
-        shared = memo if self.checker.verifier is self.verifier else None
-        live = live_template(self.verifier, sequence.frames[index].image, index, shared)
-        if live is None:
-            return None, None, (ReasonCode.QUALITY_NO_FACE.value,)
-        if live.shape != reference.shape:
-            return None, None, (ReasonCode.MATCH_BELOW_THRESHOLD.value,)
-        score = self.verifier.score(live, reference)
-        return float(score), live.astype(np.float32).tobytes(), ()
 
     def _record(
         self,
@@ -1045,6 +1044,7 @@ class ShirenService:
         liveness: LivenessResult | None,
         similarity: float | None,
         template: bytes | None,
+        matched: MatchOutcome | None = None,
     ) -> Check:
         check = Check(
             id=new_id(),
@@ -1094,6 +1094,17 @@ class ShirenService:
             ):
                 total_faces = self._bind(uow, tenant, subject, template, at)
                 bound = True
+            elif (
+                outcome is Outcome.PASS
+                and matched is not None
+                and matched.upgrade
+                and template is not None
+                and has_active_consent(uow, tenant.id, subject.id)
+            ):
+                # issue 14: the step-up passed on an older network's template; the shipped
+                # network's template joins it, made from these live frames (no photo kept)
+                total_faces = self._bind(uow, tenant, subject, template, at)
+                bound = True
             self._audit(
                 uow,
                 tenant.id,
@@ -1107,7 +1118,10 @@ class ShirenService:
                     "reasons": list(check.reasons),
                     "liveness_score": check.liveness_score,
                     "match_score": check.match_score,
-                    "threshold": session.threshold,
+                    "threshold": session.threshold if matched is None else matched.threshold,
+                    "second_factor_threshold": None if matched is None else matched.grey_threshold,
+                    "network": None if matched is None else matched.network,
+                    "template_added": bool(bound and matched is not None and matched.upgrade),
                     "policy_version": check.policy_version,
                     "face_bound": bound,
                 },

@@ -206,6 +206,7 @@ subject_references = Table(
     Column("kind", String(16), nullable=False),
     Column("template_enc", LargeBinary(), nullable=False),
     _ts("created_at"),
+    Column("embedder", String(200), nullable=True),  # 0007; NULL: dlib's ResNet (before 0007)
     PrimaryKeyConstraint("id"),
     _subject_fk(),
     Index(None, "tenant_id", "subject_id"),
