@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from shiren.api import console_charts as charts
 from shiren.api.console_i18n import LANG_COOKIE, LANGS
+from shiren.api.console_population import population_panel
 from shiren.api.console_web import (
     COOKIE,
     LOGIN_COOKIE,
@@ -407,6 +408,7 @@ async def dashboard(request: Request, days: int = 14) -> Response:
         days=n,
         charts=drawn,
         decisions=DECISIONS,
+        population=await population_panel(console_of(request).service, me),
     )
 
 

@@ -136,8 +136,13 @@ def _model_dict(info: Any) -> dict[str, str]:
 
 
 def calibrate(
-    pairs: PairsOpt,
-    images: ImagesOpt,
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="LFW pairs.txt or a CSV (img1,img2,same[,cohort])."),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Folder the pair paths are relative to.")
+    ] = None,
     targets: Annotated[str, typer.Option(help="Comma-separated target FARs.")] = "1e-2,1e-3,1e-4",
     operating: Annotated[
         float, typer.Option(help="Target FAR of the shipped default threshold.")
@@ -150,8 +155,23 @@ def calibrate(
         Path | None, typer.Option("--write", help="Update this thresholds.json.")
     ] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the threshold CI.")] = 1000,
+    gallery: Annotated[
+        bool, typer.Option("--gallery", help="Use a tenant's enrolled faces (impostor pairs).")
+    ] = False,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant id (--gallery).")] = None,
+    target_fmr: Annotated[
+        str, typer.Option("--target-fmr", help="Comma-separated target FMRs (--gallery).")
+    ] = "1e-3,1e-4",
+    max_pairs: Annotated[int, typer.Option(help="Pairs scored at most (--gallery).")] = 5_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (--gallery).")] = False,
 ) -> None:
-    """Thresholds for target FARs, with confidence intervals, from genuine and impostor pairs."""
+    """Thresholds for target FARs, with confidence intervals, from genuine and impostor pairs
+    (--pairs/--images), or from a tenant's enrolled gallery (--gallery --tenant ID)."""
+    if gallery or pairs is None or images is None:  # the gallery's own command, in gallery_cmd
+        from shiren.cli.gallery_cmd import calibrate_gallery
+
+        calibrate_gallery(gallery, tenant, target_fmr, as_json=as_json, max_pairs=max_pairs)
+        return
     from shiren.cli.main import emit, run_guarded
     from shiren.eval.calibrate import calibrate_thresholds
     from shiren.eval.metrics import apply_failure_policy
