@@ -27,7 +27,8 @@ def bench(
     cores: Annotated[int, typer.Option(help="Pin the process to this many CPU cores.")] = 1,
     baseline: Annotated[bool, typer.Option(help="Also time the dlib-style baseline.")] = True,
     profile: Annotated[
-        str, typer.Option(help="Template views: fast | standard | accurate.")
+        str,
+        typer.Option(help="Profile: fast | standard | dlib-fast | dlib-standard | dlib-accurate."),
     ] = "standard",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -22,7 +22,10 @@ LimitOpt = Annotated[
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes computing templates.")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Template cache folder.")]
 ProfileOpt = Annotated[
-    str, typer.Option("--profile", help="Template views: fast | standard | accurate.")
+    str,
+    typer.Option(
+        "--profile", help="Profile: fast | standard | dlib-fast | dlib-standard | dlib-accurate."
+    ),
 ]
 
 

@@ -60,7 +60,9 @@ def duplicates(
     k: Annotated[int, typer.Option(min=1, help="Hits per search.")] = 10,
     workers: Annotated[int, typer.Option(min=1, help="Template worker processes.")] = 2,
     cache: Annotated[Path | None, typer.Option("--cache", help="Template cache folder.")] = None,
-    profile: Annotated[str, typer.Option(help="fast | standard | accurate.")] = "standard",
+    profile: Annotated[
+        str, typer.Option(help="fast | standard | dlib-fast | dlib-standard | dlib-accurate.")
+    ] = "standard",
 ) -> None:
     """1:N duplicate identities: first image enrolled, later images re-enrol under other ID
     numbers; detection and false-hit rates with a cross-validated threshold (report.json)."""

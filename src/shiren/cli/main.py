@@ -53,7 +53,10 @@ def run_guarded(as_json: bool, action: Callable[[], T]) -> T:
 
 ProfileOpt = Annotated[
     str,
-    typer.Option("--profile", help="Template views: fast (1 pass) | standard (2) | accurate (4)."),
+    typer.Option(
+        "--profile",
+        help="fast | standard (MobileFaceNet) | dlib-fast | dlib-standard | dlib-accurate",
+    ),
 ]
 
 
