@@ -1,28 +1,40 @@
 """One contract for every FaceIndex: exact (numpy), the embedded indexes (persisted and sealed):
 IVF (the default; also with tiny cells, so that the small galleries here are trained and
 scanned cell by cell, not flat) and usearch HNSW, and PostgreSQL + pgvector (a fresh database;
-fails in CI when unavailable)."""
+fails in CI when unavailable) — each with dlib's 128-d templates and MobileFaceNet's 192-d ones
+(galleries per network: the providers of two networks over one storage never mix)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import text
 
-from shiren.errors import InputError
+from shiren.errors import ConfigError, InputError
 from shiren.fraud.embedded import _MAGIC, _MAGIC_IVF, EmbeddedProvider, HnswIndex, IvfIndex
-from shiren.fraud.index import ExactProvider, IndexProvider
-from shiren.fraud.pgvector import PgVectorProvider
+from shiren.fraud.index import (
+    LEGACY_NETWORK,
+    ExactProvider,
+    IndexProvider,
+    network_key,
+    provider_for,
+    scoped_gallery,
+)
+from shiren.fraud.pgvector import PgVectorProvider, table_for
 from shiren.fraud.synthetic import GalleryModel
 from shiren.privacy import CipherContext, DecryptError, new_data_key, open_, seal
 from shiren.storage.sql import make_engine
 from tests.storage.conftest import _unavailable, fresh_pg_database
 
 KINDS = ("exact", "embedded", "ivf-cells", "hnsw", "pgvector")
+NETWORKS = {128: LEGACY_NETWORK, 192: "mobilefacenet-onnx"}
+"""Template dimension → the network that makes it (dlib's ResNet, MobileFaceNet)."""
 TINY_CELLS = {"flat_max": 24, "list_size": 8}
 """IVF settings under which 24+ entries are already split into cells (≥ 16 of them)."""
 Reopen = Callable[[], IndexProvider]
@@ -40,46 +52,61 @@ def _sealers() -> tuple[Callable[[str, str, bytes], bytes], Callable[[str, str, 
     return s, o
 
 
-@pytest.fixture(params=KINDS)
-def made(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IndexProvider, Reopen]]:
-    kind = request.param
+@contextmanager
+def _provider(kind: str, tmp_path: Path, dim: int) -> Iterator[tuple[IndexProvider, Reopen]]:
+    """A fresh provider of ``kind`` for ``dim``-d templates (of the network making them), and
+    how to open the same storage again (a restart, another worker)."""
+    net = NETWORKS[dim]
     if kind == "exact":
-        exact = ExactProvider()
+        exact = ExactProvider(dim, net)
         yield exact, lambda: exact
     elif kind in ("embedded", "ivf-cells", "hnsw"):
         s, o = _sealers()
-        options = {
+        choices: dict[str, dict[str, Any]] = {
             "embedded": {},
             "ivf-cells": {"kind": "ivf", "options": TINY_CELLS},
             "hnsw": {"kind": "hnsw"},
-        }[kind]
-        yield (
-            EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
-            lambda: EmbeddedProvider(tmp_path, seal=s, open_=o, **options),  # type: ignore[arg-type]
-        )
+        }
+        options = choices[kind]
+
+        def make() -> IndexProvider:
+            return EmbeddedProvider(tmp_path, seal=s, open_=o, dim=dim, network=net, **options)
+
+        yield make(), make
     else:
         with fresh_pg_database() as url:
             engine = make_engine(url)
-            provider = PgVectorProvider(engine)
+            provider = PgVectorProvider(engine, dim, net)
             try:
                 provider.ensure()
             except Exception as exc:  # extension missing: scripts/install_pgvector.sh
                 engine.dispose()
                 _unavailable(f"pgvector: {type(exc).__name__}")
             try:
-                yield provider, lambda: PgVectorProvider(engine)
+                yield provider, lambda: PgVectorProvider(engine, dim, net)
             finally:
                 engine.dispose()
 
 
-def _vectors(n: int, seed: int = 0) -> np.ndarray:
-    return GalleryModel.default().sample(n, np.random.default_rng(seed))
+@pytest.fixture(params=[(k, d) for k in KINDS for d in NETWORKS], ids=lambda p: f"{p[0]}-{p[1]}")
+def made(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IndexProvider, Reopen]]:
+    kind, dim = request.param
+    with _provider(kind, tmp_path, dim) as found:
+        yield found
+
+
+def _vectors(n: int, seed: int = 0, dim: int = 128) -> np.ndarray:
+    return GalleryModel.default(dim).sample(n, np.random.default_rng(seed))
+
+
+def _dim(provider: IndexProvider) -> int:
+    return int(provider.dim)  # type: ignore[attr-defined]
 
 
 def test_add_search_remove(made: tuple[IndexProvider, Reopen]) -> None:
     provider, _ = made
     index = provider.index("t1", "enrolled")
-    m = _vectors(50)
+    m = _vectors(50, dim=_dim(provider))
     for i, v in enumerate(m):
         index.add(f"e{i}", v)
     assert len(index) == 50
@@ -101,7 +128,7 @@ def test_add_search_remove(made: tuple[IndexProvider, Reopen]) -> None:
 def test_replace_keeps_one_entry(made: tuple[IndexProvider, Reopen]) -> None:
     provider, _ = made
     index = provider.index("t1", "enrolled")
-    a, b = _vectors(2, seed=3)
+    a, b = _vectors(2, seed=3, dim=_dim(provider))
     index.add("x", a)
     index.add("x", b)
     assert len(index) == 1
@@ -112,7 +139,7 @@ def test_replace_keeps_one_entry(made: tuple[IndexProvider, Reopen]) -> None:
 
 def test_tenants_and_galleries_are_isolated(made: tuple[IndexProvider, Reopen]) -> None:
     provider, _ = made
-    v = _vectors(1, seed=4)[0]
+    v = _vectors(1, seed=4, dim=_dim(provider))[0]
     provider.index("t1", "enrolled").add("a", v)
     provider.index("t1", "blacklist").add("b", v)
     provider.index("t2", "enrolled").add("c", v)
@@ -127,7 +154,9 @@ def test_tenants_and_galleries_are_isolated(made: tuple[IndexProvider, Reopen]) 
 
 def test_bad_vectors_are_typed_errors(made: tuple[IndexProvider, Reopen]) -> None:
     index = made[0].index("t1", "enrolled")
-    for bad in (np.zeros(128), np.ones(64), np.full(128, np.nan)):
+    dim = _dim(made[0])
+    other = 320 - dim  # the other network's dimension (128 ↔ 192)
+    for bad in (np.zeros(dim), np.ones(64), np.ones(other), np.full(dim, np.nan)):
         with pytest.raises(InputError):
             index.add("x", bad.astype(np.float32))
         with pytest.raises(InputError):
@@ -137,7 +166,7 @@ def test_bad_vectors_are_typed_errors(made: tuple[IndexProvider, Reopen]) -> Non
 def test_survives_a_reopen(made: tuple[IndexProvider, Reopen]) -> None:
     provider, reopen = made
     index = provider.index("t1", "enrolled")
-    m = _vectors(30, seed=5)
+    m = _vectors(30, seed=5, dim=_dim(provider))
     for i, v in enumerate(m[:20]):
         index.add(f"e{i}", v)
     index.persist()  # snapshot ...
@@ -151,9 +180,92 @@ def test_survives_a_reopen(made: tuple[IndexProvider, Reopen]) -> None:
     assert again.search(m[10], 1)[0].entry_id == "e10"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_networks_over_one_storage_never_mix(kind: str, tmp_path: Path) -> None:
+    """dlib's galleries and MobileFaceNet's share a folder / database, never an index: each
+    network searches its own entries only, a probe of the other's dimension is a typed error,
+    a restart keeps them apart, dropping one leaves the other, and an erasure
+    (``remove_everywhere``) reaches both unless a network is kept."""
+    with _provider(kind, tmp_path, 128) as (dlib, reopen):
+        mfn = provider_for(dlib, NETWORKS[192], 192)
+        assert provider_for(dlib, LEGACY_NETWORK, 128) is dlib
+        assert provider_for(mfn, NETWORKS[192], 192) is mfn
+        old, new = _vectors(5, seed=1, dim=128), _vectors(5, seed=2, dim=192)
+        for i in range(5):
+            dlib.index("t1", "enrolled").add(f"s{i}", old[i])
+            mfn.index("t1", "enrolled").add(f"s{i}", new[i])
+        mfn.index("t1", "blacklist").add("x", new[0])
+        for provider in (dlib, mfn):
+            provider.index("t1", "enrolled").persist()
+        assert len(dlib.index("t1", "enrolled")) == len(mfn.index("t1", "enrolled")) == 5
+        assert len(dlib.index("t1", "blacklist")) == 0
+        assert mfn.index("t1", "enrolled").search(new[3], 1)[0].entry_id == "s3"
+        assert dlib.index("t1", "enrolled").search(old[3], 1)[0].entry_id == "s3"
+        with pytest.raises(InputError):
+            dlib.index("t1", "enrolled").search(new[3], 1)
+        with pytest.raises(InputError):
+            mfn.index("t1", "enrolled").search(old[3], 1)
+
+        again = reopen()  # a restart (or another worker): still apart
+        again_mfn = provider_for(again, NETWORKS[192], 192)
+        assert again_mfn.index("t1", "enrolled").search(new[4], 1)[0].entry_id == "s4"
+        assert len(again.index("t1", "blacklist")) == 0
+        assert again.remove_everywhere("t1", "enrolled", "s1") == 2  # type: ignore[attr-defined]
+        kept = again_mfn.remove_everywhere(  # type: ignore[attr-defined]
+            "t1", "enrolled", "s2", keep={LEGACY_NETWORK}
+        )
+        assert kept == 1
+        again_mfn.drop("t1", "blacklist")
+        later = reopen()
+        later_mfn = provider_for(later, NETWORKS[192], 192)
+        assert {"s1", "s2"} & _ids(later_mfn.index("t1", "enrolled")) == set()
+        assert "s1" not in later.index("t1", "enrolled")
+        assert "s2" in later.index("t1", "enrolled")
+        assert len(later_mfn.index("t1", "enrolled")) == 3
+        assert len(later_mfn.index("t1", "blacklist")) == 0
+        assert len(later.index("t1", "enrolled")) == 4
+
+
+def _ids(index: Any) -> set[str]:
+    return {h.entry_id for h in index.search(np.ones(index.dim, dtype=np.float32), 50)}
+
+
+def test_stored_names_are_per_network(tmp_path: Path) -> None:
+    """dlib keeps the names every gallery had before (``enrolled.shix``; the 128-d pgvector
+    table); another network's are qualified by a short, file- and SQL-safe key."""
+    assert scoped_gallery("enrolled", LEGACY_NETWORK) == "enrolled"
+    assert scoped_gallery("enrolled", "mobilefacenet-onnx") == "enrolled@mobilefacenet-onnx"
+    odd = network_key("Some Net/v2 (fp16)")
+    assert odd == network_key("Some Net/v2 (fp16)")
+    assert odd.startswith("n")
+    assert len(odd) == 17
+    assert (table_for(128), table_for(192)) == ("face_index_entries", "face_index_entries_192")
+    dlib = EmbeddedProvider(tmp_path)
+    provider_for(dlib, "mobilefacenet-onnx", 192).index("t1", "enrolled").add(
+        "a", _vectors(1, dim=192)[0]
+    )
+    dlib.index("t1", "enrolled").add("a", _vectors(1)[0])
+    names = sorted(p.name for p in (tmp_path / "t1").iterdir())
+    assert names == ["enrolled.journal", "enrolled@mobilefacenet-onnx.journal"]
+
+
+def test_a_provider_of_another_dimension_is_a_config_error() -> None:
+    class Wrapped:  # no for_network: taken as it is, unless its dimension says otherwise
+        dim = 128
+
+        def index(self, tenant_id: str, gallery: str) -> Any: ...
+
+        def drop(self, tenant_id: str, gallery: str) -> None: ...
+
+    with pytest.raises(ConfigError):
+        provider_for(Wrapped(), "mobilefacenet-onnx", 192)
+    plain = Wrapped()
+    assert provider_for(plain, LEGACY_NETWORK, 128) is plain
+
+
 def test_recall_against_exact(made: tuple[IndexProvider, Reopen]) -> None:
     provider, _ = made
-    model = GalleryModel.default()
+    model = GalleryModel.default(_dim(provider))
     rng = np.random.default_rng(11)
     gallery = model.sample(3000, rng)
     probes = model.probes(gallery[:200], rng)
@@ -197,7 +309,7 @@ def test_pgvector_uses_hnsw(made: tuple[IndexProvider, Reopen]) -> None:
         pytest.skip("pgvector only")
     with provider.engine.connect() as conn:
         defs = conn.execute(
-            text("SELECT indexdef FROM pg_indexes WHERE tablename='face_index_entries'")
+            text("SELECT indexdef FROM pg_indexes WHERE tablename=:t"), {"t": provider.table}
         ).scalars()
         assert any("hnsw" in d and "vector_cosine_ops" in d for d in defs)
 

@@ -1,5 +1,7 @@
 """The 1:N galleries follow the database (issue 6), on SQLite (embedded index files, sealed) and
-PostgreSQL (pgvector), with the real models:
+PostgreSQL (pgvector), with the real models of each face network: dlib's ResNet (128-d) and
+MobileFaceNet (192-d, the shipped network; skipped while no calibrated threshold ships for it),
+each in its own galleries (docs/FRAUD.md, "Galleries per network"):
 
 * the retention sweep takes expired faces out of the enrolled gallery (in the service, and in
   the model-less ``shiren retention sweep`` path on PostgreSQL), a subject with a newer face
@@ -19,9 +21,12 @@ import numpy as np
 import pytest
 
 from shiren.domain import idnumber
+from shiren.errors import ConfigError
 from shiren.fraud.embedded import EmbeddedProvider
 from shiren.fraud.index import IndexProvider
 from shiren.fraud.pgvector import PgVectorProvider
+from shiren.liveness.check import LivenessChecker
+from shiren.liveness.config import load_config
 from shiren.service.app import ConsentIn, Engine, ShirenService, SweepResult, sweep
 from shiren.service.fraud import (
     BLACKLIST,
@@ -32,10 +37,14 @@ from shiren.service.fraud import (
     index_sealers,
 )
 from shiren.service.keys import ServiceKeys
+from shiren.verifier import PROFILES, Verifier
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
-from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
+from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording, load_recording
 from tests.storage.conftest import _unavailable, open_backend
+
+NETWORK_PROFILES = {"dlib": "dlib-standard", "mobilefacenet": "standard"}
+"""The profile whose real models each network's deployment runs."""
 
 
 def _id(n: int) -> str:
@@ -55,15 +64,63 @@ class Deployment:
         self.svc.fraud.indexes = self._reopen()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
+def tracker() -> Any:
+    from shiren.models.mediapipe_face import MediapipeMeshTracker
+    from shiren.models.registry import get_entry
+
+    return MediapipeMeshTracker(get_entry("face-mesh-attention"))
+
+
+@pytest.fixture(scope="module")
+def recording(real_mov_frames: Any, tracker: Any) -> Recording:
+    """The recording tracked here (the shared fixture loads the shipped network's engine)."""
+    return load_recording(real_mov_frames, tracker)
+
+
+@pytest.fixture(scope="module")
+def engines(real_pad: Any, tracker: Any) -> dict[str, Engine | ConfigError]:
+    """Each network's engine (real models), or why it cannot be built."""
+    out: dict[str, Engine | ConfigError] = {}
+    for network, profile in NETWORK_PROFILES.items():
+        try:
+            verifier = Verifier.from_config(PROFILES[profile].config())
+        except ConfigError as exc:  # no calibrated threshold ships for it yet
+            out[network] = exc
+            continue
+        checker = LivenessChecker(
+            verifier=verifier, tracker=tracker, pad=real_pad, config=load_config()
+        )
+        out[network] = Engine(verifier, checker)
+    return out
+
+
+@pytest.fixture(
+    params=[(b, n) for n in NETWORK_PROFILES for b in ("sqlite", "postgresql")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def deployment(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    engine: Engine,
+    engines: dict[str, Engine | ConfigError],
     recording: Recording,
     clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Deployment]:
-    with open_backend(request.param, tmp_path) as backend:
+    backend_name, network = request.param
+    engine = engines[network]
+    if isinstance(engine, ConfigError):
+        pytest.skip(f"{network}: {engine.code.value} (no calibrated threshold ships yet)")
+    shipped = ShirenService._threshold
+
+    def threshold(self: ShirenService, profile: str) -> float:
+        try:
+            return shipped(self, profile)
+        except ConfigError:  # the policy's profile has views this network was not calibrated
+            return float(self.verifier.threshold)  # with: its own profile's threshold
+
+    monkeypatch.setattr(ShirenService, "_threshold", threshold)
+    with open_backend(backend_name, tmp_path) as backend:
         svc = ShirenService(
             store=backend.factory,
             keys=ServiceKeys.generate(),
@@ -74,7 +131,7 @@ def deployment(
         )
         assert backend.engine is not None
         sql = backend.engine
-        if request.param == "sqlite":
+        if backend_name == "sqlite":
             seal_, open_ = index_sealers(svc)
             root = tmp_path / "shiren.db.faces"
 

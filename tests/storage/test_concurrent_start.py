@@ -4,7 +4,8 @@ EXISTS`` alone does not make that safe — two concurrent ``CREATE EXTENSION`` b
 and one fails on the catalogue's unique key (seen: a worker died at start in the kill-9 fault
 test), and concurrent migrations of a fresh database race to create the same tables.  Advisory
 locks serialise both steps; this test starts separate processes together and expects every one
-to come up."""
+to come up.  Each worker then scopes the provider to the shipped network (MobileFaceNet, 192-d:
+a table of its own, created under the same lock), as the service's ``FraudGuard`` does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shiren.fraud.pgvector import TABLE
+from shiren.fraud.pgvector import TABLE, table_for
 from shiren.storage.sql import make_engine
 from tests.storage.conftest import fresh_pg_database
 
@@ -30,7 +31,9 @@ def _start(url: str, barrier: Any, failures: Any) -> None:
         barrier.wait(timeout=60)
         migrate(engine)
         barrier.wait(timeout=60)  # the index step starts together too
-        PgVectorProvider(engine).ensure()
+        provider = PgVectorProvider(engine)
+        provider.ensure()
+        provider.for_network("mobilefacenet-onnx", 192)  # creates the 192-d table
     except Exception as exc:  # what would have killed the worker
         failures.put(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     finally:
@@ -61,6 +64,7 @@ def test_workers_starting_together_all_migrate_and_create_the_index() -> None:
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
                 assert conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar() == 0
+                assert conn.execute(text(f"SELECT count(*) FROM {table_for(192)}")).scalar() == 0
                 ext = "SELECT count(*) FROM pg_extension WHERE extname = 'vector'"
                 assert conn.execute(text(ext)).scalar() == 1
         finally:

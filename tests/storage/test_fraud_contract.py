@@ -188,3 +188,36 @@ def test_gallery_id_sets(uow_factory: UnitOfWorkFactory) -> None:
         uow.commit()
     with uow_factory() as uow:
         assert uow.templates.enrolled_subject_ids(ta) == set()  # erased is not enrolled
+
+
+def test_enrolled_ids_per_network(uow_factory: UnitOfWorkFactory) -> None:
+    """The enrolled gallery of one network follows that network's templates only (matched on
+    the name before ``@``, never on a prefix of another name or a LIKE wildcard)."""
+    ta, sa, _tb, _sb = _two_tenants(uow_factory)
+    with uow_factory() as uow:
+        other, both, odd = b.subject(ta), b.subject(ta), b.subject(ta)
+        for s in (other, both, odd):
+            uow.subjects.add(s)
+        for sid in (sa, other.id, both.id, odd.id):
+            uow.subjects.set_status(ta, sid, SubjectStatus.ENROLLED)
+        dlib = "dlib-resnet-v1-onnx@sha256:" + "0" * 64
+        mfn = "mobilefacenet-onnx@sha256:" + "1" * 64
+        uow.templates.add(b.template(ta, sa, embedder=dlib))
+        uow.templates.add(b.template(ta, other.id, embedder=mfn))
+        uow.templates.add(b.template(ta, both.id, embedder=dlib))
+        uow.templates.add(b.template(ta, both.id, embedder=mfn))
+        uow.templates.add(b.template(ta, odd.id, embedder="mobilefacenet-onnx2@sha256:00"))
+        uow.commit()
+    with uow_factory() as uow:
+        everyone = {sa, other.id, both.id, odd.id}
+        assert uow.templates.enrolled_subject_ids(ta) == everyone
+        assert uow.templates.enrolled_subject_ids(ta, network="dlib-resnet-v1-onnx") == {
+            sa,
+            both.id,
+        }
+        assert uow.templates.enrolled_subject_ids(ta, network="mobilefacenet-onnx") == {
+            other.id,
+            both.id,
+        }
+        assert uow.templates.enrolled_subject_ids(ta, network="mobilefacenet_onnx") == set()
+        assert uow.templates.enrolled_subject_ids(ta, network="mobilefacenet") == set()

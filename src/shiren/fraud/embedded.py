@@ -33,7 +33,7 @@ import logging
 import os
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,17 @@ import onnxruntime  # noqa: F401  -- must load before usearch: see below
 from usearch.index import Index
 
 from shiren.errors import ConfigError, ErrorCode, ShirenError
-from shiren.fraud.index import DIM, FaceIndex, Hit, Vector, check_id, unit
+from shiren.fraud.index import (
+    DIM,
+    LEGACY_NETWORK,
+    FaceIndex,
+    Hit,
+    Vector,
+    check_id,
+    is_scoped,
+    scoped_gallery,
+    unit,
+)
 from shiren.fraud.ivf import IvfStore
 
 log = logging.getLogger("shiren.fraud")
@@ -214,13 +224,7 @@ class _SealedGallery:
     def _journal(self, record: dict[str, str], vector: Vector | None) -> None:
         if self._path is None:
             return
-        body = _frame(json.dumps(record).encode()) + (b"" if vector is None else vector.tobytes())
-        sealed = self._seal(self._tenant, "index.journal", body)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._journal_path(), "ab") as fh:
-            fh.write(_LEN.pack(len(sealed)) + sealed)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _append_journal(self._journal_path(), self._tenant, self._seal, record, vector)
         self._journalled += 1
         if self._journalled >= self.snapshot_every:
             self.persist()
@@ -557,6 +561,19 @@ class IvfIndex(_SealedGallery):
             self.persist()
 
 
+def _append_journal(
+    journal: Path, tenant_id: str, seal: Sealer, record: dict[str, str], vector: Vector | None
+) -> None:
+    """Append one sealed change to a gallery's journal (durable when this returns)."""
+    body = _frame(json.dumps(record).encode()) + (b"" if vector is None else vector.tobytes())
+    sealed = seal(tenant_id, "index.journal", body)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with open(journal, "ab") as fh:
+        fh.write(_LEN.pack(len(sealed)) + sealed)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _frame(data: bytes) -> bytes:
     return _LEN.pack(len(data)) + data
 
@@ -570,9 +587,12 @@ INDEX_KINDS = {"ivf": IvfIndex, "hnsw": HnswIndex}
 
 
 class EmbeddedProvider:
-    """One index per (tenant, gallery) under ``root`` (beside the SQLite file), loaded lazily
-    and kept in memory; files are sealed by ``seal``/``open_``.  ``kind``: ``ivf`` (default) or
-    ``hnsw``; ``options`` go to each index's constructor."""
+    """One index per (tenant, gallery) of one network (``network``, ``dim``) under ``root``
+    (beside the SQLite file): ``<root>/<tenant>/<gallery>.shix`` (+ ``.journal``), the gallery
+    name qualified by :func:`~shiren.fraud.index.scoped_gallery` (``enrolled@mobilefacenet-onnx``;
+    dlib's keep ``enrolled``).  Loaded lazily and kept in memory; files are sealed by
+    ``seal``/``open_``.  ``kind``: ``ivf`` (default) or ``hnsw``; ``options`` go to each index's
+    constructor."""
 
     def __init__(
         self,
@@ -581,6 +601,7 @@ class EmbeddedProvider:
         seal: Sealer = _identity,
         open_: Sealer = _identity,
         dim: int = DIM,
+        network: str = LEGACY_NETWORK,
         kind: str = "ivf",
         options: dict[str, Any] | None = None,
     ) -> None:
@@ -588,6 +609,7 @@ class EmbeddedProvider:
             raise ConfigError("unknown embedded index kind", code=ErrorCode.CONFIG_INVALID)
         self.root = root
         self.dim = dim
+        self.network = network
         self.kind = kind
         self.options = dict(options or {})
         """Constructor options of each index (e.g. ``flat_max``, ``list_size`` of the IVF)."""
@@ -595,33 +617,85 @@ class EmbeddedProvider:
         self._indexes: dict[tuple[str, str], _SealedGallery] = {}
         self._lock = threading.Lock()
 
-    def _path(self, tenant_id: str, gallery: str) -> Path | None:
+    def for_network(self, network: str, dim: int) -> EmbeddedProvider:
+        """The galleries of ``network`` (``dim``-d) under the same root, sharing this provider's
+        loaded indexes (one object per file in a process)."""
+        if (network, dim) == (self.network, self.dim):
+            return self
+        sibling = EmbeddedProvider(
+            self.root,
+            seal=self._seal,
+            open_=self._open,
+            dim=dim,
+            network=network,
+            kind=self.kind,
+            options=self.options,
+        )
+        sibling._indexes, sibling._lock = self._indexes, self._lock
+        return sibling
+
+    def _path(self, tenant_id: str, name: str) -> Path | None:
         if self.root is None:
             return None
-        return self.root / check_id(tenant_id) / f"{check_id(gallery)}.shix"
+        return self.root / check_id(tenant_id) / f"{check_id(name)}.shix"
 
     def index(self, tenant_id: str, gallery: str) -> FaceIndex:
+        name = scoped_gallery(gallery, self.network)
         with self._lock:
-            found = self._indexes.get((tenant_id, gallery))
+            found = self._indexes.get((tenant_id, name))
             if found is None:
                 found = INDEX_KINDS[self.kind](
                     self.dim,
-                    path=self._path(tenant_id, gallery),
+                    path=self._path(tenant_id, name),
                     tenant_id=tenant_id,
                     seal=self._seal,
                     open_=self._open,
                     **self.options,
                 )
-                self._indexes[(tenant_id, gallery)] = found
+                self._indexes[(tenant_id, name)] = found
             return found
 
     def drop(self, tenant_id: str, gallery: str) -> None:
+        name = scoped_gallery(gallery, self.network)
         with self._lock:
-            self._indexes.pop((tenant_id, gallery), None)
-            path = self._path(tenant_id, gallery)
+            self._indexes.pop((tenant_id, name), None)
+            path = self._path(tenant_id, name)
             if path is not None:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".journal").unlink(missing_ok=True)
+
+    def remove_everywhere(
+        self, tenant_id: str, gallery: str, entry_id: str, *, keep: Iterable[str] = ()
+    ) -> int:
+        """Remove ``entry_id`` from ``gallery`` of every network but those in ``keep`` (an
+        erasure reaches the galleries of a network the service no longer runs).  A gallery
+        loaded in this process removes it at once; one only on disk gets a sealed removal
+        record appended to its journal (applied when it is next loaded: nothing is read or
+        decrypted now).  Returns how many galleries were changed."""
+        kept = {scoped_gallery(gallery, n) for n in keep}
+        changed = 0
+        with self._lock:
+            names = {n for t, n in self._indexes if t == tenant_id} | self._on_disk(tenant_id)
+            for name in sorted(n for n in names if is_scoped(n, gallery) and n not in kept):
+                loaded = self._indexes.get((tenant_id, name))
+                if loaded is not None:
+                    changed += loaded.remove(entry_id)
+                    continue
+                path = self._path(tenant_id, name)
+                assert path is not None  # on disk
+                record = {"op": "remove", "id": entry_id}
+                _append_journal(path.with_suffix(".journal"), tenant_id, self._seal, record, None)
+                changed += 1
+        return changed
+
+    def _on_disk(self, tenant_id: str) -> set[str]:
+        """The stored gallery names of ``tenant_id`` with a snapshot or a journal on disk."""
+        if self.root is None:
+            return set()
+        folder = self.root / check_id(tenant_id)
+        if not folder.is_dir():
+            return set()
+        return {p.stem for p in folder.iterdir() if p.suffix in (".shix", ".journal")}
 
 
 __all__ = ["INDEX_KINDS", "EmbeddedProvider", "HnswIndex", "IvfIndex", "Sealer"]

@@ -6,6 +6,13 @@ ids only: the template itself stays sealed in its table, the index knows nothing
 person.  Similarity is the cosine, the same score the verifier uses (``shiren.core.similarity``),
 so a threshold means the same thing in 1:1 and 1:N.
 
+Galleries are kept per network (docs/FRAUD.md, "Galleries per network"): templates of two
+networks (dlib's 128-d ResNet, MobileFaceNet's 192-d) live in different spaces, so a provider
+serves the galleries of one network (``network``, ``dim``) under names qualified by
+:func:`scoped_gallery`; dlib's keep their unqualified names (``enrolled``), which is where every
+gallery written before this lives.  :meth:`for_network` gives the sibling provider of another
+network over the same storage.
+
 Implementations: :class:`ExactIndex` (numpy, exact: the recall reference and the tests'
 oracle), :class:`shiren.fraud.embedded.IvfIndex` (the embedded default: k-means cells with exact
 scores, in process, persisted next to the SQLite database, sealed with the tenant key),
@@ -16,6 +23,8 @@ workers).  One contract suite runs them all.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,10 +32,45 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from shiren.errors import ErrorCode, InputError
+from shiren.errors import ConfigError, ErrorCode, InputError
+from shiren.verifier import DLIB
 
 DIM = 128
-"""Template dimension of the shipped embedder (dlib ResNet)."""
+"""Template dimension of :data:`LEGACY_NETWORK` (dlib's ResNet): the providers' default only; the
+service gives its embedder's (``service.verifier.embedder.dim``)."""
+
+LEGACY_NETWORK = DLIB
+"""The network of every gallery written before galleries were kept per network: its galleries
+keep their unqualified names, so an existing deployment's index files and pgvector rows stay in
+use (no rebuild)."""
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+
+
+def network_of(embedder_id: str) -> str:
+    """The network name of a stored embedder id (``"<name>@sha256:<hex>"`` → ``"<name>"``).
+
+    Galleries and the template rows they follow are matched on this name, not on the whole id:
+    a network's weights are pinned by sha256 in the manifest, so one name means one embedding
+    space; a retrained network that changes the space ships under a new name."""
+    return embedder_id.split("@", 1)[0]
+
+
+def network_key(network: str) -> str:
+    """A short, file- and SQL-safe key of ``network``: the name itself when it is 1-40 of
+    ``[a-z0-9._-]``, else ``n`` + 16 hex digits of its SHA-256 (stable across processes)."""
+    if _KEY.match(network):
+        return network
+    return "n" + hashlib.sha256(network.encode()).hexdigest()[:16]
+
+
+def scoped_gallery(gallery: str, network: str) -> str:
+    """The stored name of ``network``'s gallery ``gallery``: ``enrolled`` for
+    :data:`LEGACY_NETWORK`, ``enrolled@<network key>`` for any other."""
+    if network == LEGACY_NETWORK:
+        return gallery
+    return f"{gallery}@{network_key(network)}"
+
 
 Vector = NDArray[np.float32]
 
@@ -67,7 +111,7 @@ class FaceIndex(Protocol):
 
 
 class IndexProvider(Protocol):
-    """The indexes of a deployment: one per (tenant, gallery)."""
+    """The indexes of a deployment: one per (tenant, gallery), of one network."""
 
     def index(self, tenant_id: str, gallery: str) -> FaceIndex: ...
 
@@ -165,21 +209,70 @@ class ExactIndex:
 
 
 class ExactProvider:
-    """In-memory exact indexes (tests, and the reference for the others)."""
+    """In-memory exact indexes (tests, and the reference for the others) of one network."""
 
-    def __init__(self, dim: int = DIM) -> None:
+    def __init__(
+        self,
+        dim: int = DIM,
+        network: str = LEGACY_NETWORK,
+        *,
+        _shared: dict[tuple[str, str], ExactIndex] | None = None,
+    ) -> None:
         self.dim = dim
-        self._indexes: dict[tuple[str, str], ExactIndex] = {}
+        self.network = network
+        self._indexes: dict[tuple[str, str], ExactIndex] = {} if _shared is None else _shared
+
+    def for_network(self, network: str, dim: int) -> ExactProvider:
+        """The galleries of ``network`` (``dim``-d) in the same memory."""
+        if (network, dim) == (self.network, self.dim):
+            return self
+        return ExactProvider(dim, network, _shared=self._indexes)
 
     def index(self, tenant_id: str, gallery: str) -> FaceIndex:
-        return self._indexes.setdefault((tenant_id, gallery), ExactIndex(self.dim))
+        name = scoped_gallery(gallery, self.network)
+        return self._indexes.setdefault((tenant_id, name), ExactIndex(self.dim))
 
     def drop(self, tenant_id: str, gallery: str) -> None:
-        self._indexes.pop((tenant_id, gallery), None)
+        self._indexes.pop((tenant_id, scoped_gallery(gallery, self.network)), None)
+
+    def remove_everywhere(
+        self, tenant_id: str, gallery: str, entry_id: str, *, keep: Iterable[str] = ()
+    ) -> int:
+        """Remove ``entry_id`` from ``gallery`` of every network but those in ``keep``."""
+        kept = {scoped_gallery(gallery, n) for n in keep}
+        return sum(
+            index.remove(entry_id)
+            for (tenant, name), index in list(self._indexes.items())
+            if tenant == tenant_id and name not in kept and is_scoped(name, gallery)
+        )
+
+
+def provider_for(provider: IndexProvider, network: str, dim: int) -> IndexProvider:
+    """``provider``'s view of ``network``'s galleries (``dim``-d): its ``for_network`` sibling
+    when it has one; a provider without it (a wrapper, a test double) is taken as it is, unless
+    it says it holds another dimension (a typed configuration error, not a 500 per request)."""
+    scope = getattr(provider, "for_network", None)
+    if callable(scope):
+        scoped: IndexProvider = scope(network, dim)
+        return scoped
+    held = getattr(provider, "dim", None)
+    if isinstance(held, int) and held != dim:
+        raise ConfigError(
+            "the face index holds another template dimension than the embedder's",
+            code=ErrorCode.CONFIG_INVALID,
+            detail={"index_dim": held, "embedder_dim": dim},
+        )
+    return provider
+
+
+def is_scoped(name: str, gallery: str) -> bool:
+    """Whether the stored gallery ``name`` is ``gallery`` of some network."""
+    return name == gallery or name.startswith(f"{gallery}@")
 
 
 __all__ = [
     "DIM",
+    "LEGACY_NETWORK",
     "ExactIndex",
     "ExactProvider",
     "FaceIndex",
@@ -187,5 +280,10 @@ __all__ = [
     "IndexProvider",
     "Vector",
     "check_id",
+    "is_scoped",
+    "network_key",
+    "network_of",
+    "provider_for",
+    "scoped_gallery",
     "unit",
 ]

@@ -1,4 +1,11 @@
-"""The server-backed 1:N index: PostgreSQL + pgvector, one table shared by every worker.
+"""The server-backed 1:N index: PostgreSQL + pgvector, one table per dimension shared by every
+worker.
+
+A ``vector`` column has one fixed dimension, so each template dimension has its own table:
+``face_index_entries`` for 128-d (dlib's ResNet: the table every gallery was in before galleries
+were kept per network) and ``face_index_entries_<dim>`` for any other (``_192``: MobileFaceNet).
+Two networks of one dimension share a table, their galleries told apart by the stored gallery
+name (:func:`~shiren.fraud.index.scoped_gallery`: ``enrolled@mobilefacenet-onnx``).
 
 Rows are ``(tenant_id, gallery, entry_id, embedding vector(dim))`` with an HNSW index using
 ``vector_cosine_ops``; a search filters on tenant and gallery and orders by the cosine distance
@@ -14,14 +21,34 @@ read them to index them); see docs/FRAUD.md for what that means under PIPL.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, text
 
-from shiren.fraud.index import DIM, FaceIndex, Hit, Vector, check_id, unit
+from shiren.fraud.index import (
+    DIM,
+    LEGACY_NETWORK,
+    FaceIndex,
+    Hit,
+    Vector,
+    check_id,
+    scoped_gallery,
+    unit,
+)
 
 TABLE = "face_index_entries"
+"""The 128-d table (dlib's ResNet; every gallery before galleries were kept per network)."""
+_TABLES = re.compile(r"^face_index_entries(_[0-9]{1,4})?$")
+
+
+def table_for(dim: int) -> str:
+    """The table holding ``dim``-d vectors (pgvector's HNSW indexes up to 2,000 dimensions)."""
+    if not 1 <= dim <= 2000:
+        raise ValueError("a pgvector face index holds 1-2000 dimensions")
+    return TABLE if dim == DIM else f"{TABLE}_{int(dim)}"
 
 
 def _literal(v: Vector) -> str:
@@ -36,6 +63,7 @@ class PgVectorIndex:
         self._tenant = check_id(tenant_id)
         self._gallery = check_id(gallery)
         self._dim = dim
+        self._table = table_for(dim)
         self.ef_search = 100
 
     @property
@@ -50,7 +78,7 @@ class PgVectorIndex:
         with self._engine.begin() as conn:
             conn.execute(
                 text(
-                    f"INSERT INTO {TABLE} (tenant_id, gallery, entry_id, embedding) "
+                    f"INSERT INTO {self._table} (tenant_id, gallery, entry_id, embedding) "
                     "VALUES (:t, :g, :e, CAST(:v AS vector)) "
                     "ON CONFLICT (tenant_id, gallery, entry_id) "
                     "DO UPDATE SET embedding = EXCLUDED.embedding"
@@ -66,7 +94,7 @@ class PgVectorIndex:
         with self._engine.begin() as conn:
             conn.execute(
                 text(
-                    f"INSERT INTO {TABLE} (tenant_id, gallery, entry_id, embedding) "
+                    f"INSERT INTO {self._table} (tenant_id, gallery, entry_id, embedding) "
                     "VALUES (:t, :g, :e, CAST(:v AS vector))"
                 ),
                 rows,
@@ -75,7 +103,9 @@ class PgVectorIndex:
     def remove(self, entry_id: str) -> bool:
         with self._engine.begin() as conn:
             result = conn.execute(
-                text(f"DELETE FROM {TABLE} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"),
+                text(
+                    f"DELETE FROM {self._table} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"
+                ),
                 {**self._where(), "e": entry_id},
             )
         return bool(getattr(result, "rowcount", 0))
@@ -90,7 +120,7 @@ class PgVectorIndex:
             rows = conn.execute(
                 text(
                     f"SELECT entry_id, 1 - (embedding <=> CAST(:v AS vector)) AS sim "
-                    f"FROM {TABLE} WHERE tenant_id=:t AND gallery=:g "
+                    f"FROM {self._table} WHERE tenant_id=:t AND gallery=:g "
                     "ORDER BY embedding <=> CAST(:v AS vector) LIMIT :k"
                 ),
                 {**self._where(), "v": _literal(v), "k": int(k)},
@@ -102,7 +132,7 @@ class PgVectorIndex:
     def __len__(self) -> int:
         with self._engine.connect() as conn:
             n = conn.execute(
-                text(f"SELECT count(*) FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
+                text(f"SELECT count(*) FROM {self._table} WHERE tenant_id=:t AND gallery=:g"),
                 self._where(),
             ).scalar_one()
         return int(n)
@@ -112,7 +142,9 @@ class PgVectorIndex:
             return False
         with self._engine.connect() as conn:
             row = conn.execute(
-                text(f"SELECT 1 FROM {TABLE} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"),
+                text(
+                    f"SELECT 1 FROM {self._table} WHERE tenant_id=:t AND gallery=:g AND entry_id=:e"
+                ),
                 {**self._where(), "e": entry_id},
             ).first()
         return row is not None
@@ -121,7 +153,7 @@ class PgVectorIndex:
         """Every entry id of this gallery (the service reconciles it with the sealed rows)."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                text(f"SELECT entry_id FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
+                text(f"SELECT entry_id FROM {self._table} WHERE tenant_id=:t AND gallery=:g"),
                 self._where(),
             ).scalars()
             return {str(r) for r in rows}
@@ -135,45 +167,98 @@ ENSURE_LOCK = 0x5348_4952_454E_0002
 
 
 class PgVectorProvider:
-    """Indexes in one pgvector table on ``engine`` (PostgreSQL only)."""
+    """The galleries of one network (``network``, ``dim``) in the ``dim``-d pgvector table on
+    ``engine`` (PostgreSQL only)."""
 
-    def __init__(self, engine: Engine, dim: int = DIM) -> None:
+    def __init__(self, engine: Engine, dim: int = DIM, network: str = LEGACY_NETWORK) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("the pgvector index needs PostgreSQL")
         self.engine = engine
         self.dim = dim
+        self.network = network
+        self.table = table_for(dim)
+        self._ensured = False
+
+    def for_network(self, network: str, dim: int) -> PgVectorProvider:
+        """The galleries of ``network`` (``dim``-d) on the same database; its table is created
+        now when this provider's was (:meth:`ensure`)."""
+        if (network, dim) == (self.network, self.dim):
+            return self
+        sibling = PgVectorProvider(self.engine, dim, network)
+        if self._ensured:
+            sibling.ensure()
+        return sibling
 
     def ensure(self) -> None:
-        """Create the extension, table and HNSW index if missing (idempotent, and safe when
-        several workers start at once: ``IF NOT EXISTS`` alone is not — two concurrent
-        ``CREATE EXTENSION`` both pass the check and one fails on the catalogue's unique key)."""
+        """Create the extension, this dimension's table and its HNSW index if missing
+        (idempotent, and safe when several workers start at once: ``IF NOT EXISTS`` alone is
+        not — two concurrent ``CREATE EXTENSION`` (or ``CREATE TABLE``) both pass the check and
+        one fails on the catalogue's unique key)."""
+        table = self.table
         with self.engine.begin() as conn:
             conn.execute(text(f"SELECT pg_advisory_xact_lock({ENSURE_LOCK})"))
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             conn.execute(
                 text(
-                    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+                    f"CREATE TABLE IF NOT EXISTS {table} ("
                     "tenant_id varchar(64) NOT NULL, gallery varchar(64) NOT NULL, "
-                    f"entry_id varchar(64) NOT NULL, embedding vector({self.dim}) NOT NULL, "
+                    f"entry_id varchar(64) NOT NULL, embedding vector({int(self.dim)}) NOT NULL, "
                     "PRIMARY KEY (tenant_id, gallery, entry_id))"
                 )
             )
             conn.execute(
                 text(
-                    f"CREATE INDEX IF NOT EXISTS {TABLE}_hnsw ON {TABLE} "
+                    f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} "
                     "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
                 )
             )
+        self._ensured = True
 
     def index(self, tenant_id: str, gallery: str) -> FaceIndex:
-        return PgVectorIndex(self.engine, tenant_id, gallery, self.dim)
+        name = scoped_gallery(gallery, self.network)
+        return PgVectorIndex(self.engine, tenant_id, name, self.dim)
 
     def drop(self, tenant_id: str, gallery: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                text(f"DELETE FROM {TABLE} WHERE tenant_id=:t AND gallery=:g"),
-                {"t": tenant_id, "g": gallery},
+                text(f"DELETE FROM {self.table} WHERE tenant_id=:t AND gallery=:g"),
+                {"t": tenant_id, "g": scoped_gallery(gallery, self.network)},
             )
 
+    def tables(self) -> list[str]:
+        """Every face index table of the database (one per dimension ever used)."""
+        with self.engine.connect() as conn:
+            names = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            ).scalars()
+            return sorted(str(n) for n in names if _TABLES.match(str(n)))
 
-__all__ = ["ENSURE_LOCK", "TABLE", "PgVectorIndex", "PgVectorProvider"]
+    def remove_everywhere(
+        self, tenant_id: str, gallery: str, entry_id: str, *, keep: Iterable[str] = ()
+    ) -> int:
+        """Remove ``entry_id`` from ``gallery`` of every network (every dimension's table) but
+        those in ``keep``: an erasure or a sweep reaches the galleries of a network the service
+        no longer runs (their vectors are in the clear).  Returns the rows deleted."""
+        kept = sorted({scoped_gallery(gallery, n) for n in keep})
+        deleted = 0
+        with self.engine.begin() as conn:
+            for table in self.tables():
+                result = conn.execute(
+                    text(
+                        f"DELETE FROM {table} WHERE tenant_id=:t AND entry_id=:e "
+                        "AND (gallery=:g OR left(gallery, :n)=:p) AND NOT (gallery = ANY(:keep))"
+                    ),
+                    {
+                        "t": tenant_id,
+                        "e": entry_id,
+                        "g": gallery,
+                        "n": len(gallery) + 1,
+                        "p": f"{gallery}@",
+                        "keep": kept,
+                    },
+                )
+                deleted += int(getattr(result, "rowcount", 0) or 0)
+        return deleted
+
+
+__all__ = ["ENSURE_LOCK", "TABLE", "PgVectorIndex", "PgVectorProvider", "table_for"]

@@ -18,6 +18,7 @@ import numpy as np
 from shiren.domain.entities import Tenant, new_id
 from shiren.domain.fraud import BlacklistEntry, FraudFinding
 from shiren.errors import ErrorCode, InputError, StateError
+from shiren.fraud.index import network_of
 from shiren.service.fraud import BLACKLIST
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def entry_dict(entry: BlacklistEntry) -> dict[str, Any]:
 
 
 def _template_of_subject(svc: ShirenService, tenant: Tenant, subject_id: str) -> bytes:
+    """The subject's latest bound template of the service's network: the blacklist gallery is
+    that network's, so an entry made from a face of another network would match nothing."""
     with svc.store() as uow:
         subject = svc._require_subject(uow, tenant.id, subject_id)
         temps = uow.templates.list_for_subject(tenant.id, subject.id)
@@ -61,8 +64,15 @@ def _template_of_subject(svc: ShirenService, tenant: Tenant, subject_id: str) ->
         raise StateError(
             "the subject has no bound face", code=ErrorCode.SUBJECT_NOT_READY, detail={}
         )
+    own = [t for t in temps if network_of(t.embedder) == svc.fraud.network]
+    if not own:
+        raise StateError(
+            "the subject's face was made by another network: add the entry from a photo",
+            code=ErrorCode.SUBJECT_NOT_READY,
+            detail={"reason": "other_network"},
+        )
     key = svc._subject_key(tenant, subject)
-    return svc._open(key, tenant, "templates", "template_enc", temps[-1].id, temps[-1].template_enc)
+    return svc._open(key, tenant, "templates", "template_enc", own[-1].id, own[-1].template_enc)
 
 
 def add_entry(

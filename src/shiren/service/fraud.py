@@ -16,6 +16,15 @@ audited and appended to the check's reasons; the policy action makes the decisio
 The ``enrolled`` index holds one entry per bound subject (its latest template) under the
 subject id; the ``blacklist`` index one entry per blacklist entry.  Both are rebuilt from the
 sealed rows when they disagree with the database (blacklist) or on ``reindex``.
+
+Galleries per network (docs/FRAUD.md): every gallery holds the templates of the service's
+network only (``service.verifier.embedder``: its name and dimension), so a dlib template is never
+scored against a MobileFaceNet one.  The rows it follows are those of that network: templates by
+the name part of their ``embedder`` (``<name>@sha256:<hex>``); references by their ``embedder``
+when recorded, else by their length (a reference stored before references recorded it); blacklist
+entries by their length.  Rows of another network are skipped and counted
+(:meth:`FraudGuard.stale_counts`); a probe of another dimension is skipped with a count-only log
+line, never an error.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from shiren.domain.fraud import EnrolSignal, FraudFinding
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.fraud import background
 from shiren.fraud.embedded import Sealer
-from shiren.fraud.index import FaceIndex, IndexProvider
+from shiren.fraud.index import FaceIndex, IndexProvider, network_of, provider_for
 from shiren.fraud.policy import FraudPolicy, load_fraud_policy
 from shiren.reasons import ReasonCode
 from shiren.storage.ports import UnitOfWork
@@ -95,20 +104,43 @@ class FraudGuard:
         self, service: ShirenService, indexes: IndexProvider, policy: FraudPolicy | None = None
     ) -> None:
         self.svc = service
-        self._indexes = indexes
         self.policy = policy or load_fraud_policy()
         self._reconciled: set[tuple[str, str]] = set()
         """(tenant, gallery) pairs this process has reconciled with the database."""
         self._reconcile_lock = threading.Lock()
+        self._stale: dict[tuple[str, str], set[str]] = {}
+        """(tenant, gallery) → ids of rows made by another network, found by the last
+        reconcile (skipped by this network's gallery; see :meth:`stale_counts`)."""
+        self._given = indexes
+        self._scope = ("", 0)
+        self._indexes = indexes
+        self.indexes = indexes
+
+    @property
+    def network(self) -> str:
+        """The name of the service's embedder network: its galleries are this network's."""
+        return str(self.svc.verifier.embedder.info.name)
+
+    @property
+    def dim(self) -> int:
+        """The template dimension of the service's embedder."""
+        return int(self.svc.verifier.embedder.dim)
 
     @property
     def indexes(self) -> IndexProvider:
+        """The galleries of the service's network (the provider given, seen through
+        :func:`~shiren.fraud.index.provider_for`; re-scoped if the embedder changed)."""
+        if self._scope != (self.network, self.dim):
+            self.indexes = self._given
         return self._indexes
 
     @indexes.setter
     def indexes(self, provider: IndexProvider) -> None:
-        self._indexes = provider
+        scope = (self.network, self.dim)
+        self._indexes = provider_for(provider, *scope)
+        self._given, self._scope = provider, scope
         self._reconciled.clear()  # a new provider is checked again
+        self._stale.clear()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -122,11 +154,37 @@ class FraudGuard:
     def _finding(self, name: str, code: ReasonCode, **evidence: Any) -> Finding:
         return Finding(code, self.policy.action(name), evidence)
 
+    def _own(self, embedder: str | None) -> bool:
+        """Whether a row's recorded ``embedder`` id is of this network (``None``: not
+        recorded, the template's length decides)."""
+        return embedder is None or network_of(embedder) == self.network
+
+    def _fits(self, raw: bytes) -> np.ndarray[Any, Any] | None:
+        """A stored template as a vector when it has this network's dimension."""
+        if len(raw) != 4 * self.dim:
+            return None
+        return np.frombuffer(raw, dtype=np.float32)
+
+    def probe(self, template: bytes, stage: str) -> np.ndarray[Any, Any] | None:
+        """``template`` (float32 bytes) as a probe of this network's galleries; ``None`` (the
+        1:N checks are skipped, logged by count and stage only) when it has another
+        dimension: a template of another network must never fail a request."""
+        v = self._fits(template)
+        if v is None:
+            log.warning(
+                "face gallery probe of another dimension skipped: stage=%s network=%s count=1",
+                stage,
+                self.network,
+            )
+        return v
+
     def blacklist_index(self, uow: UnitOfWork, tenant: Tenant) -> FaceIndex:
         """The tenant's blacklist index, reconciled with the sealed rows on first use and
-        whenever its size disagrees with the table (another process changed the lists)."""
+        whenever its size (plus the entries of another network it skips) disagrees with the
+        table (another process changed the lists)."""
         index = self.gallery(uow, tenant, BLACKLIST)
-        if len(index) != uow.blacklist.count(tenant.id):
+        skipped = len(self._stale.get((tenant.id, BLACKLIST), ()))
+        if len(index) + skipped != uow.blacklist.count(tenant.id):
             self.reconcile(uow, tenant, BLACKLIST)
         return index
 
@@ -146,7 +204,7 @@ class FraudGuard:
     def expected_ids(self, uow: UnitOfWork, tenant_id: str, name: str) -> set[str]:
         """The ids gallery ``name`` must hold according to the database (ids only)."""
         if name == ENROLLED:
-            return uow.templates.enrolled_subject_ids(tenant_id)
+            return uow.templates.enrolled_subject_ids(tenant_id, network=self.network)
         if name == REFERENCES:
             return uow.references.pending_subject_ids(tenant_id)
         if name == BLACKLIST:
@@ -157,12 +215,20 @@ class FraudGuard:
         self, uow: UnitOfWork, tenant: Tenant, name: str, entry_id: str
     ) -> np.ndarray[Any, Any] | None:
         """The sealed template behind ``entry_id`` in gallery ``name``, opened (``None`` when
-        the row is gone): a subject's latest bound template, a pending subject's latest
-        reference photo, a blacklist entry's template."""
+        the row is gone or of another network): a subject's latest bound template of this
+        network, a pending subject's latest reference photo of it, a blacklist entry's
+        template."""
+        return self._entry(uow, tenant, name, entry_id)[0]
+
+    def _entry(
+        self, uow: UnitOfWork, tenant: Tenant, name: str, entry_id: str
+    ) -> tuple[np.ndarray[Any, Any] | None, bool]:
+        """``(vector, other_network)``: the vector as :meth:`vector`; ``other_network`` when
+        the row is there but only of another network."""
         if name == BLACKLIST:
             entry = uow.blacklist.get(tenant.id, entry_id)
             if entry is None:
-                return None
+                return None, False
             raw = self.svc._open(
                 self.svc._dek(tenant),
                 tenant,
@@ -171,10 +237,11 @@ class FraudGuard:
                 entry.id,
                 entry.template_enc,
             )
-            return np.frombuffer(raw, dtype=np.float32)
+            v = self._fits(raw)
+            return v, v is None
         subject = uow.subjects.get(tenant.id, entry_id)
         if subject is None or subject.status is SubjectStatus.ERASED:
-            return None
+            return None, False
         table = "templates" if name == ENROLLED else "references"
         rows: list[Any] = (
             list(uow.templates.list_for_subject(tenant.id, entry_id))
@@ -182,17 +249,16 @@ class FraudGuard:
             else list(uow.references.list_for_subject(tenant.id, entry_id))
         )
         if not rows:
-            return None
-        last = rows[-1]  # oldest first: the latest is what the gallery holds
-        raw = self.svc._open(
-            self.svc._subject_key(tenant, subject),
-            tenant,
-            table,
-            "template_enc",
-            last.id,
-            last.template_enc,
-        )
-        return np.frombuffer(raw, dtype=np.float32)
+            return None, False
+        key = self.svc._subject_key(tenant, subject)
+        for row in reversed(rows):  # oldest first: the latest of this network is the entry
+            if not self._own(getattr(row, "embedder", None)):
+                continue
+            raw = self.svc._open(key, tenant, table, "template_enc", row.id, row.template_enc)
+            v = self._fits(raw)
+            if v is not None:
+                return v, False
+        return None, True
 
     def reconcile(
         self, uow: UnitOfWork, tenant: Tenant, name: str, *, skip: str | None = None
@@ -204,8 +270,10 @@ class FraudGuard:
         Cheap when nothing is wrong: one query for the expected ids and a set comparison with
         the index's ids; only missing entries are opened.  An index that cannot list its ids
         (no ``ids()``) is checked with ``in`` and its size; when it holds entries it cannot
-        name, it is rebuilt from the sealed rows."""
+        name, it is rebuilt from the sealed rows.  Only rows of the service's network are
+        added; the others are skipped and counted (:meth:`stale_counts`)."""
         index = self.indexes.index(tenant.id, name)
+        known = self._stale.get((tenant.id, name), set()) if name == BLACKLIST else set()
         listing = getattr(index, "ids", None)
         # the index first, the database second: index writes follow commits, so an entry read
         # here was committed before the query below sees the table (another worker's change in
@@ -226,11 +294,15 @@ class FraudGuard:
         for entry_id in sorted(extra):
             index.remove(entry_id)
         added = 0
-        for entry_id in sorted(missing):
-            v = self.vector(uow, tenant, name, entry_id)
+        stale = known & expected  # blacklist entries never change: not opened again
+        for entry_id in sorted(missing - stale):
+            v, other = self._entry(uow, tenant, name, entry_id)
             if v is not None:
                 index.add(entry_id, v)
                 added += 1
+            elif other:
+                stale.add(entry_id)
+        self._note_stale(tenant.id, name, stale)
         healed = Healed(name, added, len(extra), rebuilt)
         if added or extra or rebuilt:
             index.persist()
@@ -243,6 +315,38 @@ class FraudGuard:
                 rebuilt,
             )
         return healed
+
+    def _note_stale(self, tenant_id: str, name: str, stale: set[str]) -> None:
+        """Remember the rows of another network the gallery skips; log (counts only) when
+        their number changed."""
+        before = self._stale.get((tenant_id, name))
+        self._stale[(tenant_id, name)] = stale
+        if stale and (before is None or len(before) != len(stale)):
+            log.warning(
+                "face gallery skips rows of another network: tenant=%s gallery=%s network=%s "
+                "count=%d",
+                tenant_id,
+                name,
+                self.network,
+                len(stale),
+            )
+
+    def stale_counts(self, tenant: Tenant) -> dict[str, int]:
+        """Per gallery, how many rows the database holds that this network's gallery skips
+        because another network made them (counts only): enrolled subjects with no template of
+        this network (they re-enrol or step up), pending subjects whose reference photos are
+        all of another network, blacklist entries made with another network (re-add them from
+        a photo: until then they match nothing)."""
+        with self.svc.store() as uow:
+            for name in (REFERENCES, BLACKLIST):
+                self.gallery(uow, tenant, name)
+            everyone = uow.templates.enrolled_subject_ids(tenant.id)
+            mine = uow.templates.enrolled_subject_ids(tenant.id, network=self.network)
+        return {
+            ENROLLED: len(everyone - mine),
+            REFERENCES: len(self._stale.get((tenant.id, REFERENCES), ())),
+            BLACKLIST: len(self._stale.get((tenant.id, BLACKLIST), ())),
+        }
 
     def reconcile_all(self, tenant: Tenant) -> list[Healed]:
         """Reconcile every gallery of ``tenant`` now (operators, tests)."""
@@ -290,7 +394,9 @@ class FraudGuard:
     ) -> list[Finding]:
         """The same face bound to (or pending for) a subject with another ID number."""
         out = []
-        if len(self.indexes.index(tenant.id, ENROLLED)) == 0 and uow.templates.count(tenant.id):
+        if len(self.indexes.index(tenant.id, ENROLLED)) == 0 and (
+            uow.templates.enrolled_subject_ids(tenant.id, network=self.network)
+        ):
             self._reconciled.discard((tenant.id, ENROLLED))  # a lost index file: heal it now
         hits = [
             (gallery, hit)
@@ -330,8 +436,9 @@ class FraudGuard:
         entry (erased, swept, bound since) is dropped from the index and never reported."""
         if other is not None and other.status is not SubjectStatus.ERASED:
             if gallery == ENROLLED:
-                ok = other.status is SubjectStatus.ENROLLED and bool(
-                    uow.templates.list_for_subject(tenant_id, entry_id)
+                ok = other.status is SubjectStatus.ENROLLED and any(
+                    self._own(t.embedder)
+                    for t in uow.templates.list_for_subject(tenant_id, entry_id)
                 )
             else:
                 ok = other.status is SubjectStatus.PENDING and bool(
@@ -349,17 +456,24 @@ class FraudGuard:
         if subject.id_pseudonym is None:
             return []
         out = []
+        skipped = 0
         for other in uow.subjects.list_by_pseudonym(tenant.id, subject.id_pseudonym):
             if other.id == subject.id or other.status is not SubjectStatus.ENROLLED:
                 continue
             temps = uow.templates.list_for_subject(tenant.id, other.id)
-            if not temps:
+            own = [t for t in temps if self._own(t.embedder)]
+            if not own:  # bound with another network only: not comparable
+                skipped += bool(temps)
                 continue
             key = self.svc._subject_key(tenant, other)
             raw = self.svc._open(
-                key, tenant, "templates", "template_enc", temps[-1].id, temps[-1].template_enc
+                key, tenant, "templates", "template_enc", own[-1].id, own[-1].template_enc
             )
-            sim = float(self.svc.verifier.score(v, np.frombuffer(raw, dtype=np.float32)))
+            bound = self._fits(raw)
+            if bound is None:
+                skipped += 1
+                continue
+            sim = float(self.svc.verifier.score(v, bound))
             if sim < self.policy.same_id_threshold:
                 out.append(
                     self._finding(
@@ -369,6 +483,13 @@ class FraudGuard:
                         similarity=round(sim, 6),
                     )
                 )
+        if skipped:
+            log.warning(
+                "same-ID check skips faces of another network: tenant=%s network=%s count=%d",
+                tenant.id,
+                self.network,
+                skipped,
+            )
         return out[:3]
 
     def device_faces(
@@ -454,13 +575,21 @@ class FraudGuard:
         device_id: str | None = None,
         client_ip: str | None = None,
     ) -> list[Finding]:
-        """Screen a new subject's reference face; record the signal and the findings in ``uow``."""
-        v = np.frombuffer(template, dtype=np.float32)
+        """Screen a new subject's reference face; record the signal and the findings in ``uow``
+        (the face checks need a template of this network: skipped, logged, otherwise)."""
+        v = self.probe(template, "enrol")
         device, ip = self.hashed(tenant, "device", device_id), self.hashed(tenant, "ip", client_ip)
+        faces = (
+            []
+            if v is None
+            else [
+                *self.blacklisted(uow, tenant, v),
+                *self.duplicates(uow, tenant, subject, v),
+                *self.other_face(uow, tenant, subject, v),
+            ]
+        )
         findings = [
-            *self.blacklisted(uow, tenant, v),
-            *self.duplicates(uow, tenant, subject, v),
-            *self.other_face(uow, tenant, subject, v),
+            *faces,
             *self.device_faces(uow, tenant, subject, device, now),
             *self.velocity(
                 tenant, {"id_number": subject.id_pseudonym, "device": device, "ip": ip}, now
@@ -475,10 +604,11 @@ class FraudGuard:
     def enrolled(self, tenant: Tenant, subject_id: str, template: bytes) -> None:
         """After the enrolment committed: its reference photo joins the references gallery
         (a crash before this line leaves a *missing* entry, which :meth:`reconcile` adds)."""
+        v = self.probe(template, "enrolled")
+        if v is None:
+            return
         with self._deferred(tenant.id, REFERENCES):
-            self.indexes.index(tenant.id, REFERENCES).add(
-                subject_id, np.frombuffer(template, dtype=np.float32)
-            )
+            self.indexes.index(tenant.id, REFERENCES).add(subject_id, v)
 
     @contextmanager
     def _deferred(self, tenant_id: str, *galleries: str) -> Iterator[None]:
@@ -510,8 +640,8 @@ class FraudGuard:
         device = self.hashed(tenant, "device", device_id)
         findings: list[Finding] = []
         with self.svc.store() as uow:
-            if template is not None:
-                v = np.frombuffer(template, dtype=np.float32)
+            v = None if template is None else self.probe(template, "capture")
+            if v is not None:
                 findings += self.blacklisted(uow, tenant, v)
                 if session.purpose is SessionPurpose.ENROL:
                     findings += self.duplicates(uow, tenant, subject, v)
@@ -597,34 +727,54 @@ class FraudGuard:
     def bound(self, tenant: Tenant, subject_id: str, template: bytes) -> None:
         """After a bind committed: the face is now the subject's entry in the enrolled gallery
         (index writes follow the commit, so another worker's :meth:`reconcile` never drops an
-        entry whose transaction is still open)."""
+        entry whose transaction is still open).  A template of another network changes
+        nothing here (logged by count): this network's gallery cannot hold it."""
+        v = self.probe(template, "bound")
+        if v is None:
+            return
         with self._deferred(tenant.id, REFERENCES, ENROLLED):
             self.indexes.index(tenant.id, REFERENCES).remove(subject_id)
-            index = self.indexes.index(tenant.id, ENROLLED)
-            index.add(subject_id, np.frombuffer(template, dtype=np.float32))
+            self.indexes.index(tenant.id, ENROLLED).add(subject_id, v)
 
     def forget(self, tenant_id: str, subject_id: str) -> None:
-        """Erasure: the subject leaves the galleries.  A failure is raised (the lender retries
-        the idempotent erasure) and the galleries are reconciled at their next use anyway."""
+        """Erasure: the subject leaves the galleries, those of every network (a gallery of a
+        network the service no longer runs still holds its face).  A failure is raised (the
+        lender retries the idempotent erasure) and the galleries are reconciled at their next
+        use anyway."""
         try:
-            self.indexes.index(tenant_id, ENROLLED).remove(subject_id)
-            self.indexes.index(tenant_id, REFERENCES).remove(subject_id)
+            for gallery in (ENROLLED, REFERENCES):
+                self.indexes.index(tenant_id, gallery).remove(subject_id)
+                self._remove_everywhere(tenant_id, gallery, subject_id, keep=set())
         except Exception:
             self._reconciled.difference_update({(tenant_id, ENROLLED), (tenant_id, REFERENCES)})
             raise
 
+    def _remove_everywhere(
+        self, tenant_id: str, gallery: str, entry_id: str, *, keep: set[str]
+    ) -> None:
+        """Take ``entry_id`` out of ``gallery`` of every network but ``keep`` (providers that
+        can reach other networks' galleries: the embedded and pgvector ones)."""
+        remove = getattr(self.indexes, "remove_everywhere", None)
+        if callable(remove):
+            remove(tenant_id, gallery, entry_id, keep=keep)
+
     def swept(self, tenant_id: str, subject_ids: set[str]) -> None:
         """After a retention sweep deleted templates of ``subject_ids``: a subject with no
-        template left leaves the enrolled gallery; one that still has a template keeps an
-        entry for its latest remaining one (the expired one may have been it)."""
+        template of a network left leaves that network's enrolled gallery; one that still has
+        a template of this network keeps an entry for its latest remaining one (the expired one
+        may have been it)."""
         with self.svc.store() as uow:
             tenant = uow.tenants.get(tenant_id)
             if tenant is None:
                 return
-            still = uow.templates.enrolled_subject_ids(tenant_id)
             index = self.indexes.index(tenant_id, ENROLLED)
             for subject_id in sorted(subject_ids):
-                v = self.vector(uow, tenant, ENROLLED, subject_id) if subject_id in still else None
+                left = {
+                    network_of(t.embedder)
+                    for t in uow.templates.list_for_subject(tenant_id, subject_id)
+                }
+                self._remove_everywhere(tenant_id, ENROLLED, subject_id, keep=left | {self.network})
+                v = self.vector(uow, tenant, ENROLLED, subject_id) if self.network in left else None
                 if v is None:
                     index.remove(subject_id)
                 else:
@@ -634,10 +784,11 @@ class FraudGuard:
 
 def gallery_sweeper(engine: Any) -> Callable[[str, set[str]], None] | None:
     """For the ``shiren retention sweep`` cron (no models, no service): on PostgreSQL the
-    galleries live in the database (pgvector), so the swept subjects without any template left
-    are removed from the enrolled gallery right here.  A subject that still has a (newer)
-    template keeps its entry.  ``None`` on SQLite: the embedded index belongs to the running
-    server, which drops stale entries when it next reconciles (start-up, a hit)."""
+    galleries live in the database (pgvector), so each swept subject leaves the enrolled
+    gallery of every network it has no template of any more, right here.  A subject that still
+    has a (newer) template of a network keeps its entry there.  ``None`` on SQLite: the
+    embedded index belongs to the running server, which drops stale entries when it next
+    reconciles (start-up, a hit)."""
     if engine.dialect.name != "postgresql":
         return None
     from shiren.fraud.pgvector import PgVectorProvider
@@ -649,10 +800,15 @@ def gallery_sweeper(engine: Any) -> Callable[[str, set[str]], None] | None:
 
     def forget_swept(tenant_id: str, subject_ids: set[str]) -> None:
         with store() as uow:
-            still = uow.templates.enrolled_subject_ids(tenant_id)
-        index = provider.index(tenant_id, ENROLLED)
-        for subject_id in sorted(subject_ids - still):
-            index.remove(subject_id)
+            left = {
+                subject_id: {
+                    network_of(t.embedder)
+                    for t in uow.templates.list_for_subject(tenant_id, subject_id)
+                }
+                for subject_id in sorted(subject_ids)
+            }
+        for subject_id, networks in left.items():
+            provider.remove_everywhere(tenant_id, ENROLLED, subject_id, keep=networks)
 
     return forget_swept
 

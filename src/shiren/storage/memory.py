@@ -391,11 +391,12 @@ class MemoryTemplateRepository(_Repo):
             del self._t.templates[template_id]
         return len(doomed)
 
-    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
+    def enrolled_subject_ids(self, tenant_id: str, *, network: str | None = None) -> set[str]:
         return {
             x.subject_id
             for x in self._t.templates.values()
             if x.tenant_id == tenant_id
+            and (network is None or x.embedder.split("@", 1)[0] == network)
             and (subj := self._t.subjects.get(x.subject_id)) is not None
             and subj.status is SubjectStatus.ENROLLED
         }

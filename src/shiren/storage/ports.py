@@ -254,9 +254,11 @@ class TemplateRepository(Protocol):
         ``tenant_id`` only, so the sweep can record per-tenant counts in each tenant's chain)."""
         ...
 
-    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
+    def enrolled_subject_ids(self, tenant_id: str, *, network: str | None = None) -> set[str]:
         """Ids of the tenant's *enrolled* subjects that have a template: what the enrolled 1:N
-        gallery must hold (issue 6; ids only, no ciphertext is read)."""
+        gallery must hold (issue 6; ids only, no ciphertext is read).  ``network``: only
+        templates made by that network (the name part of ``Template.embedder``, before ``@``),
+        the galleries being kept per network."""
         ...
 
     def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Executable, Row, Table, delete, func, select, update
+from sqlalchemy import Executable, Row, Table, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -170,9 +170,12 @@ class _SqlRepo:
         except OperationalError as exc:
             raise unavailable(exc) from exc
 
-    def _subject_ids_with_status(self, t: Table, tenant_id: str, status: SubjectStatus) -> set[str]:
+    def _subject_ids_with_status(
+        self, t: Table, tenant_id: str, status: SubjectStatus, *, network: str | None = None
+    ) -> set[str]:
         """Subjects of ``tenant_id`` in ``status`` that have a row in ``t`` (a table with
-        ``tenant_id`` and ``subject_id`` columns)."""
+        ``tenant_id`` and ``subject_id`` columns); ``network``: only rows whose ``embedder``
+        (``<network>@sha256:<hex>``) names that network."""
         subj = s.subjects
         stmt = (
             select(t.c.subject_id)
@@ -184,6 +187,12 @@ class _SqlRepo:
                 subj.c.status == status.value,
             )
         )
+        if network is not None:
+            stmt = stmt.where(
+                or_(
+                    t.c.embedder == network, t.c.embedder.startswith(f"{network}@", autoescape=True)
+                )
+            )
         return set(self._exec(stmt).scalars().all())
 
     def _rowcount(self, stmt: Executable) -> int:
@@ -460,8 +469,10 @@ class SqlTemplateRepository(_SqlRepo):
             stmt = stmt.where(self.t.c.tenant_id == tenant_id)
         return self._rowcount(stmt)
 
-    def enrolled_subject_ids(self, tenant_id: str) -> set[str]:
-        return self._subject_ids_with_status(self.t, tenant_id, SubjectStatus.ENROLLED)
+    def enrolled_subject_ids(self, tenant_id: str, *, network: str | None = None) -> set[str]:
+        return self._subject_ids_with_status(
+            self.t, tenant_id, SubjectStatus.ENROLLED, network=network
+        )
 
     def expired_subject_ids(self, now: datetime, *, tenant_id: str | None = None) -> set[str]:
         stmt = (
