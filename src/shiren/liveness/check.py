@@ -478,7 +478,7 @@ class LivenessChecker:
     def _identity(
         self, frames: FrameSequence, keys: list[int], memo: CaptureMemo, required: bool
     ) -> SignalResult:
-        th = self.config.identity.min_similarity
+        th = self.config.identity.threshold_for(self.verifier.embedder.info.name)
         chips = []
         for i in keys:
             mesh = memo.mesh(i)

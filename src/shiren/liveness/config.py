@@ -63,7 +63,15 @@ class ActionThresholds:
 @dataclass(frozen=True, slots=True)
 class IdentityThresholds:
     min_similarity: float = 0.92
+    """For a network with no entry in ``by_network`` (dlib's ResNet's value)."""
     keyframes: int = 4
+    by_network: dict[str, float] = field(default_factory=dict)
+    """The keyframe similarity floor per face network (scores of different networks are not on
+    one scale): ``[identity.by_network]`` in liveness.toml."""
+
+    def threshold_for(self, network: str) -> float:
+        """The floor for templates made by ``network``."""
+        return float(self.by_network.get(network, self.min_similarity))
 
 
 @dataclass(frozen=True, slots=True)
