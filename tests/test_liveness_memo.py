@@ -83,8 +83,10 @@ def test_the_memo_template_is_the_pipeline_template(
         fast = live_template(standard, image, index, memo)
         full = standard.analyze(image).template
         assert fast is not None
-        # tracked mesh vs a fresh single-image mesh: the same face, the same template
-        assert standard.score(fast, full) > 0.999
+        # tracked mesh vs a fresh single-image mesh: the same face, the same template (0.996
+        # measured with MobileFaceNet, whose LFW genuine pairs score ~0.4-0.9: far closer than
+        # any two photos; dlib's cosines, compressed near 1, gave > 0.999)
+        assert standard.score(fast, full) > 0.99
         assert standard.score(fast, full) < 1.0 + 1e-6
 
 

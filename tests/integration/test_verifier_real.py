@@ -20,7 +20,7 @@ def test_exif_rotated_phone_photo_is_upright(real_verifier: Any) -> None:
 def test_large_phone_photo_is_decoded_small_and_judged(real_verifier: Any) -> None:
     analysis = real_verifier.analyze(require(SHARED / "silent_face_samples" / "image_T2.jpg"))
     assert max(analysis.image_size) <= 1920  # 1617×2160 decoded straight to ≤ 1920 px
-    assert analysis.template.shape == (128,)
+    assert analysis.template.shape == (192,)  # MobileFaceNet, the shipped network
 
 
 def test_templates_are_deterministic_and_input_type_free(real_verifier: Any) -> None:

@@ -530,8 +530,11 @@ class ShirenService:
         return subject
 
     def _threshold(self, profile: str) -> float:
-        views = PROFILES.get(profile, PROFILES["standard"]).views
-        return default_threshold(self.verifier.embedder.info.name, views=views)
+        chosen = PROFILES.get(profile, PROFILES["standard"])
+        network = self.verifier.embedder.info.name
+        if chosen.embedder != network:  # a profile of another network: this engine's own
+            return self.verifier.threshold
+        return default_threshold(network, views=chosen.views)
 
     def _new_session(
         self,
@@ -1121,7 +1124,7 @@ class ShirenService:
                     "threshold": session.threshold if matched is None else matched.threshold,
                     "second_factor_threshold": None if matched is None else matched.grey_threshold,
                     "network": None if matched is None else matched.network,
-                    "template_added": bool(bound and matched is not None and matched.upgrade),
+                    "network_upgraded": bool(bound and matched is not None and matched.upgrade),
                     "policy_version": check.policy_version,
                     "face_bound": bound,
                 },
