@@ -1,4 +1,5 @@
-"""Anti-fraud end to end with the real models (issue 6 acceptance):
+"""Anti-fraud end to end with the real models (issue 6 acceptance), once per face network (dlib's
+ResNet, MobileFaceNet; each searches its own galleries, see docs/FRAUD.md):
 
 * the same face enrolled again under another ID number is flagged (``fraud.duplicate_face``)
   — the live recording's person after a passed enrolment, and an LFW person (Naoto Kan, two
@@ -21,10 +22,17 @@ from fastapi.testclient import TestClient
 
 from shiren.api.app import create_app
 from shiren.domain import idnumber
+from shiren.errors import ConfigError
 from shiren.fraud.policy import load_fraud_policy
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock, make_service
+from tests.service.network_support import (
+    NETWORK_PROFILES,
+    fraud_policy_for,
+    network_engine,
+    tracked_recording,
+)
 from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
 
 
@@ -44,17 +52,26 @@ POLICY = replace(
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def recording(real_mov_frames: Any, tracker: Any) -> Recording:
+    return tracked_recording(real_mov_frames, tracker)
+
+
+@pytest.fixture(
+    params=[(k, n) for n in NETWORK_PROFILES for k in ("memory", "sqlite")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def service(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    engine: Engine,
+    engines: dict[str, Engine | ConfigError],
     recording: Recording,
     clock: FakeClock,
 ) -> ShirenService:
-    return make_service(
-        request.param, tmp_path / "svc.db", engine, recording, clock, fraud_policy=POLICY
-    )
+    kind, network = request.param
+    engine = network_engine(engines, network)
+    policy = fraud_policy_for(network, POLICY)
+    return make_service(kind, tmp_path / "svc.db", engine, recording, clock, fraud_policy=policy)
 
 
 def _enrol(svc: ShirenService, tenant: Any, image: bytes, ref: str, id_number: str) -> Any:
@@ -130,7 +147,7 @@ def test_duplicate_enrolment_goes_to_review_and_blacklist_blocks_step_up(
         (other,) = uow.findings.list_for_subject(tenant.id, imposter.id)
     assert other.code == "fraud.id_number_other_face"
     assert other.evidence["other_subject_id"] == subject.id
-    assert other.evidence["similarity"] < POLICY.same_id_threshold
+    assert other.evidence["similarity"] < service.fraud.policy.same_id_threshold
 
     # the lender blacklists the first subject's face through the API
     client = TestClient(create_app(service))

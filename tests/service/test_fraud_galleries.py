@@ -25,8 +25,7 @@ from shiren.errors import ConfigError
 from shiren.fraud.embedded import EmbeddedProvider
 from shiren.fraud.index import IndexProvider
 from shiren.fraud.pgvector import PgVectorProvider
-from shiren.liveness.check import LivenessChecker
-from shiren.liveness.config import load_config
+from shiren.fraud.policy import load_fraud_policy
 from shiren.service.app import ConsentIn, Engine, ShirenService, SweepResult, sweep
 from shiren.service.fraud import (
     BLACKLIST,
@@ -37,14 +36,16 @@ from shiren.service.fraud import (
     index_sealers,
 )
 from shiren.service.keys import ServiceKeys
-from shiren.verifier import PROFILES, Verifier
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
-from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording, load_recording
+from tests.service.network_support import (
+    NETWORK_PROFILES,
+    fraud_policy_for,
+    network_engine,
+    tracked_recording,
+)
+from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
 from tests.storage.conftest import _unavailable, open_backend
-
-NETWORK_PROFILES = {"dlib": "dlib-standard", "mobilefacenet": "standard"}
-"""The profile whose real models each network's deployment runs."""
 
 
 def _id(n: int) -> str:
@@ -65,34 +66,8 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def tracker() -> Any:
-    from shiren.models.mediapipe_face import MediapipeMeshTracker
-    from shiren.models.registry import get_entry
-
-    return MediapipeMeshTracker(get_entry("face-mesh-attention"))
-
-
-@pytest.fixture(scope="module")
 def recording(real_mov_frames: Any, tracker: Any) -> Recording:
-    """The recording tracked here (the shared fixture loads the shipped network's engine)."""
-    return load_recording(real_mov_frames, tracker)
-
-
-@pytest.fixture(scope="module")
-def engines(real_pad: Any, tracker: Any) -> dict[str, Engine | ConfigError]:
-    """Each network's engine (real models), or why it cannot be built."""
-    out: dict[str, Engine | ConfigError] = {}
-    for network, profile in NETWORK_PROFILES.items():
-        try:
-            verifier = Verifier.from_config(PROFILES[profile].config())
-        except ConfigError as exc:  # no calibrated threshold ships for it yet
-            out[network] = exc
-            continue
-        checker = LivenessChecker(
-            verifier=verifier, tracker=tracker, pad=real_pad, config=load_config()
-        )
-        out[network] = Engine(verifier, checker)
-    return out
+    return tracked_recording(real_mov_frames, tracker)
 
 
 @pytest.fixture(
@@ -105,21 +80,9 @@ def deployment(
     engines: dict[str, Engine | ConfigError],
     recording: Recording,
     clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Deployment]:
     backend_name, network = request.param
-    engine = engines[network]
-    if isinstance(engine, ConfigError):
-        pytest.skip(f"{network}: {engine.code.value} (no calibrated threshold ships yet)")
-    shipped = ShirenService._threshold
-
-    def threshold(self: ShirenService, profile: str) -> float:
-        try:
-            return shipped(self, profile)
-        except ConfigError:  # the policy's profile has views this network was not calibrated
-            return float(self.verifier.threshold)  # with: its own profile's threshold
-
-    monkeypatch.setattr(ShirenService, "_threshold", threshold)
+    engine = network_engine(engines, network)
     with open_backend(backend_name, tmp_path) as backend:
         svc = ShirenService(
             store=backend.factory,
@@ -128,6 +91,7 @@ def deployment(
             clock=clock,
             draw=recording.drawer(),
             detect_replays=False,  # every capture here is assembled from one recording
+            fraud_policy=fraud_policy_for(network, load_fraud_policy()),
         )
         assert backend.engine is not None
         sql = backend.engine

@@ -122,10 +122,7 @@ def deployment(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Deployment]:
-    # sessions take their threshold from the shipped table, which has no entry for fakes
-    monkeypatch.setattr(ShirenService, "_threshold", lambda self, profile: THRESHOLD)
     with open_backend(request.param, tmp_path) as backend:
         sql = backend.engine
         if request.param == "postgresql":

@@ -177,16 +177,15 @@ class PgVectorProvider:
         self.dim = dim
         self.network = network
         self.table = table_for(dim)
-        self._ensured = False
 
     def for_network(self, network: str, dim: int) -> PgVectorProvider:
-        """The galleries of ``network`` (``dim``-d) on the same database; its table is created
-        now when this provider's was (:meth:`ensure`)."""
+        """The galleries of ``network`` (``dim``-d) on the same database, their table created
+        now if missing (:meth:`ensure`: a deployment switching networks needs the new
+        dimension's table before its first request)."""
         if (network, dim) == (self.network, self.dim):
             return self
         sibling = PgVectorProvider(self.engine, dim, network)
-        if self._ensured:
-            sibling.ensure()
+        sibling.ensure()
         return sibling
 
     def ensure(self) -> None:
@@ -212,7 +211,6 @@ class PgVectorProvider:
                     "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
                 )
             )
-        self._ensured = True
 
     def index(self, tenant_id: str, gallery: str) -> FaceIndex:
         name = scoped_gallery(gallery, self.network)
