@@ -13,7 +13,8 @@ eval_app = typer.Typer(
 )
 
 PairsOpt = Annotated[
-    Path, typer.Option("--pairs", help="LFW pairs.txt or a CSV (img1,img2,same[,cohort]).")
+    Path | None,
+    typer.Option("--pairs", help="LFW pairs.txt or a CSV (img1,img2,same[,cohort])."),
 ]
 ImagesOpt = Annotated[Path, typer.Option("--images", help="Folder the pair paths are relative to.")]
 LimitOpt = Annotated[
@@ -72,30 +73,112 @@ def _templates(
     return pairs, verifier, templates
 
 
+KOpt = Annotated[
+    int,
+    typer.Option(
+        "--images-per-side",
+        min=1,
+        help="K: each side is the fused template of K distinct images of the person (--labels; "
+        "with --pairs only 1).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the draws and degradations.")]
+DegradeOpt = Annotated[
+    str,
+    typer.Option(
+        "--degrade-reference",
+        help="Degrade the reference side before detection: none | idcard (a 102x126 ID-card "
+        "chip portrait, printed and re-shot, JPEG q35).",
+    ),
+]
+MaxGenuineOpt = Annotated[
+    int, typer.Option("--max-genuine-per-person", min=1, help="Genuine comparisons per person.")
+]
+MaxSidesOpt = Annotated[
+    int, typer.Option("--max-sides-per-person", min=1, help="K-image sets per person (impostors).")
+]
+MinImagesOpt = Annotated[
+    int,
+    typer.Option(
+        "--min-images-per-person",
+        min=0,
+        help="Genuine comparisons only for people with at least this many images (default 2K).",
+    ),
+]
+
+
 @eval_app.command("verification")
 def verification(
-    pairs: PairsOpt,
     images: ImagesOpt,
     out: Annotated[Path, typer.Option("--out", help="Report folder (report.json + plots).")],
+    pairs: PairsOpt = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Identity labels instead of pairs: a CSV (path,identity) or a folder of "
+            "per-person folders (LFW).",
+        ),
+    ] = None,
+    images_per_side: KOpt = 1,
+    seed: SeedOpt = 0,
+    degrade_reference: DegradeOpt = "none",
+    max_genuine_per_person: MaxGenuineOpt = 15,
+    max_sides_per_person: MaxSidesOpt = 10,
+    min_images_per_person: MinImagesOpt = 0,
     limit: LimitOpt = None,
     workers: WorkersOpt = 2,
     cache: CacheOpt = None,
     profile: ProfileOpt = "standard",
 ) -> None:
-    """1:1 accuracy: LFW 10-fold protocol, AUC, EER, TAR@FAR, failures, cohorts, plots."""
+    """1:1 accuracy: LFW 10-fold protocol, AUC, EER, TAR@FAR, failures, cohorts, plots; FNMR and
+    FMR at the shipped decision.  With --labels: K images per side (issue 14)."""
+    from shiren.cli.multi_image_cmd import check_degrade
+
+    degrade = check_degrade(degrade_reference)
+    if (pairs is None) == (labels is None):
+        raise typer.BadParameter("give exactly one of --pairs and --labels")
+    if labels is not None:
+        _verification_labelled(
+            labels, images, out, images_per_side, seed, degrade,
+            (max_genuine_per_person, max_sides_per_person, min_images_per_person), workers, cache,
+            profile,
+        )  # fmt: skip
+        return
+    assert pairs is not None
+    if images_per_side != 1:
+        raise typer.BadParameter("--images-per-side > 1 needs --labels (identities)")
+    _verification_pairs(pairs, images, out, limit, workers, cache, profile, degrade, seed)
+
+
+def _verification_pairs(
+    pairs: Path, images: Path, out: Path, limit: int | None, workers: int, cache: Path | None,
+    profile: str, degrade: str, seed: int,
+) -> None:  # fmt: skip
     from shiren.cli.main import emit, run_guarded
+    from shiren.cli.multi_image_cmd import pair_decision, pair_templates, score_reference_pairs
     from shiren.eval.provenance import provenance, write_json
     from shiren.eval.verification import score_pairs, verification_report, write_plots
 
     def action() -> dict[str, Any]:
-        pair_list, verifier, templates = _templates(pairs, images, limit, workers, cache, profile)
-        data = score_pairs(pair_list, templates, verifier.embedder.metric)
+        if degrade == "none":
+            pair_list, verifier, templates = _templates(
+                pairs, images, limit, workers, cache, profile
+            )
+            failures = templates.failures
+            data = score_pairs(pair_list, templates, verifier.embedder.metric)
+        else:
+            pair_list, verifier = _pairs_and_verifier(pairs, images, limit, profile)
+            ref, probe = pair_templates(verifier, pair_list, images, cache, workers, degrade, seed)
+            failures = {**probe.failures, **{f"reference:{k}": v for k, v in ref.failures.items()}}
+            data = score_reference_pairs(pair_list, ref, probe, verifier.embedder.metric)
         report = verification_report(
             data,
             verifier.threshold,
             len({p.a for p in pair_list} | {p.b for p in pair_list}),
-            templates.failures,
+            failures,
         )
+        report["decision"] = pair_decision(data, verifier, degrade)
         out.mkdir(parents=True, exist_ok=True)
         report["plots"] = write_plots(data, out)
         report["provenance"] = provenance(
@@ -106,6 +189,8 @@ def verification(
                 "face_policy": verifier.config.face_policy,
                 "threshold": verifier.threshold,
                 "metric": verifier.embedder.metric,
+                "degrade_reference": degrade,
+                "seed": seed,
             },
             [_model_dict(m) for m in verifier.models],
         )
@@ -113,20 +198,49 @@ def verification(
         return report
 
     report = run_guarded(True, action)
-    emit(
-        {
-            k: report[k]
-            for k in (
-                "accuracy_mean",
-                "accuracy_std",
-                "auc",
-                "eer",
-                "tar_at_far",
-                "n_pairs",
-                "n_failed",
-            )
-        }
-    )
+    keys = ("accuracy_mean", "accuracy_std", "auc", "eer", "tar_at_far", "n_pairs", "n_failed")
+    emit({**{k: report[k] for k in keys}, "decision": report["decision"]})
+
+
+def _pairs_and_verifier(
+    pairs: Path, images: Path, limit: int | None, profile: str
+) -> tuple[Any, Any]:
+    from shiren.cli.main import verifier_for
+    from shiren.eval.pairs import limit_per_fold, read_pairs
+
+    if not images.is_dir():
+        raise typer.BadParameter(f"--images {images} is not a folder")
+    pair_list = read_pairs(pairs)
+    if limit is not None:
+        pair_list = limit_per_fold(pair_list, limit)
+    return pair_list, verifier_for(profile)
+
+
+def _verification_labelled(
+    labels: Path, images: Path, out: Path, k: int, seed: int, degrade: str,
+    caps: tuple[int, int, int], workers: int, cache: Path | None, profile: str,
+) -> None:  # fmt: skip
+    """K images per side from identity labels: report.json and report.md in ``out``."""
+    from shiren.cli.main import emit, run_guarded
+    from shiren.cli.multi_image_cmd import MARKDOWN_HEADER, compact, labelled_study, markdown_row
+    from shiren.eval.provenance import provenance, write_json
+
+    def action() -> dict[str, Any]:
+        verifier, report = labelled_study(
+            labels, images, k=k, seed=seed, degrade=degrade, caps=caps, workers=workers,
+            cache=cache, profile=profile,
+        )  # fmt: skip
+        settings: dict[str, object] = {"labels": str(labels), "images": str(images)}
+        settings |= {"profile": profile, "views": list(verifier.config.views)}
+        settings |= {"metric": verifier.embedder.metric, **report["protocol"]}
+        report["provenance"] = provenance(settings, [_model_dict(m) for m in verifier.models])
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "report.json", report)
+        row = markdown_row(images.resolve().name, profile, report)
+        (out / "report.md").write_text(f"{MARKDOWN_HEADER}\n{row}\n", encoding="utf-8")
+        return report
+
+    emit(compact(run_guarded(True, action)))
 
 
 def _model_dict(info: Any) -> dict[str, str]:
@@ -391,6 +505,15 @@ def fairness(
     quality: Annotated[
         bool, typer.Option("--quality/--no-quality", help="Also quality-gate rejections by cohort.")
     ] = True,
+    images_per_side: Annotated[
+        int | None,
+        typer.Option(
+            "--images-per-side",
+            min=1,
+            help="Also K-image comparisons per cohort (identity-labelled images; issue 14).",
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
 ) -> None:
     """Error rates per cohort (FMR, FNMR, FTA with exact 95 % intervals, worst/best ratios, DET).
 
@@ -421,12 +544,35 @@ def fairness(
             text += "\n## Quality-gate rejections by cohort\n\n" + quality_markdown(
                 rep["quality_by_cohort"]
             )
+        if images_per_side is not None:
+            rep["multi_image"] = _fairness_multi(labels, images, verifier, images_per_side, seed,
+                                                 workers, cache, profile)  # fmt: skip
+            text += rep["multi_image"].pop("markdown")
         write_json(out / "report.json", rep)
         (out / "report.md").write_text(text, encoding="utf-8")
         return rep
 
     rep = run_guarded(True, action)
     emit({k: rep[k] for k in ("fmr_ratio", "fnmr_ratio", "pair_seconds", "n_pairs")})
+
+
+def _fairness_multi(
+    labels: Path, images: Path, verifier: Any, k: int, seed: int, workers: int,
+    cache: Path | None, profile: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The per-cohort K-image section of the fairness report (with its Markdown table)."""
+    from shiren.cli.multi_image_cmd import MARKDOWN_HEADER, fairness_by_cohort, markdown_row
+
+    section = fairness_by_cohort(
+        labels, images, verifier, k=k, seed=seed, workers=workers, cache=cache
+    )
+    rows = [
+        markdown_row(name, profile, {**row, "protocol": {"images_per_side": k}})
+        for name, row in section["cohorts"].items()
+    ]
+    title = f"\n## {k} images per side, by cohort (seed {seed})\n\n"
+    section["markdown"] = title + MARKDOWN_HEADER + "\n" + "\n".join(rows) + "\n"
+    return section
 
 
 def calibrate_cohorts(

@@ -4,6 +4,11 @@ The cache key of an image is (relative path, size, mtime); the cache file is nam
 pipeline's fingerprint (model sha256s and every setting that changes a template), so a change of
 model or setting never reuses stale templates.  Failures are cached too, with their error code:
 an image that cannot be processed is counted and reported, never silently dropped.
+
+With ``degrade`` (a :mod:`shiren.core.degrade` spec name, e.g. ``"idcard"``) each image is
+turned into an ID-card-like reference before detection: its face is found on the original, the
+portrait cut around it and spoiled, seeded per image by ``(seed, crc32(path))``.  Such templates
+are cached under a key that names the spec and the seed, never under the image's own key.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -50,12 +56,13 @@ def fingerprint(verifier: Any) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _key(images_dir: Path, rel: str) -> str:
+def _key(images_dir: Path, rel: str, degrade: str | None = None, seed: int = 0) -> str:
     try:
         st = (images_dir / rel).stat()
     except OSError:
         return f"{rel}|missing"
-    return f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+    base = f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+    return base if degrade is None else f"{base}|degrade={degrade}|seed={seed}"
 
 
 def _load_cache(path: Path) -> dict[str, Any]:
@@ -96,19 +103,42 @@ def _init_worker(config: Any) -> None:
     _WORKER = Verifier.from_config(config)
 
 
-def _analyze_one(args: tuple[str, str]) -> tuple[str, Any]:
-    images_dir, rel = args
-    return rel, analyze_safely(_WORKER, Path(images_dir) / rel)
+def _analyze_one(args: tuple[str, str, str | None, int]) -> tuple[str, Any]:
+    images_dir, rel, degrade, seed = args
+    return rel, analyze_safely(_WORKER, Path(images_dir) / rel, degrade, image_seed(seed, rel))
 
 
-def analyze_safely(verifier: Any, path: Path) -> Any:
+def image_seed(seed: int, rel: str) -> int:
+    """The degradation seed of one image: the run's seed mixed with the image's path."""
+    return (seed * 0x1_0000_0000 + zlib.crc32(rel.encode("utf-8"))) % 2**63
+
+
+def degraded_pixels(verifier: Any, path: Path, spec: str, seed: int) -> Any:
+    """The image at ``path`` as an ID-card-like reference: the face is found on the original
+    (the verifier's detector and face policy) and the portrait is cut around it."""
+    from shiren.core.choice import choose_face
+    from shiren.core.degrade import degrade, parse_spec
+
+    how = parse_spec(spec)
+    pixels = verifier.decode(path)
+    if how is None:
+        return pixels
+    faces = verifier.detector.detect(pixels)
+    face = choose_face(faces, pixels.shape[1], pixels.shape[0], verifier.config.face_policy)
+    return degrade(pixels, how, face_box=face.box, seed=seed)
+
+
+def analyze_safely(verifier: Any, path: Path, degrade: str | None = None, seed: int = 0) -> Any:
     """The template of one image, or ``{"error": code}`` for a typed failure.
 
-    Anything else that escapes the pipeline is recorded as ``internal.crash``: the evaluation
-    reports it instead of dying, and a crash count above zero fails the acceptance target.
+    With ``degrade``, the image is first made an ID-card-like reference (see
+    :func:`degraded_pixels`).  Anything else that escapes the pipeline is recorded as
+    ``internal.crash``: the evaluation reports it instead of dying, and a crash count above zero
+    fails the acceptance target.
     """
     try:
-        analysis = verifier.analyze(path)
+        image = path if degrade is None else degraded_pixels(verifier, path, degrade, seed)
+        analysis = verifier.analyze(image)
     except ShirenError as exc:
         return {"error": str(exc.code)}
     except Exception as exc:  # counted as a crash on purpose; the report shows the type
@@ -124,26 +154,33 @@ def compute_templates(
     cache_dir: Path | None,
     workers: int = 1,
     progress: Progress | None = None,
+    degrade: str | None = None,
+    seed: int = 0,
 ) -> TemplateSet:
-    """Templates for ``rel_paths`` (deduplicated), reusing and updating the on-disk cache."""
+    """Templates for ``rel_paths`` (deduplicated), reusing and updating the on-disk cache.
+
+    ``degrade`` (a spec name other than ``"none"``) and ``seed``: templates of the images made
+    ID-card-like references (module docstring), cached under their own keys.
+    """
+    degrade = None if degrade in (None, "none") else degrade
     unique = sorted(set(rel_paths))
     cache_path = cache_dir / f"templates-{fingerprint(verifier)}.json" if cache_dir else None
     cached = _load_cache(cache_path) if cache_path else {}
     results: dict[str, Any] = {}
     todo = []
     for rel in unique:
-        hit = cached.get(_key(images_dir, rel))
+        hit = cached.get(_key(images_dir, rel, degrade, seed))
         if hit is None:
             todo.append(rel)
         else:
             results[rel] = hit
             if progress:
                 progress(1)
-    for rel, outcome in _run(verifier, images_dir, todo, workers, progress):
+    for rel, outcome in _run(verifier, images_dir, todo, workers, progress, degrade, seed):
         results[rel] = outcome
     if cache_path and todo:
         # Merge: the cache is shared by data sets (LFW, UTKFace, ...); keep the other entries.
-        fresh = {_key(images_dir, rel): _cacheable(v) for rel, v in results.items()}
+        fresh = {_key(images_dir, r, degrade, seed): _cacheable(v) for r, v in results.items()}
         _save_cache(cache_path, {**cached, **fresh})
     return _to_set(results)
 
@@ -157,15 +194,21 @@ def _cacheable(outcome: Any) -> Any:
 
 
 def _run(
-    verifier: Any, images_dir: Path, todo: list[str], workers: int, progress: Progress | None
+    verifier: Any,
+    images_dir: Path,
+    todo: list[str],
+    workers: int,
+    progress: Progress | None,
+    degrade: str | None = None,
+    seed: int = 0,
 ) -> Any:
     if workers <= 1 or len(todo) < 2 * workers:
         for rel in todo:
-            yield rel, analyze_safely(verifier, images_dir / rel)
+            yield rel, analyze_safely(verifier, images_dir / rel, degrade, image_seed(seed, rel))
             if progress:
                 progress(1)
         return
-    jobs = [(str(images_dir), rel) for rel in todo]
+    jobs = [(str(images_dir), rel, degrade, seed) for rel in todo]
     # "spawn": the parent already runs mediapipe's threads, which do not survive a fork.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
