@@ -9,7 +9,6 @@ calibrated threshold ships for it yet) is skipped, not failed: :func:`network_en
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,13 +26,10 @@ NETWORK_PROFILES = {"dlib": "dlib-standard", "mobilefacenet": "standard"}
 
 
 def fraud_policy_for(network: str, policy: FraudPolicy) -> FraudPolicy:
-    """``policy`` for ``network``'s scores.  fraud.toml's 1:N thresholds are dlib cosines
-    (impostors ≈ 0.8 there); MobileFaceNet's impostors score ≈ 0 and one person's two LFW press
-    photos ≈ 0.95, under the shipped 0.97: a stand-in until fraud.toml has calibrated
-    MobileFaceNet thresholds (docs/FRAUD.md, "Galleries per network")."""
-    if network == "dlib":
-        return policy
-    return replace(policy, duplicate_threshold=0.9, blacklist_threshold=0.9)
+    """``policy`` with ``network``'s 1:N thresholds (fraud.toml ``[networks.*]``: dlib's are the
+    top-level ones; MobileFaceNet's sit on its own scale, impostors ≈ 0, one person's two LFW
+    press photos ≈ 0.95).  The service applies the same ``for_network`` itself."""
+    return policy.for_network(PROFILES[NETWORK_PROFILES[network]].embedder)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from shiren.liveness.check import LivenessChecker
-from shiren.service.app import Engine, ShirenService
-from shiren.service.app import ConsentIn
+from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.keys import ServiceKeys
 from shiren.service.matching import network_of
 from shiren.storage.sql import SqlStore, make_engine, migrate

@@ -93,7 +93,7 @@ def duplicates(
         )
         templates = {r: found.templates[r] for r in rels if r in found.templates}
         scores, gallery_size = score_probes(templates, k)
-        policy = load_fraud_policy()
+        policy = load_fraud_policy().for_network(verifier.embedder.info.name)
         report = duplicates_report(scores, gallery_size, policy.duplicate_threshold, target)
         report["images"] = len(rels)
         report["failed_images"] = len([r for r in rels if r in found.failures])

@@ -157,8 +157,16 @@ def duplicates_report(
         },
         "at_policy_threshold": _rates(s, policy_threshold, everyone),
         "oracle_threshold_on_all_probes": _rates(s, oracle_t, everyone),
-        "sweep": [_rates(s, t, everyone) for t in (0.93, 0.95, 0.96, 0.97, 0.975, 0.98)],
+        "sweep": [_rates(s, t, everyone) for t in _sweep(oracle_t, policy_threshold)],
     }
+
+
+def _sweep(oracle: float, policy: float) -> list[float]:
+    """Thresholds around the oracle's and the policy's: networks score on different scales
+    (dlib's cosines crowd near 1, MobileFaceNet's spread over 0-1), so no fixed grid fits both."""
+    steps = (-0.15, -0.10, -0.05, -0.02, 0.0, 0.02, 0.05)
+    grid = {round(oracle + d, 4) for d in steps} | {round(policy, 4)}
+    return sorted(t for t in grid if -1.0 <= t <= 1.0)
 
 
 def templates_by_rel(paths: Sequence[str], found: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ device, background and velocity limits."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,15 +42,43 @@ class FraudPolicy:
         default_factory=lambda: {"subject": 10, "device": 20, "ip": 30, "id_number": 10}
     )
     source: str = "defaults"
+    networks: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per face network, the 1:N thresholds on that network's score scale (``[networks.NAME]``);
+    the top-level ones are dlib's ResNet's."""
 
     def action(self, finding: str) -> str:
         return self.actions.get(finding, "review")
+
+    def for_network(self, network: str) -> FraudPolicy:
+        """This policy with ``network``'s thresholds (unchanged when it has no section)."""
+        own = self.networks.get(network)
+        if not own:
+            return self
+        return replace(
+            self,
+            duplicate_threshold=own.get("duplicate_threshold", self.duplicate_threshold),
+            blacklist_threshold=own.get("blacklist_threshold", self.blacklist_threshold),
+            same_id_threshold=own.get("same_id_threshold", self.same_id_threshold),
+        )
 
 
 def _bad(why: str, source: str) -> ConfigError:
     return ConfigError(
         f"fraud policy {source}: {why}", code=ErrorCode.CONFIG_INVALID, detail={"source": source}
     )
+
+
+NETWORK_KEYS = ("duplicate_threshold", "blacklist_threshold", "same_id_threshold")
+
+
+def _networks(raw: dict[str, Any]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, section in raw.items():
+        unknown = set(section) - set(NETWORK_KEYS)
+        if unknown:
+            raise ValueError(f"networks.{name}: unknown key(s) {sorted(unknown)}")
+        out[str(name)] = {k: float(v) for k, v in section.items()}
+    return out
 
 
 def parse_fraud_policy(data: dict[str, Any], source: str) -> FraudPolicy:
@@ -78,6 +106,7 @@ def parse_fraud_policy(data: dict[str, Any], source: str) -> FraudPolicy:
                 for key, default in (("subject", 10), ("device", 20), ("ip", 30), ("id_number", 10))
             },
             source=source,
+            networks=_networks(data.get("networks", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(f"{type(exc).__name__}: {exc}", source) from None

@@ -104,7 +104,10 @@ class FraudGuard:
         self, service: ShirenService, indexes: IndexProvider, policy: FraudPolicy | None = None
     ) -> None:
         self.svc = service
-        self.policy = policy or load_fraud_policy()
+        # the 1:N thresholds on the scale of the service's network (fraud.toml [networks.*])
+        self.policy = (policy or load_fraud_policy()).for_network(
+            service.verifier.embedder.info.name
+        )
         self._reconciled: set[tuple[str, str]] = set()
         """(tenant, gallery) pairs this process has reconciled with the database."""
         self._reconcile_lock = threading.Lock()
