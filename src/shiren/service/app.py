@@ -121,7 +121,7 @@ from shiren.service.consent import (
 from shiren.service.fraud import FraudGuard, index_sealers
 from shiren.service.fraud import adjust as fraud_adjust
 from shiren.service.keys import ServiceKeys, resolve_keys
-from shiren.service.matching import FaceMatcher, MatchOutcome, StoredFace, network_of
+from shiren.service.matching import FaceMatcher, MatchOutcome, StoredFace, reference_network
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter, RedisCounter
 from shiren.service.settings import Settings, check_production
 from shiren.service.ssrf import Resolver, system_resolver
@@ -1014,18 +1014,16 @@ class ShirenService:
                 temps = uow.templates.list_for_subject(tenant.id, session.subject_id)
                 rows = [(t.id, "templates", t.embedder, t.template_enc) for t in temps]
         key = self._subject_key(tenant, subject) if rows else None
-        stored = [
-            StoredFace(
-                row_id,
-                table,
-                network_of(embedder),
-                np.frombuffer(
-                    self._open(key, tenant, table, "template_enc", row_id, blob), dtype=np.float32
-                ),
+        network, dim = self.verifier.embedder.info.name, self.verifier.embedder.dim
+        stored = []
+        for row_id, table, embedder, blob in rows:
+            if key is None:
+                break
+            vector = np.frombuffer(
+                self._open(key, tenant, table, "template_enc", row_id, blob), dtype=np.float32
             )
-            for row_id, table, embedder, blob in rows
-            if key is not None
-        ]
+            found = reference_network(embedder, len(vector), network, dim)
+            stored.append(StoredFace(row_id, table, found, vector))
         same_network = self.checker.verifier.embedder is self.verifier.embedder
         return self.matcher.match(
             stored,

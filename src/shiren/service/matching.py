@@ -42,9 +42,25 @@ PROBE_FRAMES = 3
 """Still frames fused into the probe (each costs one more embedding pass per view)."""
 
 
+LEGACY_DIM = 128
+"""dlib's ResNet template length: what a pre-0007 reference (embedder NULL) holds."""
+
+
 def network_of(embedder: str | None) -> str:
     """The network name of an ``embedder`` id (``None``: a pre-0007 reference, dlib)."""
     return (embedder or LEGACY_NETWORK).split("@", 1)[0]
+
+
+def reference_network(embedder: str | None, dim: int, current: str, current_dim: int) -> str:
+    """The network of a stored face: its recorded ``embedder``; for a row that recorded none
+    (a reference stored before migration 0007), dlib's when it holds 128 values, the shipped
+    network's when it holds that network's length (a row written by a deployment that ran the
+    new network before the migration), else dlib's (reported as outdated by the match)."""
+    if embedder:
+        return network_of(embedder)
+    if dim != LEGACY_DIM and dim == current_dim:
+        return current
+    return LEGACY_NETWORK
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,5 +298,6 @@ __all__ = [
     "MatchOutcome",
     "StoredFace",
     "network_of",
+    "reference_network",
     "still_frames",
 ]
