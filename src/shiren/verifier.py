@@ -63,11 +63,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # MobileFaceNet (the shipped network; separates East-Asian faces far better than dlib's,
-    # docs/MODEL_CARD.md), ~4.4 ms per view on one core
+    # docs/MODEL_CARD.md), ~5 ms per view on one core
     # (all four views score lower on LFW, 99.13 %: the 5-point chips are worse than the mesh's)
     "fast": Profile(MOBILEFACENET, ("mesh",)),
     "standard": Profile(MOBILEFACENET, ("mesh", "mesh-flip")),
-    # dlib's ResNet (the network before 2026-12; kept for templates enrolled with it), ~7 ms/view
+    # dlib's ResNet (the network before 2026-12; kept for templates enrolled with it), ~3 ms/view
     "dlib-fast": Profile(DLIB, ("mesh-flip",)),
     "dlib-standard": Profile(DLIB, ("mesh", "5pt-flip")),
     "dlib-accurate": Profile(DLIB, VIEWS),
@@ -86,7 +86,7 @@ class VerifierConfig:
     views: tuple[View, ...] = ("mesh", "mesh-flip")
     """The aligned chips whose templates are averaged into one.  ``mesh``: aligned on the face
     mesh's eye corners and nose base; ``5pt``: on dlib's 5-point regressor; ``-flip``: mirrored.
-    Each view costs one forward pass (~4.4 ms MobileFaceNet, ~7 ms dlib); see
+    Each view costs one forward pass (~5 ms MobileFaceNet, ~3 ms dlib as ONNX); see
     docs/MODEL_CARD.md for accuracy per choice."""
     threshold: float | None = None
     """Similarity threshold for a match; None → the calibrated default shipped for the embedder."""
