@@ -1,5 +1,6 @@
 """One contract, run against every embedder: the fake, the tiny user ONNX model, shiren's ONNX
-translation of dlib's ResNet and dlib's own forward pass."""
+translations of dlib's ResNet and of MobileFaceNet (the shipped network), and dlib's own forward
+pass."""
 
 from __future__ import annotations
 
@@ -43,11 +44,18 @@ def _dlib_native(tmp: Path) -> Any:
     return build_model("dlib-resnet-v1")
 
 
+def _mobilefacenet(tmp: Path) -> Any:
+    from shiren.models.registry import build_model
+
+    return build_model("mobilefacenet-onnx")
+
+
 FACTORIES: dict[str, Callable[[Path], Any]] = {
     "fake": _fake,
     "tiny-onnx": _tiny,
     "dlib-onnx": _dlib_onnx,
     "dlib-native": _dlib_native,
+    "mobilefacenet-onnx": _mobilefacenet,
 }
 
 
@@ -58,19 +66,31 @@ def embedder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def chips() -> np.ndarray:
-    """Four real 150×150 chips: two images of one person, one of another, one blank grey."""
+    """Four real 150×150 chips, dlib-aligned and ArcFace-aligned: two images of one person, one
+    of another, one blank grey."""
     import dlib
     import face_recognition_models as frm
     from PIL import Image
 
+    from shiren.core.align import arcface_chip_from_dlib5
+
     predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-    out = []
+    dlib_chips, arcface_chips = [], []
     for name, idx in [("Abel_Pacheco", 1), ("Abel_Pacheco", 4), ("Dean_Barker", 1)]:
         img = np.asarray(Image.open(lfw(name, idx)).convert("RGB"))
         shape = predictor(img, dlib.rectangle(70, 70, 180, 180))
-        out.append(dlib.get_face_chip(img, shape, 150, 0.25))
-    out.append(np.full((150, 150, 3), 128, dtype=np.uint8))
-    return np.stack(out)
+        dlib_chips.append(dlib.get_face_chip(img, shape, 150, 0.25))
+        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+        arcface_chips.append(cv2.resize(arcface_chip_from_dlib5(img, points, 112), (150, 150)))
+    dlib_chips.append(np.full((150, 150, 3), 128, dtype=np.uint8))
+    arcface_chips.append(np.full((150, 150, 3), 128, dtype=np.uint8))
+    return np.stack([np.stack(dlib_chips), np.stack(arcface_chips)])
+
+
+def _aligned(embedder: Any, chips: np.ndarray) -> np.ndarray:
+    """The chips in the embedder's own alignment convention (dlib's or ArcFace's)."""
+    which = 1 if getattr(embedder, "alignment", "dlib") == "arcface" else 0
+    return _fit(chips[which], embedder.chip_size)
 
 
 def _fit(chips: np.ndarray, size: int) -> np.ndarray:
@@ -88,7 +108,7 @@ def test_satisfies_protocol(embedder: Any) -> None:
 
 
 def test_shapes_and_dtype(embedder: Any, chips: np.ndarray) -> None:
-    batch = _fit(chips, embedder.chip_size)
+    batch = _aligned(embedder, chips)
     out = embedder.embed(batch)
     assert out.shape == (len(batch), embedder.dim)
     assert out.dtype == np.float32
@@ -101,7 +121,7 @@ def test_empty_batch(embedder: Any) -> None:
 
 
 def test_deterministic_and_batch_independent(embedder: Any, chips: np.ndarray) -> None:
-    batch = _fit(chips, embedder.chip_size)
+    batch = _aligned(embedder, chips)
     together = embedder.embed(batch)
     alone = np.stack([embedder.embed(c[None])[0] for c in batch])
     np.testing.assert_allclose(together, alone, atol=1e-4)
@@ -109,7 +129,7 @@ def test_deterministic_and_batch_independent(embedder: Any, chips: np.ndarray) -
 
 
 def test_identical_chips_are_most_similar(embedder: Any, chips: np.ndarray) -> None:
-    out = embedder.embed(_fit(chips, embedder.chip_size))
+    out = embedder.embed(_aligned(embedder, chips))
     self_score = similarity(out[0], out[0], embedder.metric)
     assert self_score >= similarity(out[0], out[1], embedder.metric) - 1e-6
     assert self_score >= similarity(out[0], out[2], embedder.metric) - 1e-6
@@ -118,7 +138,7 @@ def test_identical_chips_are_most_similar(embedder: Any, chips: np.ndarray) -> N
 def test_real_models_tell_people_apart(embedder: Any, chips: np.ndarray) -> None:
     if embedder.info.version == "fake" or embedder.info.name == "tiny-embedder":
         pytest.skip("only trained models know identities")
-    out = embedder.embed(_fit(chips, embedder.chip_size))
+    out = embedder.embed(_aligned(embedder, chips))
     same = similarity(out[0], out[1], embedder.metric)
     other = similarity(out[0], out[2], embedder.metric)
     assert same > other
