@@ -224,6 +224,7 @@ def _register_subcommands() -> None:
         eval_cmd,
         liveness_cmd,
         liveness_eval_cmd,
+        models_add_cmd,
         pad_cmd,
         service_cmd,
         templates_cmd,
@@ -238,6 +239,7 @@ def _register_subcommands() -> None:
     console_cmd.register(app)
     demo_cmd.register(app)
     templates_cmd.register(app)
+    models_add_cmd.register(models_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,7 +89,7 @@ from shiren.liveness.check import (
     MemoryReplayGuard,
     ReplayGuard,
 )
-from shiren.liveness.config import Level, LivenessConfig
+from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.liveness.frames import FrameSequence, from_encoded
 from shiren.liveness.memo import CaptureMemo
 from shiren.messages import message
@@ -299,11 +300,35 @@ class Engine:
     checker: LivenessChecker
 
     @classmethod
-    def load(cls) -> Engine:
-        """Load the real models once (checksums verified).  Without the PAD weights the levels
-        that require the passive signal fail closed (``liveness.passive_unavailable``)."""
-        verifier = Verifier.from_config(PROFILES["standard"].config())
-        return cls(verifier, LivenessChecker.from_config(verifier=verifier, parallel=True))
+    def load(cls, settings: Settings | None = None) -> Engine:
+        """Load the real models once (checksums verified): the ``standard`` profile, or the
+        network ``settings`` name (a lender's own, by manifest).  Without the PAD weights the
+        levels that require the passive signal fail closed (``liveness.passive_unavailable``)."""
+        config = PROFILES["standard"].config()
+        if settings is not None and (settings.embedder or settings.match_threshold is not None):
+            config = replace(
+                config,
+                embedder=settings.embedder or config.embedder,
+                model_manifest=Path(settings.model_manifest) if settings.model_manifest else None,
+                threshold=settings.match_threshold,
+            )
+        verifier = Verifier.from_config(config)
+        liveness = load_config()
+        network = verifier.embedder.info.name
+        if settings is not None and network not in liveness.identity.by_network:
+            # a lender's own network: the keyframes of one session must score at least its
+            # second-factor threshold (or its pass threshold): dlib's 0.92 means nothing there
+            floor = settings.second_factor_threshold
+            identity = replace(
+                liveness.identity,
+                by_network={
+                    **liveness.identity.by_network,
+                    network: verifier.threshold if floor is None else floor,
+                },
+            )
+            liveness = replace(liveness, identity=identity)
+        checker = LivenessChecker.from_config(liveness, verifier=verifier, parallel=True)
+        return cls(verifier, checker)
 
 
 @dataclass
@@ -425,7 +450,7 @@ class ShirenService:
         service = cls(
             store=SqlStore(sql),
             keys=keys,
-            engine=_engine_for(settings, engine or Engine.load()),
+            engine=_engine_for(settings, engine or Engine.load(settings)),
             counter=counter,
             replay_guard=replay_guard,
             session_ttl_s=settings.session_ttl_s,
@@ -437,6 +462,8 @@ class ShirenService:
             connectors=resolve_connectors(settings),  # issue 6
         )
         service.fraud.indexes = _face_indexes(service, sql)  # anti-fraud (issue 6)
+        if settings.second_factor_threshold is not None:  # issue 14: a lender's own grey zone
+            service.matcher.second_factor = settings.second_factor_threshold
         return service
 
     # -- keys and helpers ----------------------------------------------------------------

@@ -99,6 +99,9 @@ class FaceMatcher:
         self.verifier = verifier
         self.network = verifier.embedder.info.name
         self.profile = profile
+        self.second_factor: float | None = None
+        """The shipped network's grey-zone lower bound when configured (a lender's own
+        network, ``SHIREN_SECOND_FACTOR_THRESHOLD``); else the shipped table's."""
         self._others: dict[str, Verifier | None] = {}
         self._lock = threading.Lock()
 
@@ -128,12 +131,14 @@ class FaceMatcher:
     def thresholds(self, verifier: Verifier) -> tuple[float, float | None]:
         """(pass threshold, grey-zone lower bound) of ``verifier``'s network and views."""
         if verifier is self.verifier and self.verifier.config.threshold is not None:
-            return self.verifier.threshold, None
+            return self.verifier.threshold, self.second_factor
         try:
             entry = threshold_entry(verifier.embedder.info.name, views=verifier.config.views)
         except ShirenError:
             return verifier.threshold, None
         grey = entry.get("second_factor_threshold")
+        if verifier is self.verifier and self.second_factor is not None:
+            grey = self.second_factor
         return float(entry["threshold"]), None if grey is None else float(grey)
 
     # -- probes -----------------------------------------------------------------------------

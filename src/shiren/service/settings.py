@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """The origin borrowers reach the service at (``https://verify.example.com``), used to
     build ``capture_url``; default: the origin of the lender's request."""
+    embedder: str | None = None
+    """The face network to embed with (issue 14): default the shipped ``standard`` profile's
+    (MobileFaceNet); a lender's own network names a ``SHIREN_MODEL_MANIFEST`` entry (added with
+    ``shiren models add``).  Subjects enrolled with another network keep working."""
+    model_manifest: str | None = None
+    """A model manifest (JSON) adding networks by path, written by ``shiren models add``."""
+    match_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """The pass threshold of ``embedder`` when shiren ships none for it (its calibration
+    report, ``shiren models add``, proposes one); overrides the shipped one otherwise."""
+    second_factor_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """The lower bound of the grey zone that asks for a non-face factor (optional)."""
     test_passive_only: bool = False
     """TEST ONLY (``SHIREN_TEST_PASSIVE_ONLY=1``): every liveness level requires only the
     passive (MiniFASNet) signal, so a pre-recorded video can drive the capture page end to end
