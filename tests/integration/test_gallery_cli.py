@@ -25,7 +25,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SHIREN_ENV", "development")
     for name in ("MASTER_KEY", "AUDIT_KEY", "CHALLENGE_KEY", "KEYS_FILE", "REDIS_URL"):
         monkeypatch.delenv(f"SHIREN_{name}", raising=False)
-    monkeypatch.setattr(Engine, "load", classmethod(lambda cls: fake_engine()))
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings=None: fake_engine()))
     return app
 
 
