@@ -29,6 +29,7 @@ from shiren.privacy import (
 )
 from shiren.service import rotation
 from shiren.service.app import ConsentIn, Engine, ShirenService
+from shiren.service.identity import open_field
 from shiren.service.keys import ServiceKeys
 from shiren.service.rotation import rotate_tenant_key
 from shiren.service.webhooks import open_secret
@@ -223,6 +224,14 @@ def test_an_interrupted_rotation_keeps_serving_and_resumes(
     # readers see every subject, re-sealed or not; writers seal with the new key
     for name, sid in names.items():
         assert service.export_subject(mid, sid)["subject"]["name"] == name
+        # the fallback and payout use cases open identities outside ShirenService: they must
+        # pick the tenant key by version too (issue 15: they failed with crypto.decrypt_failed)
+        with service.store() as uow:
+            row = uow.subjects.get(mid.id, sid)
+        assert row is not None
+        assert row.name_enc is not None
+        opened = open_field(service.keys, mid, row, "subjects", "name_enc", sid, row.name_enc)
+        assert opened.decode() == name
     service.set_webhook(mid, "http://127.0.0.1:9/other", "s" * 20)
     mid = _tenant(service, tenant.id)
     assert open_secret(service.keys, mid) == b"s" * 20
