@@ -16,8 +16,9 @@ import pytest
 from shiren.errors import StateError
 from shiren.eval.population import MIN_SUBJECTS, ReportCache, population_report
 from shiren.service.app import ShirenService
-from shiren.service.gallery_calibration import network_of, read_gallery
+from shiren.service.gallery_calibration import read_gallery
 from shiren.service.keys import ServiceKeys
+from shiren.service.matching import network_of
 from shiren.storage.memory import MemoryStore
 from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.service.fixtures import FakeClock

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -134,6 +136,19 @@ def resolve_path(entry: ManifestEntry) -> Path:
         )
     base = Path(next(iter(spec.submodule_search_locations))).parent
     return base / entry.file
+
+
+def build_atomically(path: Path, write: Callable[[Path], str]) -> str:
+    """Run ``write`` (which writes a file and returns its sha256) into a temporary file beside
+    ``path``, then move it into place: a crash never leaves a half-written model file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        digest = write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return digest
 
 
 def sha256_file(path: Path) -> str:

@@ -29,7 +29,13 @@ from typing import Any
 
 from shiren.errors import ErrorCode, ModelError
 from shiren.models import mobilefacenet
-from shiren.models.manifest import ManifestEntry, builtin_manifest, sha256_file, verified_path
+from shiren.models.manifest import (
+    ManifestEntry,
+    build_atomically,
+    builtin_manifest,
+    sha256_file,
+    verified_path,
+)
 
 ONNX_DLIB = "dlib-resnet-v1-onnx"
 CONVERTER_VERSION = "1"
@@ -126,14 +132,7 @@ def build_dlib_onnx(source: ManifestEntry, onnx_path: Path) -> str:
     from shiren.models.dlib_convert import convert_dlib_resnet
 
     dat = verified_path(source)
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_path.with_name(f"{onnx_path.name}.{os.getpid()}.tmp")
-    try:
-        digest = convert_dlib_resnet(dat, tmp)
-        tmp.replace(onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return digest
+    return build_atomically(onnx_path, lambda tmp: convert_dlib_resnet(dat, tmp))
 
 
 MINIFASNET_ENV = "SHIREN_MINIFASNET_DIR"
@@ -272,11 +271,4 @@ def build_minifasnet_onnx(name: str, onnx_path: Path) -> str:
     from shiren.models.minifasnet import convert_minifasnet
 
     pth = verified_path(minifasnet_source_entry(name))
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_path.with_name(f"{onnx_path.name}.{os.getpid()}.tmp")
-    try:
-        digest = convert_minifasnet(pth, tmp)
-        tmp.replace(onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return digest
+    return build_atomically(onnx_path, lambda tmp: convert_minifasnet(pth, tmp))

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from shiren.domain.entities import SubjectStatus, Template, Tenant
 from shiren.errors import ConfigError
 from shiren.service.app import ShirenService
+from shiren.service.matching import network_of
 from shiren.storage.ports import UnitOfWork, not_found
 from shiren.thresholds import default_threshold
 from shiren.verifier import PROFILES
@@ -56,11 +57,6 @@ class EnrolledGallery:
     @property
     def n_subjects(self) -> int:
         return int(self.templates.shape[0])
-
-
-def network_of(embedder: str) -> str:
-    """The network name of a ``Template.embedder`` value (``"<name>@sha256:<hex>"``)."""
-    return embedder.split("@", 1)[0]
 
 
 def current_threshold(service: ShirenService) -> float:
@@ -151,4 +147,4 @@ def _stack(vectors: list[npt.NDArray[np.float32]]) -> tuple[npt.NDArray[np.float
     return np.stack(same).astype(np.float32), len(vectors) - len(same)
 
 
-__all__ = ["EnrolledGallery", "current_threshold", "network_of", "read_gallery"]
+__all__ = ["EnrolledGallery", "current_threshold", "read_gallery"]

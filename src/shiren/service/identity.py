@@ -18,6 +18,10 @@ def subject_key(keys: ServiceKeys, tenant: Tenant, subject: Subject) -> DataKey:
     rotation a subject wrapped by the previous key is not re-wrapped yet), or the current tenant
     key for a subject enrolled before subject keys."""
     deks = keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
+    return _subject_key(deks, tenant, subject)
+
+
+def _subject_key(deks: tuple[DataKey, ...], tenant: Tenant, subject: Subject) -> DataKey:
     if subject.wrapped_key is None:
         return deks[0]
     dek = tenantkeys.by_version(deks, tenantkeys.wrapper_version(subject.wrapped_key))
@@ -28,7 +32,7 @@ def _opening_key(keys: ServiceKeys, tenant: Tenant, subject: Subject, blob: byte
     """The key to open ``blob`` of ``subject``: a field of a subject without its own key sealed
     before a tenant-key rotation opens with the previous tenant key until it is re-sealed."""
     deks = keys.ring.unwrap_tenant_keys(tenant.id, tenant.wrapped_dek)
-    return tenantkeys.for_blob(deks, subject_key(keys, tenant, subject), blob)
+    return tenantkeys.for_blob(deks, _subject_key(deks, tenant, subject), blob)
 
 
 def _ctx(tenant: Tenant, column: str, subject: Subject) -> CipherContext:

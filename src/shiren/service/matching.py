@@ -26,6 +26,7 @@ from shiren.core.fusion import fuse, pose_weight
 from shiren.core.geometry import FloatArray
 from shiren.core.pose import head_pose
 from shiren.errors import ShirenError
+from shiren.fraud.index import network_of as network_name
 from shiren.liveness.challenge import Challenge
 from shiren.liveness.frames import FrameSequence
 from shiren.liveness.memo import CaptureMemo, live_template
@@ -48,7 +49,7 @@ LEGACY_DIM = 128
 
 def network_of(embedder: str | None) -> str:
     """The network name of an ``embedder`` id (``None``: a pre-0007 reference, dlib)."""
-    return (embedder or LEGACY_NETWORK).split("@", 1)[0]
+    return network_name(embedder or LEGACY_NETWORK)
 
 
 def reference_network(embedder: str | None, dim: int, current: str, current_dim: int) -> str:
