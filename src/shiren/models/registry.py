@@ -268,7 +268,7 @@ def minifasnet_ensemble_description(
 
 def build_minifasnet_onnx(name: str, onnx_path: Path) -> str:
     """Translate the verified ``.pth`` of ``name`` to ONNX, atomically; returns its sha256."""
-    from shiren.models.minifasnet import convert_minifasnet
+    from shiren.models.minifasnet_convert import convert_minifasnet
 
     pth = verified_path(minifasnet_source_entry(name))
     return build_atomically(onnx_path, lambda tmp: convert_minifasnet(pth, tmp))
