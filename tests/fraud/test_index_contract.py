@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from shiren.errors import ConfigError, InputError
-from shiren.fraud.embedded import _MAGIC, _MAGIC_IVF, EmbeddedProvider, HnswIndex, IvfIndex
+from shiren.fraud.embedded import EmbeddedProvider, HnswIndex, IvfIndex
 from shiren.fraud.index import (
     LEGACY_NETWORK,
     ExactProvider,
@@ -27,6 +27,7 @@ from shiren.fraud.index import (
     scoped_gallery,
 )
 from shiren.fraud.pgvector import PgVectorProvider, table_for
+from shiren.fraud.sealed_gallery import _MAGIC, _MAGIC_IVF
 from shiren.fraud.synthetic import GalleryModel
 from shiren.privacy import CipherContext, DecryptError, new_data_key, open_, seal
 from shiren.storage.sql import make_engine
