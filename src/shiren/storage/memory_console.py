@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from shiren.domain.console import ConsoleRole, ConsoleUser, ConsoleUserStatus, DailyCount
 from shiren.domain.entities import AuditEvent, Check, Subject, Tenant
-from shiren.storage.ports import duplicate, not_found
+from shiren.storage.errors import duplicate, not_found
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

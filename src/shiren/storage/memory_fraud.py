@@ -1,19 +1,20 @@
-"""In-memory anti-fraud repositories (the reference the SQL ones are held to)."""
+"""In-memory anti-fraud repositories (the reference the SQL ones are held to).
+
+They see the unit of work only as the keeper of the tables (:class:`~.memory_tables._HasTables`),
+so this module depends on :mod:`.memory_tables`, never on :mod:`.memory` that assembles it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from shiren.domain.fraud import BlacklistEntry, EnrolSignal, FraudFinding
-from shiren.storage.ports import duplicate, not_found
-
-if TYPE_CHECKING:
-    from shiren.storage.memory import MemoryUnitOfWork, _Tables
+from shiren.storage.errors import duplicate, not_found
+from shiren.storage.memory_tables import _HasTables, _Tables
 
 
 class _Repo:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
+    def __init__(self, uow: _HasTables) -> None:
         self._uow = uow
 
     @property

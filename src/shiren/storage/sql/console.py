@@ -22,9 +22,11 @@ from shiren.domain.console import (
     DailyCount,
 )
 from shiren.domain.entities import AuditEvent, Subject
-from shiren.storage.ports import not_found
+from shiren.storage.errors import not_found
 from shiren.storage.sql import schema as s
-from shiren.storage.sql.repositories import _audit, _loader, _SqlRepo, _subject, _values
+from shiren.storage.sql.base import _loader, _SqlRepo, _values
+from shiren.storage.sql.events import _audit
+from shiren.storage.sql.subjects import _subject
 
 _user = _loader(ConsoleUser, role=ConsoleRole, status=ConsoleUserStatus)
 

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 
 from shiren.domain.fraud import BlacklistEntry, EnrolSignal, FraudFinding
 from shiren.storage.sql import schema as s
-from shiren.storage.sql.repositories import _loader, _SqlRepo, _values
+from shiren.storage.sql.base import _loader, _SqlRepo, _values
 
 _entry = _loader(BlacklistEntry)
 _signal = _loader(EnrolSignal)

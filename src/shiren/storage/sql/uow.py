@@ -1,4 +1,9 @@
-"""The SQL unit of work: one connection, one transaction, every repository."""
+"""The SQL unit of work: one connection, one transaction, every repository.
+
+It sits at the top of :mod:`shiren.storage.sql`: it imports every repository module, and none of
+them imports it back (a repository sees the unit of work only through
+:class:`~shiren.storage.sql.base._HasConnection`).
+"""
 
 from __future__ import annotations
 
@@ -9,29 +14,32 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from shiren.storage.sql.base import unavailable
+from shiren.storage.sql.checks import (
+    SqlCheckRepository,
+    SqlEvidenceRepository,
+    SqlLendingEventRepository,
+    SqlSessionRepository,
+)
 from shiren.storage.sql.console import SqlConsoleQueries, SqlConsoleUserRepository
+from shiren.storage.sql.events import SqlAuditLog, SqlWebhookOutbox
 from shiren.storage.sql.fraud_repositories import (
     SqlBlacklistRepository,
     SqlEnrolSignalRepository,
     SqlFindingRepository,
 )
-from shiren.storage.sql.repositories import (
-    SqlAuditLog,
-    SqlCheckRepository,
-    SqlConsentRepository,
-    SqlEvidenceRepository,
+from shiren.storage.sql.reviews import (
     SqlFallbackRepository,
-    SqlLendingEventRepository,
     SqlPayoutCheckRepository,
-    SqlReferenceRepository,
     SqlReviewRepository,
-    SqlSealedFields,
-    SqlSessionRepository,
+)
+from shiren.storage.sql.sealed import SqlSealedFields
+from shiren.storage.sql.subjects import (
+    SqlConsentRepository,
+    SqlReferenceRepository,
     SqlSubjectRepository,
     SqlTemplateRepository,
     SqlTenantRepository,
-    SqlWebhookOutbox,
-    unavailable,
 )
 
 
