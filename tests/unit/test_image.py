@@ -476,6 +476,8 @@ def test_png_decompression_bomb_is_refused_from_the_header() -> None:
         with pytest.raises(ImageError) as info:
             decode_image(data, limits)
         assert info.value.code == ErrorCode.IMAGE_TOO_MANY_PIXELS
+        # the header's real size, also where Pillow's own guard refused it (issue 15: was 0 x 0)
+        assert (info.value.detail["width"], info.value.detail["height"]) == (60_000, 60_000)
     assert time.perf_counter() - start < 0.5
 
 

@@ -150,7 +150,7 @@ def decode_image(
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_many_pixels(limits) from exc
+        raise _too_many_pixels(limits, *_header_size(raw, fmt)) from exc
     except Exception as exc:  # Pillow raises a zoo (OSError, SyntaxError, ValueError, ...)
         code = _failure_code(exc, raw, fmt, reader.ran_dry)
         raise _error(code, f"The {_PIL_FORMATS[fmt]} image cannot be decoded.") from exc
@@ -186,6 +186,18 @@ def _too_many_pixels(limits: ImageLimits, width: int = 0, height: int = 0) -> Im
         max_pixels=limits.max_pixels,
         max_side_px=limits.max_side_px,
     )
+
+
+def _header_size(data: bytes, fmt: ImageFormat) -> tuple[int, int]:
+    """``(w, h)`` as the header declares them, read by the format's plugin directly: Pillow's
+    own bomb guard (in ``Image.open``, which refused this image) is not in that path, and no
+    pixel is decoded.  ``(0, 0)`` when even the header cannot be read."""
+    try:
+        factory, _accept = Image.OPEN[_PIL_FORMATS[fmt]]
+        with factory(io.BytesIO(data)) as header:
+            return int(header.size[0]), int(header.size[1])
+    except Exception:  # a header Pillow could not read twice: no dimensions to report
+        return 0, 0
 
 
 def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
