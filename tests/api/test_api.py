@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from shiren.api.app import create_app
 from shiren.service.app import Engine, ShirenService
+from shiren.service.bootstrap import build_service
 from shiren.service.keys import resolve_keys
 from shiren.service.settings import Settings
 from shiren.storage.leakscan import scan_database
@@ -595,5 +596,5 @@ def test_stored_faces_threshold_is_a_setting(tmp_path: Path, engine: Engine) -> 
         stored_faces_warning=3,
         keys_file=str(tmp_path / "keys.json"),
     )
-    assert ShirenService.from_settings(settings, engine=engine).stored_faces_warning == 3
+    assert build_service(settings, engine=engine).stored_faces_warning == 3
     assert Settings().stored_faces_warning == 100_000

@@ -30,6 +30,7 @@ import pytest
 
 from shiren.api.app import create_app
 from shiren.service.app import Engine, ShirenService
+from shiren.service.bootstrap import build_service
 from shiren.service.settings import Settings
 from tests.conftest import require
 
@@ -112,7 +113,7 @@ class LiveServer:
 
 
 def start_server(engine: Engine, folder: Path, *, passive_only: bool) -> LiveServer:
-    """The real app (``create_app`` over ``ShirenService.from_settings``) on a free port."""
+    """The real app (``create_app`` over ``bootstrap.build_service``) on a free port."""
     import uvicorn
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,7 @@ def start_server(engine: Engine, folder: Path, *, passive_only: bool) -> LiveSer
         keys_file=str(folder / "keys.json"),
         test_passive_only=passive_only,
     )
-    service = ShirenService.from_settings(settings, engine=engine)
+    service = build_service(settings, engine=engine)
     port = _free_port()
     config = uvicorn.Config(
         create_app(service), host="127.0.0.1", port=port, log_level="warning", lifespan="off"

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from shiren.service.app import Engine, ShirenService
+from shiren.service.app import Engine
+from shiren.service.bootstrap import build_service
 from shiren.service.settings import load_settings
 from tests.service.gallery_support import FAKE_THRESHOLD, bind_face, fake_engine, random_faces
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     monkeypatch.setenv("SHIREN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SHIREN_ENV", "development")
     for name in ("MASTER_KEY", "AUDIT_KEY", "CHALLENGE_KEY", "KEYS_FILE", "REDIS_URL"):
@@ -31,7 +31,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def _gallery(n: int) -> str:
     """A tenant with ``n`` enrolled faces (the last two the same face) in the CLI's database."""
-    service = ShirenService.from_settings(load_settings())
+    service = build_service(load_settings())
     tenant, _ = service.create_tenant("lender")
     faces = random_faces(n, seed=21)
     faces[-1] = faces[-2] * 0.5

@@ -54,7 +54,9 @@ def bind_face(
             wrapped = (
                 None
                 if legacy_key
-                else wrap_subject_key(service._dek(tenant), tenant.id, subject_id, new_data_key())
+                else wrap_subject_key(
+                    service.vault.tenant_key(tenant), tenant.id, subject_id, new_data_key()
+                )
             )
             subject = Subject(
                 id=subject_id,
@@ -67,13 +69,13 @@ def bind_face(
             uow.subjects.add(subject)
         template_id = new_id()
         blob = np.asarray(vector, dtype=np.float32).tobytes()
-        key = service._subject_key(tenant, subject)
+        key = service.vault.subject_key(tenant, subject)
         uow.templates.add(
             Template(
                 id=template_id,
                 tenant_id=tenant.id,
                 subject_id=subject.id,
-                template_enc=service._seal(
+                template_enc=service.vault.seal(
                     key, tenant, "templates", "template_enc", template_id, blob
                 ),
                 embedder=embedder or service.embedder_id,

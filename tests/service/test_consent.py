@@ -14,7 +14,6 @@ import pytest
 from shiren.domain.entities import SessionStatus, SubjectStatus
 from shiren.errors import ErrorCode, StateError
 from shiren.service.app import ConsentIn, Engine, ShirenService
-from shiren.service.consent import withdraw
 from shiren.service.keys import ServiceKeys
 from shiren.service.webhooks import WebhookDeliverer
 from tests.service.fixtures import FakeClock
@@ -89,10 +88,12 @@ def _scenario(
     assert step.session is not None  # an open session when consent is withdrawn
 
     with pytest.raises(StateError) as err:  # no such consent: a typed 404
-        withdraw(service, tenant, subject.id, purpose="marketing", version=None)
+        service.withdraw_consent(tenant, subject.id, purpose="marketing", version=None)
     assert err.value.code is ErrorCode.RECORD_NOT_FOUND
     clock.advance(5)
-    out = withdraw(service, tenant, subject.id, purpose=CONSENT["purpose"], version="2026-02")
+    out = service.withdraw_consent(
+        tenant, subject.id, purpose=CONSENT["purpose"], version="2026-02"
+    )
     assert out["already_withdrawn"] is False
     assert out["face_data_deleted"] is True
     assert out["sessions_expired"] == 1
@@ -124,7 +125,7 @@ def _scenario(
     assert "sms_otp" in after.requirement.fallbacks
 
     # idempotent: same answer, nothing audited twice
-    again = withdraw(service, tenant, subject.id, purpose=CONSENT["purpose"], version=None)
+    again = service.withdraw_consent(tenant, subject.id, purpose=CONSENT["purpose"], version=None)
     assert again["already_withdrawn"] is True
     assert again["consents"][0]["withdrawn_at"] == withdrawn_at
     (audited,) = _audits(service, tenant.id, "consent.withdrawn")
@@ -167,7 +168,7 @@ def test_a_capture_in_flight_during_withdrawal_binds_nothing(
     real = service.checker.check
 
     def check_while_withdrawing(*args: Any, **kwargs: Any) -> Any:
-        withdraw(service, tenant, subject.id, purpose=CONSENT["purpose"], version=None)
+        service.withdraw_consent(tenant, subject.id, purpose=CONSENT["purpose"], version=None)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service.checker, "check", check_while_withdrawing)

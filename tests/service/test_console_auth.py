@@ -124,9 +124,8 @@ def test_create_user_validates(auth: tuple[ConsoleAuth, FakeClock, str]) -> None
 def test_cli_user_add_prints_a_password_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("SHIREN_DATABASE_URL", db)
     monkeypatch.setenv("SHIREN_ENV", "development")

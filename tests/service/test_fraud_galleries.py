@@ -96,7 +96,7 @@ def deployment(
         assert backend.engine is not None
         sql = backend.engine
         if backend_name == "sqlite":
-            seal_, open_ = index_sealers(svc)
+            seal_, open_ = index_sealers(svc.vault, svc.store)
             root = tmp_path / "shiren.db.faces"
 
             def reopen() -> IndexProvider:

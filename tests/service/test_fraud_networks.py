@@ -41,7 +41,6 @@ from shiren.models.fake import (
     FakeLandmarker,
     fake_info,
 )
-from shiren.service import blacklist
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.fraud import BLACKLIST, ENROLLED, REFERENCES, FraudGuard, index_sealers
 from shiren.service.keys import ServiceKeys
@@ -100,13 +99,13 @@ class Deployment:
     root: Path
 
     def provider(self, svc: ShirenService) -> IndexProvider:
-        """What the production wiring gives the service (``_face_indexes``): dlib's provider,
+        """What the production wiring gives the service (``bootstrap.face_indexes``): dlib's provider,
         which the service's :class:`FraudGuard` scopes to its own network."""
         if self.backend == "postgresql":
             provider = PgVectorProvider(self.sql)
             provider.ensure()
             return provider
-        seal_, open_ = index_sealers(svc)
+        seal_, open_ = index_sealers(svc.vault, svc.store)
         return EmbeddedProvider(self.root, seal=seal_, open_=open_)
 
     def service(self, dim: int) -> ShirenService:
@@ -165,7 +164,7 @@ def _bind(svc: ShirenService, tenant: Tenant, subject: Any, image: bytes) -> byt
     """Bind ``svc``'s template of ``image`` to ``subject`` as a passed capture does (the row,
     then the gallery write after the commit); the capture itself needs real liveness models."""
     template = svc.verifier.analyze(image).template.astype(np.float32).tobytes()
-    key = svc._subject_key(tenant, subject)
+    key = svc.vault.subject_key(tenant, subject)
     template_id = new_id()
     with svc.store() as uow:
         uow.templates.add(
@@ -173,7 +172,7 @@ def _bind(svc: ShirenService, tenant: Tenant, subject: Any, image: bytes) -> byt
                 id=template_id,
                 tenant_id=tenant.id,
                 subject_id=subject.id,
-                template_enc=svc._seal(
+                template_enc=svc.vault.seal(
                     key, tenant, "templates", "template_enc", template_id, template
                 ),
                 embedder=svc.embedder_id,
@@ -188,8 +187,7 @@ def _bind(svc: ShirenService, tenant: Tenant, subject: Any, image: bytes) -> byt
 
 
 def _blacklist(svc: ShirenService, tenant: Tenant, image: bytes) -> str:
-    entry = blacklist.add_entry(
-        svc,
+    entry = svc.blacklists.add(
         tenant,
         list_name="fraud",
         reason="confirmed_fraud",
@@ -279,8 +277,7 @@ def test_a_dlib_deployment_served_by_mobilefacenet_never_mixes_the_networks(
 
     # a dlib-only subject cannot be blacklisted by its bound face: it would match nothing
     with pytest.raises(StateError) as caught:
-        blacklist.add_entry(
-            new,
+        new.blacklists.add(
             tenant,
             list_name="fraud",
             reason="confirmed_fraud",

@@ -172,9 +172,8 @@ def test_pseudonym_root_survives_rotation() -> None:
 
 
 def test_keys_rotate_cli_then_audit_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     m1, m2 = (_b64(secrets.token_bytes(32)) for _ in range(2))
     monkeypatch.setenv("SHIREN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SHIREN_ENV", "production")

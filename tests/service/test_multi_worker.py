@@ -22,6 +22,7 @@ import pytest
 from shiren.domain.decisions import RetryRules
 from shiren.errors import ErrorCode, StateError
 from shiren.service.app import CheckView, ConsentIn, Engine, ShirenService
+from shiren.service.bootstrap import build_service
 from shiren.service.replay import RedisReplayGuard
 from shiren.service.settings import Settings
 from tests.conftest import lfw
@@ -68,7 +69,7 @@ def workers(
         )
         pair = []
         for _ in range(2):
-            svc = ShirenService.from_settings(settings, engine=engine)
+            svc = build_service(settings, engine=engine)
             svc.clock = clock
             svc.draw = recording.drawer()
             pair.append(svc)

@@ -109,9 +109,8 @@ def test_sweep_deletes_expired_rows_expires_sessions_and_audits_counts(
 
 
 def test_retention_sweep_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     monkeypatch.setenv("SHIREN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SHIREN_ENV", "development")
     for name in ("MASTER_KEY", "AUDIT_KEY", "CHALLENGE_KEY", "KEYS_FILE"):

@@ -29,9 +29,9 @@ from shiren.privacy import (
 )
 from shiren.service import rotation
 from shiren.service.app import ConsentIn, Engine, ShirenService
-from shiren.service.identity import open_field
 from shiren.service.keys import ServiceKeys
 from shiren.service.rotation import rotate_tenant_key
+from shiren.service.vault import KeyVault
 from shiren.service.webhooks import open_secret
 from shiren.storage.ports import SEALED_COLUMNS, UnitOfWorkFactory
 from tests.service.fixtures import FakeClock
@@ -230,7 +230,9 @@ def test_an_interrupted_rotation_keeps_serving_and_resumes(
             row = uow.subjects.get(mid.id, sid)
         assert row is not None
         assert row.name_enc is not None
-        opened = open_field(service.keys, mid, row, "subjects", "name_enc", sid, row.name_enc)
+        opened = KeyVault(service.keys).open_field(
+            mid, row, "subjects", "name_enc", sid, row.name_enc
+        )
         assert opened.decode() == name
     service.set_webhook(mid, "http://127.0.0.1:9/other", "s" * 20)
     mid = _tenant(service, tenant.id)
@@ -258,9 +260,8 @@ def test_an_interrupted_rotation_keeps_serving_and_resumes(
 
 
 def test_rotate_tenant_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     monkeypatch.setenv("SHIREN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SHIREN_ENV", "development")
     for name in ("MASTER_KEY", "AUDIT_KEY", "CHALLENGE_KEY", "KEYS_FILE"):
@@ -310,14 +311,12 @@ def test_bundles_survive_a_master_key_rotation_and_reject_garbage() -> None:
 def test_anti_fraud_data_survives_a_rotation(service: ShirenService, clock: FakeClock) -> None:
     """Blacklist templates and enrolment background descriptors are sealed with the tenant key:
     a rotation must move them too (they are in SEALED_COLUMNS), or a blacklist would go blind."""
-    from shiren.service.blacklist import add_entry
     from tests.conftest import lfw
 
     assert ("blacklist_entries", "template_enc") in SEALED_COLUMNS
     assert ("enrol_signals", "background_enc") in SEALED_COLUMNS
     tenant, _ = service.create_tenant("lender")
-    added = add_entry(
-        service,
+    added = service.blacklists.add(
         tenant,
         list_name="known_fraud",
         reason="chargeback",
@@ -327,16 +326,16 @@ def test_anti_fraud_data_survives_a_rotation(service: ShirenService, clock: Fake
     )
     with service.store() as uow:
         (entry,) = uow.blacklist.list(tenant.id, "known_fraud")
-    before = service._open(
-        service._dek(tenant), tenant, "blacklist_entries", "template_enc", entry.id,
+    before = service.vault.open(
+        service.vault.tenant_key(tenant), tenant, "blacklist_entries", "template_enc", entry.id,
         entry.template_enc,
     )  # fmt: skip
     rotate_tenant_key(service.store, service.keys, tenant.id, clock=clock, grace_s=0)
     rotated = _tenant(service, tenant.id)
     with service.store() as uow:
         (entry,) = uow.blacklist.list(tenant.id, "known_fraud")
-    after = service._open(
-        service._dek(rotated), rotated, "blacklist_entries", "template_enc", entry.id,
+    after = service.vault.open(
+        service.vault.tenant_key(rotated), rotated, "blacklist_entries", "template_enc", entry.id,
         entry.template_enc,
     )  # fmt: skip
     assert after == before

@@ -22,7 +22,7 @@ WORKERS = 4
 
 
 def _start(url: str, barrier: Any, failures: Any) -> None:
-    """One worker's start-up, as ``ShirenService.from_settings`` runs it."""
+    """One worker's start-up, as ``shiren.service.bootstrap.build_service`` runs it."""
     from shiren.fraud.pgvector import PgVectorProvider
     from shiren.storage.sql import make_engine, migrate
 

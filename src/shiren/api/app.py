@@ -49,7 +49,6 @@ from shiren.errors import ErrorCode, FaceError, InputError, ServiceError, Shiren
 from shiren.messages import message, negotiate_lang
 from shiren.privacy import RedactingFilter, redact
 from shiren.service.app import ConsentIn, ShirenService
-from shiren.service.consent import withdraw as withdraw_consent
 from shiren.service.settings import DEFAULT_MAX_BODY_BYTES
 from shiren.storage.sql.repositories import unavailable
 
@@ -665,8 +664,8 @@ def create_app(service: ShirenService, *, max_body_bytes: int = DEFAULT_MAX_BODY
         deleted and open sessions expire; later step-ups fall back to non-face methods
         (``consent.withdrawn``).  Idempotent; audited; announced by webhook."""
         return await run_in_threadpool(
-            lambda: withdraw_consent(
-                service, tenant, subject_id, purpose=body.purpose, version=body.version
+            lambda: service.withdraw_consent(
+                tenant, subject_id, purpose=body.purpose, version=body.version
             )
         )
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shiren.api.app import configure_logging, create_app
-from shiren.service.app import ShirenService
+from shiren.service.bootstrap import build_service
 from shiren.service.settings import load_settings
 
 
 def build() -> FastAPI:
     settings = load_settings()
     configure_logging(settings.log_level)
-    service = ShirenService.from_settings(settings)
+    service = build_service(settings)
     app = create_app(service, max_body_bytes=settings.max_body_bytes)
     app.state.public_url = settings.public_url
     return app

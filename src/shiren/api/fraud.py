@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from shiren.domain.entities import Tenant
 from shiren.errors import InputError
-from shiren.service import blacklist
 from shiren.service.app import ShirenService
 
 router = APIRouter(tags=["anti-fraud"])
@@ -57,8 +56,7 @@ async def add_to_blacklist(request: Request, body: BlacklistIn, tenant: TenantDe
     """Put a face on one of your blacklists; searched at every enrolment and step-up."""
     svc = _service(request)
     entry = await run_in_threadpool(
-        lambda: blacklist.add_entry(
-            svc,
+        lambda: svc.blacklists.add(
             tenant,
             list_name=body.list_name,
             reason=body.reason,
@@ -76,7 +74,7 @@ async def list_blacklist(
     request: Request, tenant: TenantDep, list_name: str | None = None, limit: int = 100
 ) -> dict[str, Any]:
     svc = _service(request)
-    entries = await run_in_threadpool(lambda: blacklist.list_entries(svc, tenant, list_name, limit))
+    entries = await run_in_threadpool(lambda: svc.blacklists.entries(tenant, list_name, limit))
     return {"entries": entries}
 
 
@@ -86,14 +84,14 @@ async def remove_from_blacklist(
 ) -> dict[str, Any]:
     svc = _service(request)
     return await run_in_threadpool(
-        lambda: blacklist.remove_entry(svc, tenant, entry_id, removed_by=removed_by)
+        lambda: svc.blacklists.remove(tenant, entry_id, removed_by=removed_by)
     )
 
 
 @router.get("/v1/subjects/{subject_id}/fraud-findings")
 async def fraud_findings(request: Request, subject_id: str, tenant: TenantDep) -> dict[str, Any]:
     svc = _service(request)
-    found = await run_in_threadpool(lambda: blacklist.findings_of(svc, tenant, subject_id))
+    found = await run_in_threadpool(lambda: svc.blacklists.findings(tenant, subject_id))
     return {"findings": found}
 
 

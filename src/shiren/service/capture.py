@@ -33,6 +33,7 @@ from shiren.reasons import ReasonCode
 from shiren.service import capture_texts as texts
 from shiren.service.app import SessionView, ShirenService
 from shiren.service.capture_demo import DemoSession, open_session, start_demo_session
+from shiren.service.capture_retry import next_attempt
 from shiren.service.capture_token import CaptureClaim, derive_key, verify
 
 MAX_QUALITY_BYTES = 400 * 1024
@@ -161,7 +162,7 @@ class CaptureService:
         lang = lang if lang in texts.LANGS else "zh-CN"
         if not accepted:
             with self.service.store() as uow:
-                self.service._audit(
+                self.service.journal.audit(
                     uow,
                     opened.tenant.id,
                     "capture.consent_declined",
@@ -187,7 +188,7 @@ class CaptureService:
         )
         with self.service.store() as uow:
             uow.consents.add(row)
-            self.service._audit(
+            self.service.journal.audit(
                 uow,
                 opened.tenant.id,
                 "capture.consent_accepted",
@@ -240,7 +241,7 @@ class CaptureService:
 
     def _assess(self, image: bytes) -> list[str]:
         try:
-            with self.service._models_lock:
+            with self.service.models_lock:
                 report = self.service.verifier.assess(image)
         except FaceError as exc:
             if exc.code is ErrorCode.FACE_MULTIPLE:
@@ -274,11 +275,10 @@ class CaptureService:
     def retry(self, token: str, *, receipt: str | None) -> dict[str, Any]:
         """Open the next attempt after a ``retry`` decision (:mod:`.capture_retry`); the
         borrower's consent carries over to it (same subject, same flow, minutes later)."""
-        from shiren.service.capture_retry import next_attempt
-
         opened = self._open(token)
         self._require_consent(opened.view.session.id, receipt)
-        view = next_attempt(self.service, opened.tenant, opened.view)
+        svc = self.service
+        view = next_attempt(svc.ctx, svc.sessions, svc.checks, opened.tenant, opened.view)
         assert view.capture_token is not None
         return {
             "capture_token": view.capture_token,

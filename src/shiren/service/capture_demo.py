@@ -44,7 +44,7 @@ def open_session(
     Level(level)  # a typed config error for an unknown level
     now = service.clock()
     with service.store() as uow:
-        view = service._new_session(
+        view = service.sessions.open(
             uow,
             tenant,
             subject_id,

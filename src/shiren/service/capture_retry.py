@@ -14,17 +14,13 @@ sessions.
 
 from __future__ import annotations
 
-import json
-import secrets
-from dataclasses import replace
-
 from shiren.domain.decisions import Outcome
-from shiren.domain.entities import Session, SubjectStatus, Tenant, new_id
+from shiren.domain.entities import SubjectStatus, Tenant
 from shiren.errors import ErrorCode, StateError
-from shiren.liveness.challenge import load_challenge
-from shiren.liveness.config import Level
-from shiren.service.app import SessionView, ShirenService
-from shiren.service.capture_token import issue
+from shiren.service.checks import Checks
+from shiren.service.context import Context
+from shiren.service.sessions import Sessions
+from shiren.service.views import SessionView
 
 
 def _refuse(why: str) -> StateError:
@@ -35,23 +31,25 @@ def _refuse(why: str) -> StateError:
     )
 
 
-def next_attempt(service: ShirenService, tenant: Tenant, old: SessionView) -> SessionView:
+def next_attempt(
+    ctx: Context, sessions: Sessions, checks: Checks, tenant: Tenant, old: SessionView
+) -> SessionView:
     """The attempt after ``old`` (see the module docstring); ``capture.retry_not_allowed``
     when the decision or the retry rules forbid one."""
     if old.check_id is None:
         raise _refuse("not judged yet")
-    check = service.get_check(tenant, old.check_id)
+    check = sessions.check(tenant, old.check_id)
     if check.outcome is not Outcome.RETRY:
         raise _refuse(f"decision {check.outcome.value}")
     s = old.session
-    now = service.clock()
+    now = ctx.clock()
     key = f"{tenant.id}:subject:{s.subject_id}"
-    rules = service.rules
-    if service.counter.locked_for(key, now.timestamp()) > 0:
+    rules, counter = checks.rules, checks.counter
+    if counter.locked_for(key, now.timestamp()) > 0:
         raise _refuse("locked")
-    if service.counter.failures(key, rules.window_s, now.timestamp()) >= rules.max_failures:
+    if counter.failures(key, rules.window_s, now.timestamp()) >= rules.max_failures:
         raise _refuse("no attempts left")
-    with service.store() as uow:
+    with ctx.store() as uow:
         subject = uow.subjects.get(tenant.id, s.subject_id)
         if subject is None or subject.status in (SubjectStatus.ERASED, SubjectStatus.LOCKED):
             raise _refuse("subject not available")
@@ -63,42 +61,18 @@ def next_attempt(service: ShirenService, tenant: Tenant, old: SessionView) -> Se
             and (x.purpose, x.event_id) == (s.purpose, s.event_id)
         ]
         if later:
-            newest = max(later, key=lambda x: x.created_at)
-            return _view(service, tenant, newest)
-        expires = now + service.session_ttl
-        drawn = service.draw(service.checker.config, Level(s.level), now.timestamp())
-        challenge = replace(
-            drawn, nonce=secrets.token_hex(16), expires_at=round(expires.timestamp(), 3)
-        ).signed(service.keys.challenge_key)
-        session = Session(
-            id=new_id(),
-            tenant_id=tenant.id,
-            subject_id=s.subject_id,
-            purpose=s.purpose,
-            challenge_json=json.dumps(challenge.to_dict(), sort_keys=True),
-            nonce=challenge.nonce,
-            level=s.level,
-            threshold=s.threshold,
-            created_at=now,
-            expires_at=expires,
-            event_id=s.event_id,
-        )
-        uow.sessions.add(session)
-        service._audit(
+            return sessions.view(tenant, max(later, key=lambda x: x.created_at))
+        view = sessions.reopen(uow, tenant, s, now)
+        ctx.journal.audit(
             uow,
             tenant.id,
             "capture.retry_opened",
             s.subject_id,
-            {"previous_session_id": s.id, "session_id": session.id, "check_id": old.check_id},
+            {"previous_session_id": s.id, "session_id": view.session.id, "check_id": old.check_id},
             now,
         )
         uow.commit()
-    return _view(service, tenant, session)
-
-
-def _view(service: ShirenService, tenant: Tenant, session: Session) -> SessionView:
-    token = issue(service.keys.challenge_key, tenant.id, session.id, session.expires_at)
-    return SessionView(session, load_challenge(session.challenge_json), capture_token=token)
+    return view
 
 
 __all__ = ["next_attempt"]

@@ -19,41 +19,28 @@ after it).
 Withdrawal is idempotent: withdrawing what is already withdrawn changes nothing, audits nothing
 and answers with the first withdrawal's time.  Unlike erasure it keeps the subject's identity
 (name, ID number) — the lender still needs them for the non-face methods — so the subject can
-give a fresh consent and enrol again under the same ``external_ref`` (:func:`find_reenrolment`,
-:func:`reenrol`), which is only allowed for the same person (same ID-number pseudonym).
+give a fresh consent and enrol again under the same ``external_ref``
+(:meth:`shiren.service.enrolment.Enrolment.enrol`), which is only allowed for the same person
+(same ID-number pseudonym).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shiren.domain import idnumber
 from shiren.domain.decisions import FALLBACKS
-from shiren.domain.entities import (
-    Consent,
-    Reference,
-    ReferenceKind,
-    SessionPurpose,
-    SessionStatus,
-    Subject,
-    SubjectStatus,
-    Tenant,
-    new_id,
-)
+from shiren.domain.entities import Consent, SessionStatus, SubjectStatus, Tenant
 from shiren.domain.policy import Requirement
 from shiren.errors import ErrorCode, StateError
-from shiren.privacy import pseudonym as make_pseudonym
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
+from shiren.service.context import Context
+from shiren.service.validation import not_found, require_subject, text
 from shiren.service.webhooks import Event
 from shiren.storage.ports import UnitOfWork, erase_subject_biometrics
-
-if TYPE_CHECKING:
-    from shiren.service.app import ConsentIn, SessionView, ShirenService
 
 log = logging.getLogger("shiren.service")
 
@@ -103,56 +90,62 @@ def opens_session(requirement: Requirement) -> bool:
     return requirement.needed and requirement.purpose != FALLBACK_PURPOSE
 
 
-def withdraw(
-    svc: ShirenService, tenant: Tenant, subject_id: str, *, purpose: str, version: str | None
-) -> dict[str, Any]:
-    """Withdraw the subject's consents for ``purpose`` (and ``version``, when given); see the
-    module docstring.  ``record.not_found`` when the subject has no such consent."""
-    from shiren.service.app import _text  # the service's one text rule
+class Consents:
+    """Consent withdrawal for a running service (see the module docstring)."""
 
-    _text(purpose, "purpose", 64)
-    if version is not None:
-        _text(version, "version", 32)
-    now = svc.clock()
-    with svc.store() as uow:
-        svc._require_subject(uow, tenant.id, subject_id)
-        matching = [
-            c
-            for c in uow.consents.list_for_subject(tenant.id, subject_id)
-            if c.purpose == purpose and (version is None or c.version == version)
-        ]
-        if not matching:
-            raise StateError(
-                "consent not found", code=ErrorCode.RECORD_NOT_FOUND, detail={"entity": "consent"}
+    def __init__(self, ctx: Context, *, on_erased: Callable[[], None] | None = None) -> None:
+        self._ctx = ctx
+        self._on_erased = on_erased
+        """Run after face data was deleted (SQLite: fold the WAL, so the deleted ciphertext
+        leaves the disk too, not only the tables)."""
+
+    def withdraw(
+        self, tenant: Tenant, subject_id: str, *, purpose: str, version: str | None
+    ) -> dict[str, Any]:
+        """Withdraw the subject's consents for ``purpose`` (and ``version``, when given); see
+        the module docstring.  ``record.not_found`` when the subject has no such consent."""
+        text(purpose, "purpose", 64)
+        if version is not None:
+            text(version, "version", 32)
+        ctx = self._ctx
+        now = ctx.clock()
+        with ctx.store() as uow:
+            require_subject(uow, tenant.id, subject_id)
+            matching = [
+                c
+                for c in uow.consents.list_for_subject(tenant.id, subject_id)
+                if c.purpose == purpose and (version is None or c.version == version)
+            ]
+            if not matching:
+                raise not_found("consent")
+            pending = [c for c in matching if c.withdrawn_at is None]
+            if not pending:  # idempotent: already withdrawn, nothing changes
+                return _result(subject_id, matching, already=True)
+            withdrawn = [uow.consents.withdraw(tenant.id, c.id, now) for c in pending]
+            payload = _stop_face_processing(uow, tenant.id, subject_id)
+            payload.update(
+                consent_ids=[c.id for c in withdrawn],
+                purpose=purpose,
+                versions=sorted({c.version for c in withdrawn}),
             )
-        pending = [c for c in matching if c.withdrawn_at is None]
-        if not pending:  # idempotent: already withdrawn, nothing changes
-            return _result(subject_id, matching, already=True)
-        withdrawn = [uow.consents.withdraw(tenant.id, c.id, now) for c in pending]
-        payload = _stop_face_processing(uow, tenant.id, subject_id)
-        payload.update(
-            consent_ids=[c.id for c in withdrawn],
-            purpose=purpose,
-            versions=sorted({c.version for c in withdrawn}),
-        )
-        svc._audit(uow, tenant.id, "consent.withdrawn", subject_id, payload, now)
-        svc._emit(
-            uow,
-            tenant.id,
-            CONSENT_WITHDRAWN_EVENT,
-            now,
-            subject_id=subject_id,
-            reasons=(ReasonCode.CONSENT_WITHDRAWN.value,),
-        )
-        uow.commit()
-        done = {c.id: c for c in withdrawn}
-        matching = [done.get(c.id, c) for c in matching]
-    if payload["face_data_deleted"] and svc._on_erased is not None:
-        svc._on_erased()  # SQLite: fold the WAL so the deleted ciphertext leaves the disk too
-    svc_log(f"consent withdrawn tenant={tenant.id} subject={subject_id}")
-    out = _result(subject_id, matching, already=False)
-    out.update({k: payload[k] for k in ("face_data_deleted", "sessions_expired", "deleted")})
-    return out
+            ctx.journal.audit(uow, tenant.id, "consent.withdrawn", subject_id, payload, now)
+            ctx.journal.emit(
+                uow,
+                tenant.id,
+                CONSENT_WITHDRAWN_EVENT,
+                now,
+                subject_id=subject_id,
+                reasons=(ReasonCode.CONSENT_WITHDRAWN.value,),
+            )
+            uow.commit()
+            done = {c.id: c for c in withdrawn}
+            matching = [done.get(c.id, c) for c in matching]
+        if payload["face_data_deleted"] and self._on_erased is not None:
+            self._on_erased()
+        log.info(redact(f"consent withdrawn tenant={tenant.id} subject={subject_id}"))
+        out = _result(subject_id, matching, already=False)
+        out.update({k: payload[k] for k in ("face_data_deleted", "sessions_expired", "deleted")})
+        return out
 
 
 def _stop_face_processing(uow: UnitOfWork, tenant_id: str, subject_id: str) -> dict[str, Any]:
@@ -199,106 +192,6 @@ def _result(subject_id: str, consents: list[Consent], *, already: bool) -> dict[
     }
 
 
-def svc_log(text: str) -> None:
-    log.info(redact(text))
-
-
-# -- re-enrolment ---------------------------------------------------------------------------
-
-
-def _duplicate() -> StateError:
-    return StateError(
-        "external_ref already exists",
-        code=ErrorCode.RECORD_DUPLICATE,
-        detail={"entity": "subject"},
-    )
-
-
-def find_reenrolment(
-    svc: ShirenService, tenant: Tenant, external_ref: str, parsed: idnumber.IdNumber
-) -> Subject | None:
-    """The existing subject to enrol again under ``external_ref``, or ``None`` for a new one.
-
-    Only a subject whose every consent was withdrawn (and who was not erased) can enrol again,
-    and only as the same person: another ID number under that ``external_ref`` is
-    ``record.duplicate``, exactly like a second enrolment of an active subject."""
-    with svc.store() as uow:
-        subject = uow.subjects.get_by_external_ref(tenant.id, external_ref)
-        if subject is None or subject.status is SubjectStatus.ERASED:
-            return None
-        if has_active_consent(uow, tenant.id, subject.id):
-            return None  # the normal path reports the duplicate
-    pseudo = make_pseudonym(svc.keys.pseudonym_key(tenant.id), parsed)
-    if subject.id_pseudonym is None or not hmac.compare_digest(pseudo, subject.id_pseudonym):
-        raise _duplicate()
-    return subject
-
-
-def reenrol(
-    svc: ShirenService,
-    tenant: Tenant,
-    subject: Subject,
-    *,
-    consent: ConsentIn,
-    kind: ReferenceKind,
-    template: bytes,
-    now: datetime,
-) -> tuple[Subject, SessionView]:
-    """Record the fresh consent and the new reference for ``subject`` (sealed with its own key)
-    and open an enrolment session, as a first enrolment does."""
-    key = svc._subject_key(tenant, subject)
-    reference_id = new_id()
-    consent_row = Consent(
-        id=new_id(),
-        tenant_id=tenant.id,
-        subject_id=subject.id,
-        purpose=consent.purpose,
-        version=consent.version,
-        text_sha256=consent.text_sha256.lower(),
-        retention_days=consent.retention_days,
-        granted_at=now,
-        client=consent.client,
-    )
-    with svc.store() as uow:
-        current = uow.subjects.get(tenant.id, subject.id)
-        if current is None or has_active_consent(uow, tenant.id, subject.id):
-            raise _duplicate()
-        uow.consents.add(consent_row)
-        uow.references.add(
-            Reference(
-                id=reference_id,
-                tenant_id=tenant.id,
-                subject_id=subject.id,
-                kind=kind,
-                template_enc=svc._seal(
-                    key, tenant, "references", "template_enc", reference_id, template
-                ),
-                created_at=now,
-            )
-        )
-        svc._audit(
-            uow,
-            tenant.id,
-            "consent.granted",
-            subject.id,
-            {
-                "consent_id": consent_row.id,
-                "purpose": consent.purpose,
-                "version": consent.version,
-                "text_sha256": consent_row.text_sha256,
-                "retention_days": consent.retention_days,
-                "reenrolment": True,
-            },
-            now,
-        )
-        view = svc._new_session(
-            uow, tenant, subject.id, SessionPurpose.ENROL, "normal", svc.policy.match_profile, now
-        )
-        uow.commit()
-    svc_log(f"re-enrolment started tenant={tenant.id} subject={subject.id}")
-    return current, view
-
-
 def review_not_bound_reason(
     *, approved: bool, enrolment: bool, live: bool, candidate: bool, consent: bool, erased: bool
 ) -> str | None:
@@ -316,13 +209,11 @@ def review_not_bound_reason(
 
 __all__ = [
     "CONSENT_WITHDRAWN_EVENT",
+    "Consents",
     "active_consents",
-    "find_reenrolment",
     "gate_requirement",
     "has_active_consent",
     "opens_session",
-    "reenrol",
     "require_active_consent",
     "review_not_bound_reason",
-    "withdraw",
 ]

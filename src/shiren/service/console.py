@@ -25,12 +25,9 @@ from shiren.domain.console import ConsoleUser, Permission, allowed
 from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject, utcnow
 from shiren.domain.fallback import FallbackFlow
 from shiren.errors import ErrorCode, InputError, StateError
-from shiren.service.app import (
-    ShirenService,
-    append_audit,
-    fallback_review_dict,
-    fallback_reviews,
-)
+from shiren.service.app import ShirenService
+from shiren.service.journal import append_audit
+from shiren.service.views import fallback_review_dict, fallback_reviews
 from shiren.service.capture import start_demo_session
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
 from shiren.service.console_views import (

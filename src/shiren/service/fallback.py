@@ -58,8 +58,8 @@ from shiren.service.fallback_records import (
     otp_state,
     with_otp,
 )
-from shiren.service.identity import open_field, open_identity, seal_field
 from shiren.service.keys import ServiceKeys
+from shiren.service.vault import KeyVault
 from shiren.storage.ports import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("shiren.service.fallback")
@@ -98,9 +98,11 @@ class FallbackService:
         clock: Callable[[], datetime],
         policy: FallbackPolicy | None = None,
         otp_rules: OtpRules | None = None,
+        vault: KeyVault | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
+        self.vault = vault or KeyVault(keys)
         self.connectors = connectors
         self.clock = clock
         self.policy = policy or load_fallback_policy()
@@ -138,8 +140,7 @@ class FallbackService:
                 policy_version=self.policy.version,
                 created_at=now,
                 expires_at=expiry(now, self.policy),
-                phone_enc=seal_field(
-                    self.keys,
+                phone_enc=self.vault.seal_field(
                     tenant,
                     subject,
                     "fallback_flows",
@@ -193,8 +194,7 @@ class FallbackService:
         """Send a fresh code to the case's phone (cool-down and send cap enforced)."""
         now = self.clock()
         flow, subject = self._load(tenant, flow_id, StepKind.SMS_OTP, now)
-        phone = open_field(
-            self.keys,
+        phone = self.vault.open_field(
             tenant,
             subject,
             "fallback_flows",
@@ -264,9 +264,8 @@ class FallbackService:
         now = self.clock()
         card = normalise_card(card_number)
         flow, subject = self._load(tenant, flow_id, StepKind.BANK_CARD_4, now)
-        name, id_number = open_identity(self.keys, tenant, subject)
-        phone = open_field(
-            self.keys,
+        name, id_number = self.vault.open_identity(tenant, subject)
+        phone = self.vault.open_field(
             tenant,
             subject,
             "fallback_flows",
@@ -304,7 +303,7 @@ class FallbackService:
         """Name + ID number (and optionally the photo) against the identity authority."""
         now = self.clock()
         flow, subject = self._load(tenant, flow_id, StepKind.AUTHORITY, now)
-        name, id_number = open_identity(self.keys, tenant, subject)
+        name, id_number = self.vault.open_identity(tenant, subject)
         digest = "" if photo is None else hashlib.sha256(photo).hexdigest()
         key = idempotency_key(
             self.keys, tenant.id, flow.id, "authority", str(flow.step_failures), digest

@@ -11,7 +11,7 @@ from typing import Any
 from shiren.connectors.otp import OtpState
 from shiren.domain.fallback import FallbackFlow, decision_of
 from shiren.messages import message
-from shiren.service.app import append_audit
+from shiren.service.journal import append_audit
 from shiren.service.keys import ServiceKeys
 from shiren.service.webhooks import Event, enqueue_event
 from shiren.storage.ports import UnitOfWork

@@ -132,8 +132,9 @@ def _open_all(
         if subject is None or subject.status is SubjectStatus.ERASED or subject.erased_at:
             continue
         row = latest[subject_id]
-        key = service._subject_key(tenant, subject)
-        raw = service._open(key, tenant, "templates", "template_enc", row.id, row.template_enc)
+        raw = service.vault.open_field(
+            tenant, subject, "templates", "template_enc", row.id, row.template_enc
+        )
         out.append(np.frombuffer(raw, dtype=np.float32))
     return out
 

@@ -40,10 +40,10 @@ from shiren.errors import ErrorCode, StateError
 from shiren.messages import message
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
-from shiren.service.app import append_audit
 from shiren.service.connectors import card_pseudonym, idempotency_key
-from shiren.service.identity import open_identity
+from shiren.service.journal import append_audit
 from shiren.service.keys import ServiceKeys
+from shiren.service.vault import KeyVault
 from shiren.service.webhooks import Event, enqueue_event
 from shiren.storage.ports import UnitOfWorkFactory
 
@@ -72,9 +72,12 @@ class PayoutService:
         keys: ServiceKeys,
         connectors: Connectors,
         clock: Callable[[], datetime],
+        vault: KeyVault | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
+        self.vault = vault or KeyVault(keys)
+        """Opens the subject's name and ID number (:mod:`shiren.service.vault`)."""
         self.connectors = connectors
         self.clock = clock
 
@@ -99,7 +102,7 @@ class PayoutService:
                 event = uow.lending_events.get(tenant.id, event_id) if _is_id(event_id) else None
                 if event is None or event.subject_id != subject.id:
                     raise _not_found("event")
-        name, id_number = open_identity(self.keys, tenant, subject)
+        name, id_number = self.vault.open_identity(tenant, subject)
         sent = {
             "name": mask_name(name),
             "id_number": idnumber.parse(id_number).mask(),

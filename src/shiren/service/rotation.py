@@ -1,6 +1,6 @@
 """Rotating a tenant's own data key (DEK), without downtime: ``shiren keys rotate-tenant``.
 
-Master-key rotation (:func:`shiren.service.app.rotate_master_key`) only re-wraps the tenant key;
+Master-key rotation (:func:`rotate_master_key`, below) only re-wraps the tenant key;
 this replaces the tenant key itself — after a suspected leak of it, or long before its nonce
 budget (2^32 random-nonce seals) runs out — and re-seals everything that key sealed:
 
@@ -49,10 +49,12 @@ from shiren.privacy import (
     rewrap_subject_key,
     seal,
     split_tenant_keys,
+    wrapped_kek_id,
 )
-from shiren.service.app import append_audit
+from shiren.service.journal import append_audit
 from shiren.service.keys import ServiceKeys
 from shiren.service.tenantkeys import wrapper_version
+from shiren.service.views import RotationResult
 from shiren.storage.ports import SEALED_COLUMNS, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("shiren.service.rotation")
@@ -282,10 +284,77 @@ def _finish(
         uow.commit()
 
 
+def rotate_master_key(store: UnitOfWorkFactory, keys: ServiceKeys, now: datetime) -> RotationResult:
+    """Re-wrap every tenant's data key under the ring's current master key.
+
+    Why this is enough and safe without downtime: the tenant key itself does not change (only
+    its wrapping does), so no row is re-encrypted and every blob sealed before keeps opening.
+    The procedure is: (1) deploy the new master key as current with the old one in
+    ``SHIREN_RETIRED_MASTER_KEYS`` — servers then open keys wrapped either way, and wrap new
+    tenants under the new key; (2) run this (``shiren keys rotate``), as often as needed: it
+    skips tenants already re-wrapped; (3) drop the old key once it reports nothing left.
+
+    One transaction per tenant (re-read, re-wrap, audit ``key.rewrapped``, commit), so a crash
+    mid-run leaves every tenant either fully old or fully new, and a concurrent tenant-key
+    rotation wins cleanly (``dek_version`` is checked; the loser is retried at the next run).
+    """
+    ring = keys.ring
+    to_key = ring.current.key_id
+    with store() as uow:
+        tenant_ids = [t.id for t in uow.tenants.list_all()]
+    rewrapped = already = 0
+    failed: list[str] = []
+    for tenant_id in tenant_ids:
+        with store() as uow:
+            tenant = uow.tenants.get(tenant_id)
+            if tenant is None or not ring.needs_rewrap(tenant.wrapped_dek):
+                already += 1
+                continue
+            try:
+                old_id = wrapped_kek_id(tenant.wrapped_dek)
+                wrapped = ring.rewrap(tenant_id, tenant.wrapped_dek)
+            except DecryptError as exc:  # UnknownKeyError: its old master key is not configured
+                log.error("key rotation: tenant=%s cannot be unwrapped (%s)", tenant_id, exc.code)
+                failed.append(tenant_id)
+                continue
+            try:
+                uow.tenants.rotate_dek(
+                    tenant_id,
+                    wrapped_dek=wrapped,
+                    dek_version=tenant.dek_version,  # same data key, only re-wrapped
+                    expected_version=tenant.dek_version,
+                )
+            except StateError as exc:
+                if exc.code is not ErrorCode.RECORD_CONFLICT:
+                    raise
+                failed.append(tenant_id)  # a concurrent tenant-key rotation: run again
+                continue
+            append_audit(
+                uow,
+                keys.audit_key,
+                tenant_id,
+                "key.rewrapped",
+                None,
+                {"from_key_id": old_id, "to_key_id": to_key, "dek_version": tenant.dek_version},
+                now,
+            )
+            uow.commit()
+        rewrapped += 1
+    log.info(
+        "key rotation to %s: %d re-wrapped, %d already current, %d failed",
+        to_key,
+        rewrapped,
+        already,
+        len(failed),
+    )
+    return RotationResult(to_key, rewrapped, already, tuple(failed))
+
+
 __all__ = [
     "DEFAULT_GRACE_S",
     "TenantRotation",
     "reseal",
+    "rotate_master_key",
     "rotate_tenant_key",
     "rotate_tenant_keys",
 ]

@@ -21,7 +21,7 @@ from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import LivenessConfig
 
 if TYPE_CHECKING:
-    from shiren.service.app import Engine
+    from shiren.service.engine import Engine
 
 PASSIVE_ONLY_SIGNALS = ("passive",)
 
