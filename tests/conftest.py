@@ -7,6 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are deterministic in the suite: the same examples on every run (derandomize),
+# no per-example deadline and no "too slow" health check — on a busy 2-core machine running the
+# suite in parallel, generation time says nothing about the code under test.  Explore new
+# examples locally with SHIREN_HYPOTHESIS_PROFILE=explore.
+settings.register_profile(
+    "suite",
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("explore", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("SHIREN_HYPOTHESIS_PROFILE", "suite"))
 
 SHARED = Path(
     os.environ.get(
