@@ -217,9 +217,8 @@ def test_eval_liveness_cli_writes_report(tmp_path: Path) -> None:
     require(LFW)
     from typer.testing import CliRunner
 
-    from shiren.cli.main import _register_subcommands, app
+    from shiren.cli.main import app
 
-    _register_subcommands()
     out = tmp_path / "rep"
     result = CliRunner().invoke(
         app,

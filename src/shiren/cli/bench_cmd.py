@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, run_guarded, verifier_for
+from shiren.cli.fraud_cmd import index_bench
+
 
 def register(app: typer.Typer) -> None:
-    from shiren.cli.fraud_cmd import index_bench
-
     bench_app = typer.Typer(help="Benchmarks: the image pipeline (no subcommand) or `index`.")
     bench_app.callback(invoke_without_command=True)(bench)
     bench_app.command("index")(index_bench)  # issue 6: the 1:N face index at scale
@@ -37,7 +38,6 @@ def bench(
         return
     if images is None:
         raise typer.BadParameter("--images is required (or use a subcommand: index)")
-    from shiren.cli.main import emit, run_guarded, verifier_for
     from shiren.eval.bench import bench_baseline, bench_shiren, list_images, pin_to_cores, rss_mb
 
     if not images.is_dir():

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from shiren.cli.main import emit, run_guarded
+from shiren.cli.common import emit, run_guarded
 
 console_app = typer.Typer(help="The review console (staff sign-in).", no_args_is_help=True)
 user_app = typer.Typer(help="Manage console users.", no_args_is_help=True)

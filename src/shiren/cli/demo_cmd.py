@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shiren.cli.main import emit, run_guarded
+from shiren.cli.common import emit, run_guarded
 
 demo_app = typer.Typer(help="Try the service by hand.", no_args_is_help=True)
 

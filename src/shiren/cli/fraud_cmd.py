@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, model_dict, run_guarded, verifier_for
+
 
 def index_bench(
     n: Annotated[int, typer.Option("--n", min=100, help="Gallery size (templates).")] = 1_000_000,
@@ -25,7 +27,6 @@ def index_bench(
 ) -> None:
     """Build an index of N synthetic 128-d templates; print add / query latency, memory and
     recall@1 against exact search as JSON."""
-    from shiren.cli.main import emit
     from shiren.eval.index_bench import run_index_bench
 
     if backend not in ("ivf", "hnsw", "exact", "pgvector"):
@@ -66,8 +67,6 @@ def duplicates(
 ) -> None:
     """1:N duplicate identities: first image enrolled, later images re-enrol under other ID
     numbers; detection and false-hit rates with a cross-validated threshold (report.json)."""
-    from shiren.cli.eval_cmd import _model_dict
-    from shiren.cli.main import emit, run_guarded, verifier_for
     from shiren.eval.duplicates import duplicates_report, person_of, score_probes
     from shiren.eval.embeddings import compute_templates
     from shiren.eval.pairs import read_pairs
@@ -107,7 +106,7 @@ def duplicates(
                 "index": "usearch-hnsw",
                 "policy_version": policy.version,
             },
-            [_model_dict(m) for m in verifier.models],
+            [model_dict(m) for m in verifier.models],
         )
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "report.json", report)
@@ -122,3 +121,12 @@ def duplicates(
             "at_policy_threshold": report["at_policy_threshold"],
         }
     )
+
+
+def register(eval_app: typer.Typer) -> None:
+    """``shiren eval duplicates`` (issue 6: 1:N duplicate identities); ``shiren bench index`` is
+    attached by :mod:`shiren.cli.bench_cmd`."""
+    eval_app.command("duplicates")(duplicates)
+
+
+__all__ = ["duplicates", "index_bench", "register"]

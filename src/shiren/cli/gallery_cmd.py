@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from shiren.cli.main import emit, run_guarded
+from shiren.cli.common import emit, run_guarded
 
 
 def calibrate_gallery(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shiren.cli.main import JsonOpt, LangOpt, emit, run_guarded
+from shiren.cli.common import JsonOpt, LangOpt, emit, run_guarded
 from shiren.errors import ConfigError, ErrorCode, InputError
 
 liveness_app = typer.Typer(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, run_guarded
 from shiren.errors import ErrorCode, InputError
 
 # The evaluation data sit beside a checkout (../shared/data) or where SHIREN_SHARED_DATA says.
@@ -33,9 +34,7 @@ AnnotationOpt = Annotated[
 ]
 
 
-def register(app: typer.Typer) -> None:
-    from shiren.cli.eval_cmd import eval_app
-
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     eval_app.command("liveness")(eval_liveness)
     app.command("bench-liveness")(bench_liveness_cmd)
 
@@ -79,8 +78,6 @@ def eval_liveness(
 ) -> None:
     """Replay live and attack sessions through the whole liveness check: BPCER, APCER per type,
     which signal stops each attack, action detection on the annotated recording."""
-    from shiren.cli.main import emit, run_guarded
-
     report = run_guarded(
         as_json,
         lambda: _eval(out, sessions, seed, level, video, annotation, lfw, gain, donors, config),
@@ -245,7 +242,6 @@ def bench_liveness_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
 ) -> None:
     """Time the whole liveness check on a real session of N frames (640×360), after a warm-up."""
-    from shiren.cli.main import emit, run_guarded
 
     def action() -> dict[str, Any]:
         import cv2

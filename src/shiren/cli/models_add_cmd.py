@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, run_guarded
 from shiren.models.manifest import sha256_file
 
 ADAPTER = "shiren.models.onnx_embedder:OnnxEmbedder"
@@ -161,7 +162,6 @@ def add(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add a lender's own ONNX face embedder and print its calibration report."""
-    from shiren.cli.main import emit, run_guarded
     from shiren.errors import ConfigError, ErrorCode
     from shiren.models.manifest import builtin_manifest
     from shiren.verifier import PROFILES

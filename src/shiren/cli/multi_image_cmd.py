@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import typer
 
+from shiren.cli.common import verifier_for
+
 DECISION_KEYS = ("n_genuine", "n_impostor", "n_failed_genuine", "n_failed_impostor")
 
 
@@ -91,7 +93,6 @@ def labelled_study(
 ) -> tuple[Any, dict[str, Any]]:
     """The multi-image report (JSON-ready) for identity-labelled images, and the verifier.
     ``caps``: (genuine comparisons per person, K-image sets per person, minimum images)."""
-    from shiren.cli.main import verifier_for
     from shiren.eval.identities import read_identities
     from shiren.eval.multi_image import per_person, plan, score, summarize
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, run_guarded
+
 if TYPE_CHECKING:
     from shiren.eval.pad import Acquired, PadLabels, Scorer, Timings
     from shiren.liveness.pad_model import PadModel
@@ -55,9 +57,7 @@ RESEARCH_ONLY_NOTE = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    from shiren.cli.eval_cmd import eval_app
-
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     eval_app.command("pad")(eval_pad)
     app.add_typer(train_app, name="train")
 
@@ -98,8 +98,6 @@ def eval_pad(
 ) -> None:
     """Presentation-attack detection: APCER (worst attack type), BPCER, ACER at a threshold fixed
     on the fit rows, BPCER@APCER 1 %/5 %, AUC, per type and subject, failures to acquire, DET."""
-    from shiren.cli.main import emit, run_guarded
-
     mode = _check_input(input_mode)
     if not 0.0 <= target_bpcer <= 1.0:
         raise typer.BadParameter("--target-bpcer must lie in [0, 1]")
@@ -303,8 +301,6 @@ def train_pad(
     academic PAD sets) forbid training production models on them: a model trained on NUAA may be
     written to a temporary file for measurement, never shipped or committed to a repository.
     """
-    from shiren.cli.main import emit, run_guarded
-
     mode = _check_input(input_mode)
 
     def action() -> dict[str, Any]:

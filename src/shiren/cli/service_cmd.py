@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shiren.cli.main import emit, run_guarded
+from shiren.cli.common import emit, run_guarded
 
 tenant_app = typer.Typer(help="Manage tenants (lenders).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_help=True)

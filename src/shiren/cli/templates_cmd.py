@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from shiren.cli.common import emit, run_guarded
+
 templates_app = typer.Typer(help="Stored face templates and their networks.", no_args_is_help=True)
 
 
@@ -54,7 +56,6 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Templates per tenant, by network and version; subjects still on an older network."""
-    from shiren.cli.main import emit, run_guarded
     from shiren.cli.service_cmd import store_and_keys
     from shiren.verifier import PROFILES
 
