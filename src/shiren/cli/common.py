@@ -1,5 +1,5 @@
 """What every ``shiren`` command shares: JSON output, the exit-code protocol, common options, and
-the face engine of a named profile.
+the face engine built through the composition root (:mod:`shiren.service.bootstrap`).
 
 Exit codes: 0 a verdict was reached (match or not, pass or not); 2 the input could not be judged
 (JSON with ``code`` and ``message`` on stdout when ``--json``); 3 shiren itself cannot work (a
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from shiren.errors import InputError, ShirenError
+from shiren.errors import ErrorCode, InputError, ShirenError
 
 if TYPE_CHECKING:
     from shiren.verifier import Verifier
@@ -56,15 +56,25 @@ def run_guarded(as_json: bool, action: Callable[[], T]) -> T:
 def verifier_for(
     profile: str = "standard", threshold: float | None = None, policy: str = "largest_central"
 ) -> Verifier:
-    """Build the real :class:`~shiren.Verifier` for a named profile (typed errors on bad names)."""
-    from shiren.verifier import PROFILES, Verifier
+    """The real :class:`~shiren.Verifier` for a named profile, from
+    :func:`shiren.service.bootstrap.build_verifier`; an unknown ``--profile`` or ``--policy`` is
+    a usage error (exit 2, the allowed values in the message), as for any bad option."""
+    from shiren.service.bootstrap import build_verifier
 
-    if profile not in PROFILES:
-        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}")
-    if policy not in {"single", "largest_central"}:
-        raise typer.BadParameter("--policy must be 'single' or 'largest_central'")
-    config = PROFILES[profile].config(threshold=threshold, face_policy=policy)
-    return Verifier.from_config(config)
+    try:
+        return build_verifier(profile, threshold, policy)
+    except InputError as exc:
+        field = exc.detail.get("field")
+        allowed = exc.detail.get("allowed")
+        if (
+            exc.code is not ErrorCode.INPUT_INVALID
+            or field not in ("profile", "policy")
+            or not allowed
+        ):
+            raise
+        if field == "profile":
+            raise typer.BadParameter(f"--profile must be one of {', '.join(allowed)}") from None
+        raise typer.BadParameter("--policy must be 'single' or 'largest_central'") from None
 
 
 def model_dict(info: Any) -> dict[str, str]:

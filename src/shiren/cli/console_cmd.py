@@ -25,12 +25,12 @@ def user_add(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a console user and print a generated password — once."""
-    from shiren.cli.service_cmd import store_and_keys
+    from shiren.service.bootstrap import open_storage
     from shiren.service.console import make_auth
 
     def action() -> dict[str, str]:
-        store, keys = store_and_keys()
-        user, password = make_auth(store, keys).create_user(tenant, name, role)
+        storage = open_storage()
+        user, password = make_auth(storage.store, storage.keys).create_user(tenant, name, role)
         return {"user_id": user.id, "username": user.username, "role": user.role.value,
                 "tenant_id": user.tenant_id, "password": password}  # fmt: skip
 

@@ -36,7 +36,7 @@ def demo_capture(
     """Create a demo tenant + subject from --reference and print a capture URL (valid for the
     session TTL, SHIREN_SESSION_TTL_S, 5 minutes by default)."""
     from shiren.errors import ErrorCode, InputError
-    from shiren.service.app import ShirenService
+    from shiren.service.bootstrap import build_service
     from shiren.service.capture import start_demo_session
     from shiren.service.settings import load_settings
 
@@ -46,7 +46,7 @@ def demo_capture(
                 f"reference photo not found: {reference}", code=ErrorCode.INPUT_FILE_NOT_FOUND
             )
         settings = load_settings()
-        service = ShirenService.from_settings(settings)
+        service = build_service(settings)
         demo = start_demo_session(service, reference_image=reference.read_bytes(), level=level)
         origin = (base_url or settings.public_url or "http://127.0.0.1:8000").rstrip("/")
         session = service.get_session(service.authenticate(demo.api_key), demo.session_id).session

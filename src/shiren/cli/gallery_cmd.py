@@ -37,10 +37,9 @@ def calibrate_gallery(
 
     def action() -> dict[str, Any]:
         from shiren.eval.population import population_report
-        from shiren.service.app import ShirenService
-        from shiren.service.settings import load_settings
+        from shiren.service.bootstrap import build_service
 
-        service = ShirenService.from_settings(load_settings())
+        service = build_service()
         return population_report(service, tenant, targets=targets, max_pairs=max_pairs, seed=seed)
 
     result = run_guarded(as_json, action)

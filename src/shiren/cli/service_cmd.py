@@ -1,8 +1,10 @@
 """``shiren serve``, ``shiren tenant create``, ``shiren audit verify``, ``shiren retention
-sweep`` and ``shiren keys rotate``.
+sweep``, ``shiren keys rotate|rotate-tenant`` and ``shiren webhooks deliver``.
 
-Settings come from the environment (``SHIREN_*``, see :mod:`shiren.service.settings`), exactly as
-the server reads them, so the CLI always acts on the database and keys the server uses.  Tenant
+Settings come from the environment (``SHIREN_*``, see :mod:`shiren.service.settings`) and the
+storage is opened by the server's own composition root
+(:func:`shiren.service.bootstrap.open_storage`), so the CLI always acts on the database and keys
+the server uses.  Tenant
 creation, audit verification, the retention sweep and key rotation need no models, so they start
 in well under a second (and can run from cron).
 """
@@ -20,23 +22,6 @@ audit_app = typer.Typer(help="Check the hash-chained audit log.", no_args_is_hel
 retention_app = typer.Typer(help="Enforce data retention.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Deliver webhooks from the outbox.", no_args_is_help=True)
-
-
-def store_and_keys() -> tuple[Any, Any]:
-    """The configured SQL store (migrated) and keys, as the server would use them."""
-    return _store_and_keys()
-
-
-def _store_and_keys() -> tuple[Any, Any]:
-    from shiren.service.keys import resolve_keys
-    from shiren.service.settings import load_settings
-    from shiren.storage.sql import SqlStore, make_engine, migrate
-
-    settings = load_settings()
-    keys = resolve_keys(settings)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    return SqlStore(engine), keys
 
 
 def _production() -> bool:
@@ -57,13 +42,15 @@ def serve(
     """Run the REST service (migrates the configured database first)."""
     import uvicorn
 
-    store, keys = run_guarded(False, _store_and_keys)  # migrations + key checks first
+    from shiren.service.bootstrap import open_storage
+
+    storage = run_guarded(False, open_storage)  # migrations + key checks first
     if deliver:
         from shiren.service.webhooks import WebhookDeliverer
 
         # One thread in the supervising process, whatever --workers says: several deliverers
         # would be safe (the claim is exclusive) but buy nothing here.
-        WebhookDeliverer(store, keys, production=_production()).start_thread()
+        WebhookDeliverer(storage.store, storage.keys, production=_production()).start_thread()
     from shiren.api.server import server_options  # slow-client deadlines (docs/RELIABILITY.md)
 
     uvicorn.run(
@@ -84,10 +71,11 @@ def tenant_create(
     """Create a tenant and print its API key — once: only a hash of it is stored."""
     from shiren.domain.entities import utcnow
     from shiren.service.app import create_tenant
+    from shiren.service.bootstrap import open_storage
 
     def action() -> dict[str, str]:
-        store, keys = _store_and_keys()
-        tenant, api_key = create_tenant(store, keys, name, utcnow())
+        storage = open_storage()
+        tenant, api_key = create_tenant(storage.store, storage.keys, name, utcnow())
         return {"tenant_id": tenant.id, "name": tenant.name, "api_key": api_key}
 
     result = run_guarded(as_json, action)
@@ -107,9 +95,11 @@ def audit_verify(
 ) -> None:
     """Verify the audit chain(s): exit 0 when intact, 1 when broken (first bad seq printed)."""
     from shiren.service.app import verify_audit
+    from shiren.service.bootstrap import open_storage
 
     def action() -> list[dict[str, Any]]:
-        store, keys = _store_and_keys()
+        storage = open_storage()
+        store, keys = storage.store, storage.keys
         if tenant is not None:
             ids = [tenant]
         else:
@@ -172,20 +162,21 @@ def retention_sweep(
     older than SHIREN_REVIEW_CANDIDATE_TTL_DAYS, expire stale sessions; audited.
     Idempotent: run it from cron as often as you like."""
     from shiren.service.app import sweep
+    from shiren.service.bootstrap import open_storage
 
     def action() -> dict[str, int]:
         from shiren.service.fraud import gallery_sweeper
         from shiren.service.settings import load_settings
 
         at = _parse_now(now)
-        store, keys = _store_and_keys()
-        ttl = load_settings().review_candidate_ttl_days
+        settings = load_settings()
+        storage = open_storage(settings)
         return sweep(
-            store,
-            keys.audit_key,
+            storage.store,
+            storage.keys.audit_key,
             at,
-            review_candidate_ttl_days=ttl,
-            on_faces_deleted=gallery_sweeper(store.engine),  # issue 6: the 1:N galleries
+            review_candidate_ttl_days=settings.review_candidate_ttl_days,
+            on_faces_deleted=gallery_sweeper(storage.sql),  # issue 6: the 1:N galleries
         ).to_dict()
 
     result = run_guarded(as_json, action)
@@ -221,15 +212,16 @@ def keys_rotate(
     from shiren.domain.entities import utcnow
     from shiren.errors import InputError
     from shiren.service.app import rotate_master_key
+    from shiren.service.bootstrap import open_storage
 
     def action() -> dict[str, Any]:
-        store, keys = _store_and_keys()
-        if keys.ring.current.key_id != new_key_id:
+        storage = open_storage()
+        if storage.keys.ring.current.key_id != new_key_id:
             raise InputError(
                 "--new-key-id does not match SHIREN_MASTER_KEY_ID",
                 detail={"field": "new_key_id"},
             )
-        return rotate_master_key(store, keys, utcnow()).to_dict()
+        return rotate_master_key(storage.store, storage.keys, utcnow()).to_dict()
 
     result = run_guarded(as_json, action)
     if as_json:
@@ -265,6 +257,7 @@ def keys_rotate_tenant(
     dropped; audited (key.rotation_started, key.rotated).  No downtime; safe to interrupt:
     running it again resumes the rotation in progress."""
     from shiren.errors import InputError
+    from shiren.service.bootstrap import open_storage
     from shiren.service.rotation import rotate_tenant_keys
 
     def action() -> list[dict[str, object]]:
@@ -272,7 +265,8 @@ def keys_rotate_tenant(
             raise InputError(
                 "give exactly one of --tenant ID and --all", detail={"field": "tenant"}
             )
-        store, keys = _store_and_keys()
+        storage = open_storage()
+        store, keys = storage.store, storage.keys
         if tenant is not None:
             ids = [tenant]
         else:
@@ -303,11 +297,14 @@ def webhooks_deliver(
     in several processes at once: each row is claimed by one worker at a time."""
     import threading
 
+    from shiren.service.bootstrap import open_storage
     from shiren.service.webhooks import WebhookDeliverer
 
     def make() -> WebhookDeliverer:
-        store, keys = _store_and_keys()
-        return WebhookDeliverer(store, keys, max_attempts=max_attempts, production=_production())
+        storage = open_storage()
+        return WebhookDeliverer(
+            storage.store, storage.keys, max_attempts=max_attempts, production=_production()
+        )
 
     deliverer = run_guarded(as_json, make)
     if once:

@@ -56,13 +56,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Templates per tenant, by network and version; subjects still on an older network."""
-    from shiren.cli.service_cmd import store_and_keys
+    from shiren.service.bootstrap import open_storage
     from shiren.verifier import PROFILES
 
     shipped = PROFILES["standard"].embedder
 
     def action() -> dict[str, Any]:
-        store, _keys = store_and_keys()
+        store = open_storage().store
         return {"shipped_network": shipped, "tenants": _status(store, shipped)}
 
     report = run_guarded(as_json, action)
