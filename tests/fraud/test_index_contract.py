@@ -304,15 +304,15 @@ def test_embedded_file_is_sealed(tmp_path: Path, kind: str) -> None:
     assert list(tmp_path.rglob("*.unreadable"))
 
 
-def test_pgvector_uses_hnsw(made: tuple[IndexProvider, Reopen]) -> None:
-    provider, _ = made
-    if not isinstance(provider, PgVectorProvider):
-        pytest.skip("pgvector only")
-    with provider.engine.connect() as conn:
-        defs = conn.execute(
-            text("SELECT indexdef FROM pg_indexes WHERE tablename=:t"), {"t": provider.table}
-        ).scalars()
-        assert any("hnsw" in d and "vector_cosine_ops" in d for d in defs)
+@pytest.mark.parametrize("dim", list(NETWORKS))
+def test_pgvector_uses_hnsw(tmp_path: Path, dim: int) -> None:
+    with _provider("pgvector", tmp_path, dim) as (provider, _):
+        assert isinstance(provider, PgVectorProvider)
+        with provider.engine.connect() as conn:
+            defs = conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE tablename=:t"), {"t": provider.table}
+            ).scalars()
+            assert any("hnsw" in d and "vector_cosine_ops" in d for d in defs)
 
 
 def test_embedded_journal_turns_into_snapshots(tmp_path: Path) -> None:
