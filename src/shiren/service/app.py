@@ -18,6 +18,7 @@ room                              what it does
 :mod:`.subjects`                  erasure and export
 :mod:`.consent`                   consent withdrawal
 :mod:`.blacklist`                 the lender's blacklists
+:mod:`.fallback` / :mod:`.payout`  the non-face path; payout-card ownership (AML)
 :mod:`.fraud` / :mod:`.galleries`  the anti-fraud checks and the 1:N galleries
 :mod:`.retention`                 the retention sweep and the stored-face count
 :mod:`.vault` / :mod:`.journal`   keys (sealing, opening) and the audit log / webhooks
@@ -57,6 +58,7 @@ from shiren.service.fraud import FraudGuard
 from shiren.service.journal import Journal, append_audit, verify_audit
 from shiren.service.keys import ServiceKeys
 from shiren.service.matching import FaceMatcher
+from shiren.service.payout import PayoutService
 from shiren.service.ratelimit import AttemptCounter, MemoryCounter
 from shiren.service.recorder import Recorder
 from shiren.service.retention import (
@@ -216,6 +218,13 @@ class ShirenService:
         )
         self.step_up = StepUp(ctx, sessions=self.sessions, policy=self.policy)
         self.fallbacks = FallbackService(
+            store=self.store,
+            keys=self.keys,
+            connectors=self.connectors,
+            clock=lambda: ctx.clock(),  # noqa: PLW0108 - the clock tests move later
+            vault=self.vault,
+        )
+        self.payouts = PayoutService(
             store=self.store,
             keys=self.keys,
             connectors=self.connectors,
