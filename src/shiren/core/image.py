@@ -194,7 +194,7 @@ def _header_size(data: bytes, fmt: ImageFormat) -> tuple[int, int]:
     pixel is decoded.  ``(0, 0)`` when even the header cannot be read."""
     try:
         factory, _accept = Image.OPEN[_PIL_FORMATS[fmt]]
-        with factory(io.BytesIO(data)) as header:
+        with factory(io.BytesIO(data), "") as header:
             return int(header.size[0]), int(header.size[1])
     except Exception:  # a header Pillow could not read twice: no dimensions to report
         return 0, 0
