@@ -101,6 +101,8 @@ class ErrorCode(StrEnum):
     # Faults (issue 7): retryable 503s with their own codes.
     STORAGE_FULL = "storage.full"
     SHARED_STATE_UNAVAILABLE = "storage.shared_state_unavailable"
+    # The HTTP contract (issue 15): a method the resource does not offer (405, with ``Allow``).
+    METHOD_NOT_ALLOWED = "method.not_allowed"
 
 
 class ShirenError(Exception):

@@ -173,6 +173,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "服务暂时不可用，请稍后重试",
         "The service is temporarily unavailable. Please try again later.",
     ),
+    ErrorCode.METHOD_NOT_ALLOWED: (
+        "该地址不支持此请求方法",
+        "This method is not allowed on this resource.",
+    ),
     ErrorCode.AUTH_REQUIRED: (
         "身份认证失败，请检查接入凭证",
         "Authentication failed. Please check the API key.",
