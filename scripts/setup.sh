@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.shiren-setup"
-want=$(cat pyproject.toml requirements/constraints.txt requirements/mediapipe.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements/constraints.txt requirements/mediapipe.txt requirements/ocr.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "shiren needs Python 3.11+"'
@@ -20,6 +20,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   # mediapipe 0.10.21 is the newest release whose wheel carries the face models; installed with its
   # declared dependencies it drags in jax/jaxlib and a non-headless OpenCV (~600 MB, needs libGL).
   "$VENV/bin/python" -m pip install -q --no-deps -r requirements/mediapipe.txt
+  # rapidocr-onnxruntime 1.4.4 carries the PP-OCRv4 ONNX files the ID-card reader runs; it declares
+  # the non-headless opencv-python, so it and its few real needs go in without their declarations.
+  "$VENV/bin/python" -m pip install -q --no-deps -r requirements/ocr.txt
   "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]"
   echo "$want" > "$STAMP"
 fi

@@ -102,6 +102,34 @@ class PresentationAttackDetector(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TextLine:
+    """One line of text found in an image, and how sure the recogniser is of it."""
+
+    box: tuple[tuple[float, float], ...]
+    """4 corner points in pixels of the image, clockwise from the text's top-left: ``box[0]`` to
+    ``box[1]`` is the reading direction (for upside-down text, the image's bottom-right first)."""
+    text: str
+    confidence: float
+    """Mean per-character probability, 0..1 (higher = surer)."""
+    char_positions: tuple[float, ...] = ()
+    """Where each character of ``text`` is centred along the line, as a fraction 0..1 of the
+    way from the ``box[0]``–``box[3]`` edge to the ``box[1]``–``box[2]`` edge; empty when the
+    recogniser does not say (then assume even spacing).  Lets a caller split a line at a known
+    place, such as the end of a printed label, whatever the characters were read as."""
+
+
+@runtime_checkable
+class TextRecognizer(Protocol):
+    """Finds and reads the lines of printed text in a whole image (OCR)."""
+
+    info: ModelInfo
+
+    def read(self, image: RGBImage) -> list[TextLine]:
+        """Every line read in ``(H, W, 3)`` uint8 RGB ``image``, top to bottom, left to right."""
+        ...
+
+
 @runtime_checkable
 class FaceTracker(Protocol):
     """Dense landmarks for one face followed through a video (state lives in one call)."""
