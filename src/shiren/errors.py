@@ -103,6 +103,9 @@ class ErrorCode(StrEnum):
     SHARED_STATE_UNAVAILABLE = "storage.shared_state_unavailable"
     # The HTTP contract (issue 15): a method the resource does not offer (405, with ``Allow``).
     METHOD_NOT_ALLOWED = "method.not_allowed"
+    # ID-card reading (issue 16): a photo that is not one side of one resident ID card.
+    IDCARD_MULTIPLE = "input.idcard_multiple"
+    IDCARD_UNSUPPORTED = "input.idcard_unsupported"
 
 
 class ShirenError(Exception):

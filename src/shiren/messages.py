@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from shiren.errors import ErrorCode, InputError
+from shiren.idcard_messages import IDCARD_MESSAGES
 from shiren.reasons import ReasonCode
 
 SUPPORTED_LANGS: Final = ("zh-CN", "en")
@@ -519,6 +520,7 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "操作过于频繁，请稍后再试或选择其他验证方式",
         "Too many attempts. Please try again later or choose another way to verify.",
     ),
+    **IDCARD_MESSAGES,  # ID-card reading (issue 16)
 }
 
 

@@ -90,6 +90,22 @@ class ReasonCode(StrEnum):
     FRAUD_DEVICE_MANY_FACES = "fraud.device_many_faces"
     FRAUD_BATCH_BACKGROUND = "fraud.batch_background"
     FRAUD_VELOCITY = "fraud.velocity"
+    # ID-card reading (shiren.idcard; issue 16).  Checks: each names the failure it looks for.
+    IDCARD_NUMBER_INVALID = "idcard.number_invalid"
+    IDCARD_BIRTH_DATE_MISMATCH = "idcard.birth_date_mismatch"
+    IDCARD_SEX_MISMATCH = "idcard.sex_mismatch"
+    IDCARD_NUMBER_MISMATCH = "idcard.number_mismatch"
+    IDCARD_EXPIRED = "idcard.expired"
+    IDCARD_VALIDITY_INVALID = "idcard.validity_invalid"
+    IDCARD_FIELDS_MISSING = "idcard.fields_missing"
+    IDCARD_RECAPTURE_SUSPECTED = "idcard.recapture_suspected"
+    # Capture guidance for the card photo, roughly in the order a user should fix them.
+    IDCARD_NOT_FOUND = "idcard.not_found"
+    IDCARD_WRONG_SIDE = "idcard.wrong_side"
+    IDCARD_CUT_OFF = "idcard.cut_off"
+    IDCARD_TOO_FAR = "idcard.too_far"
+    IDCARD_BLURRY = "idcard.blurry"
+    IDCARD_GLARE = "idcard.glare"
 
 
 __all__ = ["ReasonCode"]

@@ -1,0 +1,271 @@
+"""Consistency checks of what was read on a card, each named by a stable reason code.
+
+A :class:`~shiren.idcard.card.CardCheck` says ``passed=True`` (fine on this point), ``False`` (the
+failure its code names was found) or ``None`` (not applicable, or a field it needs was not read).
+The checks are pure functions of the fields (and of the rectified image for the recapture cue):
+
+front
+    ``idcard.number_invalid`` — the number fails GB 11643-1999 (region, date, ISO 7064 MOD 11-2
+    check character; :mod:`shiren.domain.idnumber`);
+    ``idcard.birth_date_mismatch`` — the printed birth date is not the one in digits 7–14;
+    ``idcard.sex_mismatch`` — the printed sex is not the one digit 17 encodes (odd = male);
+    ``idcard.number_mismatch`` — the number is not the one the caller expected;
+back
+    ``idcard.expired`` — ``valid_until`` is before today (China Standard Time);
+    ``idcard.validity_invalid`` — the period is not one the law allows: 5, 10 or 20 years, or
+    长期 (居民身份证法 art. 5), starting no later than today;
+both
+    ``idcard.fields_missing`` — a field of the side could not be read;
+    ``idcard.recapture_suspected`` — cues of a photo of a screen or of a printout.  A *review
+    signal* only: its cues are hand-set heuristics (no labelled recaptures were available to
+    fit them), so it never rejects a card by itself; its score is in ``detail``.
+
+No ``detail`` holds a name or a full ID number: details go to logs and API responses.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cache
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from shiren.core.geometry import RGBImage
+from shiren.domain.idnumber import IdNumberError, parse
+from shiren.idcard.card import BACK_FIELDS, FRONT_FIELDS, LONG_TERM, CardCheck, CardField, CardSide
+from shiren.reasons import ReasonCode as R
+
+_CST: Final = timezone(timedelta(hours=8), "CST")
+_TERMS_YEARS: Final = (5, 10, 20)
+RECAPTURE_THRESHOLD: Final = 0.5
+"""Score at which ``idcard.recapture_suspected`` fails (each cue is scaled to 0..1 first)."""
+_MOIRE_RANGE: Final = (1.9, 2.3)
+"""Peak-to-median ratio (log10) of the card's high-frequency spectrum, scaled 0 → 1 over this
+range.  Measured: the shared specimen 1.59, rendered cards 1.2–1.4 (flat) and 1.55
+(photographed); a card under a regular grid or grating of 2.5–7 px period (a screen's
+sub-pixels, a printer's halftone screen), modulating it by 15–18 %, 2.48–2.73."""
+_SATURATION_LOW: Final = 0.02
+"""Mean HSV saturation under this: a grey photocopy (a real card is faintly coloured)."""
+_SATURATION_HIGH: Final = (0.35, 0.55)
+"""Mean saturation ramp: a screen shown to the camera oversaturates the pale card."""
+_GLARE_RANGE: Final = (0.05, 0.20)
+"""Blown-out share of the field area: a glossy screen or laminated printout reflects in sheets."""
+
+Fields = dict[str, CardField]
+
+
+def _check(code: R, passed: bool | None, **detail: object) -> CardCheck:
+    return CardCheck(str(code), passed, dict(detail))
+
+
+def today_in_china() -> date:
+    """Today in China Standard Time (UTC+8): cards expire on Beijing's calendar."""
+    return datetime.now(UTC).astimezone(_CST).date()
+
+
+def number_valid(fields: Fields, today: date) -> CardCheck:
+    """``idcard.number_invalid``: the number read is a well-formed GB 11643 number."""
+    number = fields.get("id_number")
+    if number is None:
+        return _check(R.IDCARD_NUMBER_INVALID, None, reason="not_read")
+    try:
+        parse(number.value, today=today)
+    except IdNumberError as exc:
+        return _check(R.IDCARD_NUMBER_INVALID, False, reason=str(exc.reason))
+    return _check(R.IDCARD_NUMBER_INVALID, True)
+
+
+def _digits_birth(number: str) -> date | None:
+    """The birth date in an 18-character number's digits 7–14, even when its check character is
+    wrong (a misread check digit must not hide a date that disagrees)."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return None
+    try:
+        return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return None
+
+
+def birth_matches(fields: Fields) -> CardCheck:
+    """``idcard.birth_date_mismatch``: the printed birth date is the number's."""
+    number, printed = fields.get("id_number"), fields.get("birth_date")
+    coded = _digits_birth(number.value) if number is not None else None
+    if coded is None or printed is None:
+        return _check(R.IDCARD_BIRTH_DATE_MISMATCH, None, reason="not_read")
+    same = coded.isoformat() == printed.value
+    return _check(R.IDCARD_BIRTH_DATE_MISMATCH, same)
+
+
+def sex_matches(fields: Fields) -> CardCheck:
+    """``idcard.sex_mismatch``: the printed sex is the one digit 17 encodes (odd = male)."""
+    number, printed = fields.get("id_number"), fields.get("sex")
+    if number is None or printed is None or len(number.value) != 18:
+        return _check(R.IDCARD_SEX_MISMATCH, None, reason="not_read")
+    if not number.value[16].isdigit() or printed.value not in ("男", "女"):
+        return _check(R.IDCARD_SEX_MISMATCH, None, reason="unreadable")
+    coded = "男" if int(number.value[16]) % 2 == 1 else "女"
+    return _check(R.IDCARD_SEX_MISMATCH, coded == printed.value)
+
+
+def _normalised(number: str) -> str:
+    value = unicodedata.normalize("NFKC", number).strip().upper().replace(" ", "")
+    try:
+        return parse(value).number  # a legacy 15-digit number becomes its 18-character form
+    except IdNumberError:
+        return value
+
+
+def number_matches(fields: Fields, expected: str | None) -> CardCheck:
+    """``idcard.number_mismatch``: the number read is ``expected`` (after normalising both);
+    ``detail.differing`` counts the positions that differ (one or two: likely a misread)."""
+    number = fields.get("id_number")
+    if expected is None:
+        return _check(R.IDCARD_NUMBER_MISMATCH, None, reason="not_expected")
+    if number is None:
+        return _check(R.IDCARD_NUMBER_MISMATCH, None, reason="not_read")
+    read, wanted = _normalised(number.value), _normalised(expected)
+    differing = sum(a != b for a, b in zip(read, wanted, strict=False))
+    differing += abs(len(read) - len(wanted))
+    return _check(R.IDCARD_NUMBER_MISMATCH, differing == 0, differing=differing)
+
+
+def not_expired(fields: Fields, today: date) -> CardCheck:
+    """``idcard.expired``: the card is still valid on ``today`` (valid through ``valid_until``)."""
+    until = fields.get("valid_until")
+    if until is None:
+        return _check(R.IDCARD_EXPIRED, None, reason="not_read")
+    if until.value == LONG_TERM:
+        return _check(R.IDCARD_EXPIRED, True, long_term=True)
+    end = date.fromisoformat(until.value)
+    return _check(R.IDCARD_EXPIRED, end >= today, days_left=(end - today).days)
+
+
+def _add_years(start: date, years: int) -> tuple[date, ...]:
+    """``start`` plus whole years; 29 February lands on 28 February or 1 March."""
+    try:
+        return (start.replace(year=start.year + years),)
+    except ValueError:
+        return (date(start.year + years, 2, 28), date(start.year + years, 3, 1))
+
+
+def validity_lawful(fields: Fields, today: date) -> CardCheck:
+    """``idcard.validity_invalid``: a 5-, 10- or 20-year period or 长期, begun by ``today``."""
+    start, until = fields.get("valid_from"), fields.get("valid_until")
+    if start is None or until is None:
+        return _check(R.IDCARD_VALIDITY_INVALID, None, reason="not_read")
+    begun = date.fromisoformat(start.value)
+    if begun > today:
+        return _check(R.IDCARD_VALIDITY_INVALID, False, reason="starts_in_future")
+    if until.value == LONG_TERM:
+        return _check(R.IDCARD_VALIDITY_INVALID, True, years="long_term")
+    end = date.fromisoformat(until.value)
+    for years in _TERMS_YEARS:
+        if end in _add_years(begun, years):
+            return _check(R.IDCARD_VALIDITY_INVALID, True, years=years)
+    return _check(R.IDCARD_VALIDITY_INVALID, False, reason="term")
+
+
+def fields_read(side: CardSide, fields: Fields) -> CardCheck:
+    """``idcard.fields_missing``: every field of the side was read."""
+    wanted = FRONT_FIELDS if side is CardSide.FRONT else BACK_FIELDS
+    missing = [name for name in wanted if name not in fields]
+    return _check(R.IDCARD_FIELDS_MISSING, not missing, missing=missing)
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+
+
+@cache
+def _spectrum_tools(
+    height: int, width: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """The Hann window and the band mask of a real FFT (``rfft2``) of this shape."""
+    window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
+    fy = np.fft.fftfreq(height)[:, None] * 2  # cycles per pixel over Nyquist, -1..1
+    fx = np.fft.rfftfreq(width)[None, :] * 2
+    radius = np.sqrt(fx**2 + fy**2)
+    off_axes = (np.abs(fx) * width / 2 > 2) & (np.abs(fy) * height / 2 > 2)
+    return window, (radius > 0.25) & (radius < 0.95) & off_axes
+
+
+def moire_peak(card: RGBImage) -> float:
+    """log10 of the strongest high-frequency peak over the median of that band, on the card's
+    grey image (Hann-windowed; half the spectrum, which is symmetric for a real image).  The
+    two axes are left out: a card's straight edges and text rows put energy there on any
+    photo."""
+    gray = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    window, band = _spectrum_tools(*gray.shape)
+    values = np.abs(np.fft.rfft2((gray - gray.mean()) * window))[band]
+    return float(np.log10(values.max() / max(1e-9, float(np.median(values)))))
+
+
+def recapture(card: RGBImage, glare: float) -> CardCheck:
+    """``idcard.recapture_suspected``: the strongest of three cues, each scaled to 0..1 —
+    moiré (a screen's pixel grid, a printer's halftone), colour (grey photocopy, oversaturated
+    screen) and sheet glare; suspected at :data:`RECAPTURE_THRESHOLD`.  A review signal."""
+    moire = moire_peak(card)
+    saturation = float(cv2.cvtColor(card, cv2.COLOR_RGB2HSV)[:, :, 1].mean() / 255.0)
+    cues = {
+        "moire": _ramp(moire, *_MOIRE_RANGE),
+        "colour": max(
+            1.0 if saturation < _SATURATION_LOW else 0.0, _ramp(saturation, *_SATURATION_HIGH)
+        ),
+        "glare": _ramp(glare, *_GLARE_RANGE),
+    }
+    score = max(cues.values())
+    return _check(
+        R.IDCARD_RECAPTURE_SUSPECTED,
+        score < RECAPTURE_THRESHOLD,
+        score=round(score, 4),
+        cues={k: round(v, 4) for k, v in cues.items()},
+        moire_log10=round(moire, 3),
+        saturation=round(saturation, 4),
+    )
+
+
+def run(
+    side: CardSide,
+    fields: Fields,
+    *,
+    card: RGBImage | None,
+    glare: float,
+    expected_id_number: str | None,
+    today: date,
+) -> tuple[CardCheck, ...]:
+    """Every check that applies to ``side``, in a fixed order (none for an unknown side)."""
+    if side is CardSide.UNKNOWN:
+        return ()
+    if side is CardSide.FRONT:
+        found = [
+            number_valid(fields, today),
+            birth_matches(fields),
+            sex_matches(fields),
+            number_matches(fields, expected_id_number),
+        ]
+    else:
+        found = [not_expired(fields, today), validity_lawful(fields, today)]
+    found.append(fields_read(side, fields))
+    if card is not None:
+        found.append(recapture(card, glare))
+    return tuple(found)
+
+
+__all__ = [
+    "RECAPTURE_THRESHOLD",
+    "birth_matches",
+    "fields_read",
+    "moire_peak",
+    "not_expired",
+    "number_matches",
+    "number_valid",
+    "recapture",
+    "run",
+    "sex_matches",
+    "today_in_china",
+    "validity_lawful",
+]
