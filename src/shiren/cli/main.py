@@ -25,6 +25,7 @@ from shiren.cli import (
     face_cmd,
     fairness_cmd,
     fraud_cmd,
+    idcard_cmd,
     liveness_cmd,
     liveness_eval_cmd,
     models_add_cmd,
@@ -65,6 +66,7 @@ def build_app() -> typer.Typer:
     console_cmd.register(app)  # console user add
     demo_cmd.register(app)  # demo capture
     templates_cmd.register(app)  # templates status
+    idcard_cmd.register(app)  # idcard read
     models_add_cmd.register(models_app)  # models add
     return app
 
