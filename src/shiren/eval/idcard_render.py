@@ -100,7 +100,8 @@ class CardPainter:
     def _front_text(self, draw: ImageDraw.ImageDraw, person: Person) -> None:
         label = 2.6
         self._spread(draw, "姓名", (_LABEL_X, _LABEL_X + 7.0), 9.2, label, LABEL_RGB)
-        self._text(draw, (_VALUE_X, 9.2), person.name, 3.3, stroke=1)
+        # The name in the same weight and size as the other values, as on the specimen.
+        self._text(draw, (_VALUE_X, 9.2), person.name, 3.1)
         self._spread(draw, "性别", (_LABEL_X, _LABEL_X + 7.0), 15.9, label, LABEL_RGB)
         self._text(draw, (_VALUE_X, 15.9), person.sex, 3.1)
         self._spread(draw, "民族", (25.9, 31.6), 15.9, label, LABEL_RGB)
@@ -130,15 +131,12 @@ class CardPainter:
         height_mm: float,
         *,
         colour: tuple[int, int, int] = VALUE_RGB,
-        stroke: int = 0,
         anchor: str = "lm",
     ) -> None:
         """``text`` with its left edge (``anchor="mm"``: its centre) at ``at_mm[0]`` and its
         middle at ``at_mm[1]``."""
         xy = (at_mm[0] * self.px_per_mm, at_mm[1] * self.px_per_mm)
-        font = self.font(height_mm)
-        draw.text(xy, text, fill=colour, font=font, anchor=anchor, stroke_width=stroke,
-                  stroke_fill=colour)  # fmt: skip
+        draw.text(xy, text, fill=colour, font=self.font(height_mm), anchor=anchor)
 
     def _spread(
         self,
