@@ -369,3 +369,23 @@ def test_a_refusal_counts_against_every_rate(font: Path) -> None:
     assert s["side_errors"] == {"back->error": 1, "front->error": 1}
     assert s["failed_checks"] == {"input.invalid": 2}
     assert s["fields"]["id_number"]["exact"] == 0.0
+
+
+@pytest.mark.slow
+def test_cli_writes_report_json_and_md(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shiren.cli.main import app
+
+    _real_reader()
+    out = tmp_path / "report"
+    args = ["eval", "idcard", "--out", str(out), "--cards", "2", "--level", "none"]
+    result = CliRunner().invoke(app, [*args, "--no-match", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["protocol"]["cards"] == 2
+    assert report["provenance"]["settings"]["levels"] == ["none"]
+    assert {m["name"] for m in report["provenance"]["models"]} >= {"ppocr-v4"}
+    assert "## Level `none`" in (out / "report.md").read_text(encoding="utf-8")
+    bad = CliRunner().invoke(app, ["eval", "idcard", "--out", str(out), "--level", "extreme"])
+    assert bad.exit_code == 2

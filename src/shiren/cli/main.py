@@ -26,6 +26,7 @@ from shiren.cli import (
     fairness_cmd,
     fraud_cmd,
     idcard_cmd,
+    idcard_eval_cmd,
     liveness_cmd,
     liveness_eval_cmd,
     models_add_cmd,
@@ -56,6 +57,7 @@ def build_app() -> typer.Typer:
     verification_cmd.register(eval_app)  # eval verification
     fairness_cmd.register(eval_app)  # eval fairness
     fraud_cmd.register(eval_app)  # eval duplicates
+    idcard_eval_cmd.register(eval_app)  # eval idcard
     app.add_typer(eval_app, name="eval")
     calibrate_cmd.register(app)  # calibrate, calibrate-cohorts
     bench_cmd.register(app)  # bench, bench index
