@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from shiren.service.keys import resolve_keys
 from shiren.service.settings import Settings
 from shiren.storage.leakscan import scan_database
 from shiren.storage.sql import SqlStore, checkpoint_sqlite, make_engine, migrate
+from tests.api.hostile_support import routes_of
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
 from tests.service.support import CONSENT, ID_NUMBER, NAME, OTHER_ID, Recording
@@ -158,24 +160,31 @@ V1_ROUTES = [
     ("PUT", "/v1/webhook"),
     ("GET", "/v1/reviews"),
     ("POST", "/v1/reviews/{id}"),
+    # anti-fraud, fallbacks and payouts (issue 6)
+    ("POST", "/v1/blacklist"),
+    ("GET", "/v1/blacklist"),
+    ("DELETE", "/v1/blacklist/{id}"),
+    ("GET", "/v1/subjects/{id}/fraud-findings"),
+    ("POST", "/v1/events/{id}/fallback"),
+    ("GET", "/v1/fallbacks"),
+    ("GET", "/v1/fallbacks/{id}"),
+    ("POST", "/v1/fallbacks/{id}/sms"),
+    ("POST", "/v1/fallbacks/{id}/sms/verify"),
+    ("POST", "/v1/fallbacks/{id}/bank-card"),
+    ("POST", "/v1/fallbacks/{id}/authority"),
+    ("POST", "/v1/fallbacks/{id}/review"),
+    ("POST", "/v1/subjects/{id}/payout-check"),
 ]
 
 
 def test_every_v1_route_requires_a_valid_key(api: Api) -> None:
     published = {
-        (
-            m,
-            r.path.replace("{session_id}", "{id}")
-            .replace("{subject_id}", "{id}")
-            .replace("{check_id}", "{id}")
-            .replace("{review_id}", "{id}"),
-        )
-        for r in api.client.app.routes  # type: ignore[attr-defined]
-        if getattr(r, "path", "").startswith("/v1")
+        (method, re.sub(r"\{\w+\}", "{id}", path))
+        for method, path in routes_of(api.client.app)  # type: ignore[attr-defined]
+        if path.startswith("/v1")
         # the borrower's routes are authorised by their capture token instead (one session
         # each; tests/api/test_capture_api.py)
-        and not getattr(r, "path", "").startswith("/v1/capture/")
-        for m in getattr(r, "methods", ())
+        and not path.startswith("/v1/capture/")
     }
     assert published == set(V1_ROUTES)
     for method, path in V1_ROUTES:

@@ -20,8 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shiren.api.app import problem
 from shiren.api.console_i18n import LANG_COOKIE, LANGS, translator
+from shiren.api.problems import problem
 from shiren.domain.console import PERMISSIONS, Permission
 from shiren.domain.entities import AuditEvent
 from shiren.errors import ErrorCode, InputError, ShirenError
