@@ -226,3 +226,16 @@ def test_the_adapter_reads_like_rapidocr_itself() -> None:
         assert np.abs(np.asarray(mine.box) - np.asarray(box)).max() <= 3
     same = sum(mine.text == text for mine, (_, text, _) in zip(ours, theirs, strict=True))
     assert same >= len(ours) - 1
+
+
+def test_a_side_that_is_neither_is_refused(reader: CardReader) -> None:
+    with pytest.raises(InputError) as caught:
+        reader.read(photograph(render_front(CARD)), expected_side="top")
+    assert caught.value.code is ErrorCode.INPUT_INVALID
+
+
+def test_a_photo_of_a_plain_sheet_is_no_card(reader: CardReader) -> None:
+    sheet = np.full((600, 900, 3), 235, np.uint8)
+    reading = reader.read(sheet)
+    assert reading.side is CardSide.UNKNOWN
+    assert reading.guidance[0] == "idcard.not_found"

@@ -275,6 +275,8 @@ def reads_backwards(lines: list[TextLine]) -> bool | None:
     return backward > forward
 
 
+_MIN_TEXT_CARD_PX: Final = 16
+"""A card estimated from its text smaller than this is no card (degenerate boxes)."""
 _TEXT_BLOCK: Final = (0.07, 0.11, 0.93, 0.92)
 """Where the printed lines of either side lie, as fractions of the card (x0, y0, x1, y1)."""
 
@@ -296,6 +298,8 @@ def quad_from_text(lines: list[TextLine]) -> Quad | None:
     card_h = max(
         float(v.max() - v.min()) / (y1 - y0), float(u.max() - u.min()) / (x1 - x0) / ASPECT
     )
+    if card_h < _MIN_TEXT_CARD_PX:
+        return None
     card_w = card_h * ASPECT
     left = float(u.min()) - x0 * card_w
     top = float(v.min()) - y0 * card_h

@@ -201,12 +201,7 @@ def other_document(lines: list[TextLine]) -> str | None:
 
 def id_numbers(lines: list[TextLine]) -> list[CardField]:
     """Every ID-number-shaped value read (normally one; two mean two cards), repaired."""
-    found = []
-    for row in rows(lines):
-        value = number_in(row)
-        if value is not None:
-            found.append(value)
-    return found
+    return [value for value in map(number_in, rows(lines)) if value is not None]
 
 
 def number_in(row: Row) -> CardField | None:

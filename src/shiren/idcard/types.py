@@ -96,8 +96,10 @@ class CardReader:
         ``expected_id_number``: the number the applicant gave (``idcard.number_mismatch``).
         ``today``: the day expiry is judged on (default: today in China Standard Time).
         ``expected_side``: the side the capture asked for (``idcard.wrong_side`` otherwise).
-        Raises :class:`~shiren.errors.InputError` for what is not one side of one card.
+        Raises :class:`~shiren.errors.InputError` for what is not one side of one card (and
+        ``input.invalid`` for an ``expected_side`` that is not ``front`` or ``back``).
         """
+        wanted = _side(expected_side)
         pixels, scale = _decode(image)
         found = self._find(pixels)
         if found is not None and (kind := parse.other_document(found.lines)) is not None:
@@ -111,7 +113,7 @@ class CardReader:
         fields = _fields(found)
         glare = locate.glare_fraction(found.card, found.side)
         sharpness = locate.blur_variance(found.card)
-        guidance = _guidance(found, glare, sharpness, expected_side)
+        guidance = _guidance(found, glare, sharpness, wanted)
         run = checks.run(
             found.side,
             fields,
@@ -195,11 +197,23 @@ def _fields(found: _Found) -> dict[str, CardField]:
     return parse.parse_back(found.lines)
 
 
+def _side(expected: CardSide | str | None) -> CardSide | None:
+    if expected is None:
+        return None
+    if str(expected) not in (CardSide.FRONT, CardSide.BACK):
+        raise InputError(
+            "expected_side must be front or back",
+            code=ErrorCode.INPUT_INVALID,
+            detail={"field": "expected_side", "allowed": [CardSide.FRONT, CardSide.BACK]},
+        )
+    return CardSide(str(expected))
+
+
 def _guidance(
-    found: _Found, glare: float, sharpness: float, expected: CardSide | str | None
+    found: _Found, glare: float, sharpness: float, expected: CardSide | None
 ) -> tuple[str, ...]:
     codes = []
-    if expected is not None and CardSide(expected) is not found.side:
+    if expected is not None and expected is not found.side:
         codes.append(R.IDCARD_WRONG_SIDE)
     if found.location.cut_off:
         codes.append(R.IDCARD_CUT_OFF)
