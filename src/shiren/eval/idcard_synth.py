@@ -34,7 +34,13 @@ from PIL import Image, ImageFont
 from shiren.errors import ConfigError
 from shiren.eval.idcard_content import draw_person
 from shiren.eval.idcard_photo import LEVELS, photograph
-from shiren.eval.idcard_render import PORTRAIT_MM, CardPainter, RGBImage, print_portrait
+from shiren.eval.idcard_render import (
+    PORTRAIT_MM,
+    CardPainter,
+    RGBImage,
+    locate_face,
+    print_portrait,
+)
 from shiren.eval.identities import read_identities
 
 FONT_ROOTS: Final = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
@@ -48,6 +54,7 @@ FONT_NAMES: Final = (
 )
 """CJK fonts tried in this order under :data:`FONT_ROOTS` (then ``fc-list :lang=zh``)."""
 INSTALL_HINT: Final = "apt-get install -y fonts-wqy-zenhei (or run scripts/browser-deps.sh)"
+_FACE_TRIES: Final = 6
 DEFAULT_TODAY: Final = date(2025, 6, 1)
 """The day the cards are made "on": fixed, so a seed means the same cards on any date."""
 
@@ -218,8 +225,7 @@ class CardGenerator:
         if index % 2 == 0:
             pixels = None
             if self.faces is not None:
-                face = self.faces.draw(rng)
-                pixels = self.faces.pixels(face[1])
+                face, pixels = self._portrait_source(self.faces, rng)
             flat = self.painter.front(person, print_portrait(pixels, rng), rng)
             side, fields, valid = "front", person.front_fields(), person.number_valid
         else:
@@ -247,6 +253,20 @@ class CardGenerator:
         """Cards ``start`` … ``start + count - 1``, made one at a time."""
         for index in range(start, start + count):
             yield self.card(index)
+
+    @staticmethod
+    def _portrait_source(
+        faces: FaceBank, rng: np.random.Generator
+    ) -> tuple[tuple[str, str], RGBImage]:
+        """A face image for the portrait: ID photos are frontal by rule, so draw again (a few
+        times) while OpenCV's frontal-face cascade finds no face; the other images of the person
+        (turned heads, odd framing) stay available as selfies."""
+        for _ in range(_FACE_TRIES):
+            face = faces.draw(rng)
+            pixels = faces.pixels(face[1])
+            if locate_face(pixels) is not None:
+                break
+        return face, pixels
 
     def _content_rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.config.seed, index, 0])
