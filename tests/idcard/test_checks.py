@@ -9,12 +9,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from shiren.idcard import checks
+from shiren.idcard import checks, locate
 from shiren.idcard.card import CardField, CardReading, CardSide
 from shiren.messages import message
 from shiren.reasons import ReasonCode
 
-from .cards import render_back, render_front
+from .cards import photograph, render_back, render_front
 
 TODAY = date(2026, 12, 6)
 VALID = "110105199003071239"  # 1990-03-07, sequence digit 3 (odd): male
@@ -141,13 +141,22 @@ def test_a_printed_card_raises_no_recapture_suspicion() -> None:
 
 
 def test_a_screens_pixel_grid_raises_it() -> None:
-    """A fine, regular grid over the card (a screen's sub-pixels seen by a camera: moiré)."""
-    card = render_front().astype(np.float32)
-    y, x = np.mgrid[0 : card.shape[0], 0 : card.shape[1]]
-    grid = 0.82 + 0.18 * np.cos(2 * np.pi * x / 3.1) * np.cos(2 * np.pi * y / 3.3)
-    check = checks.recapture((card * grid[..., None]).astype(np.uint8), glare=0.0)
+    """A photo of the card shown on a screen: the camera sees the screen's regular pixel grid
+    over it (a grating of 4 px period, 15 % deep, in the photo's own pixels)."""
+    photo = photograph(render_front()).astype(np.float32)
+    y, x = np.mgrid[0 : photo.shape[0], 0 : photo.shape[1]]
+    grating = 0.85 + 0.15 * np.cos(2 * np.pi * (0.95 * x + 0.2 * y) / 4.0)
+    screen = (photo * grating[..., None]).astype(np.uint8)
+    found = locate.find_card(screen)
+    assert found is not None
+    card = locate.rectify(screen, found.corners)
+    check = checks.recapture(card, glare=0.0, photo_region=locate.inside(screen, found.corners))
     assert check.passed is False
     assert check.detail["cues"]["moire"] >= 0.5  # type: ignore[index]
+    clean = photograph(render_front())
+    flat = locate.rectify(clean, found.corners)
+    region = locate.inside(clean, found.corners)
+    assert checks.recapture(flat, glare=0.0, photo_region=region).passed is True
 
 
 def test_a_grey_photocopy_raises_it() -> None:
@@ -158,7 +167,8 @@ def test_a_grey_photocopy_raises_it() -> None:
 
 
 def test_sheet_glare_raises_it() -> None:
-    assert checks.recapture(render_front(), glare=0.3).passed is False
+    assert checks.recapture(render_front(), glare=0.3).passed is True  # a lamp's spot
+    assert checks.recapture(render_front(), glare=0.85).passed is False
 
 
 def test_the_checks_of_each_side() -> None:

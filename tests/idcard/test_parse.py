@@ -244,3 +244,21 @@ def test_other_documents_are_recognised() -> None:
 def test_two_numbers_are_two_cards() -> None:
     lines = [*front_lines(), line("32010219880811051X", 300, 1000, 664, 1030)]
     assert len(parse.id_numbers(lines)) == 2
+
+
+def test_a_number_read_in_part_is_no_number() -> None:
+    """A second-generation card never prints a 15-digit number: 15 characters are a misread."""
+    for read in ("104198601034878", "11010519900307123"):
+        fields = parse.parse_front(front_lines(number=line(read, 300, 455, 664, 487)))
+        assert "id_number" not in fields
+
+
+def test_the_number_label_on_a_row_of_its_own_is_not_address() -> None:
+    """A tilted card: 公民身份号码 lands on its own row, a little above the number's."""
+    lines = front_lines(
+        address2=None,
+        address3=None,
+        number_label=line("公民身份号码", 59, 436, 205, 462),
+        number=line("110105199003071239", 300, 462, 664, 494),
+    )
+    assert parse.parse_front(lines)["address"].value == "北京市朝阳区建国路八十"

@@ -43,17 +43,23 @@ _CST: Final = timezone(timedelta(hours=8), "CST")
 _TERMS_YEARS: Final = (5, 10, 20)
 RECAPTURE_THRESHOLD: Final = 0.5
 """Score at which ``idcard.recapture_suspected`` fails (each cue is scaled to 0..1 first)."""
-_MOIRE_RANGE: Final = (1.9, 2.3)
-"""Peak-to-median ratio (log10) of the card's high-frequency spectrum, scaled 0 → 1 over this
-range.  Measured: the shared specimen 1.59, rendered cards 1.2–1.4 (flat) and 1.55
-(photographed); a card under a regular grid or grating of 2.5–7 px period (a screen's
-sub-pixels, a printer's halftone screen), modulating it by 15–18 %, 2.48–2.73."""
-_SATURATION_LOW: Final = 0.02
-"""Mean HSV saturation under this: a grey photocopy (a real card is faintly coloured)."""
+_MOIRE_RANGE: Final = (2.35, 2.65)
+"""Peak-to-median ratio (log10) of the high-frequency spectrum of the photo over the card,
+scaled 0 → 1 over this range.  Measured: the shared specimen 1.37, a rendered card photographed
+1.43; ``shiren eval idcard``'s synthetic cards (regular wavy guilloche, JPEG 35–95, noise) at
+most 1.90 / 2.32 / 2.21 (levels none / moderate / strong, 40 cards each); the photographed card
+under a grating of 3.3–5 px period modulating it by 10–18 % (a screen's pixel grid as the camera
+sees it) 2.55–2.83.  Periods over ~8 px fall below the band and are not seen."""
+_SATURATION_LOW: Final = 0.01
+"""Mean HSV saturation under this: a grey photocopy (a real card is faintly coloured: the
+specimen 0.05, synthetic cards 0.019–0.079 even under strong colour casts)."""
 _SATURATION_HIGH: Final = (0.35, 0.55)
 """Mean saturation ramp: a screen shown to the camera oversaturates the pale card."""
-_GLARE_RANGE: Final = (0.05, 0.20)
-"""Blown-out share of the field area: a glossy screen or laminated printout reflects in sheets."""
+_GLARE_RANGE: Final = (0.6, 0.9)
+"""Blown-out share of the field area, scaled 0 → 1: only a sheet of glare counts (a glossy screen
+or a laminated printout under a lamp).  A spot is normal on a laminated card: synthetic genuine
+cards with a lamp's reflection reach 0.5 (``shiren eval idcard``, strong level); those get the
+``idcard.glare`` guidance instead."""
 
 Fields = dict[str, CardField]
 
@@ -193,22 +199,24 @@ def _spectrum_tools(
     return window, (radius > 0.25) & (radius < 0.95) & off_axes
 
 
-def moire_peak(card: RGBImage) -> float:
-    """log10 of the strongest high-frequency peak over the median of that band, on the card's
-    grey image (Hann-windowed; half the spectrum, which is symmetric for a real image).  The
-    two axes are left out: a card's straight edges and text rows put energy there on any
-    photo."""
-    gray = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.float32)
+def moire_peak(region: RGBImage) -> float:
+    """log10 of the strongest high-frequency peak over the median of that band, on the grey
+    image of ``region`` (Hann-windowed; half the spectrum, which is symmetric for a real image).
+    The two axes are left out: a card's straight edges and text rows put energy there on any
+    photo.  Give it the photo's own pixels over the card (:func:`shiren.idcard.locate.inside`):
+    a screen's grid is periodic in the camera's pixels, and warping the card flat smears it."""
+    gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY).astype(np.float32)
     window, band = _spectrum_tools(*gray.shape)
     values = np.abs(np.fft.rfft2((gray - gray.mean()) * window))[band]
     return float(np.log10(values.max() / max(1e-9, float(np.median(values)))))
 
 
-def recapture(card: RGBImage, glare: float) -> CardCheck:
+def recapture(card: RGBImage, glare: float, photo_region: RGBImage | None = None) -> CardCheck:
     """``idcard.recapture_suspected``: the strongest of three cues, each scaled to 0..1 —
-    moiré (a screen's pixel grid, a printer's halftone), colour (grey photocopy, oversaturated
-    screen) and sheet glare; suspected at :data:`RECAPTURE_THRESHOLD`.  A review signal."""
-    moire = moire_peak(card)
+    moiré (a screen's pixel grid, a printer's halftone) in ``photo_region`` (default: the
+    rectified ``card``), colour (grey photocopy, oversaturated screen) and sheet glare;
+    suspected at :data:`RECAPTURE_THRESHOLD`.  A review signal."""
+    moire = moire_peak(photo_region if photo_region is not None else card)
     saturation = float(cv2.cvtColor(card, cv2.COLOR_RGB2HSV)[:, :, 1].mean() / 255.0)
     cues = {
         "moire": _ramp(moire, *_MOIRE_RANGE),
@@ -234,6 +242,7 @@ def run(
     *,
     card: RGBImage | None,
     glare: float,
+    photo_region: RGBImage | None = None,
     expected_id_number: str | None,
     today: date,
 ) -> tuple[CardCheck, ...]:
@@ -251,7 +260,7 @@ def run(
         found = [not_expired(fields, today), validity_lawful(fields, today)]
     found.append(fields_read(side, fields))
     if card is not None:
-        found.append(recapture(card, glare))
+        found.append(recapture(card, glare, photo_region))
     return tuple(found)
 
 

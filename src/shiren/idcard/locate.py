@@ -44,8 +44,12 @@ _ASPECT_RANGE: Final = (1.3, 2.2)
 """Long side / short side of a candidate: 1.585 flat, stretched or squeezed by perspective
 (a card tilted 30° away from the camera shows 1.37 or 1.83)."""
 _CARD_LIKE: Final = (1.4, 1.8)
-"""Candidates this close to the card's shape rank before others (the photo box, a sheet of A4
-at 1.41 only just)."""
+"""Candidates this close to the card's shape count in full when ranked; others at
+:data:`_OFF_SHAPE_WEIGHT` of their area (the photo box; a sheet of A4, at 1.41, only just
+counts in full)."""
+_OFF_SHAPE_WEIGHT: Final = 0.6
+_AGREE: Final = 0.03
+"""Two outlines are the same when no corner differs by more than 3 % of the frame's diagonal."""
 _MIN_SOLIDITY: Final = 0.88
 """Hull area / quadrilateral area: a card fills its corners (only the rounding is missing)."""
 _EDGE_MARGIN: Final = 0.01
@@ -99,10 +103,12 @@ def find_card(image: RGBImage) -> Location | None:
 
     Every cue's card-shaped outlines are pooled; one that reaches the frame's edge counts only
     when nothing else was found (a band of a bright desk is often "card-shaped" too, but a
-    framed card ends inside the frame), and the largest wins, shapes near the card's own
-    proportions first.  Raises :class:`~shiren.errors.InputError` ``input.idcard_multiple``
-    when a second framed outline of similar size lies beside the first (two cards, or both
-    sides on one photocopy).
+    framed card ends inside the frame).  They are ranked by how many cues agree on the same
+    corners (a broken edge in one cue gives a corner in the wrong place, the others outvote
+    it), then by area, shapes near the card's own proportions preferred.
+
+    Raises :class:`~shiren.errors.InputError` ``input.idcard_multiple`` when a second framed
+    outline of similar size lies beside the first (two cards, or both sides on one photocopy).
     """
     height, width = image.shape[:2]
     scale = min(1.0, _WORK_SIDE_PX / max(height, width))
@@ -115,15 +121,29 @@ def find_card(image: RGBImage) -> Location | None:
         for mask in _masks(gray)
         for quad in _candidates(mask)
     ]
-    inside = sorted((f for f in found if not f.cut_off), key=_rank, reverse=True)
+    tolerance = _AGREE * float(np.hypot(width, height))
+    inside = _ranked([f for f in found if not f.cut_off], tolerance)
     if inside:
         _refuse_two_cards(inside)
         return inside[0]
-    return max(found, key=_rank, default=None)
+    ranked = _ranked(found, tolerance)
+    return ranked[0] if ranked else None
 
 
-def _rank(found: Location) -> tuple[bool, float]:
-    return (_near_card_shape(found.corners), found.area_fraction)
+def _ranked(found: list[Location], tolerance: float) -> list[Location]:
+    """Best first: support (candidates, itself included, whose every corner lies within
+    ``tolerance`` px of its own) × area, discounted for shapes far from the card's proportions
+    (a small card-shaped patch of background must not beat the card seen at a steep angle)."""
+
+    def agree(a: Location, b: Location) -> bool:
+        return float(np.linalg.norm(a.corners - b.corners, axis=1).max()) <= tolerance
+
+    def score(f: Location) -> float:
+        support = sum(agree(f, other) for other in found)
+        weight = 1.0 if _near_card_shape(f.corners) else _OFF_SHAPE_WEIGHT
+        return support * f.area_fraction * weight
+
+    return sorted(found, key=score, reverse=True)
 
 
 def _near_card_shape(quad: Quad) -> bool:
@@ -318,6 +338,19 @@ def locate_from_text(lines: list[TextLine], width: int, height: int) -> Location
     return _location(corners, width, height) if corners is not None else None
 
 
+def inside(image: RGBImage, corners: Quad, shrink: float = 0.2) -> RGBImage:
+    """The photo's own pixels well inside the card: the bounding box of the quadrilateral shrunk
+    by ``shrink`` towards its centre (no background, no resampling)."""
+    centre = corners.mean(axis=0)
+    inner = centre + (corners - centre) * (1.0 - shrink)
+    height, width = image.shape[:2]
+    x0, y0 = np.clip(np.floor(inner.min(axis=0)), 0, [width, height]).astype(int)
+    x1, y1 = np.clip(np.ceil(inner.max(axis=0)), 0, [width, height]).astype(int)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return np.ascontiguousarray(image)
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
 def blur_variance(card: RGBImage) -> float:
     """Variance of the Laplacian of the rectified card's grey image (higher = sharper)."""
     gray = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY)
@@ -347,6 +380,7 @@ __all__ = [
     "blur_variance",
     "find_card",
     "glare_fraction",
+    "inside",
     "locate_from_text",
     "order_corners",
     "quad_from_text",

@@ -63,7 +63,7 @@ _DIGIT_REPAIRS: Final = str.maketrans(
     {"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "i": "1", "|": "1", "!": "1",
      "Z": "2", "z": "2", "S": "5", "s": "5", "B": "8", "b": "6", "g": "9", "q": "9"}
 )  # fmt: skip
-_NUMBER_RUN = re.compile(r"[0-9X]{15,}")
+_NUMBER_RUN = re.compile(r"[0-9X]{18,}")
 _DATE = re.compile(r"(\d{4})\D{0,3}?(\d{1,2})\D{0,3}?(\d{1,2})")
 _VALIDITY = re.compile(
     r"(\d{4})\D?(\d{2})\D?(\d{2})\D{0,3}?(?:(\d{4})\D?(\d{2})\D?(\d{2})|(长期|长|期))"
@@ -205,9 +205,10 @@ def id_numbers(lines: list[TextLine]) -> list[CardField]:
 
 
 def number_in(row: Row) -> CardField | None:
-    """The 18-character number (or a legacy 15-digit one) in ``row``, with OCR repairs: letters
-    that look like digits, a lower-case ``x``; when a longer run was read, the 18 characters
-    whose check character is right."""
+    """The 18-character number in ``row``, with OCR repairs: letters that look like digits, a
+    lower-case ``x``; when a longer run was read, the 18 characters whose check character is
+    right (else the first 18).  Shorter runs are no number: a second-generation card never
+    carries a 15-digit one, so a 15-character run is a number read in part."""
     chars = [g for g in row.glyphs if not _CJK.match(g.char)]
     raw = "".join(g.char for g in chars)
     repaired = raw.translate(_DIGIT_REPAIRS).upper()
@@ -215,15 +216,15 @@ def number_in(row: Row) -> CardField | None:
     if match is None:
         return None
     run = match.group()
-    candidates = [run[i : i + 18] for i in range(len(run) - 17)] or [run]
-    value = next((c for c in candidates if _valid_shape(c)), candidates[0])
-    if len(value) not in (15, 18) or "X" in value[:-1]:
+    starts = [i for i in range(len(run) - 17) if "X" not in run[i : i + 17]]
+    if not starts:
         return None
-    span = chars[match.start() : match.end()]
-    confidence = sum(g.confidence for g in span) / len(span)
-    if repaired[match.start() : match.end()] != raw[match.start() : match.end()]:
+    start = next((i for i in starts if _valid_shape(run[i : i + 18])), starts[0])
+    begin, end = match.start() + start, match.start() + start + 18
+    confidence = sum(g.confidence for g in chars[begin:end]) / 18
+    if repaired[begin:end] != raw[begin:end]:
         confidence *= REPAIR_PENALTY
-    return CardField("id_number", value, confidence)
+    return CardField("id_number", repaired[begin:end], confidence)
 
 
 def _valid_shape(value: str) -> bool:
@@ -236,7 +237,7 @@ def parse_front(lines: list[TextLine]) -> dict[str, CardField]:
     found = [r for r in (_outside_photo(r) for r in rows(lines)) if r.glyphs]
     number_row = _number_row(found)
     bottom = number_row.y if number_row is not None else NUMBER_ROW_Y
-    upper = [r for r in found if r is not number_row and r.y < bottom]
+    upper = [r for r in found if r is not number_row and r.y < bottom and not _number_label(r.text)]
     fields: dict[str, CardField] = {}
     if number_row is not None and (number := number_in(number_row)) is not None:
         fields["id_number"] = number
@@ -257,6 +258,11 @@ def _outside_photo(row: Row) -> Row:
     if row.y > NUMBER_ROW_Y:
         return row
     return Row(tuple(g for g in row.glyphs if g.x < PHOTO_X), row.y)
+
+
+def _number_label(text: str) -> bool:
+    """公民身份号码 read on a row of its own (the number's row tilted away from it)."""
+    return "号码" in text or "身份" in text or _has(text, "公民身份号码")
 
 
 def _number_row(found: list[Row]) -> Row | None:
@@ -432,15 +438,6 @@ def _iso(year: str, month: str, day: str) -> str | None:
 
 
 __all__ = [
-    "ETHNIC_GROUPS",
-    "Glyph",
-    "Row",
-    "glyphs",
-    "id_numbers",
-    "number_in",
-    "other_document",
-    "parse_back",
-    "parse_front",
-    "rows",
-    "side_of",
-]
+    "ETHNIC_GROUPS", "Glyph", "Row", "glyphs", "id_numbers", "number_in", "other_document",
+    "parse_back", "parse_front", "rows", "side_of",
+]  # fmt: skip

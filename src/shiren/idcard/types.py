@@ -119,6 +119,7 @@ class CardReader:
             fields,
             card=found.card,
             glare=glare,
+            photo_region=locate.inside(pixels, found.location.corners),
             expected_id_number=expected_id_number,
             today=today or checks.today_in_china(),
         )

@@ -17,7 +17,8 @@ Pipeline for one image (PaddleOCR's ``TextSystem``):
    grown by ``area × 1.6 / perimeter`` on every side (DB's "unclip": the map covers only the
    shrunk text kernel);
 2. **crop**: each box is warped upright (a box taller than 1.5× its width is turned 90°);
-3. **direction**: crops the classifier calls "180°" with probability > 0.9 are turned around;
+3. **direction**: the classifier's 0°/180° call, as one vote for the whole image (weighted by
+   line length; all crops turned around or none) or per line above 0.9 (PaddleOCR's default);
 4. **recognise**: each crop at height 48 and its own width (see
    :meth:`PpOcrRecogniser.recognise`); greedy CTC decoding; the line's confidence is the mean
    probability of its characters.
@@ -217,6 +218,9 @@ class PpOcrV4:
     up until its short side reaches the minimum (tiny text is lost otherwise), a large one down
     until its long side fits the maximum (cost grows with the pixel count).  ``min_confidence``
     drops lines read with a lower mean character probability (RapidOCR's ``text_score``).
+    ``per_line_direction`` turns each line the classifier is sure is upside down (PaddleOCR's
+    way, for scenes with text every which way); by default one direction is voted for the whole
+    image (documents).
     """
 
     def __init__(
@@ -227,6 +231,7 @@ class PpOcrV4:
         det_min_side_px: int = 512,
         det_max_side_px: int = 1280,
         min_confidence: float = 0.5,
+        per_line_direction: bool = False,
     ) -> None:
         parts = builtin_manifest()
         cls_entry = parts[str(entry.options.get("classifier", "ppocr-v4-cls"))]
@@ -241,6 +246,7 @@ class PpOcrV4:
         )
         self._sides = (det_min_side_px, det_max_side_px)
         self._min_confidence = min_confidence
+        self._per_line = per_line_direction
 
     def read(self, image: RGBImage) -> list[TextLine]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])
@@ -252,10 +258,9 @@ class PpOcrV4:
             crop, tall = _crop_line(bgr, box)
             crops.append(crop)
             starts.append(1 if tall else 0)
-        for i, p in enumerate(self._classifier.flipped(crops)):
-            if p > _CLS_FLIP_PROBABILITY:
-                crops[i] = np.ascontiguousarray(crops[i][::-1, ::-1])
-                starts[i] += 2
+        for i in self._to_flip(crops):
+            crops[i] = np.ascontiguousarray(crops[i][::-1, ::-1])
+            starts[i] += 2
         lines = []
         read = self._recogniser.recognise(crops)
         for box, start, (text, score, where) in zip(boxes, starts, read, strict=True):
@@ -264,6 +269,19 @@ class PpOcrV4:
                 turned = [(float(x), float(y)) for x, y in (*box[start:], *box[:start])]
                 lines.append(TextLine(tuple(turned), text, score, where))
         return lines
+
+    def _to_flip(self, crops: list[U8]) -> list[int]:
+        """The crops to turn around: each one the classifier is sure of (PaddleOCR), or — one
+        direction for the whole image — all of them when most text (by crop width) is upside
+        down, none otherwise.  On a document every line shares one direction, and the vote
+        keeps a short line (``9号``, which upside down looks like ``6``) from being turned
+        alone."""
+        flipped = self._classifier.flipped(crops)
+        if self._per_line:
+            return [i for i, p in enumerate(flipped) if p > _CLS_FLIP_PROBABILITY]
+        widths = np.asarray([c.shape[1] / c.shape[0] for c in crops])
+        upside_down = float(np.dot(widths, flipped)) > 0.5 * float(widths.sum())
+        return list(range(len(crops))) if upside_down else []
 
     def detect(self, image: RGBImage) -> list[F32]:
         """Text boxes ``(4, 2)`` float32 (clockwise from top-left) in pixels of ``image``, in
