@@ -99,8 +99,8 @@ class Deployment:
     root: Path
 
     def provider(self, svc: ShirenService) -> IndexProvider:
-        """What the production wiring gives the service (``bootstrap.face_indexes``): dlib's provider,
-        which the service's :class:`FraudGuard` scopes to its own network."""
+        """What the production wiring gives the service (``bootstrap.face_indexes``): dlib's
+        provider, which the service's :class:`FraudGuard` scopes to its own network."""
         if self.backend == "postgresql":
             provider = PgVectorProvider(self.sql)
             provider.ensure()

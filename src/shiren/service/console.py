@@ -26,8 +26,6 @@ from shiren.domain.entities import AuditEvent, Consent, ReviewStatus, Subject, u
 from shiren.domain.fallback import FallbackFlow
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.service.app import ShirenService
-from shiren.service.journal import append_audit
-from shiren.service.views import fallback_review_dict, fallback_reviews
 from shiren.service.capture import start_demo_session
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
 from shiren.service.console_views import (
@@ -39,7 +37,9 @@ from shiren.service.console_views import (
     reason_text,
 )
 from shiren.service.fallback_records import flow_view
+from shiren.service.journal import append_audit
 from shiren.service.keys import ServiceKeys
+from shiren.service.views import fallback_review_dict, fallback_reviews
 from shiren.storage.ports import UnitOfWorkFactory
 
 REASON_CATEGORIES: dict[str, str] = {
