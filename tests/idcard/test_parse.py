@@ -262,3 +262,11 @@ def test_the_number_label_on_a_row_of_its_own_is_not_address() -> None:
         number=line("110105199003071239", 300, 462, 664, 494),
     )
     assert parse.parse_front(lines)["address"].value == "北京市朝阳区建国路八十"
+
+
+def test_an_authority_without_its_label_or_a_readable_validity() -> None:
+    lines = [*back_lines()[:2], line("重庆市公安局渝中分局", 315, 376, 569, 410)]
+    lines.append(line("03804.10", 316, 449, 450, 481))
+    assert parse.parse_back(lines) == {
+        "authority": parse.CardField("authority", "重庆市公安局渝中分局", 0.99)
+    }

@@ -395,9 +395,10 @@ def parse_back(lines: list[TextLine]) -> dict[str, CardField]:
     if validity is not None:
         fields.update(_validity(validity))
     authority = next((r for r in found if _has(r.text, "签发机关")), None)
-    if authority is None and validity is not None:
-        above = [r for r in found if r.y < validity.y and r.y > 0.55 * H]
-        authority = above[-1] if above else None
+    if authority is None:  # the label lost: the row below the title that names a 公安局
+        below = [r for r in found if r.y > 0.55 * H and (validity is None or r.y < validity.y)]
+        fallback = below[-1] if below and validity is not None else None
+        authority = next((r for r in below if "局" in r.text), fallback)
     if authority is not None:
         tail = authority.after("签发机关", "机关", "关") or authority.right_of(BACK_VALUE_X)
         value = _cjk_value(tail)
