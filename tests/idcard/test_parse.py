@@ -270,3 +270,18 @@ def test_an_authority_without_its_label_or_a_readable_validity() -> None:
     assert parse.parse_back(lines) == {
         "authority": parse.CardField("authority", "重庆市公安局渝中分局", 0.99)
     }
+
+
+def test_a_stray_mark_between_label_and_address_is_dropped() -> None:
+    read = line(
+        "住址-上海市徐汇区",
+        62,
+        273,
+        330,
+        303,
+        positions=(0.04, 0.2, 0.3, 0.43, 0.5, 0.6, 0.7, 0.8, 0.9),
+    )
+    got = parse.parse_front(
+        front_lines(address_label=None, address1=read, address2=None, address3=None)
+    )
+    assert got["address"].value == "上海市徐汇区"

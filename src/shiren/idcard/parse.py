@@ -10,11 +10,10 @@ standard (GA 450-2013), so the parser leans on *where* things are as much as on 
 * back: 中华人民共和国 / 居民身份证 at the top, 签发机关 and 有效期限 with their values below.
 
 OCR reads a small, letter-spaced label unreliably (``姓名`` comes back as ``名``, ``多`` or
-nothing), so a label is never stripped by its text alone: each character carries its position
-along the line (:attr:`TextLine.char_positions`), and what lies left of the value column is the
-label, whatever it was read as.  Digits get the usual OCR repairs (``O``→``0``, ``I``/``l``→``1``,
-``x``→``X`` at the end of the number, full-width characters by NFKC), and a repaired value's
-confidence is lowered so that a reviewer sees it.
+nothing): a label read whole is cut off by its text, else by each character's position along the
+line (:attr:`TextLine.char_positions`): left of the value column is label, whatever it was read
+as.  Digits get the usual repairs (``O``→``0``, ``I``/``l``→``1``, ``x``→``X``, full-width by
+NFKC); a repaired value's confidence is lowered so that a reviewer sees it.
 """
 
 from __future__ import annotations
@@ -82,12 +81,14 @@ _OTHER_DOCUMENTS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class Glyph:
-    """One character read, where its centre is on the card (px), and its line's confidence."""
+    """One character read, where its centre is on the card (px), and its line's confidence;
+    ``placed``: the position is the recogniser's (not even spacing assumed along the line)."""
 
     char: str
     x: float
     y: float
     confidence: float
+    placed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,16 +132,15 @@ def glyphs(line: TextLine) -> list[Glyph]:
     start = ((x0 + x3) / 2, (y0 + y3) / 2)
     end = ((x1 + x2) / 2, (y1 + y2) / 2)
     n = len(line.text)
-    where = (
-        line.char_positions if len(line.char_positions) == n else [(i + 0.5) / n for i in range(n)]
-    )
+    placed = len(line.char_positions) == n
+    where = line.char_positions if placed else [(i + 0.5) / n for i in range(n)]
     out = []
     for char, f in zip(line.text, where, strict=True):
         for c in unicodedata.normalize("NFKC", char):
             if not c.isspace():
                 x = start[0] + f * (end[0] - start[0])
                 y = start[1] + f * (end[1] - start[1])
-                out.append(Glyph(c, x, y, line.confidence))
+                out.append(Glyph(c, x, y, line.confidence, placed))
     return out
 
 
@@ -376,6 +376,12 @@ def _address(address_rows: list[Row]) -> CardField | None:
     parts = []
     for row in address_rows:
         value = [g for g in row.value("住址").glyphs if g.x < PHOTO_X]
+        # A stray mark between the label and the value (read as "-" or "一") lies in the label
+        # column, where no value is printed; punctuation never starts an address line either.
+        while value and (
+            (value[0].placed and value[0].x < VALUE_COLUMN_X) or not value[0].char.isalnum()
+        ):
+            value.pop(0)
         if value:
             parts.append(value)
     chars = [g for part in parts for g in part]
