@@ -125,25 +125,33 @@ def find_card(image: RGBImage) -> Location | None:
     inside = _ranked([f for f in found if not f.cut_off], tolerance)
     if inside:
         _refuse_two_cards(inside)
-        return inside[0]
+        return inside[0][0]
     ranked = _ranked(found, tolerance)
-    return ranked[0] if ranked else None
+    return ranked[0][0] if ranked else None
 
 
-def _ranked(found: list[Location], tolerance: float) -> list[Location]:
-    """Best first: support (candidates, itself included, whose every corner lies within
-    ``tolerance`` px of its own) × area, discounted for shapes far from the card's proportions
-    (a small card-shaped patch of background must not beat the card seen at a steep angle)."""
+def _support(one: Location, found: list[Location], tolerance: float) -> int:
+    """How many candidates (``one`` included) have every corner within ``tolerance`` px of its
+    own: how many cues saw this outline."""
+    return sum(
+        float(np.linalg.norm(one.corners - other.corners, axis=1).max()) <= tolerance
+        for other in found
+    )
 
-    def agree(a: Location, b: Location) -> bool:
-        return float(np.linalg.norm(a.corners - b.corners, axis=1).max()) <= tolerance
 
-    def score(f: Location) -> float:
-        support = sum(agree(f, other) for other in found)
-        weight = 1.0 if _near_card_shape(f.corners) else _OFF_SHAPE_WEIGHT
-        return support * f.area_fraction * weight
+def _ranked(found: list[Location], tolerance: float) -> list[tuple[Location, int]]:
+    """Best first, with their support: support × area, discounted for shapes far from the
+    card's proportions (a small card-shaped patch of background must not beat the card seen at
+    a steep angle)."""
+    scored = [(f, _support(f, found, tolerance)) for f in found]
 
-    return sorted(found, key=score, reverse=True)
+    def score(item: tuple[Location, int]) -> float:
+        f, support = item
+        return (
+            support * f.area_fraction * (1.0 if _near_card_shape(f.corners) else _OFF_SHAPE_WEIGHT)
+        )
+
+    return sorted(scored, key=score, reverse=True)
 
 
 def _near_card_shape(quad: Quad) -> bool:
@@ -206,11 +214,14 @@ def _area(quad: Quad) -> float:
     return float(cv2.contourArea(quad.astype(np.float32)))
 
 
-def _refuse_two_cards(ranked: list[Location]) -> None:
-    best = ranked[0]
+def _refuse_two_cards(ranked: list[tuple[Location, int]]) -> None:
+    """A second card: card-shaped, at least half the first's size, seen by two cues or more
+    (one cue alone finds card-shaped patches in a noisy background), beside the first."""
+    best = ranked[0][0]
     x, y, w, h = cv2.boundingRect(best.corners)
-    for other in ranked[1:]:
-        if other.area_fraction < 0.5 * best.area_fraction or not _near_card_shape(other.corners):
+    for other, support in ranked[1:]:
+        small = other.area_fraction < 0.5 * best.area_fraction
+        if small or support < 2 or not _near_card_shape(other.corners):
             continue
         ox, oy, ow, oh = cv2.boundingRect(other.corners)
         apart_x = min(x + w, ox + ow) - max(x, ox) <= 0
