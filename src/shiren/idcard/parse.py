@@ -39,8 +39,9 @@ from shiren.models.protocols import TextLine
 
 W: Final = float(CARD_WIDTH_PX)
 H: Final = float(CARD_HEIGHT_PX)
-VALUE_COLUMN_X: Final = 0.17 * W
-"""Front: the label column ends here (labels at 7–15 % of the width, values from 19 %)."""
+VALUE_COLUMN_X: Final = 0.175 * W
+"""Front: the label column ends here (label characters centred at 7–15 % of the width, value
+characters from 20 %)."""
 PHOTO_X: Final = 0.615 * W
 """Front: the photo starts here; nothing but the number row is printed right of it."""
 BACK_VALUE_X: Final = 0.345 * W
@@ -64,9 +65,8 @@ _DIGIT_REPAIRS: Final = str.maketrans(
 )  # fmt: skip
 _NUMBER_RUN = re.compile(r"[0-9X]{18,}")
 _DATE = re.compile(r"(\d{4})\D{0,3}?(\d{1,2})\D{0,3}?(\d{1,2})")
-_VALIDITY = re.compile(
-    r"(\d{4})\D?(\d{2})\D?(\d{2})\D{0,3}?(?:(\d{4})\D?(\d{2})\D?(\d{2})|(长期|长|期))"
-)
+_DAY = r"(\d{4})\D?(\d{2})\D?(\d{2})"
+_VALIDITY = re.compile(_DAY + r"\D{0,3}?(?:" + _DAY + r"|(长期|长|期))")
 _CJK = re.compile(r"[\u3400-\u9fff·]")
 _FRONT_LABELS: Final = ("姓名", "性别", "民族", "出生", "住址", "公民身份号码")
 _BACK_LABELS: Final = ("中华人民共和国", "居民身份证", "签发机关", "有效期限")
