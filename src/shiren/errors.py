@@ -106,6 +106,8 @@ class ErrorCode(StrEnum):
     # ID-card reading (issue 16): a photo that is not one side of one resident ID card.
     IDCARD_MULTIPLE = "input.idcard_multiple"
     IDCARD_UNSUPPORTED = "input.idcard_unsupported"
+    IDCARD_UNREADABLE = "input.idcard_unreadable"
+    IDCARD_REJECTED = "input.idcard_rejected"
 
 
 class ShirenError(Exception):

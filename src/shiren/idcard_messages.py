@@ -23,6 +23,14 @@ IDCARD_MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "这不是居民身份证，请拍摄第二代居民身份证",
         "This is not a resident ID card. Please photograph a second-generation ID card.",
     ),
+    ErrorCode.IDCARD_UNREADABLE: (
+        "未能读取身份证，请按提示重新拍摄",
+        "The ID card could not be read. Please follow the tips and photograph it again.",
+    ),
+    ErrorCode.IDCARD_REJECTED: (
+        "身份证核验未通过，请核对证件与填写的信息",
+        "The ID card did not pass its checks. Please check the card and the details given.",
+    ),
     # ---- ReasonCode: checks of what was read ----
     ReasonCode.IDCARD_NUMBER_INVALID: (
         "身份证号码无效，请核对证件",
@@ -39,6 +47,10 @@ IDCARD_MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ReasonCode.IDCARD_NUMBER_MISMATCH: (
         "证件号码与填写的身份证号码不一致",
         "The card's number differs from the ID number given.",
+    ),
+    ReasonCode.IDCARD_NAME_MISMATCH: (
+        "证件姓名与填写的姓名不一致，需要人工审核",
+        "The name on the card differs from the name given; the case needs a review.",
     ),
     ReasonCode.IDCARD_EXPIRED: (
         "身份证已过有效期，请使用有效证件",

@@ -95,6 +95,7 @@ class ReasonCode(StrEnum):
     IDCARD_BIRTH_DATE_MISMATCH = "idcard.birth_date_mismatch"
     IDCARD_SEX_MISMATCH = "idcard.sex_mismatch"
     IDCARD_NUMBER_MISMATCH = "idcard.number_mismatch"
+    IDCARD_NAME_MISMATCH = "idcard.name_mismatch"
     IDCARD_EXPIRED = "idcard.expired"
     IDCARD_VALIDITY_INVALID = "idcard.validity_invalid"
     IDCARD_FIELDS_MISSING = "idcard.fields_missing"

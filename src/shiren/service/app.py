@@ -10,6 +10,7 @@ room                              what it does
 ================================  ===========================================================
 :mod:`.tenants`                   tenants, API-key authentication, webhook settings
 :mod:`.enrolment`                 a subject from the lender's data and a reference photo
+:mod:`.id_cards`                  the ID card at enrolment: read, checked, its portrait
 :mod:`.step_up`                   does a lending event need a face check, and how strong
 :mod:`.sessions`                  capture sessions with signed challenges; reading checks
 :mod:`.checks`                    judging one capture (liveness, match, limits, anti-fraud)
@@ -55,6 +56,7 @@ from shiren.service.engine import ChallengeDrawer, Engine, random_challenge
 from shiren.service.enrolment import Enrolment
 from shiren.service.fallback import FallbackService
 from shiren.service.fraud import FraudGuard
+from shiren.service.id_cards import CardEvidence, IdCards
 from shiren.service.journal import Journal, append_audit, verify_audit
 from shiren.service.keys import ServiceKeys
 from shiren.service.matching import FaceMatcher
@@ -134,6 +136,7 @@ class ShirenService:
         fraud_policy: FraudPolicy | None = None,
         vault: KeyVault | None = None,
         second_factor_threshold: float | None = None,
+        id_cards: IdCards | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -160,7 +163,7 @@ class ShirenService:
         rules = rules or RetryRules()
         self._build_rooms(
             counter, rules, session_ttl_s, draw, on_erased, stored_faces_warning, face_index,
-            fraud_policy,
+            fraud_policy, id_cards,
         )  # fmt: skip
         self.tenants = Tenants(self.ctx, production=production, resolver=resolver)
 
@@ -174,6 +177,7 @@ class ShirenService:
         stored_faces_warning: int,
         face_index: IndexProvider | None,
         fraud_policy: FraudPolicy | None,
+        id_cards: IdCards | None,
     ) -> None:
         ctx = self.ctx
         self.fraud = FraudGuard(
@@ -208,6 +212,7 @@ class ShirenService:
             fraud=self.fraud,
             recorder=self.recorder,
         )
+        self.id_cards = id_cards or IdCards()  # the OCR models load on the first card
         self.enrolment = Enrolment(
             ctx,
             verifier=self.verifier,
@@ -215,6 +220,7 @@ class ShirenService:
             fraud=self.fraud,
             policy=self.policy,
             embedder_id=self.embedder_id,
+            cards=self.id_cards,
         )
         self.step_up = StepUp(ctx, sessions=self.sessions, policy=self.policy)
         self.fallbacks = FallbackService(
@@ -343,6 +349,32 @@ class ShirenService:
             consent=consent,
             reference_image=reference_image,
             reference_kind=reference_kind,
+            device_id=device_id,
+            client_ip=client_ip,
+        )
+
+    def enrol_with_card(
+        self,
+        tenant: Tenant,
+        *,
+        external_ref: str,
+        consent: ConsentIn,
+        id_card_front: bytes,
+        id_card_back: bytes | None = None,
+        name: str | None = None,
+        id_number: str | None = None,
+        device_id: str | None = None,
+        client_ip: str | None = None,
+    ) -> tuple[Subject, SessionView, CardEvidence]:
+        """See :meth:`shiren.service.enrolment.Enrolment.enrol_with_card`."""
+        return self.enrolment.enrol_with_card(
+            tenant,
+            external_ref=external_ref,
+            consent=consent,
+            id_card_front=id_card_front,
+            id_card_back=id_card_back,
+            name=name,
+            id_number=id_number,
             device_id=device_id,
             client_ip=client_ip,
         )

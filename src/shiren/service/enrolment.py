@@ -33,9 +33,11 @@ from shiren.domain.entities import (
 from shiren.domain.policy import StepUpPolicy
 from shiren.errors import ErrorCode, InputError, StateError
 from shiren.privacy import redact
+from shiren.reasons import ReasonCode
 from shiren.service.consent import has_active_consent
 from shiren.service.context import Context
-from shiren.service.fraud import FraudGuard
+from shiren.service.fraud import Finding, FraudGuard
+from shiren.service.id_cards import CardEvidence, IdCards
 from shiren.service.sessions import Sessions
 from shiren.service.validation import (
     MAX_EXTERNAL_REF,
@@ -85,8 +87,10 @@ class Enrolment:
         fraud: FraudGuard,
         policy: StepUpPolicy,
         embedder_id: str,
+        cards: IdCards | None = None,
     ) -> None:
         self._ctx = ctx
+        self._cards = cards
         self._verifier = verifier
         self._sessions = sessions
         self._fraud = fraud
@@ -137,6 +141,60 @@ class Enrolment:
             client_ip=client_ip,
         )
 
+    def enrol_with_card(
+        self,
+        tenant: Tenant,
+        *,
+        external_ref: str,
+        consent: ConsentIn,
+        id_card_front: bytes,
+        id_card_back: bytes | None = None,
+        name: str | None = None,
+        id_number: str | None = None,
+        device_id: str | None = None,
+        client_ip: str | None = None,
+    ) -> tuple[Subject, SessionView, CardEvidence]:
+        """Enrol from the borrower's ID card: the card is read and checked
+        (:mod:`shiren.service.id_cards`), its portrait becomes the reference, and the name and
+        number come from the card unless the lender sent them (then they must agree)."""
+        text(external_ref, "external_ref", MAX_EXTERNAL_REF)
+        if name is not None:
+            name = text(name.strip(), "name", MAX_NAME_CHARS)
+        check_consent(consent)
+        if self._cards is None:
+            raise InputError("ID-card reading is not configured", code=ErrorCode.INPUT_INVALID)
+        card = self._cards.read_for_enrolment(
+            id_card_front,
+            id_card_back,
+            name=name,
+            id_number=id_number,
+            today=self._ctx.clock().date(),
+        )  # the card's images are dropped after this
+        with self._ctx.models_lock:
+            analysis = self._verifier.analyze(card.portrait)
+        template = analysis.template.astype(np.float32).tobytes()
+        parsed = idnumber.parse(card.id_number)
+        kind = ReferenceKind.ID_CARD
+        again = self._find_reenrolment(tenant, external_ref, parsed)
+        if again is not None:
+            subject, view = self._reenrol(
+                tenant, again, consent=consent, kind=kind, template=template, card=card
+            )
+            return subject, view, card
+        subject, view = self._enrol_new(
+            tenant,
+            external_ref,
+            text(card.name, "name", MAX_NAME_CHARS),
+            parsed,
+            consent,
+            kind,
+            template,
+            device_id=device_id,
+            client_ip=client_ip,
+            card=card,
+        )
+        return subject, view, card
+
     def _enrol_new(
         self,
         tenant: Tenant,
@@ -149,6 +207,7 @@ class Enrolment:
         *,
         device_id: str | None,
         client_ip: str | None,
+        card: CardEvidence | None = None,
     ) -> tuple[Subject, SessionView]:
         ctx, vault = self._ctx, self._ctx.vault
         now = ctx.clock()
@@ -176,6 +235,7 @@ class Enrolment:
                 uow, tenant, subject, template, now, device_id=device_id, client_ip=client_ip
             )
             self._audit_consent(uow, tenant, subject_id, consent_row, reenrolment=False)
+            self._record_card(uow, tenant, subject, card, now)
             view = self._open_session(uow, tenant, subject_id, now)
             uow.commit()
         self._fraud.enrolled(tenant, subject_id, template)  # the references gallery
@@ -206,6 +266,7 @@ class Enrolment:
         consent: ConsentIn,
         kind: ReferenceKind,
         template: bytes,
+        card: CardEvidence | None = None,
     ) -> tuple[Subject, SessionView]:
         """Record the fresh consent and the new reference for ``subject`` (sealed with its own
         key) and open an enrolment session, as a first enrolment does."""
@@ -218,6 +279,7 @@ class Enrolment:
             uow.consents.add(consent_row)
             self._add_reference(uow, tenant, subject, kind, template, now)
             self._audit_consent(uow, tenant, subject.id, consent_row, reenrolment=True)
+            self._record_card(uow, tenant, subject, card, now)
             view = self._open_session(uow, tenant, subject.id, now)
             uow.commit()
         log.info(redact(f"re-enrolment started tenant={tenant.id} subject={subject.id}"))
@@ -263,6 +325,25 @@ class Enrolment:
         self._ctx.journal.audit(
             uow, tenant.id, "consent.granted", subject_id, payload, row.granted_at
         )
+
+    def _record_card(
+        self,
+        uow: UnitOfWork,
+        tenant: Tenant,
+        subject: Subject,
+        card: CardEvidence | None,
+        now: datetime,
+    ) -> None:
+        """The card's checks in the audit log (codes and outcomes, no value read); its review
+        signals as findings of the enrolment, so its capture goes to manual review."""
+        if card is None:
+            return
+        self._ctx.journal.audit(uow, tenant.id, "idcard.read", subject.id, card.audit(), now)
+        findings = [
+            Finding(ReasonCode(code), "review", {"source": "id_card"}) for code in card.review
+        ]
+        if findings:
+            self._fraud.save(uow, tenant, subject, None, findings, now, stage="enrol")
 
     def _open_session(
         self, uow: UnitOfWork, tenant: Tenant, subject_id: str, now: datetime
