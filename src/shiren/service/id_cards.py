@@ -96,10 +96,10 @@ class CardEvidence:
             for name, f in reading.fields.items():
                 if name in SHOWN_FIELDS:
                     fields[name] = {"value": f.value, "confidence": round(f.confidence, 4)}
-        fields["id_number_masked"] = idnumber.parse(self.id_number).mask()
         return {
             "sides": ["front"] + (["back"] if self.back is not None else []),
             "fields": fields,
+            "id_number_masked": idnumber.parse(self.id_number).mask(),
             "checks": self.checks(),
             "review_signals": list(self.review),
             "portrait_found": True,
