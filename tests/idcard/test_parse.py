@@ -285,3 +285,46 @@ def test_a_stray_mark_between_label_and_address_is_dropped() -> None:
         front_lines(address_label=None, address1=read, address2=None, address3=None)
     )
     assert got["address"].value == "上海市徐汇区"
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "expected"),
+    [
+        # Boxes as PP-OCRv4 read them on synthetic photos: the label's box overlaps the value's
+        # by a character, read whole by the value's line and cut at the label line's end.
+        (("签发机关面", 125, 313, (0.08, 0.29, 0.47, 0.68, 0.98)),
+         ("西安市公安局雁塔分局", 299, 619, (0.07, 0.16, 0.26, 0.36, 0.45, 0.55, 0.66, 0.74,
+                                        0.84, 0.95)),
+         "西安市公安局雁塔分局"),
+        (("签发机关合", 123, 318, (0.08, 0.26, 0.47, 0.66, 0.96)),
+         ("合肥市公安局蜀山分局", 297, 622, (0.07, 0.17, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75,
+                                        0.85, 0.95)),
+         "合肥市公安局蜀山分局"),
+    ],
+)  # fmt: skip
+def test_a_character_under_overlapping_boxes_is_read_once(
+    label: tuple[str, float, float, tuple[float, ...]],
+    value: tuple[str, float, float, tuple[float, ...]],
+    expected: str,
+) -> None:
+    lines = back_lines()
+    lines[2] = line(label[0], label[1], 385, label[2], 421, positions=label[3])
+    lines[3] = line(value[0], value[1], 386, value[2], 425, positions=value[3])
+    assert parse.parse_back(lines)["authority"].value == expected
+
+
+def test_a_doubled_first_address_character_is_read_once() -> None:
+    label = line("住址云", 61, 277, 182, 310, positions=(0.11, 0.48, 0.93))
+    where = (0.06, 0.14, 0.23, 0.31, 0.41, 0.5, 0.58, 0.68, 0.77, 0.85, 0.95)
+    value = line("云南省昆明市五华区复兴", 164, 277, 490, 313, positions=where)
+    rest = line("路718号", 162, 321, 282, 358, positions=(0.18, 0.38, 0.49, 0.64, 0.85))
+    lines = front_lines(address_label=label, address1=value, address2=rest, address3=None)
+    assert parse.parse_front(lines)["address"].value == "云南省昆明市五华区复兴路718号"
+
+
+def test_a_character_printed_twice_in_a_row_is_kept() -> None:
+    """Only a glyph under the overlap of two boxes can be a double: 玉玉 in one line stays."""
+    lines = front_lines(name=line("段玉玉", 159, 66, 251, 102, positions=(0.17, 0.5, 0.83)))
+    assert parse.parse_front(lines)["name"].value == "段玉玉"
+    touching = [line("住址云", 61, 277, 160, 310), line("云南省", 164, 277, 260, 313)]
+    assert parse.rows(touching)[0].text == "住址云云南省"

@@ -156,10 +156,46 @@ def rows(lines: list[TextLine]) -> list[Row]:
             groups.append([line])
     out = []
     for group in groups:
-        found = sorted((g for line in group for g in glyphs(line)), key=lambda g: g.x)
+        found = sorted(_row_glyphs(group), key=lambda g: g.x)
         if found:
             out.append(Row(tuple(found), sum(map(_centre_y, group)) / len(group)))
     return out
+
+
+_SAME_GLYPH: Final = 0.7
+"""Two glyphs of overlapping lines closer than this many line heights are one printed character."""
+
+
+def _row_glyphs(group: list[TextLine]) -> list[Glyph]:
+    """The glyphs of one row's lines, each printed character once.
+
+    The detector often boxes a label and its value separately, with boxes that overlap by a
+    character: the character under the overlap is then read twice — whole by the line it starts
+    (or ends), cut in half at the edge of the other, where it comes back doubled (云云南省) or as
+    something else (西 → 面).  Of two glyphs of overlapping lines that fall on one character, the
+    one nearer its own line's end is dropped."""
+    lines = [(line, glyphs(line), _span(line)) for line in group]
+    dropped: set[int] = set()
+    for i, (line_a, found_a, (a0, a1)) in enumerate(lines):
+        for line_b, found_b, (b0, b1) in lines[i + 1 :]:
+            if min(a1, b1) <= max(a0, b0):
+                continue  # no overlap
+            near = _SAME_GLYPH * min(_height(line_a), _height(line_b))
+            for g in found_a:
+                for h in found_b:
+                    shared = max(a0, b0) - near <= g.x <= min(a1, b1) + near
+                    if not shared or abs(g.x - h.x) >= near or id(g) in dropped:
+                        continue
+                    edge_g = min(g.x - a0, a1 - g.x)
+                    edge_h = min(h.x - b0, b1 - h.x)
+                    dropped.add(id(g) if edge_g < edge_h else id(h))
+    return [g for _, found, _ in lines for g in found if id(g) not in dropped]
+
+
+def _span(line: TextLine) -> tuple[float, float]:
+    """Where ``line`` starts and ends along the card's x axis."""
+    xs = [p[0] for p in line.box[:4]]
+    return min(xs), max(xs)
 
 
 def _centre_y(line: TextLine) -> float:
