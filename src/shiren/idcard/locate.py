@@ -99,13 +99,22 @@ def order_corners(points: npt.NDArray[np.float32]) -> Quad:
 
 
 def find_card(image: RGBImage) -> Location | None:
-    """The one card in ``image``, or None when no outline was found.
+    """The one card in ``image`` (the first of :func:`outlines`), or None when no outline was
+    found.  Raises :class:`~shiren.errors.InputError` ``input.idcard_multiple`` for two cards."""
+    found = outlines(image)
+    return found[0] if found else None
 
-    Every cue's card-shaped outlines are pooled; one that reaches the frame's edge counts only
-    when nothing else was found (a band of a bright desk is often "card-shaped" too, but a
-    framed card ends inside the frame).  They are ranked by how many cues agree on the same
-    corners (a broken edge in one cue gives a corner in the wrong place, the others outvote
-    it), then by area, shapes near the card's own proportions preferred.
+
+def outlines(image: RGBImage) -> list[Location]:
+    """The card-shaped outlines in ``image``, best first, each once (outlines the cues agree on
+    are one).
+
+    Every cue's card-shaped outlines are pooled; one that reaches the frame's edge comes after
+    every framed one (a band of a bright desk is often "card-shaped" too, but a framed card ends
+    inside the frame).  They are ranked by how many cues agree on the same corners (a broken
+    edge in one cue gives a corner in the wrong place, the others outvote it), then by area,
+    shapes near the card's own proportions preferred.  The reader tries another one when the
+    text read on the first is not the size of a card's (:data:`TEXT_HEIGHT_PX`).
 
     Raises :class:`~shiren.errors.InputError` ``input.idcard_multiple`` when a second framed
     outline of similar size lies beside the first (two cards, or both sides on one photocopy).
@@ -125,18 +134,37 @@ def find_card(image: RGBImage) -> Location | None:
     inside = _ranked([f for f in found if not f.cut_off], tolerance)
     if inside:
         _refuse_two_cards(inside)
-        return inside[0][0]
-    ranked = _ranked(found, tolerance)
-    return ranked[0][0] if ranked else None
+    ranked = inside + _ranked([f for f in found if f.cut_off], tolerance)
+    distinct: list[Location] = []
+    for location, _ in ranked:
+        if all(_corner_gap(location, kept) > tolerance for kept in distinct):
+            distinct.append(location)
+    return distinct
+
+
+def _corner_gap(one: Location, other: Location) -> float:
+    """The largest distance between corresponding corners of two outlines (px)."""
+    return float(np.linalg.norm(one.corners - other.corners, axis=1).max())
+
+
+TEXT_HEIGHT_PX: Final = (18.0, 90.0)
+"""The median height of the lines read on a rectified card (:func:`text_height`): a card's
+printed lines are 3–7 mm tall (30–70 px at 10 px/mm; 33–52 px measured on ``shiren eval
+idcard``'s photos).  Outside this range the outline was not the card's own: a patch inside it
+(text too tall) or a sheet round it (text too small)."""
+
+
+def text_height(lines: list[TextLine]) -> float | None:
+    """The median height of ``lines`` (each box's left side, px); None under 2 lines."""
+    if len(lines) < 2:
+        return None
+    return float(np.median([np.hypot(*np.subtract(line.box[3], line.box[0])) for line in lines]))
 
 
 def _support(one: Location, found: list[Location], tolerance: float) -> int:
     """How many candidates (``one`` included) have every corner within ``tolerance`` px of its
     own: how many cues saw this outline."""
-    return sum(
-        float(np.linalg.norm(one.corners - other.corners, axis=1).max()) <= tolerance
-        for other in found
-    )
+    return sum(_corner_gap(one, other) <= tolerance for other in found)
 
 
 def _ranked(found: list[Location], tolerance: float) -> list[tuple[Location, int]]:
@@ -386,6 +414,7 @@ __all__ = [
     "GLARE_MIN_FRACTION",
     "MIN_CARD_AREA_FRACTION",
     "MIN_CARD_SIDE_PX",
+    "TEXT_HEIGHT_PX",
     "Location",
     "Quad",
     "blur_variance",
@@ -394,9 +423,11 @@ __all__ = [
     "inside",
     "locate_from_text",
     "order_corners",
+    "outlines",
     "quad_from_text",
     "reads_backwards",
     "rectify",
+    "text_height",
     "to_card",
     "turn_around",
 ]

@@ -47,6 +47,11 @@ DET_MAX_SIDE_PX: Final = 736
 """The text detector's input on a card: the rectified 856 px card shrunk to 736 px finds every
 line of the specimen and the rendered test cards as 864 px does, 50 ms sooner on one core
 (lines are still read from the full-size card)."""
+_MAX_OUTLINES: Final = 3
+"""Outlines read at most before the text on the whole photo is tried."""
+_OTHER_OUTLINE: Final = 1.5
+"""After an outline whose text was too tall (too small), only outlines at least this many
+times larger (smaller) are tried."""
 CARD_LIMITS: Final = ImageLimits(max_decode_side_px=2048)
 """Decoder limits: the defaults (15 MiB, 40 Mpx) and phone photos shrunk to 2048 px on their
 long side while decoding (a card filling half of it still has more pixels than the 856 px the
@@ -137,14 +142,33 @@ class CardReader:
     def _find(self, pixels: RGBImage) -> _Found | None:
         """The card by its outline; when that fails or reads as neither side (nor as another
         document), by the text on the whole photo.  When neither reads, the outline attempt
-        (if any) is kept for its framing hints."""
-        first = None
-        location = locate.find_card(pixels)
-        if location is not None:
+        (if any) is kept for its framing hints.
+
+        An outline whose text is not the size of a card's print (a patch inside the card, a
+        sheet round it) is not the card: a larger (or smaller) outline is tried next, up to
+        :data:`_MAX_OUTLINES` in all."""
+        first: _Found | None = None
+        wanted: tuple[float, float] | None = None  # area fractions the next outline may have
+        tried = 0
+        for location in locate.outlines(pixels):
+            if tried == _MAX_OUTLINES:
+                break
+            if wanted is not None and not wanted[0] < location.area_fraction < wanted[1]:
+                continue
+            tried += 1
             card = locate.rectify(pixels, location.corners)
-            first = _upright(location, card, self.ocr.read(card))
-            if first.side is not CardSide.UNKNOWN or parse.other_document(first.lines):
-                return first
+            attempt = _upright(location, card, self.ocr.read(card))
+            height = locate.text_height(attempt.lines)
+            low, high = locate.TEXT_HEIGHT_PX
+            fits = height is None or low <= height <= high
+            if first is None or fits:
+                first = attempt
+            if height is None or fits:
+                if attempt.side is not CardSide.UNKNOWN or parse.other_document(attempt.lines):
+                    return attempt
+                break  # the card's own outline, read as neither side: try the whole photo
+            area = location.area_fraction
+            wanted = (area * _OTHER_OUTLINE, 1.0) if height > high else (0.0, area / _OTHER_OUTLINE)
         raw = self.ocr.read(pixels)
         height, width = pixels.shape[:2]
         by_text = locate.locate_from_text(raw, width, height)
