@@ -196,7 +196,7 @@ def test_the_checks_of_each_side() -> None:
 
 def test_every_idcard_code_has_both_messages() -> None:
     codes = [code for code in ReasonCode if code.startswith("idcard.")]
-    assert len(codes) == 14
+    assert len(codes) == 15
     for code in codes:
         assert message(code, "zh-CN")
         assert message(code, "en")
