@@ -17,8 +17,9 @@ Pipeline for one image (PaddleOCR's ``TextSystem``):
    grown by ``area × 1.6 / perimeter`` on every side (DB's "unclip": the map covers only the
    shrunk text kernel);
 2. **crop**: each box is warped upright (a box taller than 1.5× its width is turned 90°);
-3. **direction**: the classifier's 0°/180° call, as one vote for the whole image (weighted by
-   line length; all crops turned around or none) or per line above 0.9 (PaddleOCR's default);
+3. **direction**: the classifier's 0°/180° call, as one vote for the whole image (its six widest
+   lines, weighted by length; all crops turned around or none) or per line above 0.9
+   (PaddleOCR's default);
 4. **recognise**: each crop at height 48 and its own width (see
    :meth:`PpOcrRecogniser.recognise`); greedy CTC decoding; the line's confidence is the mean
    probability of its characters.
@@ -273,14 +274,17 @@ class PpOcrV4:
     def _to_flip(self, crops: list[U8]) -> list[int]:
         """The crops to turn around: each one the classifier is sure of (PaddleOCR), or — one
         direction for the whole image — all of them when most text (by crop width) is upside
-        down, none otherwise.  On a document every line shares one direction, and the vote
-        keeps a short line (``9号``, which upside down looks like ``6``) from being turned
-        alone."""
-        flipped = self._classifier.flipped(crops)
+        down, none otherwise (the :data:`_BATCH` widest lines vote).  On a document every line
+        shares one direction, and the vote keeps a short line (``9号``, which upside down looks
+        like ``6``) from being turned alone."""
         if self._per_line:
+            flipped = self._classifier.flipped(crops)
             return [i for i, p in enumerate(flipped) if p > _CLS_FLIP_PROBABILITY]
         widths = np.asarray([c.shape[1] / c.shape[0] for c in crops])
-        upside_down = float(np.dot(widths, flipped)) > 0.5 * float(widths.sum())
+        # The widest lines carry the vote (one classifier batch): short ones add little to it.
+        voters = np.argsort(-widths, kind="stable")[:_BATCH]
+        flipped = self._classifier.flipped([crops[i] for i in voters])
+        upside_down = float(np.dot(widths[voters], flipped)) > 0.5 * float(widths[voters].sum())
         return list(range(len(crops))) if upside_down else []
 
     def detect(self, image: RGBImage) -> list[F32]:
