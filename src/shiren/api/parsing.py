@@ -125,8 +125,14 @@ def request_body(
         parts[name] = (
             {"type": "array", "items": binary, "minItems": 1} if count == "many" else binary
         )
+    schema = {
+        "type": "object",
+        "properties": parts,
+        "required": ["meta", *files],
+        "additionalProperties": False,  # other parts: at most a few, and ignored
+    }
     form = {
-        "schema": {"type": "object", "properties": parts, "required": ["meta", *files]},
+        "schema": schema,
         "encoding": {"meta": {"contentType": "application/json"}},
     }
     content: dict[str, Any] = {MULTIPART: form}
