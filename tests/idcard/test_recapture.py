@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from shiren.eval.idcard_recapture import KINDS, recapture
+from shiren.eval.idcard_recapture import KINDS, recapture, score_photo, summary
 from shiren.eval.idcard_render import FlatCard
 from shiren.idcard import checks, locate
+from shiren.idcard.card import CardCheck, CardReading, CardSide
 
 from .cards import _rounded_mask, photograph, render_front
 
@@ -75,3 +76,28 @@ def test_the_simulation(kind: str) -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="recapture"):
         recapture(flat(), "hologram", "moderate", np.random.default_rng(0))
+
+
+class FakeReader:
+    """Flags every photo whose first byte is odd; reads nothing from a photo starting with 0."""
+
+    def read(self, image: bytes, **_: object) -> CardReading:
+        if image[0] == 0:
+            return CardReading(CardSide.UNKNOWN, {}, (), None, None, ("idcard.not_found",))
+        odd = image[0] % 2 == 1
+        detail = {"score": 0.9 if odd else 0.1, "cues": {"moire": 0.9 if odd else 0.1},
+                  "moire_prominence": 0.7 if odd else 0.3}  # fmt: skip
+        check = CardCheck("idcard.recapture_suspected", not odd, detail)
+        return CardReading(CardSide.FRONT, {}, (check,), None, None, ())
+
+
+def test_the_measurement_adds_up() -> None:
+    scored = [score_photo(FakeReader(), bytes([b])) for b in (0, 1, 2, 3)]
+    assert [s.read for s in scored] == [False, True, True, True]
+    assert [s.flagged for s in scored] == [False, True, False, True]
+    out = summary(scored)
+    assert (out["photos"], out["read"]) == (4, 3)
+    assert (out["flagged"]["k"], out["flagged"]["n"]) == (2, 4)
+    assert (out["flagged_when_read"]["k"], out["flagged_when_read"]["n"]) == (2, 3)
+    assert out["moire_prominence"]["max"] == 0.7
+    assert out["cue_moire"]["p50"] == 0.9

@@ -327,6 +327,8 @@ class Scored:
     flagged: bool
     score: float | None
     cues: dict[str, float]
+    moire: float | None = None
+    """The moiré peak's prominence (``detail.moire_prominence``), what the threshold is set on."""
 
 
 def score_photo(reader: ReaderLike, jpeg: bytes) -> Scored:
@@ -336,9 +338,15 @@ def score_photo(reader: ReaderLike, jpeg: bytes) -> Scored:
     if check is None:
         return Scored(False, False, None, {})
     detail: dict[str, Any] = dict(getattr(check, "detail", {}) or {})
-    score = detail.get("score")
+    score, moire = detail.get("score"), detail.get("moire_prominence")
     cues = {str(k): float(v) for k, v in dict(detail.get("cues", {})).items()}
-    return Scored(True, check.passed is False, float(score) if score is not None else None, cues)
+    return Scored(
+        True,
+        check.passed is False,
+        float(score) if score is not None else None,
+        cues,
+        float(moire) if moire is not None else None,
+    )
 
 
 def flat_card(generator: CardGenerator, index: int, faces: FaceBank | None) -> FlatCard:
@@ -354,7 +362,8 @@ def flat_card(generator: CardGenerator, index: int, faces: FaceBank | None) -> F
 
 
 def summary(scored: Sequence[Scored]) -> dict[str, Any]:
-    """Flagged over all photos and over those read; quantiles of the score and of each cue."""
+    """Flagged over all photos and over those read; quantiles of the score, of the moiré
+    peak's prominence and of each cue."""
     read = [s for s in scored if s.read]
     scores = np.array([s.score for s in read if s.score is not None], np.float64)
     out: dict[str, Any] = {
@@ -363,8 +372,11 @@ def summary(scored: Sequence[Scored]) -> dict[str, Any]:
         "flagged": rate(sum(s.flagged for s in scored), len(scored)),
         "flagged_when_read": rate(sum(s.flagged for s in read), len(read)),
     }
+    moire = np.array([s.moire for s in read if s.moire is not None], np.float64)
     if scores.size:
         out["score"] = _quantiles(scores)
+    if moire.size:
+        out["moire_prominence"] = _quantiles(moire)
         for cue in sorted({k for s in read for k in s.cues}):
             out[f"cue_{cue}"] = _quantiles(np.array([s.cues.get(cue, 0.0) for s in read]))
     return out
