@@ -44,12 +44,7 @@ def attach(app: FastAPI, service: ShirenService) -> None:
     app.state.service = service
     app.state.capture = CaptureService(service)
     app.state.fallbacks = service.fallbacks
-    app.state.payouts = PayoutService(
-        store=service.store,
-        keys=service.keys,
-        connectors=service.connectors,
-        clock=lambda: service.clock(),  # noqa: PLW0108 - the clock tests move later
-    )
+    app.state.payouts = service.payouts
 
 
 def _service(request: Request) -> ShirenService:
