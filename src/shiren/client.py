@@ -22,12 +22,24 @@ import base64
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from shiren.client_types import (
+    CardEnrolment,
+    Check,
+    Consent,
+    Enrolment,
+    Requirement,
+    Session,
+    StepUp,
+    Subject,
+    Tip,
+    _opt_str,
+)
 from shiren.errors import ShirenError
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
@@ -70,164 +82,6 @@ class ShirenApiError(ShirenError):
 
 
 # -- response models ---------------------------------------------------------------------------
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A capture session: answer ``challenge`` with frames carrying ``nonce``."""
-
-    id: str
-    subject_id: str
-    purpose: str
-    level: str
-    status: str
-    nonce: str
-    created_at: str
-    expires_at: str
-    challenge: dict[str, Any]
-    check_id: str | None = None
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Session:
-        return cls(
-            id=str(doc["id"]),
-            subject_id=str(doc["subject_id"]),
-            purpose=str(doc["purpose"]),
-            level=str(doc["level"]),
-            status=str(doc["status"]),
-            nonce=str(doc["nonce"]),
-            created_at=str(doc["created_at"]),
-            expires_at=str(doc["expires_at"]),
-            challenge=dict(doc["challenge"]),
-            check_id=_opt_str(doc.get("check_id")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    id: str
-    external_ref: str
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    """The enrolled subject and the capture session that binds its face when it passes."""
-
-    subject: Subject
-    session: Session
-
-
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """The step-up policy's answer for one lending event."""
-
-    needed: bool
-    purpose: str | None
-    level: str | None
-    match_profile: str | None
-    max_age_s: int | None
-    reasons: tuple[str, ...]
-    policy_version: str
-    fallbacks: tuple[str, ...]
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Requirement:
-        max_age = doc.get("max_age_s")
-        return cls(
-            needed=bool(doc["needed"]),
-            purpose=_opt_str(doc.get("purpose")),
-            level=_opt_str(doc.get("level")),
-            match_profile=_opt_str(doc.get("match_profile")),
-            max_age_s=None if max_age is None else int(max_age),
-            reasons=tuple(str(r) for r in doc.get("reasons", ())),
-            policy_version=str(doc.get("policy_version", "")),
-            fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StepUp:
-    """A posted lending event; ``session`` is ``None`` when no face check is needed."""
-
-    event_id: str
-    requirement: Requirement
-    session: Session | None
-
-
-@dataclass(frozen=True, slots=True)
-class Tip:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A judged capture: ``decision`` is pass / retry / review / fallback."""
-
-    id: str
-    session_id: str
-    subject_id: str
-    decision: str
-    reasons: tuple[str, ...]
-    tips: tuple[Tip, ...]
-    fallbacks: tuple[str, ...]
-    retry_after_s: int | None
-    liveness_score: float | None
-    match_score: float | None
-    policy_version: str
-    created_at: str
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.decision == "pass"
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Check:
-        retry = doc.get("retry_after_s")
-        live = doc.get("liveness_score")
-        match = doc.get("match_score")
-        return cls(
-            id=str(doc["id"]),
-            session_id=str(doc["session_id"]),
-            subject_id=str(doc["subject_id"]),
-            decision=str(doc["decision"]),
-            reasons=tuple(str(r) for r in doc.get("reasons", ())),
-            tips=tuple(Tip(str(t["code"]), str(t["message"])) for t in doc.get("tips", ())),
-            fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
-            retry_after_s=None if retry is None else int(retry),
-            liveness_score=None if live is None else float(live),
-            match_score=None if match is None else float(match),
-            policy_version=str(doc.get("policy_version", "")),
-            created_at=str(doc.get("created_at", "")),
-            raw=dict(doc),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Consent:
-    """The versioned consent the subject accepted (the text itself stays with the lender)."""
-
-    purpose: str
-    version: str
-    text_sha256: str
-    retention_days: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "purpose": self.purpose,
-            "version": self.version,
-            "text_sha256": self.text_sha256,
-            "retention_days": self.retention_days,
-        }
-
-
-# -- the client --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +202,31 @@ class ShirenClient:
         sub = doc["subject"]
         subject = Subject(str(sub["id"]), str(sub["external_ref"]), str(sub["status"]))
         return Enrolment(subject, Session.from_json(doc["session"]))
+
+    def enrol_with_id_card(
+        self,
+        *,
+        external_ref: str,
+        consent: Consent,
+        id_card_front: bytes,
+        id_card_back: bytes | None = None,
+        name: str | None = None,
+        id_number: str | None = None,
+    ) -> CardEnrolment:
+        """``POST /v1/enrolments/id-card``: enrol from the borrower's ID card photos (the card's
+        portrait is the reference; name and number come from the card unless you send yours)."""
+        body: dict[str, Any] = {
+            "external_ref": external_ref,
+            "consent": consent.to_json(),
+            "id_card_front": base64.b64encode(id_card_front).decode("ascii"),
+        }
+        if id_card_back is not None:
+            body["id_card_back"] = base64.b64encode(id_card_back).decode("ascii")
+        body.update({k: v for k, v in (("name", name), ("id_number", id_number)) if v})
+        doc = self._request("POST", "/v1/enrolments/id-card", json=body)
+        sub = doc["subject"]
+        subject = Subject(str(sub["id"]), str(sub["external_ref"]), str(sub["status"]))
+        return CardEnrolment(Enrolment(subject, Session.from_json(doc["session"])), doc["id_card"])
 
     def post_event(
         self,
@@ -581,6 +460,7 @@ def _problem(resp: httpx.Response) -> ShirenApiError:
 
 
 __all__ = [
+    "CardEnrolment",
     "Check",
     "Consent",
     "Enrolment",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,22 @@ def _seed(live: Live, recording: Recording) -> None:
         review_check=case["check"],
         review_subject=case["subject"],
         reference_b64=base64.b64encode(still).decode("ascii"),
+        **_card_photos(still, live.clock().date()),
     )
+
+
+def _card_photos(face: bytes, today: date) -> dict[str, str]:
+    """Photos of a fictional holder's ID card (front with ``face`` printed, back), base64."""
+    from tests.support import id_cards
+
+    paint = id_cards.painter()
+    person = id_cards.holder(7, today)
+    front = id_cards.front_photo(paint, face, person)
+    back = id_cards.back_photo(paint, person)
+    return {
+        "card_front_b64": base64.b64encode(front).decode("ascii"),
+        "card_back_b64": base64.b64encode(back).decode("ascii"),
+    }
 
 
 @contextmanager

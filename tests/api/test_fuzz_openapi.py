@@ -123,6 +123,11 @@ def _realistic(case: Any, live: Live) -> None:
                 _still_valid(case)
             else:
                 meta["reference_image"] = photo
+    if path == "/v1/enrolments/id-card":  # a readable card of a fictional holder
+        body["id_card_front"] = live.ids["card_front_b64"]
+        if "id_card_back" in body:
+            body["id_card_back"] = live.ids["card_back_b64"]
+        body.pop("id_number", None)  # the lender's number must be the card's
     if isinstance(body.get("image"), str):  # blacklist
         body["image"] = photo
     if isinstance(body.get("photo"), str):  # authority check

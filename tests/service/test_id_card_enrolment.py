@@ -12,15 +12,12 @@ import json
 from dataclasses import replace
 from datetime import date
 
-import cv2
 import numpy as np
 import pytest
 
 from shiren.errors import ErrorCode, FaceError, InputError
-from shiren.eval.idcard_content import Person, draw_person, spoil_check_character
-from shiren.eval.idcard_photo import photograph
-from shiren.eval.idcard_render import CardPainter, print_portrait
-from shiren.eval.idcard_synth import CjkFontMissingError, find_cjk_font
+from shiren.eval.idcard_content import Person, spoil_check_character
+from shiren.eval.idcard_render import CardPainter
 from shiren.idcard import CardReader
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.id_cards import IdCards
@@ -28,14 +25,12 @@ from shiren.service.keys import ServiceKeys
 from shiren.storage.memory import MemoryStore
 from tests.service.fixtures import FakeClock
 from tests.service.support import CONSENT, Recording
+from tests.support import id_cards
 
 
 @pytest.fixture(scope="module")
 def painter() -> CardPainter:
-    try:
-        return CardPainter(find_cjk_font())
-    except CjkFontMissingError:
-        pytest.skip("no CJK font (scripts/browser-deps.sh installs fonts-wqy-zenhei)")
+    return id_cards.painter()
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +54,15 @@ def service(
 
 
 def _person(clock: FakeClock, seed: int, **changes: object) -> Person:
-    person = draw_person(np.random.default_rng(seed), invalid_share=0.0, today=clock().date())
-    return replace(person, **changes)  # type: ignore[arg-type]
+    return id_cards.holder(seed, clock().date(), **changes)
 
 
 def _front(painter: CardPainter, recording: Recording, person: Person, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    face = cv2.imdecode(np.frombuffer(recording.still_frame(), np.uint8), cv2.IMREAD_COLOR)
-    portrait = print_portrait(np.ascontiguousarray(face[..., ::-1]), rng)
-    return photograph(painter.front(person, portrait, rng), "none", rng).jpeg
+    return id_cards.front_photo(painter, recording.still_frame(), person, seed)
 
 
 def _back(painter: CardPainter, person: Person, seed: int = 1) -> bytes:
-    rng = np.random.default_rng(seed)
-    return photograph(painter.back(person, rng), "none", rng).jpeg
+    return id_cards.back_photo(painter, person, seed)
 
 
 def _capture(service: ShirenService, tenant: object, view: object, recording: Recording) -> object:

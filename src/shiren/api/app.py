@@ -30,6 +30,7 @@ from shiren.api.routes import (
     events,
     fallbacks,
     fraud,
+    id_cards,
     ops,
     payouts,
     reviews,
@@ -42,6 +43,7 @@ from shiren.service.settings import DEFAULT_MAX_BODY_BYTES
 
 ROUTERS = (
     ops.router,
+    id_cards.router,
     subjects.router,
     sessions.router,
     events.router,
