@@ -46,10 +46,11 @@ FACE_MODEL: Final = "blazeface"
 DET_MAX_SIDE_PX: Final = 608
 """The text detector's input: the rectified 856 px card shrunk to 608 × 384 px (lines are still
 read from the full-size card); 35–40 ms sooner on one core than 736 px.  On ``shiren eval
-idcard``'s 600 photos (seed 0) every field was read as well at 576 px as at 736 px; at 512 px the
-one-character sex was lost on 4 of 100 ``moderate`` fronts, so 608 keeps a margin.  A whole photo
-read when no outline is found is shrunk to it as well (its fields read the same as at 736 px on
-100 ``moderate`` photos; 60 names instead of 64 on 100 ``strong`` ones)."""
+idcard``'s photos (seed 0, 200 per level) every field read as well at 576 or 608 px as at 736 px
+at ``none`` and ``moderate``, and within ± 3 cards per field at ``strong``; at 512 px the
+one-character sex was lost on 4 of 100 ``moderate`` fronts, so 608 keeps a margin.  A whole
+photo read when no outline is found is shrunk to it as well (its fields read the same as at
+736 px on 100 ``moderate`` photos; 60 names instead of 64 on 100 ``strong`` ones)."""
 _MAX_OUTLINES: Final = 3
 """Outlines read at most before the text on the whole photo is tried."""
 _OTHER_OUTLINE: Final = 1.5
