@@ -230,6 +230,9 @@ class Reference:
     embedder: str | None = None
     """The network that made the template ("<name>@sha256:<hex>"); ``None`` for a reference
     stored before references recorded it (dlib's ResNet, the only network until 2026-12)."""
+    card_checks: str | None = None
+    """For a reference cut from the ID card: its checks' codes and outcomes as JSON
+    (``[{"code", "passed"}]``, no value read; migration 0008) — what the console shows."""
 
     def __post_init__(self) -> None:
         _check_aware(self)

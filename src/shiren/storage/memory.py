@@ -22,6 +22,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
+from shiren.storage.memory_cards import MemoryCardCaptureRepository
 from shiren.storage.memory_checks import (
     MemoryCheckRepository,
     MemoryEvidenceRepository,
@@ -90,6 +91,7 @@ class MemoryUnitOfWork:
         self.blacklist = MemoryBlacklistRepository(self)
         self.enrol_signals = MemoryEnrolSignalRepository(self)
         self.findings = MemoryFindingRepository(self)
+        self.card_captures = MemoryCardCaptureRepository(self)  # migration 0008
 
     def tables(self) -> _Tables:
         if self._snapshot is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from shiren.domain.card_capture import CardCapture
 from shiren.domain.console import ConsoleUser
 from shiren.domain.entities import (
     AuditEvent,
@@ -69,6 +70,7 @@ class _Tables:
     blacklist: dict[str, BlacklistEntry] = field(default_factory=dict)
     enrol_signals: dict[str, EnrolSignal] = field(default_factory=dict)
     findings: dict[str, FraudFinding] = field(default_factory=dict)
+    card_captures: dict[str, CardCapture] = field(default_factory=dict)  # migration 0008
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -90,6 +92,7 @@ class _Tables:
             blacklist=dict(self.blacklist),
             enrol_signals=dict(self.enrol_signals),
             findings=dict(self.findings),
+            card_captures=dict(self.card_captures),
         )
 
 

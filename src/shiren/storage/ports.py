@@ -34,11 +34,13 @@ module importing only lower ones (never this one), so the package has no import 
 * :mod:`shiren.storage.sealed_ports` — the sealed columns, for tenant-key rotation;
 * :mod:`shiren.storage.console_ports` — the review console's users and dashboard queries;
 * :mod:`shiren.storage.fraud_ports` — the anti-fraud tables (issue 6);
+* :mod:`shiren.storage.card_ports` — card captures (enrolment from the ID card on the phone);
 * :mod:`shiren.storage.unit_of_work` — the unit of work over all of them, erasure and retention.
 """
 
 from __future__ import annotations
 
+from shiren.storage.card_ports import CardCaptureRepository
 from shiren.storage.check_ports import (
     CheckRepository,
     EvidenceRepository,
@@ -83,6 +85,7 @@ __all__ = [
     "SEALED_COLUMNS",
     "AuditLog",
     "BlacklistRepository",
+    "CardCaptureRepository",
     "ChainHasher",
     "ChainLink",
     "CheckRepository",

@@ -12,10 +12,11 @@ so they can be written to the audit log and reported to the subject.  Same rules
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
+from shiren.storage.card_ports import CardCaptureRepository
 from shiren.storage.check_ports import (
     CheckRepository,
     EvidenceRepository,
@@ -34,6 +35,9 @@ from shiren.storage.subject_ports import (
     TemplateRepository,
     TenantRepository,
 )
+
+CARD_CAPTURE_GRACE = timedelta(days=1)
+"""How long an unused, expired card capture is kept (so the lender can still read why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,8 @@ class RetentionCounts:
     templates: int = 0
     evidence: int = 0
     review_candidates: int = 0
+    card_captures: int = 0
+    """Card captures that expired unused (they hold keyed digests only; issue 16)."""
 
 
 class UnitOfWork(Protocol):
@@ -116,6 +122,8 @@ class UnitOfWork(Protocol):
     def enrol_signals(self) -> EnrolSignalRepository: ...
     @property
     def findings(self) -> FindingRepository: ...
+    @property
+    def card_captures(self) -> CardCaptureRepository: ...  # migration 0008
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -141,6 +149,7 @@ def erase_subject_biometrics(uow: UnitOfWork, tenant_id: str, subject_id: str) -
     subject ("we deleted 2 templates and 1 image").  The subject row itself is erased separately
     (:meth:`SubjectRepository.erase`) because it carries non-biometric state the lender keeps.
     """
+    uow.card_captures.delete_for_subject(tenant_id, subject_id)  # digests only; no count
     return ErasureCounts(
         evidence=uow.evidence.delete_for_subject(tenant_id, subject_id),
         templates=uow.templates.delete_for_subject(tenant_id, subject_id),
@@ -167,6 +176,7 @@ def sweep_retention(
         review_candidates=0
         if candidates_before is None
         else uow.reviews.clear_candidates_before(candidates_before, tenant_id=tenant_id),
+        card_captures=uow.card_captures.delete_ended(now - CARD_CAPTURE_GRACE, tenant_id=tenant_id),
     )
 
 

@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from shiren.domain.card_capture import CardCaptureStatus
 from shiren.domain.console import ConsoleRole, ConsoleUserStatus
 from shiren.domain.entities import (
     Decision,
@@ -207,6 +208,7 @@ subject_references = Table(
     Column("template_enc", LargeBinary(), nullable=False),
     _ts("created_at"),
     Column("embedder", String(200), nullable=True),  # 0007; NULL: dlib's ResNet (before 0007)
+    Column("card_checks", Text(), nullable=True),  # 0008: the ID card's check codes (JSON)
     PrimaryKeyConstraint("id"),
     _subject_fk(),
     Index(None, "tenant_id", "subject_id"),
@@ -491,12 +493,44 @@ fraud_findings = Table(
     CheckConstraint("action IN ('review', 'reject')", name="action"),
 )
 
+# -- migration 0008: card captures (issue 16) ------------------------------------------------
+
+card_captures = Table(
+    "card_captures",
+    metadata,
+    _id(),
+    _tenant_fk(),
+    Column("external_ref", String(128), nullable=False),
+    Column("consent_purpose", String(64), nullable=False),
+    Column("consent_version", String(64), nullable=False),
+    Column("consent_text_sha256", String(64), nullable=False),
+    Column("consent_retention_days", Integer(), nullable=False),
+    Column("consent_client", String(256), nullable=False),
+    Column("back_required", Boolean(), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Column("id_pseudonym", String(128), nullable=True),  # keyed digests only, never values
+    Column("name_digest", String(128), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("card_reads", Integer(), nullable=False),
+    Column("subject_id", String(ID), nullable=True),  # no FK: set once the subject exists
+    Column("session_id", String(ID), nullable=True),
+    _ts("enrolled_at", nullable=True),
+    Column("version", Integer(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    Index(None, "tenant_id", "subject_id"),
+    Index(None, "status", "expires_at"),
+    _one_of("status", CardCaptureStatus),
+)
+
 
 __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
     "audit_events",
     "blacklist_entries",
+    "card_captures",
     "checks",
     "consents",
     "console_users",

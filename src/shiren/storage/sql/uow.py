@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from shiren.storage.sql.base import unavailable
+from shiren.storage.sql.cards import SqlCardCaptureRepository
 from shiren.storage.sql.checks import (
     SqlCheckRepository,
     SqlEvidenceRepository,
@@ -76,6 +77,7 @@ class SqlUnitOfWork:
         self.blacklist = SqlBlacklistRepository(self)
         self.enrol_signals = SqlEnrolSignalRepository(self)
         self.findings = SqlFindingRepository(self)
+        self.card_captures = SqlCardCaptureRepository(self)  # migration 0008
 
     def connection(self) -> Connection:
         if self._conn is None:
