@@ -150,6 +150,8 @@ def _is_problem(resp: Any, status: int, code: str | None = None) -> dict[str, An
 V1_ROUTES = [
     ("POST", "/v1/subjects"),
     ("POST", "/v1/enrolments/id-card"),
+    ("POST", "/v1/enrolments/id-card/captures"),
+    ("GET", "/v1/enrolments/id-card/captures/{id}"),
     ("POST", "/v1/sessions/{id}/frames"),
     ("GET", "/v1/sessions/{id}"),
     ("POST", "/v1/events"),

@@ -128,6 +128,8 @@ def _realistic(case: Any, live: Live) -> None:
         if "id_card_back" in body:
             body["id_card_back"] = live.ids["card_back_b64"]
         body.pop("id_number", None)  # the lender's number must be the card's
+    if path == "/v1/enrolments/id-card/captures" and "id_number" in body:
+        body["id_number"] = _id_number(rng)
     if isinstance(body.get("image"), str):  # blacklist
         body["image"] = photo
     if isinstance(body.get("photo"), str):  # authority check

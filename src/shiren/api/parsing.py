@@ -99,6 +99,21 @@ async def frames_input(request: Request) -> tuple[FramesMeta, list[bytes]]:
     return meta, blobs
 
 
+async def card_input(request: Request, max_part_bytes: int) -> tuple[bytes, bytes | None]:
+    """The ``front`` (and optional ``back``) photos of a multipart card upload."""
+    if not _is_multipart(request):
+        raise InputError("the card must be sent as multipart/form-data")
+    form = await request.form(max_files=2, max_fields=2, max_part_size=max_part_bytes)
+    fronts, backs = form.getlist("front"), form.getlist("back")
+    if len(fronts) != 1 or len(backs) > 1:
+        raise InputError(
+            "send one 'front' file part and at most one 'back'", detail={"field": "front"}
+        )
+    front = await read_upload(fronts[0], "front")
+    back = await read_upload(backs[0], "back") if backs else None
+    return front, back or None
+
+
 FORM_MODELS: dict[str, type[BaseModel]] = {}
 """The models :func:`request_body` published (``shiren.api.openapi_doc`` adds them to the
 document's components: FastAPI only knows the models of its own body parameters)."""

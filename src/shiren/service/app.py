@@ -48,6 +48,7 @@ from shiren.fraud.index import IndexProvider
 from shiren.fraud.policy import FraudPolicy
 from shiren.liveness.check import LivenessChecker, MemoryReplayGuard, ReplayGuard
 from shiren.service.blacklist import Blacklists
+from shiren.service.card_capture import CardCaptures
 from shiren.service.checks import Checks
 from shiren.service.connectors import refuse_sandbox_in_production
 from shiren.service.consent import Consents
@@ -222,6 +223,7 @@ class ShirenService:
             embedder_id=self.embedder_id,
             cards=self.id_cards,
         )
+        self.card_captures = CardCaptures(ctx, self.enrolment)
         self.step_up = StepUp(ctx, sessions=self.sessions, policy=self.policy)
         self.fallbacks = FallbackService(
             store=self.store,

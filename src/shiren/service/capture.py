@@ -32,6 +32,7 @@ from shiren.messages import message
 from shiren.reasons import ReasonCode
 from shiren.service import capture_texts as texts
 from shiren.service.app import SessionView, ShirenService
+from shiren.service.capture_card import CardStep
 from shiren.service.capture_demo import DemoSession, open_session, start_demo_session
 from shiren.service.capture_retry import next_attempt
 from shiren.service.capture_token import CaptureClaim, derive_key, verify
@@ -88,6 +89,13 @@ class CaptureService:
         self._monotonic = monotonic
         self._key = derive_key(service.keys.challenge_key)
         self._throttle = _Throttle(quality_min_interval_s, quality_max_per_session)
+        self.cards = CardStep(
+            service,
+            claim=self.claim,
+            key=self._key,
+            throttle=lambda key: self._throttle.take(f"card:{key}", self._monotonic()),
+            session_receipt=self._receipt,
+        )
 
     # -- access --------------------------------------------------------------------------
 
@@ -129,7 +137,10 @@ class CaptureService:
     # -- what the page shows ---------------------------------------------------------------
 
     def info(self, token: str, lang: str = "zh-CN") -> dict[str, Any]:
-        """Status, challenge (while open), level, consent texts and the non-face paths."""
+        """Status, challenge (while open), level, consent texts and the non-face paths (for a
+        card token: the card step's, :class:`~shiren.service.capture_card.CardStep`)."""
+        if self.cards.is_card(token):
+            return self.cards.info(token, lang, _alternatives())
         opened = self._open(token)
         s = opened.view.session
         days = self._retention_days(opened.tenant, s.subject_id)
@@ -156,6 +167,9 @@ class CaptureService:
 
     def consent(self, token: str, *, lang: str, accepted: bool, client: str = "") -> dict[str, Any]:
         """Record the borrower's answer; an acceptance returns the receipt the page sends on."""
+        if self.cards.is_card(token):
+            answer = self.cards.consent(token, lang=lang, accepted=accepted)
+            return answer if accepted else {**answer, "alternatives": _alternatives()}
         opened = self._open(token)
         s = opened.view.session
         now = self.service.clock()

@@ -16,6 +16,9 @@ from shiren.reasons import ReasonCode
 
 CONSENT_VERSION: Final = "capture-2026-12"
 CONSENT_PURPOSE: Final = "face_capture"
+CARD_CONSENT_VERSION: Final = "capture-card-2026-12"
+"""The version of the texts shown when the capture starts with the ID card (the face texts and
+:data:`_ID_CARD`)."""
 LANGS: Final = ("zh-CN", "en")
 
 _CONSENT: Final[dict[str, dict[str, str]]] = {
@@ -45,6 +48,16 @@ _CONSENT: Final[dict[str, dict[str, str]]] = {
         "refusing does not stop you from using another way to verify.",
         "alternative": "Rather not use your face? You can verify in one of these ways instead:",
     },
+}
+
+_ID_CARD: Final[dict[str, str]] = {
+    "zh-CN": "身份证：您将拍摄本人居民身份证的正面（和背面）。我们会识别证件上的姓名、"
+    "身份证号、有效期等信息并核验真伪，用证件照作为人脸比对的参照；"
+    "证件照片在识别后立即删除，不会保存，姓名与身份证号加密保存。",
+    "en": "ID card: you will photograph the front (and back) of your own resident ID card. "
+    "We read its name, ID number and validity to check it, and use its portrait as the "
+    "reference for the face comparison; the card photos are deleted as soon as they are read, "
+    "and the name and number are stored encrypted.",
 }
 
 FALLBACK_LABELS: Final[dict[str, tuple[str, str]]] = {
@@ -117,12 +130,17 @@ def advice_for(reasons: list[str]) -> list[str]:
     return rows
 
 
-def consent_texts(lender: str, days: int) -> dict[str, dict[str, str]]:
-    """The consent texts as shown, per language."""
-    return {
+def consent_texts(lender: str, days: int, *, id_card: bool = False) -> dict[str, dict[str, str]]:
+    """The consent texts as shown, per language (``id_card``: with what reading the card
+    means, for a capture that starts with it)."""
+    out = {
         lang: {key: text.format(lender=lender, days=days) for key, text in parts.items()}
         for lang, parts in _CONSENT.items()
     }
+    if id_card:
+        for lang, shown in out.items():
+            shown["id_card"] = _ID_CARD[lang]
+    return out
 
 
 def consent_sha256(texts: dict[str, str]) -> str:
@@ -138,6 +156,7 @@ def label(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
 
 __all__ = [
     "ADVICE",
+    "CARD_CONSENT_VERSION",
     "CONSENT_PURPOSE",
     "CONSENT_VERSION",
     "FALLBACK_LABELS",

@@ -6,6 +6,10 @@ unguessable, unforgeable, bound to exactly one session and short-lived:
 
 ``c1.<base64url(JSON {"t": tenant id, "s": session id, "e": expiry unix seconds})>.<mac>``
 
+A token for a *card capture* (enrolment that starts with the ID card on the phone,
+:mod:`shiren.domain.card_capture`) also carries ``"k": "card"``, and ``s`` is the card capture's
+id; it is signed the same way, so neither kind can be turned into the other.
+
 ``mac`` is HMAC-SHA256 over ``c1.<payload>`` with a key *derived* from the challenge key (so a
 capture token can never be confused with a challenge signature, and no new secret has to be
 deployed), truncated to 128 bits, base64url.  The expiry is the session's own expiry: a link
@@ -31,6 +35,7 @@ PREFIX = "c1"
 MAX_TOKEN_CHARS = 400
 _MAC_BYTES = 16
 _DERIVE_LABEL = b"shiren/capture-token/v1"
+KINDS = ("session", "card")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class CaptureClaim:
     tenant_id: str
     session_id: str
     expires_at: datetime
+    kind: str = "session"
+    """``session`` (a capture session) or ``card`` (``session_id`` is a card capture's id)."""
 
 
 def derive_key(challenge_key: bytes) -> bytes:
@@ -61,10 +68,20 @@ def _mac(key: bytes, signed_part: str) -> str:
     return _b64(digest[:_MAC_BYTES])
 
 
-def issue(challenge_key: bytes, tenant_id: str, session_id: str, expires_at: datetime) -> str:
-    """A token for one session, valid until the session expires."""
+def issue(
+    challenge_key: bytes,
+    tenant_id: str,
+    session_id: str,
+    expires_at: datetime,
+    *,
+    kind: str = "session",
+) -> str:
+    """A token for one session (or card capture), valid until it expires."""
+    claims: dict[str, object] = {"t": tenant_id, "s": session_id, "e": int(expires_at.timestamp())}
+    if kind != "session":
+        claims["k"] = kind
     payload = json.dumps(
-        {"t": tenant_id, "s": session_id, "e": int(expires_at.timestamp())},
+        claims,
         separators=(",", ":"),
         sort_keys=True,
     )
@@ -95,9 +112,12 @@ def verify(challenge_key: bytes, token: str, now: datetime) -> CaptureClaim:
             tenant_id=str(raw["t"]),
             session_id=str(raw["s"]),
             expires_at=datetime.fromtimestamp(int(raw["e"]), tz=UTC),
+            kind=str(raw.get("k", "session")),
         )
-    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, AttributeError, binascii.Error):
         raise _invalid("payload") from None
+    if claim.kind not in KINDS:
+        raise _invalid("payload")
     if now >= claim.expires_at:
         raise StateError("capture link has expired", code=ErrorCode.CAPTURE_TOKEN_EXPIRED)
     return claim

@@ -14,7 +14,9 @@ an existing ``external_ref`` is ``record.duplicate``.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
@@ -37,7 +39,7 @@ from shiren.reasons import ReasonCode
 from shiren.service.consent import has_active_consent
 from shiren.service.context import Context
 from shiren.service.fraud import Finding, FraudGuard
-from shiren.service.id_cards import CardEvidence, IdCards
+from shiren.service.id_cards import CardEvidence, CardExpectation, IdCards
 from shiren.service.sessions import Sessions
 from shiren.service.validation import (
     MAX_EXTERNAL_REF,
@@ -51,6 +53,8 @@ from shiren.storage.ports import UnitOfWork
 from shiren.verifier import Verifier
 
 log = logging.getLogger("shiren.service")
+AfterEnrol = Callable[[UnitOfWork, Subject, SessionView], None]
+"""A step run inside an enrolment's unit of work, before it commits."""
 
 
 def _duplicate() -> StateError:
@@ -153,10 +157,16 @@ class Enrolment:
         id_number: str | None = None,
         device_id: str | None = None,
         client_ip: str | None = None,
+        expect: CardExpectation | None = None,
+        then: AfterEnrol | None = None,
     ) -> tuple[Subject, SessionView, CardEvidence]:
         """Enrol from the borrower's ID card: the card is read and checked
         (:mod:`shiren.service.id_cards`), its portrait becomes the reference, and the name and
-        number come from the card unless the lender sent them (then they must agree)."""
+        number come from the card unless the lender sent them (then they must agree).
+
+        ``expect``: what the lender expects, as keyed digests instead of values (a card
+        capture keeps no name or number); ``then``: called inside the enrolment's unit of work
+        before it commits (a card capture marks itself used there, atomically)."""
         text(external_ref, "external_ref", MAX_EXTERNAL_REF)
         if name is not None:
             name = text(name.strip(), "name", MAX_NAME_CHARS)
@@ -169,6 +179,7 @@ class Enrolment:
             name=name,
             id_number=id_number,
             today=self._ctx.clock().date(),
+            expect=expect,
         )  # the card's images are dropped after this
         with self._ctx.models_lock:
             analysis = self._verifier.analyze(card.portrait)
@@ -178,7 +189,7 @@ class Enrolment:
         again = self._find_reenrolment(tenant, external_ref, parsed)
         if again is not None:
             subject, view = self._reenrol(
-                tenant, again, consent=consent, kind=kind, template=template, card=card
+                tenant, again, consent=consent, kind=kind, template=template, card=card, then=then
             )
             return subject, view, card
         subject, view = self._enrol_new(
@@ -192,6 +203,7 @@ class Enrolment:
             device_id=device_id,
             client_ip=client_ip,
             card=card,
+            then=then,
         )
         return subject, view, card
 
@@ -208,6 +220,7 @@ class Enrolment:
         device_id: str | None,
         client_ip: str | None,
         card: CardEvidence | None = None,
+        then: AfterEnrol | None = None,
     ) -> tuple[Subject, SessionView]:
         ctx, vault = self._ctx, self._ctx.vault
         now = ctx.clock()
@@ -229,7 +242,7 @@ class Enrolment:
         with ctx.store() as uow:
             uow.subjects.add(subject)
             uow.consents.add(consent_row)
-            self._add_reference(uow, tenant, subject, kind, template, now)
+            self._add_reference(uow, tenant, subject, kind, template, now, card)
             # anti-fraud: blacklist, duplicates, same ID other face, device, velocity
             self._fraud.on_enrol(
                 uow, tenant, subject, template, now, device_id=device_id, client_ip=client_ip
@@ -237,6 +250,8 @@ class Enrolment:
             self._audit_consent(uow, tenant, subject_id, consent_row, reenrolment=False)
             self._record_card(uow, tenant, subject, card, now)
             view = self._open_session(uow, tenant, subject_id, now)
+            if then is not None:
+                then(uow, subject, view)
             uow.commit()
         self._fraud.enrolled(tenant, subject_id, template)  # the references gallery
         log.info(redact(f"enrolment started tenant={tenant.id} subject={subject_id}"))
@@ -267,6 +282,7 @@ class Enrolment:
         kind: ReferenceKind,
         template: bytes,
         card: CardEvidence | None = None,
+        then: AfterEnrol | None = None,
     ) -> tuple[Subject, SessionView]:
         """Record the fresh consent and the new reference for ``subject`` (sealed with its own
         key) and open an enrolment session, as a first enrolment does."""
@@ -277,10 +293,12 @@ class Enrolment:
             if current is None or has_active_consent(uow, tenant.id, subject.id):
                 raise _duplicate()
             uow.consents.add(consent_row)
-            self._add_reference(uow, tenant, subject, kind, template, now)
+            self._add_reference(uow, tenant, subject, kind, template, now, card)
             self._audit_consent(uow, tenant, subject.id, consent_row, reenrolment=True)
             self._record_card(uow, tenant, subject, card, now)
             view = self._open_session(uow, tenant, subject.id, now)
+            if then is not None:
+                then(uow, current, view)
             uow.commit()
         log.info(redact(f"re-enrolment started tenant={tenant.id} subject={subject.id}"))
         return current, view
@@ -293,6 +311,7 @@ class Enrolment:
         kind: ReferenceKind,
         template: bytes,
         now: datetime,
+        card: CardEvidence | None = None,
     ) -> None:
         reference_id = new_id()
         sealed = self._ctx.vault.seal_field(
@@ -307,6 +326,7 @@ class Enrolment:
                 template_enc=sealed,
                 created_at=now,
                 embedder=self._embedder_id,
+                card_checks=None if card is None else json.dumps(card.checks(), sort_keys=True),
             )
         )
 

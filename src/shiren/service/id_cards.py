@@ -63,6 +63,17 @@ SHOWN_FIELDS = (
 
 
 @dataclass(frozen=True, slots=True)
+class CardExpectation:
+    """What the lender expects of the card, as predicates over the values read: a card capture
+    keeps only keyed digests of the name and number it was given, never the values."""
+
+    number: Callable[[str], bool] | None = None
+    """Whether the card's (normalised) ID number is the expected one."""
+    name: Callable[[str], bool] | None = None
+    """Whether the card's name is the expected one."""
+
+
+@dataclass(frozen=True, slots=True)
 class CardEvidence:
     """What the card gave an enrolment (in memory only; the images are already dropped)."""
 
@@ -119,11 +130,13 @@ def _codes(items: list[dict[str, Any]]) -> set[str]:
     return {str(i["code"]) for i in items}
 
 
-def _same_name(a: str, b: str) -> bool:
-    def norm(text: str) -> str:
-        return "".join(unicodedata.normalize("NFKC", text).split())
+def normalise_name(text: str) -> str:
+    """A name as compared: NFKC, no whitespace (OCR spacing and full-width forms differ)."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
 
-    return norm(a) == norm(b)
+
+def _same_name(a: str, b: str) -> bool:
+    return normalise_name(a) == normalise_name(b)
 
 
 def _unreadable(side: str, reading: CardReading | None, why: str) -> InputError:
@@ -170,6 +183,7 @@ class IdCards:
         name: str | None,
         id_number: str | None,
         today: date,
+        expect: CardExpectation | None = None,
     ) -> CardEvidence:
         """Read and judge the card (see the module docstring); the typed errors there."""
         expected = idnumber.parse(id_number).number if id_number else None
@@ -194,6 +208,13 @@ class IdCards:
             raise _unreadable("front", reading, "name or ID number not read")
         if reading.portrait is None:
             raise _unreadable("front", reading, "no portrait")
+        number = idnumber.parse(card_number).number
+        if expect is not None and expect.number is not None and not expect.number(number):
+            raise InputError(
+                "the ID card did not pass its checks",
+                code=ErrorCode.IDCARD_REJECTED,
+                detail={"checks": [ReasonCode.IDCARD_NUMBER_MISMATCH.value]},
+            )
         review = [
             c.code
             for r in (reading, back_reading)
@@ -203,13 +224,22 @@ class IdCards:
         ]
         if name is not None and not _same_name(name, card_name):
             review.append(ReasonCode.IDCARD_NAME_MISMATCH.value)
+        if expect is not None and expect.name is not None and not expect.name(card_name):
+            review.append(ReasonCode.IDCARD_NAME_MISMATCH.value)
         return CardEvidence(
             front=reading,
             back=back_reading,
             name=name if name is not None else card_name,
-            id_number=expected or idnumber.parse(card_number).number,
+            id_number=expected or number,
             review=tuple(dict.fromkeys(review)),
         )
 
 
-__all__ = ["HARD_CHECKS", "REVIEW_SIGNALS", "CardEvidence", "IdCards"]
+__all__ = [
+    "HARD_CHECKS",
+    "REVIEW_SIGNALS",
+    "CardEvidence",
+    "CardExpectation",
+    "IdCards",
+    "normalise_name",
+]

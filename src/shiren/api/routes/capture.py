@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -24,11 +24,12 @@ from pydantic import Field
 
 from shiren.api.deps import CaptureDep, CaptureLangDep
 from shiren.api.models import ChallengeOut, Out, Strict, Tip
-from shiren.api.parsing import FramesMeta, frames_input, request_body
+from shiren.api.parsing import FramesMeta, card_input, frames_input, request_body
 from shiren.api.problems import documented, error_response, status_of
 from shiren.domain.entities import SessionPurpose, SessionStatus
-from shiren.errors import ErrorCode, InputError, ShirenError
+from shiren.errors import ErrorCode, InputError, ShirenError, StateError
 from shiren.service.capture import MAX_QUALITY_BYTES
+from shiren.service.capture_card import MAX_CARD_PHOTO_BYTES
 
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 CSP = (
@@ -95,6 +96,9 @@ class ConsentTexts(Out):
 
 
 class CaptureInfo(Out):
+    """What the page needs.  A card capture's link (``step: id_card``) has no challenge yet:
+    the page photographs the card first and then moves to the selfie session it opens."""
+
     status: SessionStatus
     purpose: SessionPurpose
     level: str
@@ -106,6 +110,13 @@ class CaptureInfo(Out):
     lender: str
     consent: ConsentTexts
     alternatives: list[Alternative]
+    step: Literal["face", "id_card"] = "face"
+    back_required: bool | None = Field(
+        default=None, description="id_card step: whether the back must be photographed too"
+    )
+    next_capture_path: str | None = Field(
+        default=None, description="id_card step, once enrolled: the selfie session's page"
+    )
 
 
 class ConsentReceipt(Out):
@@ -276,6 +287,87 @@ async def retry(token: str, capture: CaptureDep, receipt: Receipt = None) -> Nex
 async def result(token: str, capture: CaptureDep, lang: CaptureLangDep) -> CaptureResult:
     """The decision as the borrower sees it (``decision: null`` until judged)."""
     return CaptureResult.model_validate(await run_in_threadpool(capture.result, token, lang))
+
+
+class CardStepOut(Out):
+    """The card was read and the subject enrolled: go on to the selfie session."""
+
+    capture_token: str
+    capture_path: str
+    receipt: str = Field(description="The selfie session's consent receipt (consent carries)")
+    sides: list[str]
+    id_number_masked: str
+    review: bool = Field(description="Whether the enrolment will be looked at by staff")
+
+
+CARD_GUIDE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"One small JPEG frame of the card (at most {MAX_QUALITY_BYTES} bytes)",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_PHOTO = {"type": "string", "format": "binary"}
+CARD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The card's photos (JPEG or PNG, at most 2,048 px is read)",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"front": _PHOTO, "back": _PHOTO},
+                    "required": ["front"],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/capture/{token}/id-card/guide",
+    response_model=QualityOut,
+    operation_id="capture_card_guide",
+    responses=documented(400, 403, 404, 409, 410, 413, 429),
+    openapi_extra=CARD_GUIDE_BODY,
+)
+async def card_guide(
+    request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
+) -> QualityOut:
+    """Card step: framing guidance on one small frame (cut off, too far, blurred, glare)."""
+    image = await request.body()
+    if len(image) > MAX_QUALITY_BYTES:
+        raise InputError("guidance frame too large", code=ErrorCode.IMAGE_TOO_LARGE)
+    verdict = await run_in_threadpool(
+        lambda: capture.cards.guide(token, receipt=receipt, image=image, lang=lang)
+    )
+    return QualityOut.model_validate(verdict)
+
+
+@router.post(
+    "/v1/capture/{token}/id-card",
+    response_model=CardStepOut,
+    operation_id="capture_card",
+    responses=documented(400, 403, 404, 409, 410, 413, 429),
+    openapi_extra=CARD_BODY,
+)
+async def card(
+    request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
+) -> CardStepOut:
+    """Card step: the card's front (and back) → enrolled, and the selfie session's link; a
+    card that cannot be used is 400 with ``tips`` saying what to fix."""
+    if not capture.cards.is_card(token):
+        raise StateError("capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID)
+    front, back = await card_input(request, MAX_CARD_PHOTO_BYTES)
+    client = request.headers.get("user-agent", "")[:256]
+    done = await run_in_threadpool(
+        lambda: capture.cards.submit(
+            token, receipt=receipt, front=front, back=back, lang=lang, client=client
+        )
+    )
+    return CardStepOut.model_validate(done)
 
 
 __all__ = ["PRIVATE", "router", "static_dir"]

@@ -9,12 +9,15 @@ fails a check no honest card fails is 400 ``input.idcard_rejected`` (naming the 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field, JsonValue
 
 from shiren.api.deps import ClientIpDep, OriginDep, ServiceDep, TenantDep
 from shiren.api.models import (
+    ID_PATTERN,
     PRINTABLE,
     PRINTABLE_NOT_BLANK,
     Out,
@@ -143,6 +146,100 @@ async def enrol_with_id_card(
     ref = {"id": subject.id, "external_ref": subject.external_ref, "status": subject.status}
     out = {"subject": ref, "session": view.to_dict(), "id_card": card.summary()}
     return CardEnrolOut.model_validate(with_capture_urls(out, origin))
+
+
+class CardCaptureBody(Strict):
+    """Start an enrolment on the borrower's phone with the ID card (no photo of it here): the
+    page photographs the card, the card enrols the subject, the page goes on to the selfie."""
+
+    external_ref: str = Field(
+        min_length=1, max_length=128, json_schema_extra={"pattern": PRINTABLE}
+    )
+    consent: ConsentBody
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The name the lender holds (kept only as a keyed digest; a different name "
+        "on the card: manual review)",
+        json_schema_extra={"pattern": PRINTABLE_NOT_BLANK},
+    )
+    id_number: str | None = Field(
+        default=None,
+        min_length=15,
+        max_length=18,
+        description="The ID number the lender holds (kept only as a keyed pseudonym; a "
+        "different one on the card: refused)",
+    )
+    back_required: bool = Field(
+        default=True, description="Ask for the back too (the expiry is checked only with it)"
+    )
+    device_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class CardCaptureOut(Out):
+    """A card capture: ``open`` until the card enrols the subject (``enrolled``: see
+    ``subject_id`` and the selfie ``session_id``) or it expires."""
+
+    id: str
+    external_ref: str
+    status: Literal["open", "enrolled", "expired"]
+    back_required: bool
+    expires_at: str
+    card_reads: int = Field(description="Card photos sent so far (each read costs an OCR pass)")
+    subject_id: str | None
+    session_id: str | None
+    capture_token: str | None = Field(description="Opens the capture page while open")
+    capture_url: str | None = Field(default=None, description="Send this to the borrower")
+
+
+CardCaptureId = Annotated[
+    str,
+    Path(
+        description="The card capture's id: 32 lower-case hex (anything else: 404)",
+        json_schema_extra={"pattern": ID_PATTERN},
+    ),
+]
+
+
+@router.post(
+    "/v1/enrolments/id-card/captures",
+    status_code=201,
+    response_model=CardCaptureOut,
+    operation_id="open_card_capture",
+    responses=documented(400, 409),
+)
+async def open_card_capture(
+    body: CardCaptureBody, tenant: TenantDep, service: ServiceDep, origin: OriginDep
+) -> CardCaptureOut:
+    """Open a card capture and get the ``capture_url`` to send the borrower: their phone
+    photographs the ID card, which enrols them, and then takes the selfie."""
+    view = await run_in_threadpool(
+        lambda: service.card_captures.open(
+            tenant,
+            external_ref=body.external_ref,
+            consent=ConsentIn(**body.consent.model_dump()),
+            name=body.name,
+            id_number=body.id_number,
+            back_required=body.back_required,
+            device_id=body.device_id,
+        )
+    )
+    return CardCaptureOut.model_validate(with_capture_urls(view.to_dict(), origin))
+
+
+@router.get(
+    "/v1/enrolments/id-card/captures/{capture_id}",
+    response_model=CardCaptureOut,
+    operation_id="get_card_capture",
+    responses=documented(404),
+)
+async def get_card_capture(
+    capture_id: CardCaptureId, tenant: TenantDep, service: ServiceDep, origin: OriginDep
+) -> CardCaptureOut:
+    """A card capture's status; once ``enrolled``, its subject and selfie session."""
+    view = await run_in_threadpool(service.card_captures.get, tenant, capture_id)
+    return CardCaptureOut.model_validate(with_capture_urls(view.to_dict(), origin))
 
 
 __all__ = ["router"]
