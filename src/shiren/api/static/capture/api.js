@@ -50,6 +50,14 @@ export function createApi(token, getLang) {
     quality: (blob, signal) =>
       call("/quality", { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: blob, signal }),
     result: () => call("/result"),
+    cardGuide: (blob, signal) =>
+      call("/id-card/guide", { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: blob, signal }),
+    card(front, back) {
+      const form = new FormData();
+      form.append("front", front, "front.jpg");
+      if (back) form.append("back", back, "back.jpg");
+      return call("/id-card", { method: "POST", body: form });
+    },
 
     // Submit once, surviving a slow or dropped network: retry with exponential backoff on
     // network errors, 5xx and 429; a 409 session.already_used means an earlier try DID reach

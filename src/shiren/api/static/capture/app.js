@@ -1,8 +1,9 @@
-// The capture page: consent → camera → framing guidance → the server's challenge (prompts,
+// The capture page: consent → [the ID card, on a card capture's link] → camera → framing guidance → the server's challenge (prompts,
 // colour flash, frames with t_ms on one clock) → upload (retry, no duplicates) → result.
 import { UI, fmt } from "./i18n.js";
 import { ApiError, createApi } from "./api.js";
 import { grabber, openCamera, stopCamera } from "./camera.js";
+import { createCardStep } from "./card.js";
 
 const $ = (sel) => document.querySelector(sel);
 const FRAME_WIDTH = 640;
@@ -23,6 +24,7 @@ const state = {
 };
 const api = createApi(token, () => state.lang);
 const t = (key, vars) => fmt(UI[state.lang][key] ?? key, vars);
+const cardStep = createCardStep({ api, t, show: (name) => show(name), state, onFatal: (err) => fatal(err), onCameraError: (err) => cameraError(err) });
 
 // -- rendering -------------------------------------------------------------------------------
 
@@ -52,7 +54,12 @@ function renderStatic() {
   const info = state.info;
   if (info) {
     const texts = info.consent.texts[state.lang];
-    document.querySelectorAll("[data-consent]").forEach((el) => (el.textContent = texts[el.dataset.consent]));
+    document.querySelectorAll("[data-consent]").forEach((el) => {
+      const text = texts[el.dataset.consent];
+      el.hidden = text === undefined;
+      el.textContent = text ?? "";
+    });
+    if (info.step === "id_card") $("#screen-camera .lead").textContent = t("card_camera_text");
     document.querySelectorAll("[data-i18n-tpl]").forEach((el) => (el.textContent = t(el.dataset.i18nTpl, { lender: info.lender })));
     document.querySelectorAll("[data-alternatives]").forEach((ul) => fillList(ul, info.alternatives.map((a) => a[state.lang])));
     const flashes = Boolean(info.challenge && info.challenge.colours.length);
@@ -81,6 +88,10 @@ async function load() {
     return;
   }
   renderStatic();
+  if (state.info.step === "id_card") {
+    loadCardStep();
+    return;
+  }
   if (state.info.status !== "open") {
     await showFinalState();
     return;
@@ -93,6 +104,29 @@ async function load() {
     return;
   }
   show("consent");
+}
+
+// A card capture's link: consent first; once the card enrolled, the link leads to the selfie.
+function loadCardStep() {
+  const info = state.info;
+  if (info.status === "open") {
+    show("consent");
+    return;
+  }
+  if (info.next_capture_path) {
+    location.assign(`${info.next_capture_path}?lang=${state.lang}`);
+    return;
+  }
+  state.failure = { kind: info.status === "expired" ? "expired" : "used" };
+  renderResult();
+  show("result");
+}
+
+function fatal(err) {
+  const network = !(err instanceof ApiError) || err.status >= 500;
+  state.failure = network ? { kind: "network" } : { kind: "error", message: messageOf(err), code: err.code };
+  renderResult();
+  show("result");
 }
 
 async function retryNow() {
@@ -130,7 +164,8 @@ async function accept() {
     announce(messageOf(err));
     return;
   }
-  await startCamera();
+  if (state.info.step === "id_card") await cardStep.start();
+  else await startCamera();
 }
 
 async function decline() {
@@ -140,6 +175,7 @@ async function decline() {
 
 function goAlternatives() {
   stopFraming();
+  cardStep.stop();
   stopCamera(state.stream);
   state.stream = null;
   show("alternatives");
@@ -152,14 +188,18 @@ async function startCamera() {
   try {
     state.stream = await openCamera($("#preview"));
   } catch (err) {
-    const key = err?.name === "NotAllowedError" ? "camera_denied" : err?.name === "NotFoundError" ? "camera_missing" : "camera_failed";
-    $("#camera-error").textContent = t(key);
-    $("#camera-error").hidden = false;
-    $("#camera-retry").hidden = false;
+    cameraError(err);
     return;
   }
   show("capture");
   startFraming();
+}
+
+function cameraError(err) {
+  const key = err?.name === "NotAllowedError" ? "camera_denied" : err?.name === "NotFoundError" ? "camera_missing" : "camera_failed";
+  $("#camera-error").textContent = t(key);
+  $("#camera-error").hidden = false;
+  $("#camera-retry").hidden = false;
 }
 
 // Live guidance: a local brightness check on every tick, the server's quality gate ~1.4×/s.
@@ -383,7 +423,7 @@ $("#lang-switch").addEventListener("click", () => {
 });
 $("#consent-accept").addEventListener("click", accept);
 $("#consent-decline").addEventListener("click", decline);
-$("#camera-retry").addEventListener("click", startCamera);
+$("#camera-retry").addEventListener("click", () => (state.info?.step === "id_card" ? cardStep.start() : startCamera()));
 $("#result-retry").addEventListener("click", retryNow);
 $("#start").addEventListener("click", () => {
   $("#start").disabled = true;

@@ -1,9 +1,11 @@
 // Camera access and frame grabbing.  Ideal (never exact) constraints: an exact facingMode or
 // size fails with OverconstrainedError on devices (and fake devices) that cannot match it.
-export async function openCamera(video) {
+// `facing`: "user" for the selfie, "environment" (the rear camera, sharper) for the ID card.
+export async function openCamera(video, facing = "user") {
+  const size = facing === "user" ? { width: { ideal: 1280 }, height: { ideal: 720 } } : { width: { ideal: 1920 }, height: { ideal: 1080 } };
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: false,
-    video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+    video: { facingMode: { ideal: facing }, ...size, frameRate: { ideal: 30 } },
   });
   video.srcObject = stream;
   await video.play().catch(() => {});
