@@ -34,6 +34,7 @@ from tests.api.test_api import _database
 from tests.conftest import lfw
 from tests.service.fixtures import FakeClock
 from tests.service.support import Recording
+from tests.storage import builders as b
 
 
 class Console:
@@ -542,3 +543,27 @@ def test_language_switch(env: Console) -> None:
     evil = rita.client.get("/console/lang?to=xx&back=https://evil.example/", follow_redirects=False)
     assert evil.headers["location"] == "/console"
     assert '<html lang="en">' in rita.client.get("/console/queue").text
+
+
+def test_a_case_enrolled_from_the_id_card_shows_the_cards_checks(env: Console) -> None:
+    ids = add_case(env.service, env.tenant, ref="loan-card", when=env.clock.now)
+    checks = [
+        {"code": "idcard.number_invalid", "passed": True},
+        {"code": "idcard.expired", "passed": None},
+        {"code": "idcard.recapture_suspected", "passed": False},
+    ]
+    with env.service.store() as uow:
+        uow.references.add(
+            b.reference(env.tenant.id, ids["subject"], card_checks=json.dumps(checks))
+        )
+        uow.commit()
+    rita = env.signed_in("rita", "reviewer")
+    case = rita.client.get(f"/console/reviews/{ids['review']}")
+    assert case.status_code == 200
+    section = case.text[case.text.index("Checks of the ID card") :]
+    for text in ("idcard.number_invalid", "idcard.recapture_suspected", "not applicable"):
+        assert text in section
+    assert section.index("idcard.recapture_suspected") < section.index("failed")
+    plain = add_case(env.service, env.tenant, ref="loan-photo", when=env.clock.now)
+    other = rita.client.get(f"/console/reviews/{plain['review']}")
+    assert "Checks of the ID card" not in other.text

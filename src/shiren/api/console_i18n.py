@@ -63,6 +63,15 @@ ZH: dict[str, str] = {
     "From (ms)": "开始（毫秒）",
     "To (ms)": "结束（毫秒）",
     "Quarantined images": "隔离保存的图像",
+    "ID card": "身份证",
+    "The reference portrait was cut from the borrower's ID card. The card photos were not kept "
+    "and no value read from them is shown here: only the checks the card went through.": (
+        "参照人像取自借款人的身份证。证件照片未保存，此处不显示从中识别出的任何信息，"
+        "只显示证件经过的核验。"
+    ),
+    "Checks of the ID card at enrolment": "注册时对身份证的核验",
+    "Check": "核验项",
+    "not applicable": "不适用",
     "None. This deployment keeps no capture images: frames are turned into scores in memory "
     "and dropped.": "无。本部署不保存采集图像：视频帧在内存中转为分数后即丢弃。",
     "Decision": "复核决定",

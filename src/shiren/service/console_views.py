@@ -29,6 +29,17 @@ class ReasonText:
 
 
 @dataclass(frozen=True, slots=True)
+class CardCheckText:
+    """One check the ID card went through at enrolment: its code, texts and outcome
+    (``passed`` ``None``: not applicable, e.g. the expiry without the back)."""
+
+    code: str
+    en: str
+    zh: str
+    passed: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     """One review case with its evidence: the check's scores and reasons (with their texts),
     the session's challenge and timings, the policy version, and any raw images still within
@@ -42,6 +53,9 @@ class CaseView:
     challenge: dict[str, Any]
     evidence: list[Evidence]
     seconds_to_decision: float | None
+    card: list[CardCheckText] | None = None
+    """When the subject's reference was cut from the ID card: the card's checks (codes and
+    outcomes only: no value read is stored)."""
 
 
 def reason_text(code: str) -> ReasonText:
@@ -86,6 +100,7 @@ def case_view(uow: UnitOfWork, tenant_id: str, item: ReviewItem, now: datetime) 
         evidence = [
             e for e in uow.evidence.list_for_check(tenant_id, check.id) if e.expires_at > now
         ]
+    card = _card_checks(uow, tenant_id, subject) if subject is not None else None
     elapsed = None
     if check is not None and session is not None:
         elapsed = round((check.created_at - session.created_at).total_seconds(), 1)
@@ -98,7 +113,31 @@ def case_view(uow: UnitOfWork, tenant_id: str, item: ReviewItem, now: datetime) 
         challenge=challenge_summary(session.challenge_json) if session else {},
         evidence=evidence,
         seconds_to_decision=elapsed,
+        card=card,
     )
+
+
+def _card_checks(uow: UnitOfWork, tenant_id: str, subject: Subject) -> list[CardCheckText] | None:
+    """The checks of the newest reference cut from the ID card (a row must always render: a
+    malformed value reads as no card)."""
+    refs = [r for r in uow.references.list_for_subject(tenant_id, subject.id) if r.card_checks]
+    if not refs:
+        return None
+    try:
+        items = json.loads(refs[-1].card_checks or "[]")
+    except ValueError:
+        return None
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("code"), str):
+            text = reason_text(item["code"])
+            passed = item.get("passed")
+            out.append(
+                CardCheckText(
+                    text.code, text.en, text.zh, passed if passed in (True, False) else None
+                )
+            )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
