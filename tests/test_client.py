@@ -242,3 +242,21 @@ def test_every_lender_route_has_a_client_method(api: Api) -> None:
     }
     assert len(routes) >= 25
     assert routes - called == set()
+
+
+def test_card_capture_open_and_read_back(api: Api) -> None:
+    with _client(api, _key(api)) as client:
+        opened = client.open_card_capture(
+            external_ref="card-phone",
+            consent=Consent(**CONSENT),  # type: ignore[arg-type]
+            id_number=ID_NUMBER,
+            back_required=False,
+        )
+        assert opened.status == "open"
+        assert opened.capture_url is not None
+        assert opened.capture_url.startswith("http://testserver/capture/")
+        again = client.get_card_capture(opened.id)
+        assert (again.id, again.status, again.subject_id) == (opened.id, "open", None)
+        with pytest.raises(ShirenApiError) as missing:
+            client.get_card_capture("f" * 32)
+        assert missing.value.code == "record.not_found"

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from shiren.client_types import (
+    CardCapture,
     CardEnrolment,
     Check,
     Consent,
@@ -227,6 +228,34 @@ class ShirenClient:
         sub = doc["subject"]
         subject = Subject(str(sub["id"]), str(sub["external_ref"]), str(sub["status"]))
         return CardEnrolment(Enrolment(subject, Session.from_json(doc["session"])), doc["id_card"])
+
+    def open_card_capture(
+        self,
+        *,
+        external_ref: str,
+        consent: Consent,
+        name: str | None = None,
+        id_number: str | None = None,
+        back_required: bool = True,
+    ) -> CardCapture:
+        """``POST /v1/enrolments/id-card/captures``: enrolment that starts on the borrower's
+        phone with the ID card; send them ``capture_url`` (name and number, when sent, are kept
+        only as keyed digests and must agree with the card)."""
+        body: dict[str, Any] = {
+            "external_ref": external_ref,
+            "consent": consent.to_json(),
+            "back_required": back_required,
+        }
+        body.update({k: v for k, v in (("name", name), ("id_number", id_number)) if v})
+        return CardCapture.from_json(
+            self._request("POST", "/v1/enrolments/id-card/captures", json=body)
+        )
+
+    def get_card_capture(self, capture_id: str) -> CardCapture:
+        """``GET /v1/enrolments/id-card/captures/{id}``: open, enrolled or expired."""
+        return CardCapture.from_json(
+            self._request("GET", f"/v1/enrolments/id-card/captures/{capture_id}")
+        )
 
     def post_event(
         self,

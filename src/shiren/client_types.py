@@ -27,6 +27,8 @@ class Session:
     expires_at: str
     challenge: dict[str, Any]
     check_id: str | None = None
+    capture_url: str | None = None
+    """The borrower's capture page for this session (send it to them)."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Session:
@@ -41,6 +43,7 @@ class Session:
             expires_at=str(doc["expires_at"]),
             challenge=dict(doc["challenge"]),
             check_id=_opt_str(doc.get("check_id")),
+            capture_url=_opt_str(doc.get("capture_url")),
         )
 
 
@@ -165,6 +168,30 @@ class Consent:
 
 
 # -- the client --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CardCapture:
+    """A card capture (``/v1/enrolments/id-card/captures``): send ``capture_url`` to the
+    borrower; once ``status`` is ``enrolled``, ``subject_id`` and the selfie ``session_id``."""
+
+    id: str
+    status: str
+    capture_url: str | None
+    subject_id: str | None
+    session_id: str | None
+    expires_at: str
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> CardCapture:
+        return cls(
+            id=str(doc["id"]),
+            status=str(doc["status"]),
+            capture_url=_opt_str(doc.get("capture_url")),
+            subject_id=_opt_str(doc.get("subject_id")),
+            session_id=_opt_str(doc.get("session_id")),
+            expires_at=str(doc["expires_at"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,3 +111,23 @@ def test_a_photo_that_is_not_a_card_is_asked_again_with_tips(
         got = http.get(f"/v1/enrolments/id-card/captures/{opened['id']}", headers=auth).json()
     assert got["status"] == "open"
     assert got["card_reads"] == 1
+
+
+def test_the_example_script_enrols_both_ways(live_server: Callable[[str], LiveServer]) -> None:
+    """``examples/enrol_with_id_card.py`` against the live server (generated card photos)."""
+    import sys
+
+    server = live_server("normal")
+    _, key = server.service.create_tenant("example-lender")
+    script = Path(__file__).resolve().parents[2] / "examples" / "enrol_with_id_card.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--base-url", server.url, "--api-key", key, "--seed", "9"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "sides read: ['front', 'back']" in run.stdout
+    assert "the capture is now enrolled" in run.stdout
+    assert "FAILED" not in run.stdout

@@ -90,11 +90,16 @@ class CardEvidence:
         return self.front.portrait
 
     def checks(self) -> list[dict[str, Any]]:
-        """Every check of both sides: code and outcome (``None``: not applicable)."""
-        out = [{"code": c.code, "passed": c.passed} for c in self.front.checks]
+        """Every check of both sides: code, outcome (``None``: not applicable) and the side it
+        was made on."""
+        out = [{"code": c.code, "passed": c.passed, "side": "front"} for c in self.front.checks]
         if self.back is not None:
-            out += [{"code": c.code, "passed": c.passed} for c in self.back.checks]
-        out += [{"code": code, "passed": False} for code in self.review if code not in _codes(out)]
+            out += [{"code": c.code, "passed": c.passed, "side": "back"} for c in self.back.checks]
+        out += [
+            {"code": code, "passed": False, "side": "front"}
+            for code in self.review
+            if code not in _codes(out)
+        ]
         return out
 
     def summary(self) -> dict[str, Any]:

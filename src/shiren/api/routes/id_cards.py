@@ -80,6 +80,7 @@ class CardField(Out):
 class CardCheckOut(Out):
     code: str
     passed: bool | None = Field(description="None: not applicable (e.g. expiry without a back)")
+    side: Literal["front", "back"] = Field(description="The side of the card it was made on")
 
 
 class IdCardOut(Out):
