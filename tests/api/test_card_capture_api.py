@@ -23,6 +23,7 @@ from shiren.liveness.challenge import parse_challenge
 from shiren.service.app import Engine, ShirenService
 from shiren.service.id_cards import IdCards
 from shiren.service.keys import ServiceKeys
+from shiren.service.webhooks import seal_secret
 from shiren.storage.memory import MemoryStore
 from tests.service.fixtures import FakeClock
 from tests.service.support import CONSENT, Recording
@@ -130,6 +131,8 @@ def test_the_card_enrols_and_the_page_goes_on_to_the_selfie(
     assert got["status"] == "enrolled"
     assert got["capture_token"] is None
     assert got["card_reads"] == 1  # the try without a back was refused before any read
+    assert {c["code"] for c in got["checks"]} >= {"idcard.number_invalid", "idcard.expired"}
+    assert all(c["passed"] is not False for c in got["checks"])
     subject_id, session_id = got["subject_id"], got["session_id"]
     # the card link now leads to the selfie; a second card is refused
     again = c.get(f"/v1/capture/{token}").json()
@@ -149,8 +152,7 @@ def test_the_card_enrols_and_the_page_goes_on_to_the_selfie(
     )
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["decision"] == "pass"
-    tenant = service.tenant_row(service.tenant_ids()[0])
-    assert tenant is not None
+    tenant = service.authenticate(auth["Authorization"].removeprefix("Bearer "))
     with service.store() as uow:
         consents = uow.consents.list_for_subject(tenant.id, subject_id)
         refs = uow.references.list_for_subject(tenant.id, subject_id)
@@ -167,7 +169,7 @@ def test_a_different_number_is_refused_and_a_different_name_goes_to_review(
     recording: Recording,
     clock: FakeClock,
 ) -> None:
-    c, auth, _ = world
+    c, auth, service = world
     paint = id_cards.painter()
     person = id_cards.holder(22, clock().date())
     other = id_cards.holder(23, clock().date())
@@ -182,11 +184,25 @@ def test_a_different_number_is_refused_and_a_different_name_goes_to_review(
     assert problem["extra"]["tips"], "the borrower is told why"
     assert other.id_number not in refused.text
     assert person.id_number not in refused.text
+    tenant = service.authenticate(auth["Authorization"].removeprefix("Bearer "))
+    with service.store() as uow:  # the lender listens for webhooks
+        uow.tenants.set_webhook(
+            tenant.id,
+            url="https://lender.example/hook",
+            secret_enc=seal_secret(service.keys, tenant, "whsec_" + "x" * 32),
+        )
+        uow.commit()
     wrong_name = _open(c, auth, external_ref="phone-2", name=other.name, back_required=False)
     token = wrong_name["capture_token"]
     sent = _send(c, token, _consent(c, token), front)
     assert sent.status_code == 200, sent.text
     assert sent.json()["review"] is True
+    with service.store() as uow:
+        hooks = [json.loads(d.payload) for d in uow.webhooks.list_for_tenant(tenant.id)]
+    enrolled = [h for h in hooks if h["event"] == "card_capture.enrolled"]
+    assert len(enrolled) == 1
+    assert enrolled[0]["reasons"] == ["idcard.name_mismatch"]
+    assert other.name not in json.dumps(hooks)
 
 
 def test_bad_links_and_floods_get_stable_codes(

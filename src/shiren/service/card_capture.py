@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -48,6 +49,7 @@ from shiren.service.validation import (
     text,
 )
 from shiren.service.views import SessionView
+from shiren.service.webhooks import Event
 from shiren.storage.ports import UnitOfWork
 
 DEFAULT_TTL_S = 900
@@ -62,6 +64,8 @@ class CardCaptureView:
     capture: CardCapture
     status: CardCaptureStatus
     capture_token: str | None
+    checks: list[dict[str, Any]] | None = None
+    """Once enrolled: the card's checks (code, outcome, side), as the reference keeps them."""
 
     def to_dict(self) -> dict[str, Any]:
         c = self.capture
@@ -75,6 +79,7 @@ class CardCaptureView:
             "subject_id": c.subject_id,
             "session_id": c.session_id,
             "capture_token": self.capture_token,
+            "checks": self.checks,
         }
 
 
@@ -155,7 +160,14 @@ class CardCaptures:
         return self._view(row)
 
     def get(self, tenant: Tenant, capture_id: str) -> CardCaptureView:
-        return self._view(self.load(tenant, capture_id))
+        row = self.load(tenant, capture_id)
+        checks = None
+        if row.subject_id is not None:
+            with self._ctx.store() as uow:
+                refs = uow.references.list_for_subject(tenant.id, row.subject_id)
+            stored = [r.card_checks for r in refs if r.card_checks]
+            checks = json.loads(stored[-1]) if stored else None
+        return self._view(row, checks)
 
     def load(self, tenant: Tenant, capture_id: str) -> CardCapture:
         if not is_id(capture_id):
@@ -166,13 +178,15 @@ class CardCaptures:
             raise not_found("card capture")
         return row
 
-    def _view(self, row: CardCapture) -> CardCaptureView:
+    def _view(
+        self, row: CardCapture, checks: list[dict[str, Any]] | None = None
+    ) -> CardCaptureView:
         status = row.status_at(self._ctx.clock())
         token = None
         if status is CardCaptureStatus.OPEN:
             key = self._ctx.vault.keys.challenge_key
             token = issue_token(key, row.tenant_id, row.id, row.expires_at, kind="card")
-        return CardCaptureView(row, status, token)
+        return CardCaptureView(row, status, token, checks)
 
     # -- the page's side ---------------------------------------------------------------------
 
@@ -198,6 +212,8 @@ class CardCaptures:
         counted = self._count_read(row)
         now = self._ctx.clock()
         enrolled: list[CardCapture] = []
+        review: list[str] = []  # set once the card is judged, before ``then`` runs
+        expect = self._expectation(tenant, row)
 
         def then(uow: UnitOfWork, subject: Subject, view: SessionView) -> None:
             done = replace(
@@ -208,6 +224,14 @@ class CardCaptures:
                 enrolled_at=now,
             )
             enrolled.append(uow.card_captures.update(done, expected_version=counted.version))
+            self._ctx.journal.emit(
+                uow,
+                tenant.id,
+                Event.CARD_CAPTURE_ENROLLED,
+                now,
+                subject_id=subject.id,
+                reasons=tuple(review),
+            )
             if also is not None:
                 also(uow, subject, view)
 
@@ -225,8 +249,9 @@ class CardCaptures:
             id_card_back=back,
             device_id=row.device_id,
             client_ip=client_ip,
-            expect=self._expectation(tenant, row),
+            expect=expect,
             then=then,
+            judged=review.extend,
         )
         return CardEnrolled(enrolled[0], subject, view, card)
 

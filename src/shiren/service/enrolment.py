@@ -159,6 +159,7 @@ class Enrolment:
         client_ip: str | None = None,
         expect: CardExpectation | None = None,
         then: AfterEnrol | None = None,
+        judged: Callable[[tuple[str, ...]], object] | None = None,
     ) -> tuple[Subject, SessionView, CardEvidence]:
         """Enrol from the borrower's ID card: the card is read and checked
         (:mod:`shiren.service.id_cards`), its portrait becomes the reference, and the name and
@@ -166,7 +167,8 @@ class Enrolment:
 
         ``expect``: what the lender expects, as keyed digests instead of values (a card
         capture keeps no name or number); ``then``: called inside the enrolment's unit of work
-        before it commits (a card capture marks itself used there, atomically)."""
+        before it commits (a card capture marks itself used there, atomically); ``judged``:
+        told the review signals once the card is judged."""
         text(external_ref, "external_ref", MAX_EXTERNAL_REF)
         if name is not None:
             name = text(name.strip(), "name", MAX_NAME_CHARS)
@@ -181,6 +183,8 @@ class Enrolment:
             today=self._ctx.clock().date(),
             expect=expect,
         )  # the card's images are dropped after this
+        if judged is not None:
+            judged(card.review)
         with self._ctx.models_lock:
             analysis = self._verifier.analyze(card.portrait)
         template = analysis.template.astype(np.float32).tobytes()

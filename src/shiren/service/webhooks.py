@@ -70,6 +70,7 @@ class Event:
     CONSENT_WITHDRAWN = "consent.withdrawn"
     FALLBACK_DECIDED = "fallback.decided"  # issue 6: the non-face path finished
     PAYOUT_CHECKED = "payout.checked"  # issue 6: payout-card ownership verdict
+    CARD_CAPTURE_ENROLLED = "card_capture.enrolled"  # issue 16: the phone's card enrolled
 
 
 def sign(secret: bytes, body: str, t: int) -> str:

@@ -192,6 +192,9 @@ class CardCaptureOut(Out):
     session_id: str | None
     capture_token: str | None = Field(description="Opens the capture page while open")
     capture_url: str | None = Field(default=None, description="Send this to the borrower")
+    checks: list[CardCheckOut] | None = Field(
+        description="Once enrolled: each check the card went through (codes, no value read)"
+    )
 
 
 CardCaptureId = Annotated[
