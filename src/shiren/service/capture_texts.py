@@ -14,9 +14,9 @@ from typing import Final
 
 from shiren.reasons import ReasonCode
 
-CONSENT_VERSION: Final = "capture-2026-12"
+CONSENT_VERSION: Final = "capture-2026-12.1"
 CONSENT_PURPOSE: Final = "face_capture"
-CARD_CONSENT_VERSION: Final = "capture-card-2026-12"
+CARD_CONSENT_VERSION: Final = "capture-card-2026-12.1"
 """The version of the texts shown when the capture starts with the ID card (the face texts and
 :data:`_ID_CARD`)."""
 LANGS: Final = ("zh-CN", "en")
@@ -39,7 +39,7 @@ _CONSENT: Final[dict[str, dict[str, str]]] = {
         "purpose": "Purpose: {lender} needs to confirm that it is really you. The camera films "
         "your face for a short liveness check, which is compared with your ID photo.",
         "retention": "Retention: the images and video are deleted as soon as the check is done; "
-        "only an encrypted face template is kept, for at most {days} day(s), and destroyed "
+        "only an encrypted face template is kept, for at most {days_en}, and destroyed "
         "then or when you ask.",
         "processor": "Who processes it: {lender} (the controller) and the shiren verification "
         "service it runs (the processor). Your face data is used for nothing else and is not "
@@ -134,13 +134,21 @@ def consent_texts(lender: str, days: int, *, id_card: bool = False) -> dict[str,
     """The consent texts as shown, per language (``id_card``: with what reading the card
     means, for a capture that starts with it)."""
     out = {
-        lang: {key: text.format(lender=lender, days=days) for key, text in parts.items()}
+        lang: {
+            key: text.format(lender=lender, days=days, days_en=_days_en(days))
+            for key, text in parts.items()
+        }
         for lang, parts in _CONSENT.items()
     }
     if id_card:
         for lang, shown in out.items():
             shown["id_card"] = _ID_CARD[lang]
     return out
+
+
+def _days_en(days: int) -> str:
+    """English counts its plural ("1 day", "30 days"); Chinese does not."""
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def consent_sha256(texts: dict[str, str]) -> str:
