@@ -376,6 +376,8 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     ReasonCode.LIVENESS_CHALLENGE_MISMATCH: _SPOOF,
     ReasonCode.LIVENESS_REPLAY_SUSPECTED: _SPOOF,
+    ReasonCode.LIVENESS_INJECTION_SUSPECTED: _SPOOF,
+    ReasonCode.LIVENESS_INJECTION_WEAK_SIGNAL: _FRAUD,
     ReasonCode.LIMIT_LOCKED: (
         "失败次数过多，请30分钟后再试，或选择其他验证方式",
         "Too many failed attempts. Try again in 30 minutes or choose another way to verify.",

@@ -59,6 +59,11 @@ class ReasonCode(StrEnum):
     LIVENESS_CHALLENGE_MISMATCH = "liveness.challenge_mismatch"
     LIVENESS_REPLAY_SUSPECTED = "liveness.replay_suspected"
     LIVENESS_PASSIVE_UNAVAILABLE = "liveness.passive_unavailable"
+    # Injection attacks (shiren.liveness.injection; issue 17): the frames were fed to the page
+    # (virtual camera, script, re-encoded stream) rather than filmed; the sub-kind goes to the
+    # evidence only.  A weak signal alone (a virtual camera's label) suggests review, no more.
+    LIVENESS_INJECTION_SUSPECTED = "liveness.injection_suspected"
+    LIVENESS_INJECTION_WEAK_SIGNAL = "liveness.injection_weak_signal"
 
     # Retry limits (shiren.domain.decisions).
     LIMIT_LOCKED = "limit.locked"
