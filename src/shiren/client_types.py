@@ -74,10 +74,13 @@ class Requirement:
     reasons: tuple[str, ...]
     policy_version: str
     fallbacks: tuple[str, ...]
+    retry_after_s: int | None = None
+    """With ``limit.locked``: seconds until face checks may be tried again (no session)."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Requirement:
         max_age = doc.get("max_age_s")
+        wait = doc.get("retry_after_s")
         return cls(
             needed=bool(doc["needed"]),
             purpose=_opt_str(doc.get("purpose")),
@@ -87,6 +90,7 @@ class Requirement:
             reasons=tuple(str(r) for r in doc.get("reasons", ())),
             policy_version=str(doc.get("policy_version", "")),
             fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
+            retry_after_s=None if wait is None else int(wait),
         )
 
 

@@ -216,16 +216,30 @@ def test_repeated_failures_lock_the_subject_out(
     tenant, _ = svc.create_tenant("lender")
     subject, view = _enrol(svc, tenant, lfw("Jeb_Bush", 1).read_bytes(), ref="u2")
     outcomes = []
-    for _ in range(4):
+    spare = None
+    for i in range(3):
         check = _answer(svc, tenant, view, recording)
         outcomes.append((check.check.decision.value, check.retry_after_s, check.check.reasons))
         clock.advance(5)
-        view = svc.start_step_up(tenant, subject.id, event_type="registration").session
-        assert view is not None
+        if i < 2:
+            view = svc.start_step_up(tenant, subject.id, event_type="registration").session
+            assert view is not None
+        if i == 1:  # a session opened before the lock-out, answered after it
+            spare = svc.start_step_up(tenant, subject.id, event_type="registration").session
     # a different person: never a pass; retry or review until the limit
     assert all(o in ("retry", "review") for o, _, _ in outcomes[:2]), outcomes
     assert outcomes[2][:2] == ("fallback", 1800)
     assert "limit.locked" in outcomes[2][2]
-    # locked: judged without running the models, with the time left
-    assert outcomes[3][0] == "fallback"
-    assert 0 < (outcomes[3][1] or 0) <= 1800
+    # locked: a new lending event gets no capture link, but the time left and the other routes
+    step = svc.start_step_up(tenant, subject.id, event_type="registration")
+    assert step.session is None
+    assert step.requirement.needed
+    assert step.requirement.purpose == "fallback"
+    assert step.requirement.reasons == ("limit.locked",)
+    assert 0 < (step.requirement.retry_after_s or 0) <= 1800
+    assert "sms_otp" in step.requirement.fallbacks
+    # a session opened before the lock-out: judged without running the models, with the time left
+    assert spare is not None
+    late = _answer(svc, tenant, spare, recording)
+    assert late.check.decision.value == "fallback"
+    assert 0 < (late.retry_after_s or 0) <= 1800

@@ -87,6 +87,8 @@ class Requirement:
     fallbacks: tuple[str, ...] = field(
         default=("sms_otp", "bank_card_4", "authority_name_id", "manual_review")
     )
+    retry_after_s: int | None = None
+    """When the subject is locked out of face checks (``limit.locked``): seconds left."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +100,7 @@ class Requirement:
             "reasons": list(self.reasons),
             "policy_version": self.policy_version,
             "fallbacks": list(self.fallbacks),
+            "retry_after_s": self.retry_after_s,
         }
 
 

@@ -224,7 +224,7 @@ class ShirenService:
             cards=self.id_cards,
         )
         self.card_captures = CardCaptures(ctx, self.enrolment)
-        self.step_up = StepUp(ctx, sessions=self.sessions, policy=self.policy)
+        self.step_up = StepUp(ctx, sessions=self.sessions, policy=self.policy, counter=counter)
         self.fallbacks = FallbackService(
             store=self.store,
             keys=self.keys,

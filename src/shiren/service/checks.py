@@ -56,9 +56,14 @@ log = logging.getLogger("shiren.service")
 def counter_keys(session: Session, subject: Subject, device: str | None) -> list[str]:
     """The attempt counters one capture counts against: the subject, and the device when the
     lending event named one (hashed: device ids are the lender's, not ours to keep)."""
-    keys = [f"{session.tenant_id}:subject:{subject.id}"]
+    return attempt_keys(session.tenant_id, subject.id, device)
+
+
+def attempt_keys(tenant_id: str, subject_id: str, device: str | None) -> list[str]:
+    """:func:`counter_keys` from the ids alone (a lending event has no session yet)."""
+    keys = [f"{tenant_id}:subject:{subject_id}"]
     if device:
-        keys.append(f"{session.tenant_id}:device:{hashlib.sha256(device.encode()).hexdigest()}")
+        keys.append(f"{tenant_id}:device:{hashlib.sha256(device.encode()).hexdigest()}")
     return keys
 
 
@@ -149,6 +154,7 @@ class Checks:
             matched.similarity,
             matched.bind_template,
             matched,
+            capture=sequence,  # kept frames for the reviewers only if the policy asks
         )
         check = self._recorder.record(tenant, session, subject, at, judged)
         self._fraud.record(tenant, subject, check.id, findings, at)

@@ -4,11 +4,19 @@ A loan platform re-checks "you are you" before money moves: disbursement, withdr
 transaction, a password reset, a dormant account, a new device, a policy change.  The versioned
 policy (:mod:`shiren.domain.policy`) decides from the event and the subject's history; this use
 case records the event (with the policy version that judged it) and opens a session when a check
-is needed.  After a consent withdrawal the requirement is the non-face fallback instead.
+is needed.  After a consent withdrawal the requirement is the non-face fallback instead, and
+so it is while the subject (or the event's device) is locked out of face checks after repeated
+failures: the answer then says ``limit.locked`` with the seconds left and the non-face routes,
+and opens no session — a borrower must not consent and answer a whole challenge only to learn
+that no check could pass.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
+from shiren.domain.decisions import FALLBACKS
 from shiren.domain.entities import (
     Decision,
     LendingEvent,
@@ -22,13 +30,17 @@ from shiren.domain.entities import (
 from shiren.domain.policy import (
     EventType,
     LendingEventIn,
+    Requirement,
     StepUpPolicy,
     SubjectState,
     decide_step_up,
 )
 from shiren.errors import ErrorCode, InputError, StateError
-from shiren.service.consent import gate_requirement, opens_session
+from shiren.reasons import ReasonCode
+from shiren.service.checks import attempt_keys
+from shiren.service.consent import FALLBACK_PURPOSE, gate_requirement, opens_session
 from shiren.service.context import Context
+from shiren.service.ratelimit import AttemptCounter
 from shiren.service.sessions import Sessions
 from shiren.service.validation import require_subject, text
 from shiren.service.views import StepUpView
@@ -66,10 +78,18 @@ def _state(uow: UnitOfWork, tenant_id: str, subject: Subject) -> SubjectState:
 class StepUp:
     """The step-up use case."""
 
-    def __init__(self, ctx: Context, *, sessions: Sessions, policy: StepUpPolicy) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        sessions: Sessions,
+        policy: StepUpPolicy,
+        counter: AttemptCounter | None = None,
+    ) -> None:
         self._ctx = ctx
         self._sessions = sessions
         self.policy = policy
+        self._counter = counter
 
     def start(
         self,
@@ -103,6 +123,7 @@ class StepUp:
                 event_in, _state(uow, tenant.id, subject), self.policy, now
             )
             requirement = gate_requirement(uow, tenant.id, subject_id, requirement)
+            requirement = self._gate_lockout(tenant, subject_id, device_id, requirement, now)
             event = LendingEvent(
                 id=new_id(),
                 tenant_id=tenant.id,
@@ -135,6 +156,30 @@ class StepUp:
                 )
             uow.commit()
         return StepUpView(event, requirement, view)
+
+    def _gate_lockout(
+        self,
+        tenant: Tenant,
+        subject_id: str,
+        device_id: str | None,
+        requirement: Requirement,
+        now: datetime,
+    ) -> Requirement:
+        """The non-face fallback, with the seconds left, while a lock-out runs (see the module
+        docstring); the requirement unchanged otherwise."""
+        if self._counter is None or not opens_session(requirement):
+            return requirement
+        keys = attempt_keys(tenant.id, subject_id, device_id)
+        locked = max(self._counter.locked_for(k, now.timestamp()) for k in keys)
+        if locked <= 0:
+            return requirement
+        return replace(
+            requirement,
+            purpose=FALLBACK_PURPOSE,
+            reasons=(ReasonCode.LIMIT_LOCKED.value,),
+            fallbacks=FALLBACKS,
+            retry_after_s=int(locked),
+        )
 
 
 __all__ = ["StepUp"]

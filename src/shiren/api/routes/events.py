@@ -55,6 +55,11 @@ class RequirementOut(Out):
     reasons: list[str]
     policy_version: str
     fallbacks: list[str]
+    retry_after_s: int | None = Field(
+        default=None,
+        description="With reason limit.locked: the subject is locked out of face checks for "
+        "this many seconds (no session is opened; use a fallback)",
+    )
 
 
 class StepUpOut(Out):
