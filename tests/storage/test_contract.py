@@ -508,6 +508,32 @@ def test_checks_evidence_and_lending_events(uow_factory: UnitOfWorkFactory) -> N
         assert uow.lending_events.list_for_subject(tid, subj) == [ev]
 
 
+def test_evidence_of_one_check_is_deleted_alone(uow_factory: UnitOfWorkFactory) -> None:
+    """A decided review deletes its check's kept frames (issue 17) and nothing else: not
+    another check's, and never through another tenant's id."""
+    ids, them = seed(uow_factory), seed(uow_factory)
+    tid = ids["tenant"]
+    other_check = b.check(tid, ids["session"], ids["subject"], created_at=at(20))
+    kept = b.evidence(tid, other_check.id)
+    theirs = b.evidence(them["tenant"], them["check"])
+    with uow_factory() as uow:
+        uow.checks.add(other_check)
+        for _ in range(3):
+            uow.evidence.add(b.evidence(tid, ids["check"]))
+        uow.evidence.add(kept)
+        uow.evidence.add(theirs)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.evidence.delete_for_check(them["tenant"], ids["check"]) == 0
+        assert uow.evidence.delete_for_check(tid, ids["check"]) == 3
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.evidence.list_for_check(tid, ids["check"]) == []
+        assert uow.evidence.list_for_check(tid, other_check.id) == [kept]
+        assert uow.evidence.get(them["tenant"], theirs.id) == theirs
+        assert uow.evidence.delete_for_check(tid, ids["check"]) == 0
+
+
 def test_review_queue(uow_factory: UnitOfWorkFactory) -> None:
     ids = seed(uow_factory)
     tid, cid = ids["tenant"], ids["check"]

@@ -6,6 +6,10 @@ approving reviewer can bind it), the bound template when an enrolment passed (or
 passed on an older network's template: the shipped network's template joins it), the audit line
 and the webhook — all commit together or not at all.  A face is never bound without an active
 consent: a withdrawal may land while a capture is in flight.
+
+A check sent to review also keeps up to three of its keyframes for the console's reviewers when
+the tenant's policy asks for it (:mod:`shiren.service.review_evidence`; off by default), sealed
+with the subject's key in the same unit of work.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from shiren.domain.entities import (
     new_id,
 )
 from shiren.domain.policy import StepUpPolicy
+from shiren.domain.review_evidence import ReviewEvidencePolicy, load_review_evidence
 from shiren.liveness.check import LivenessResult
+from shiren.liveness.frames import FrameSequence
 from shiren.service.consent import has_active_consent
 from shiren.service.context import Context
 from shiren.service.fraud import FraudGuard
 from shiren.service.matching import MatchOutcome
 from shiren.service.retention import StoredFaces
+from shiren.service.review_evidence import keep_keyframes, keyframe_jpegs
 from shiren.service.webhooks import Event
 from shiren.storage.ports import UnitOfWork
 from shiren.verifier import TEMPLATE_VERSION
@@ -40,8 +47,9 @@ from shiren.verifier import TEMPLATE_VERSION
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """What the check decided, and the evidence behind it (no image: only scores and the live
-    template, which is bound or kept for review and otherwise dropped)."""
+    """What the check decided, and the evidence behind it: scores and the live template, which
+    is bound or kept for review and otherwise dropped; the ``capture``'s frames are only read
+    when the decision is review and the tenant's policy keeps keyframes for its reviewers."""
 
     outcome: Outcome
     reasons: tuple[str, ...]
@@ -49,6 +57,7 @@ class Judged:
     similarity: float | None = None
     template: bytes | None = None
     matched: MatchOutcome | None = None
+    capture: FrameSequence | None = None
 
 
 class Recorder:
@@ -62,12 +71,16 @@ class Recorder:
         stored_faces: StoredFaces,
         policy: StepUpPolicy,
         embedder_id: str,
+        evidence: ReviewEvidencePolicy | None = None,
     ) -> None:
         self._ctx = ctx
         self._fraud = fraud
         self._stored_faces = stored_faces
         self._policy = policy
         self._embedder_id = embedder_id
+        self.evidence = evidence or load_review_evidence()
+        """Which tenants' reviews keep keyframes, how many, how long (the policy's
+        ``[review_evidence]``; tests and operators may replace it)."""
 
     def record(
         self, tenant: Tenant, session: Session, subject: Subject, at: datetime, judged: Judged
@@ -86,10 +99,15 @@ class Recorder:
             liveness_score=None if liveness is None else round(float(liveness.score), 6),
             match_score=None if similarity is None else round(similarity, 6),
         )
+        jpegs = self._keyframes(tenant, judged)  # encoded before the transaction opens
         with self._ctx.store() as uow:
             uow.checks.add(check)
+            kept = 0
             if judged.outcome is Outcome.REVIEW:
                 self._queue_review(uow, tenant, session, subject, check, judged)
+                kept = keep_keyframes(
+                    uow, self._ctx.vault, tenant, subject, check, jpegs, self.evidence.days
+                )
             total_faces = self._bind_if_passed(uow, tenant, session, subject, judged, at)
             bound = total_faces is not None
             self._ctx.journal.audit(
@@ -97,7 +115,7 @@ class Recorder:
                 tenant.id,
                 "check.decided",
                 subject.id,
-                _audit(check, session, judged, bound),
+                {**_audit(check, session, judged, bound), "keyframes_kept": kept},
                 at,
             )
             self._ctx.journal.emit(
@@ -114,6 +132,15 @@ class Recorder:
         if total_faces is not None and judged.template is not None:
             self.bound(tenant, subject.id, judged.template, total_faces)
         return check
+
+    def _keyframes(self, tenant: Tenant, judged: Judged) -> list[bytes]:
+        """The JPEGs a check sent to review keeps for the reviewers (none unless the tenant's
+        policy asks for them)."""
+        if judged.outcome is not Outcome.REVIEW or judged.capture is None:
+            return []
+        images = [f.image for f in judged.capture.frames]
+        used = judged.matched.frames_used if judged.matched is not None else ()
+        return keyframe_jpegs(self.evidence, tenant, images, used)
 
     def _queue_review(
         self,

@@ -5,7 +5,9 @@ enrolment review binds the captured face only if its liveness passed (that would
 a replay enrol), only while the subject's consent is active, and only while the captured face is
 still kept (reviews nobody works on lose it after the review-candidate TTL).  When an approval
 binds nothing, the answer says why (``not_bound_reason``).  Each closing is audited and announced
-by webhook in the same unit of work; a concurrent reviewer's closing wins cleanly.
+by webhook in the same unit of work; a concurrent reviewer's closing wins cleanly.  The keyframes
+kept for the reviewers (:mod:`shiren.service.review_evidence`) are deleted in that unit of work
+too: once decided, nobody needs to look at the face again.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class Reviews:
                 )
                 total_faces = self._recorder.bind(uow, tenant, subject, template, now)
             bound = total_faces is not None
+            keyframes = uow.evidence.delete_for_check(tenant.id, check.id)
             not_bound = review_not_bound_reason(
                 approved=result is ReviewOutcome.APPROVED and not bound,
                 enrolment=enrolment,
@@ -146,6 +149,7 @@ class Reviews:
                 "liveness_passed": item.liveness_passed,
                 "face_bound": bound,
                 "not_bound_reason": not_bound,
+                "keyframes_deleted": keyframes,
             }
             ctx.journal.audit(uow, tenant.id, "review.closed", subject.id, payload, now)
             ctx.journal.emit(

@@ -55,6 +55,10 @@ class EvidenceRepository(Protocol):
         """Delete the evidence of every check of the subject."""
         ...
 
+    def delete_for_check(self, tenant_id: str, check_id: str) -> int:
+        """Delete the evidence of one check (its review was decided); how many rows."""
+        ...
+
     def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
         """Retention sweep (all tenants, or ``tenant_id`` only): delete evidence whose
         ``expires_at < now``."""

@@ -140,6 +140,16 @@ class MemoryEvidenceRepository(_Repo):
             del self._t.evidence[evidence_id]
         return len(doomed)
 
+    def delete_for_check(self, tenant_id: str, check_id: str) -> int:
+        doomed = [
+            x.id
+            for x in self._t.evidence.values()
+            if x.tenant_id == tenant_id and x.check_id == check_id
+        ]
+        for evidence_id in doomed:
+            del self._t.evidence[evidence_id]
+        return len(doomed)
+
     def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
         doomed = [
             x.id

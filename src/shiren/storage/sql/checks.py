@@ -158,6 +158,10 @@ class SqlEvidenceRepository(_SqlRepo):
         stmt = delete(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.check_id.in_(checks))
         return self._rowcount(stmt)
 
+    def delete_for_check(self, tenant_id: str, check_id: str) -> int:
+        stmt = delete(self.t).where(self.t.c.tenant_id == tenant_id, self.t.c.check_id == check_id)
+        return self._rowcount(stmt)
+
     def delete_expired(self, now: datetime, *, tenant_id: str | None = None) -> int:
         stmt = delete(self.t).where(self.t.c.expires_at < now)
         if tenant_id is not None:
