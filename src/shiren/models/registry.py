@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shiren.errors import ErrorCode, ModelError
-from shiren.models import mobilefacenet
+from shiren.models import dtn_fas, mobilefacenet
 from shiren.models.manifest import (
     ManifestEntry,
     build_atomically,
@@ -65,7 +65,16 @@ def get_entry(
         return minifasnet_ensemble_entry(model_dir or default_model_dir())
     if name == mobilefacenet.NAME:
         return mobilefacenet.onnx_entry(model_dir or default_model_dir())
-    known = [*entries, ONNX_DLIB, mobilefacenet.NAME, *MINIFASNET_MODELS, MINIFASNET_ENSEMBLE]
+    if name == dtn_fas.NAME:
+        return dtn_fas.onnx_entry(model_dir or default_model_dir())
+    known = [
+        *entries,
+        ONNX_DLIB,
+        mobilefacenet.NAME,
+        dtn_fas.NAME,
+        *MINIFASNET_MODELS,
+        MINIFASNET_ENSEMBLE,
+    ]
     raise ModelError(
         f"unknown model {name!r}{_did_you_mean(name, known)}",
         code=ErrorCode.MODEL_UNKNOWN,
@@ -272,3 +281,47 @@ def build_minifasnet_onnx(name: str, onnx_path: Path) -> str:
 
     pth = verified_path(minifasnet_source_entry(name))
     return build_atomically(onnx_path, lambda tmp: convert_minifasnet(pth, tmp))
+
+
+PASSIVE_AUTO = "auto"
+"""The passive PAD model a liveness check uses when none is named (issue 19): MiniFASNet when
+its weights are configured (``SHIREN_MINIFASNET_DIR``) or already translated into the model
+cache, else the registry's own :data:`shiren.models.dtn_fas.NAME`, which the set-up installs from
+the npm tarball, so a fresh machine never runs without a passive signal.  The measurements behind
+the choice are in docs/LIVENESS.md."""
+
+
+def minifasnet_available(model_dir: Path | None = None) -> bool:
+    """Whether MiniFASNet can be loaded without error: its verified ONNX translations are in
+    ``model_dir``, or ``$SHIREN_MINIFASNET_DIR`` holds both ``.pth`` files."""
+    folder = model_dir or default_model_dir()
+    cached = all(
+        Path(e.file).is_file() and sha256_file(Path(e.file)) == e.sha256
+        for e in (minifasnet_entry(name, folder) for name in MINIFASNET_MODELS)
+    )
+    source = os.environ.get(MINIFASNET_ENV, "").strip()
+    configured = bool(source) and all(
+        (Path(source) / spec.file).is_file() for spec in MINIFASNET_MODELS.values()
+    )
+    return cached or configured
+
+
+def active_passive_model(model_dir: Path | None = None) -> str:
+    """The name :func:`build_passive_model` loads for :data:`PASSIVE_AUTO` (nothing is built)."""
+    return MINIFASNET_ENSEMBLE if minifasnet_available(model_dir) else dtn_fas.NAME
+
+
+def build_passive_model(
+    name: str = PASSIVE_AUTO, *, model_dir: Path | None = None, **kwargs: Any
+) -> Any:
+    """The passive PAD adapter for ``name``; :data:`PASSIVE_AUTO` is MiniFASNet when it loads,
+    else the registry's DTN.  A MiniFASNet that is configured but broken (a checksum mismatch)
+    is an error, never a silent fallback."""
+    if name != PASSIVE_AUTO:
+        return build_model(name, model_dir=model_dir, **kwargs)
+    try:
+        return build_model(MINIFASNET_ENSEMBLE, model_dir=model_dir, **kwargs)
+    except ModelError as exc:
+        if exc.code is not ErrorCode.MODEL_UNAVAILABLE:
+            raise
+    return build_model(dtn_fas.NAME, model_dir=model_dir, **kwargs)
