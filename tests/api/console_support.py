@@ -1,5 +1,6 @@
 """Helpers of the console tests: a signed-in HTTP client per staff user, and review cases
-written straight into storage (a check sent to review with its session and subject)."""
+written straight into storage (a check sent to review with its session and subject, and the
+keyframes a review may keep for its reviewers)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from shiren.domain.entities import Decision, ReviewItem, Tenant
 from shiren.service.app import ShirenService
 from shiren.service.console import ConsoleService
+from shiren.service.review_evidence import encode_keyframe, keep_keyframes
 from tests.storage import builders as b
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -82,8 +85,13 @@ def add_case(
     decision: Decision = Decision.REVIEW,
     liveness_passed: bool = True,
 ) -> dict[str, str]:
-    """A subject with one check (and, for ``review``, an open review item) at ``when``."""
-    subject = b.subject(tenant.id, external_ref=ref, created_at=when)
+    """A subject (with its own key, as enrolment makes it) with one check (and, for ``review``,
+    an open review item) at ``when``."""
+    subject_id = b.new_id()
+    _, wrapped = service.vault.new_subject_key(tenant, subject_id)
+    subject = b.subject(
+        tenant.id, id=subject_id, external_ref=ref, created_at=when, wrapped_key=wrapped
+    )
     session = b.session(tenant.id, subject.id, created_at=when, expires_at=when)
     check = b.check(
         tenant.id,
@@ -110,6 +118,31 @@ def add_case(
             uow.reviews.add(review)
         uow.commit()
     return {"subject": subject.id, "check": check.id, "review": review.id}
+
+
+def picture(n: int) -> Any:
+    """A 480×640 RGB test picture (not a face: the console only shows what was kept)."""
+    frame = np.zeros((480, 640, 3), dtype=np.uint8)
+    frame[:, :, 0] = np.linspace(0, 255, 640, dtype=np.uint8)
+    frame[:, :, 1] = 40 * n
+    frame[100:380, 220:420, 2] = 200
+    return frame
+
+
+def add_keyframes(
+    service: ShirenService, tenant: Tenant, ids: dict[str, str], *, count: int = 3, days: int = 7
+) -> list[str]:
+    """``count`` keyframes kept for the case's review, sealed as the recorder seals them
+    (expiring ``days`` after the check); their evidence ids, oldest first."""
+    with service.store() as uow:
+        subject = uow.subjects.get(tenant.id, ids["subject"])
+        check = uow.checks.get(tenant.id, ids["check"])
+        assert subject is not None
+        assert check is not None
+        jpegs = [encode_keyframe(picture(n)) for n in range(count)]
+        keep_keyframes(uow, service.vault, tenant, subject, check, jpegs, days)
+        uow.commit()
+        return [e.id for e in uow.evidence.list_for_check(tenant.id, check.id)]
 
 
 def audit_kinds(service: ShirenService, tenant_id: str) -> list[tuple[str, dict[str, Any]]]:

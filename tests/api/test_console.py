@@ -186,10 +186,10 @@ def test_decision_requires_a_reason_and_is_audited(env: Console) -> None:
     rita = env.signed_in("rita", "reviewer")
     case = rita.client.get(f"/console/reviews/{ids['review']}")
     assert case.status_code == 200
-    for text in ("loan-7", "match.below_threshold", "0.380", "0.910", "p1", "Quarantined images"):
+    for text in ("loan-7", "match.below_threshold", "0.380", "0.910", "p1", "Kept keyframes"):
         assert text in case.text
     url = f"/console/reviews/{ids['review']}/decision"
-    no_note = rita.post(url, {"outcome": "approve", "category": "same_person", "note": " "})
+    no_note = rita.post(url, {"outcome": "approve", "category": "documents_checked", "note": " "})
     assert no_note.status_code == 400
     assert "at least 3 characters" in no_note.text
     no_cat = rita.post(url, {"outcome": "approve", "category": "", "note": "fine"})
@@ -197,8 +197,8 @@ def test_decision_requires_a_reason_and_is_audited(env: Console) -> None:
     assert "choose a reason" in no_cat.text
     with env.service.store() as uow:
         assert uow.reviews.get(env.tenant.id, ids["review"]).status is ReviewStatus.OPEN
-    note = "same face as the ID photo"
-    done = rita.post(url, {"outcome": "approve", "category": "same_person", "note": note})
+    note = "called the customer back"
+    done = rita.post(url, {"outcome": "approve", "category": "documents_checked", "note": note})
     assert done.status_code == 303
     assert done.headers["location"] == f"/console/reviews/{ids['review']}"
     closed = rita.client.get(done.headers["location"])
@@ -208,14 +208,14 @@ def test_decision_requires_a_reason_and_is_audited(env: Console) -> None:
         item = uow.reviews.get(env.tenant.id, ids["review"])
     assert (item.status, item.reviewer) == (ReviewStatus.CLOSED, f"console:{rita.user_id}")
     events = dict(audit_kinds(env.service, env.tenant.id))
-    expected = hashlib.sha256(f"same_person: {note}".encode()).hexdigest()
+    expected = hashlib.sha256(f"documents_checked: {note}".encode()).hexdigest()
     assert events["review.closed"]["note_sha256"] == expected
     assert events["console.review_decided"] == {
         "review_id": ids["review"],
         "user_id": rita.user_id,
         "role": "reviewer",
         "outcome": "approved",
-        "reason_category": "same_person",
+        "reason_category": "documents_checked",
     }
     assert note not in json.dumps(events)
     again = rita.post(url, {"outcome": "reject", "category": "other", "note": "second go"})
@@ -521,10 +521,14 @@ def test_every_template_text_has_a_zh_cn_translation() -> None:
     wanted: set[str] = set()
     for page in folder.iterdir():
         text = page.read_text("utf-8")
-        wanted |= {m.replace("\\'", "'") for m in re.findall(r"t\('((?:[^'\\]|\\.)*)'\)", text)}
-    from shiren.api.console_web import NAV
+        wanted |= {
+            m.replace("\\'", "'") for m in re.findall(r"\btf?\('((?:[^'\\]|\\.)*)'[,)]", text)
+        }
+    from shiren.api.console_web import _STATUS, NAV
+    from shiren.service.console import REASON_CATEGORIES
 
     wanted |= {label for _, label, _ in NAV}
+    wanted |= set(REASON_CATEGORIES.values()) | {heading for _, heading in _STATUS.values()}
     assert len(wanted) > 60
     assert sorted(wanted - set(ZH)) == []
 

@@ -5,8 +5,10 @@ auditor cannot decide.  Every screen is saved to ``out/screenshots/``.
 The case is produced through the service, as in production: enrolment with a reference photo
 of a *different* person (LFW) and a capture assembled from the live recording, with a review
 margin so wide that any live non-match goes to review (``RetryRules(review_margin=2.0)``, as
-in tests/service/test_reviews.py).  The dashboard's history (earlier days) is written straight
-into storage so its charts have something to show; those rows are test data, not measurements.
+in tests/service/test_reviews.py).  The tenant's policy keeps three keyframes of a check sent to
+review (issue 17), so the reviewer sees them (each view audited) and may give an inspection-based
+reason.  The dashboard's history (earlier days) is written straight into storage so its charts
+have something to show; those rows are test data, not measurements.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from shiren.api.app import create_app
 from shiren.domain.decisions import RetryRules
 from shiren.domain.entities import Decision, utcnow
+from shiren.domain.review_evidence import ReviewEvidencePolicy
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.keys import ServiceKeys
 from shiren.storage.sql import SqlStore, make_engine, migrate
@@ -84,6 +87,7 @@ def world(tmp_path: Path, engine: Engine, recording: Recording) -> Iterator[Worl
         rules=RetryRules(review_margin=2.0),  # any live non-match goes to review
     )
     tenant, _ = service.create_tenant("Demo Lender")
+    service.recorder.evidence = ReviewEvidencePolicy(keyframes=3, days=7)
     _history(service, tenant)
     _, view = service.enrol(
         tenant,
@@ -145,6 +149,13 @@ def test_reviewer_approves_in_the_browser_and_auditor_cannot_decide(
         page.get_by_role("link", name=f"Open case {REF}").click()
         expect(page.get_by_role("heading", name="Evidence")).to_be_visible()
         expect(page.get_by_text("match.below_threshold")).to_be_visible()
+        frames = page.locator("ul.keyframes img")
+        expect(frames).to_have_count(3)
+        for i in range(3):  # lazy images: each one fetched (and audited) once it is seen
+            frames.nth(i).scroll_into_view_if_needed()
+            handle = frames.nth(i).element_handle()
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=handle)
+        page.evaluate("window.scrollTo(0, 0)")
         shoot(page, "04-case")
         page.get_by_label("Approve", exact=True).check()
         page.get_by_label("Reason", exact=True).select_option("same_person")
@@ -216,11 +227,14 @@ def test_reviewer_approves_in_the_browser_and_auditor_cannot_decide(
     kinds = [k for k, _ in audit_kinds(world.service, world.tenant.id)]
     assert kinds.count("review.closed") == 1
     assert "console.review_decided" in kinds
+    assert kinds.count("console.evidence_viewed") >= 3  # the reviewer's views, one line each
     with world.service.store() as uow:
         item = uow.reviews.get(world.tenant.id, world.review_id)
     assert item is not None
     assert item.outcome is not None
     assert item.outcome.value == "approved"
+    with world.service.store() as uow:  # decided: the kept keyframes are gone
+        assert uow.evidence.list_for_check(world.tenant.id, item.check_id) == []
     with world.service.store() as uow:
         still = uow.reviews.get(world.tenant.id, world.other_review_id)
     assert still is not None

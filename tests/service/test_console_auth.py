@@ -60,7 +60,13 @@ def test_roles() -> None:
     assert not allowed(ConsoleRole.REVIEWER, Permission.AUDIT_VIEW)
     assert not allowed(ConsoleRole.AUDITOR, Permission.QUEUE_DECIDE)
     assert allowed(ConsoleRole.AUDITOR, Permission.DASHBOARD_VIEW)
-    assert all(allowed(ConsoleRole.ADMIN, p) for p in Permission)
+    # an admin may do everything but look at a borrower's kept keyframes (issue 17)
+    assert all(
+        allowed(ConsoleRole.ADMIN, p) for p in Permission if p is not Permission.EVIDENCE_VIEW
+    )
+    assert [r for r in ConsoleRole if allowed(r, Permission.EVIDENCE_VIEW)] == [
+        ConsoleRole.REVIEWER
+    ]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ reads forms, sets cookies and renders (through :mod:`shiren.api.console_web`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -25,6 +26,8 @@ from shiren.api.console_web import (
     ConsolePageError,
     call,
     console_of,
+    keyframe,
+    lang_of,
     on_console_error,
     posted,
     read_form,
@@ -34,13 +37,14 @@ from shiren.api.console_web import (
     secure_cookies,
     signed_in,
     staff_names,
+    texts,
 )
 from shiren.domain.console import PERMISSIONS, ConsoleRole, Permission
 from shiren.domain.entities import ReviewStatus
 from shiren.errors import ErrorCode, InputError, ShirenError
 from shiren.messages import message
 from shiren.service.app import ShirenService
-from shiren.service.console import REASON_CATEGORIES, ConsoleService
+from shiren.service.console import ConsoleService
 from shiren.service.console_auth import ConsolePolicy, Principal
 from shiren.service.console_views import DECISIONS, Dashboard
 
@@ -128,7 +132,8 @@ async def login(request: Request) -> Response:
     except ShirenError as exc:
         locked = exc.code is ErrorCode.CONSOLE_LOCKED
         status = 429 if locked else 401
-        text = message(exc.code, "en") if exc.code in _LOGIN_CODES else "Sign-in failed."
+        known = exc.code in _LOGIN_CODES
+        text = message(exc.code, lang_of(request)) if known else texts(request)("Sign-in failed.")
         return _login_page(request, status=status, error=text, username=username, nxt=nxt)
     response = redirect(nxt, request, cookie)
     response.delete_cookie(LOGIN_COOKIE, path="/console/login")
@@ -190,12 +195,15 @@ async def _case_page(
         me,
         cookie,
         status=status,
-        title=f"Case {review_id[:8]}",
+        title="Case",
+        title_ref=review_id[:8],
         section="/console/queue",
         case=case,
         names=names,
-        categories=REASON_CATEGORIES,
+        categories=console.categories(me, case),
         can_decide=Permission.QUEUE_DECIDE in PERMISSIONS[me.user.role],
+        can_view_evidence=console.may_view_evidence(me),
+        keyframes_kept=console.keyframes_kept(me),
         error=error,
         form=form or {},
     )
@@ -229,6 +237,14 @@ async def decide(request: Request, review_id: str) -> Response:
     return redirect(f"/console/reviews/{review_id}", request, cookie)
 
 
+@router.get("/reviews/{review_id}/evidence/{evidence_id}")
+async def review_keyframe(request: Request, review_id: str, evidence_id: str) -> Response:
+    """A keyframe the case kept for its reviewers (reviewers only; each view audited)."""
+    me, cookie = await signed_in(request)
+    jpeg = await call(console_of(request).keyframe, me, review_id, evidence_id)
+    return keyframe(request, jpeg, cookie)
+
+
 async def _fallback_page(
     request: Request,
     me: Principal,
@@ -248,11 +264,12 @@ async def _fallback_page(
         me,
         cookie,
         status=status,
-        title=f"Case {flow_id[:8]}",
+        title="Non-face case",
+        title_ref=flow_id[:8],
         section="/console/queue",
         case=case,
         names=names,
-        categories=REASON_CATEGORIES,
+        categories=console.categories(me, None),
         can_decide=Permission.QUEUE_DECIDE in PERMISSIONS[me.user.role],
         error=error,
         form=form or {},
@@ -372,27 +389,34 @@ async def audit_verify(request: Request) -> Response:
     return await _audit_page(request, me, cookie, 1, result)
 
 
-def _charts(dash: Dashboard) -> dict[str, str]:
-    """The dashboard's SVG charts (server-side, no JavaScript)."""
+def _charts(dash: Dashboard, t: Callable[[str], str]) -> dict[str, str]:
+    """The dashboard's SVG charts (server-side, no JavaScript), in the page's language."""
     n = len(dash.days)
     volumes = {d: dash.by_decision[d] for d in DECISIONS}
+    by_decision = t("Days: {n}, stacked by decision").format(n=n)
     return {
         "volumes": charts.stacked_bars(
-            dash.days, volumes, "Checks per day by decision", f"{n} days, stacked by decision"
+            dash.days, volumes, t("Checks per day by decision"), by_decision, t
         ),
         "rate": charts.rate_line(
-            dash.days, dash.pass_rate, "Pass rate per day", "share of checks decided pass"
+            dash.days, dash.pass_rate, t("Pass rate per day"), t("share of checks decided pass"), t
         ),
         "reasons": charts.hbars(
             [(r.code, c) for r, c in dash.failure_reasons],
-            "Most frequent failure reasons",
-            "reason codes of the period's checks, most frequent first",
+            t("Most frequent failure reasons"),
+            t("reason codes of the period's checks, most frequent first"),
+            t,
         ),
         "attacks": charts.bars(
-            dash.days, dash.attacks, "attack", "Attack signals per day", "liveness.* reasons"
+            dash.days,
+            dash.attacks,
+            "attack",
+            t("Attack signals per day"),
+            t("liveness.* reasons"),
+            t,
         ),
         "lockouts": charts.bars(
-            dash.days, dash.lockouts, "lockout", "Lock-outs per day", "limit.* reasons"
+            dash.days, dash.lockouts, "lockout", t("Lock-outs per day"), t("limit.* reasons"), t
         ),
     }
 
@@ -410,7 +434,7 @@ async def dashboard(request: Request, days: int = 14) -> Response:
         section="/console/dashboard",
         dash=dash,
         days=len(dash.days),
-        charts=_charts(dash),
+        charts=_charts(dash, texts(request)),
         decisions=DECISIONS,
         population=await population_panel(console_of(request).service, me),
     )
@@ -457,7 +481,7 @@ async def add_user(request: Request) -> Response:
         if exc.code is ErrorCode.RECORD_DUPLICATE:
             return await _users_page(
                 request, me, cookie, status=409, error="That username is taken."
-            )
+            )  # the template translates it
         raise ConsolePageError(exc) from None
     return await _users_page(request, me, cookie, created=created)
 
@@ -476,7 +500,8 @@ async def change_user(request: Request, user_id: str) -> Response:
         raise ConsolePageError(exc) from None
     if password is not None:
         return await _users_page(request, me, cookie, reset=(user, password))
-    done = f"{user.username}: {action} done."
+    t = texts(request)
+    done = t("{user}: {action} done.").format(user=user.username, action=t(action))
     return await _users_page(request, me, cookie, flash=done)
 
 

@@ -4,13 +4,14 @@ Each function returns a complete ``<svg>`` (as :class:`markupsafe.Markup`, every
 with ``role="img"``, a ``<title>`` and a ``<desc>`` for screen readers; the page also prints the
 numbers as a table, so nothing is only visible as a picture.  Colours are presentation
 attributes (not ``style``), so the console's Content-Security-Policy can forbid inline styles.
+The words a chart draws itself (legend, tooltips, "none") go through the page's ``t``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from markupsafe import Markup
 
@@ -33,6 +34,14 @@ PALETTE: dict[str, str] = {
     "rate": "#1b7f3b",
     "reason": "#2f5fb3",
 }
+
+
+Words = Callable[[str], str]
+"""A page's translator (``t``): English in, the page's language out."""
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _e(text: object) -> str:
@@ -81,7 +90,11 @@ def _axes(days: Sequence[str], top: float, unit: str = "") -> list[str]:
 
 
 def stacked_bars(
-    days: Sequence[str], series: Mapping[str, Sequence[int]], title: str, desc: str
+    days: Sequence[str],
+    series: Mapping[str, Sequence[int]],
+    title: str,
+    desc: str,
+    t: Words = _same,
 ) -> Markup:
     """Bars per day, stacked by series (e.g. decisions), with a legend."""
     totals = [sum(s[i] for s in series.values()) for i in range(len(days))]
@@ -100,32 +113,46 @@ def stacked_bars(
             body.append(
                 f'<rect x="{PAD_LEFT + slot * i + slot * 0.15:.1f}" y="{y:.1f}" '
                 f'width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{PALETTE.get(name, AXIS)}">'
-                f"<title>{_e(day)}: {n} {_e(name)}</title></rect>"
+                f"<title>{_e(day)}: {n} {_e(t(name))}</title></rect>"
             )
             base += n
-    body += _legend(list(series))
+    body += _legend(list(series), t)
     return _frame(title, desc, body, HEIGHT + 22)
 
 
-def _legend(names: list[str]) -> list[str]:
+def _legend(names: list[str], t: Words) -> list[str]:
     out = []
     x = PAD_LEFT
     for name in names:
+        label = t(name)
         out.append(
             f'<rect x="{x}" y="{HEIGHT + 6}" width="12" height="12" '
             f'fill="{PALETTE.get(name, AXIS)}"/>'
-            f'<text x="{x + 16}" y="{HEIGHT + 16}" font-size="12" fill="#1f2933">{_e(name)}</text>'
+            f'<text x="{x + 16}" y="{HEIGHT + 16}" font-size="12" fill="#1f2933">{_e(label)}</text>'
         )
-        x += 24 + 8 * len(name)
+        x += 24 + 8 * max(len(label), 2 * len(label.encode()) // 3)
     return out
 
 
-def bars(days: Sequence[str], values: Sequence[int], colour: str, title: str, desc: str) -> Markup:
+def bars(
+    days: Sequence[str],
+    values: Sequence[int],
+    colour: str,
+    title: str,
+    desc: str,
+    t: Words = _same,
+) -> Markup:
     """One bar per day."""
-    return stacked_bars(days, {colour: values}, title, desc)
+    return stacked_bars(days, {colour: values}, title, desc, t)
 
 
-def rate_line(days: Sequence[str], rates: Sequence[float | None], title: str, desc: str) -> Markup:
+def rate_line(
+    days: Sequence[str],
+    rates: Sequence[float | None],
+    title: str,
+    desc: str,
+    t: Words = _same,
+) -> Markup:
     """A 0-100 % line per day; days without checks leave a gap (no point)."""
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     slot = (WIDTH - PAD_LEFT - PAD_RIGHT) / max(1, len(days))
@@ -139,7 +166,7 @@ def rate_line(days: Sequence[str], rates: Sequence[float | None], title: str, de
         points[-1].append((x, y))
         body.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{PALETTE["rate"]}">'
-            f"<title>{_e(days[i])}: {rate * 100:.1f}% passed</title></circle>"
+            f"<title>{_e(days[i])}: {rate * 100:.1f}% {_e(t('passed'))}</title></circle>"
         )
     for run in points:
         if len(run) > 1:
@@ -151,7 +178,7 @@ def rate_line(days: Sequence[str], rates: Sequence[float | None], title: str, de
     return _frame(title, desc, body)
 
 
-def hbars(items: Sequence[tuple[str, int]], title: str, desc: str) -> Markup:
+def hbars(items: Sequence[tuple[str, int]], title: str, desc: str, t: Words = _same) -> Markup:
     """Horizontal bars, one per labelled count (e.g. reason codes), largest first."""
     row = 24
     height = max(1, len(items)) * row + 8
@@ -171,7 +198,8 @@ def hbars(items: Sequence[tuple[str, int]], title: str, desc: str) -> Markup:
             f'fill="#1f2933">{n}</text>'
         )
     if not items:
-        body.append(f'<text x="8" y="20" font-size="12" fill="{AXIS}">none in this period</text>')
+        none = _e(t("none in this period"))
+        body.append(f'<text x="8" y="20" font-size="12" fill="{AXIS}">{none}</text>')
     return _frame(title, desc, body, height)
 
 

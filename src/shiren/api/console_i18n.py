@@ -1,10 +1,14 @@
 """The console's zh-CN texts: English is the source (and the fallback); ``t(text)`` looks a text
-up when the signed-in user chose 中文.  A test checks that every ``t("…")`` in the templates
-has a translation here."""
+up when the signed-in user chose 中文, ``tf(text, **values)`` also fills its ``{placeholders}``
+(escaped, unless a value is already markup such as :func:`strong`).  Tests check that every
+``t("…")`` / ``tf("…")`` in the templates has a translation here, and that no page in 中文
+shows English beyond enum values and codes (tests/api/test_console_i18n.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from markupsafe import Markup
 
 LANG_COOKIE = "shiren_console_lang"
 LANGS = ("en", "zh-CN")
@@ -153,6 +157,120 @@ ZH: dict[str, str] = {
     "Failed attempts at the current step": "当前步骤失败次数",
     "Phone": "手机号",
     "codes sent": "条验证码已发送",
+    # issue 17: every text of the console, and the keyframes kept for reviewers
+    "console": "控制台",
+    "Console sections": "控制台栏目",
+    "Open": "打开",
+    "oldest first": "最早的在前",
+    "{n} case": "{n} 个案件",
+    "{n} cases": "{n} 个案件",
+    "No {status} cases.": "没有状态为 {status} 的案件。",
+    "No {status} cases for “{ref}”.": "用户编号“{ref}”没有状态为 {status} 的案件。",
+    "(approving will not bind this face)": "（通过也不会绑定此人脸）",
+    "none recorded": "无记录",
+    "none": "无",
+    "{ms} ms (lead-in {lead} ms)": "{ms} 毫秒（准备时间 {lead} 毫秒）",
+    "Kept keyframes": "保留的关键帧",
+    "Kept for this review until {until}, deleted when it is decided. Each view is written to "
+    "the audit log.": "为本次复核保留至 {until}，作出决定后即删除。每次查看都会写入审计日志。",
+    "Keyframe {n} of {total} of the capture": "采集的第 {n} 帧关键帧（共 {total} 帧）",
+    "{n} kept; only reviewers may look at them.": "已保留 {n} 帧；只有复核员可以查看。",
+    "None kept for this case (the capture was not kept, or its keyframes expired).": (
+        "本案件没有保留的关键帧（采集未保留，或关键帧已过期）。"
+    ),
+    "Closed {when} by {who}: {outcome}.": "{when} 由 {who} 结案：{outcome}。",
+    "Same person: the faces match on inspection": "同一人：经查看，人脸一致",
+    "Live capture confirmed (prompts followed)": "确认为实时采集（已按提示完成动作）",
+    "Checked against documents or the customer": "已与证件或客户本人核实",
+    "Different person": "不是同一人",
+    "Photo, screen, mask or replay suspected": "疑似照片、屏幕、面具或回放攻击",
+    "Capture too poor to judge: ask for a new one": "采集质量太差无法判断：请重新采集",
+    "Other (explain in the note)": "其他（请在说明中解释）",
+    "choose a reason": "请选择理由",
+    "write a reason of at least 3 characters": "请填写至少 3 个字的说明",
+    "no kept keyframes to inspect: choose another reason": (
+        "没有可供查看的保留关键帧：请选择其他理由"
+    ),
+    "outcome must be approve or reject": "结论必须是通过或拒绝",
+    "Chain intact: {n} events, hashes, links and MACs verified.": (
+        "哈希链完整：已校验 {n} 条事件的哈希、链接和 MAC。"
+    ),
+    "Chain BROKEN at seq {seq}:": "哈希链在序号 {seq} 处断裂：",
+    "{n} events, newest first · page {page} of {pages}": (
+        "共 {n} 条事件，最新的在前 · 第 {page} / {pages} 页"
+    ),
+    "Audit pages": "审计日志分页",
+    "last {n} days": "最近 {n} 天",
+    "{level} CI": "{level} 置信区间",
+    "Day (UTC)": "日期（UTC）",
+    "total": "合计",
+    "pass rate": "通过率",
+    "Checks per day by decision": "每日核验量（按结论）",
+    "Days: {n}, stacked by decision": "天数：{n}，按结论堆叠",
+    "Pass rate per day": "每日通过率",
+    "share of checks decided pass": "结论为通过的核验占比",
+    "Most frequent failure reasons": "最常见的失败原因",
+    "reason codes of the period's checks, most frequent first": (
+        "本期核验的原因代码，按次数从多到少"
+    ),
+    "Attack signals per day": "每日攻击信号",
+    "liveness.* reasons": "liveness.* 原因",
+    "Lock-outs per day": "每日锁定",
+    "limit.* reasons": "limit.* 原因",
+    "attack": "攻击",
+    "lockout": "锁定",
+    "none in this period": "本期无",
+    "Code": "代码",
+    "Not allowed": "无权访问",
+    "Form expired": "表单已过期",
+    "Not found": "未找到",
+    "Already decided": "已作出决定",
+    "Not available": "暂不可用",
+    "Error": "错误",
+    "Sign-in failed.": "登录失败。",
+    "← Search": "← 返回搜索",
+    "no": "否",
+    "not shown here (name and ID number stay encrypted; use the lender's data-subject export)": (
+        "此处不显示（姓名和身份证号加密保存；请使用机构的个人信息导出功能）"
+    ),
+    "Text version": "文本版本",
+    "Text SHA-256": "文本 SHA-256",
+    "Retention": "保存期限",
+    "Granted": "同意时间",
+    "Withdrawn": "撤回时间",
+    "{n} day": "{n} 天",
+    "{n} days": "{n} 天",
+    "No consent records.": "没有同意记录。",
+    "No consent records (removed with the subject's data).": "没有同意记录（已随用户数据删除）。",
+    "No audit events for this subject.": "该用户没有审计事件。",
+    "{n} match": "{n} 条结果",
+    "{n} matches": "{n} 条结果",
+    "Reference": "用户编号",
+    "No subject reference starts with “{ref}”.": "没有以“{ref}”开头的用户编号。",
+    "User {name} ({role}) created. Password, shown this once — hand it over securely:": (
+        "已创建账号 {name}（{role}）。密码仅显示这一次，请安全地交给本人："
+    ),
+    "New password for {name}, shown this once (their sessions have ended):": (
+        "{name} 的新密码，仅显示这一次（其现有会话已结束）："
+    ),
+    "Disable": "停用",
+    "Enable": "启用",
+    "Reset password": "重置密码",
+    "Role of {name}": "{name} 的角色",
+    "Change role": "更改角色",
+    "you": "本人",
+    "That username is taken.": "该用户名已被占用。",
+    "{user}: {action} done.": "{user}：{action}已完成。",
+    "disable": "停用",
+    "enable": "启用",
+    "reset": "重置密码",
+    "role": "更改角色",
+    "you cannot change your own account here": "不能在此处更改自己的账号",
+    "unknown role": "未知角色",
+    "unknown action": "未知操作",
+    "username must be 2-64 of a-z 0-9 . _ - (starting with a letter or digit)": (
+        "用户名须为 2–64 个 a-z 0-9 . _ - 字符（以字母或数字开头）"
+    ),
 }
 
 
@@ -163,4 +281,20 @@ def translator(lang: str) -> Callable[[str], str]:
     return lambda text: ZH.get(text, text)
 
 
-__all__ = ["LANGS", "LANG_COOKIE", "ZH", "translator"]
+def formatter(lang: str) -> Callable[..., Markup]:
+    """``tf(text, **values)``: ``t(text)`` with its ``{placeholders}`` filled, every value
+    escaped unless it is already markup (:func:`strong`)."""
+    t = translator(lang)
+
+    def tf(text: str, /, **values: object) -> Markup:
+        return Markup.escape(t(text)).format(**values)
+
+    return tf
+
+
+def strong(value: object) -> Markup:
+    """``value`` (escaped) in ``<strong>``, for a placeholder of :func:`formatter`."""
+    return Markup("<strong>{}</strong>").format(value)
+
+
+__all__ = ["LANGS", "LANG_COOKIE", "ZH", "formatter", "strong", "translator"]

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shiren.api.console_i18n import LANG_COOKIE, LANGS, translator
+from shiren.api.console_i18n import LANG_COOKIE, LANGS, formatter, strong, translator
 from shiren.api.problems import problem
 from shiren.domain.console import PERMISSIONS, Permission
 from shiren.domain.entities import AuditEvent
@@ -46,6 +46,18 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+}
+KEYFRAME_HEADERS = {
+    # a face: never cached anywhere, never framed, never run as a document, never embedded by
+    # another origin; the image's own bytes are a JPEG the service encoded (no metadata)
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "Cache-Control": "no-store, private, max-age=0",
+    "Pragma": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Content-Disposition": 'inline; filename="keyframe.jpg"',
 }
 _STATUS = {
     ErrorCode.CONSOLE_FORBIDDEN: (403, "Not allowed"),
@@ -127,6 +139,17 @@ def _set_session(request: Request, response: Response, cookie: str) -> None:
     )
 
 
+def lang_of(request: Request) -> str:
+    """The language the staff member chose (the switch's cookie): ``en`` or ``zh-CN``."""
+    lang = request.cookies.get(LANG_COOKIE, "en")
+    return lang if lang in LANGS else "en"
+
+
+def texts(request: Request) -> Callable[[str], str]:
+    """``t(text)`` in the request's language, for texts built in Python (flash messages)."""
+    return translator(lang_of(request))
+
+
 def render(
     request: Request,
     template: str,
@@ -137,16 +160,22 @@ def render(
 ) -> HTMLResponse:
     """A page with the console's headers (and the refreshed session cookie)."""
     perms = PERMISSIONS[me.user.role] if me else frozenset()
-    lang = request.cookies.get(LANG_COOKIE, "en")
-    lang = lang if lang in LANGS else "en"
+    lang = lang_of(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     page = _env.get_template(template).render(
-        me=me, nav=NAV, perms=perms, fmt=_fmt, pct=_pct, t=translator(lang), lang=lang,
-        here=here, **ctx,
+        me=me, nav=NAV, perms=perms, fmt=_fmt, pct=_pct, t=translator(lang), tf=formatter(lang),
+        strong=strong, lang=lang, here=here, **ctx,
     )  # fmt: skip
     response = HTMLResponse(page, status_code=status, headers=HEADERS)
     if cookie is not None:
         _set_session(request, response, cookie)
+    return response
+
+
+def keyframe(request: Request, jpeg: bytes, cookie: str) -> Response:
+    """A kept keyframe (:data:`KEYFRAME_HEADERS`), refreshing the session cookie."""
+    response = Response(jpeg, media_type="image/jpeg", headers=KEYFRAME_HEADERS)
+    _set_session(request, response, cookie)
     return response
 
 
@@ -200,9 +229,9 @@ async def on_console_error(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
         return problem(status, err.code, err.message)
     try:
-        text = message(err.code, "en")
+        text = message(err.code, lang_of(request))
     except KeyError:
-        text = err.message
+        text = texts(request)(err.message)
     me: Principal | None = None
     try:  # keep the navigation on the error page when the session is fine
         me, _ = await run_in_threadpool(
@@ -226,11 +255,14 @@ async def on_console_error(request: Request, exc: Exception) -> Response:
 __all__ = [
     "COOKIE",
     "HEADERS",
+    "KEYFRAME_HEADERS",
     "LOGIN_COOKIE",
     "NAV",
     "ConsolePageError",
     "call",
     "console_of",
+    "keyframe",
+    "lang_of",
     "on_console_error",
     "posted",
     "read_form",
@@ -240,4 +272,5 @@ __all__ = [
     "secure_cookies",
     "signed_in",
     "staff_names",
+    "texts",
 ]

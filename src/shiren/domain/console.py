@@ -6,7 +6,9 @@ separate from the tenant's API key on purpose — a leaked integration key must 
 console, and a departing reviewer is disabled without rotating the lender's key.
 
 What each role may do is a pure table here (:data:`PERMISSIONS`), so the rule is testable without
-HTTP and every route asks the same question.
+HTTP and every route asks the same question.  Looking at the keyframes a review keeps
+(:data:`Permission.EVIDENCE_VIEW`) is the reviewer's alone: an auditor checks the record, an
+admin manages people, and neither needs to see a borrower's face to do so.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from shiren.domain.entities import _check_aware
 
 class ConsoleRole(StrEnum):
     REVIEWER = "reviewer"
-    """Works the manual-review queue: sees the evidence, approves or rejects."""
+    """Works the manual-review queue: sees the evidence (the kept keyframes too), approves or
+    rejects."""
     AUDITOR = "auditor"
     """Read-only: audit log (and its verification), consent and erasure records, dashboard."""
     ADMIN = "admin"
-    """Everything, plus managing the tenant's console users."""
+    """Everything but looking at kept keyframes, plus managing the tenant's console users."""
 
 
 class ConsoleUserStatus(StrEnum):
@@ -40,10 +43,14 @@ class Permission(StrEnum):
     DASHBOARD_VIEW = "dashboard.view"
     USERS_MANAGE = "users.manage"
     DEMO_START = "demo.start"
+    EVIDENCE_VIEW = "evidence.view"
+    """Look at the keyframes a review keeps (issue 17): reviewers only, each view audited."""
 
 
 PERMISSIONS: dict[ConsoleRole, frozenset[Permission]] = {
-    ConsoleRole.REVIEWER: frozenset({Permission.QUEUE_VIEW, Permission.QUEUE_DECIDE}),
+    ConsoleRole.REVIEWER: frozenset(
+        {Permission.QUEUE_VIEW, Permission.QUEUE_DECIDE, Permission.EVIDENCE_VIEW}
+    ),
     ConsoleRole.AUDITOR: frozenset(
         {
             Permission.QUEUE_VIEW,  # read-only: an auditor may look at a case, never decide it
@@ -52,7 +59,7 @@ PERMISSIONS: dict[ConsoleRole, frozenset[Permission]] = {
             Permission.DASHBOARD_VIEW,
         }
     ),
-    ConsoleRole.ADMIN: frozenset(Permission),
+    ConsoleRole.ADMIN: frozenset(Permission) - {Permission.EVIDENCE_VIEW},
 }
 
 

@@ -9,6 +9,12 @@ is attributed to the console user (``reviewer = "console:<user id>"``) and a
 ``console.review_decided`` event records the user's role and the reason category.  The reason's
 free text is kept only as a SHA-256 (``note_sha256`` of ``review.closed``), like the API's note:
 the audit chain is append-only and must never hold personal data someone might type into a box.
+
+Keyframes a review keeps for its reviewers (issue 17, :mod:`shiren.service.review_evidence`) are
+opened for the reviewer role only, each view audited (``console.evidence_viewed``, ids only).  A
+reason that claims an inspection of the faces (:data:`INSPECTION_CATEGORIES`) is offered, and
+accepted, only on a case with kept keyframes its decider may look at: without them it would
+record a look nobody could take.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from shiren.service.console_views import (
 from shiren.service.fallback_records import flow_view
 from shiren.service.journal import append_audit
 from shiren.service.keys import ServiceKeys
+from shiren.service.review_evidence import kept_keyframes, open_keyframe
 from shiren.service.views import fallback_review_dict, fallback_reviews
 from shiren.storage.ports import UnitOfWorkFactory
 
@@ -52,6 +59,8 @@ REASON_CATEGORIES: dict[str, str] = {
     "other": "Other (explain in the note)",
 }
 """Why a reviewer decided: a fixed list (audited in clear) plus a required free-text note."""
+INSPECTION_CATEGORIES = frozenset({"same_person"})
+"""Reasons that say the reviewer looked at the faces: only where keyframes were kept."""
 MIN_NOTE_CHARS = 3
 AUDIT_PAGE = 50
 
@@ -163,6 +172,24 @@ class ConsoleService:
                 raise _not_found("review")
             return case_view(uow, p.tenant.id, item, self.service.clock())
 
+    def categories(self, p: Principal, case: CaseView | None) -> dict[str, str]:
+        """The reasons the decision form offers for ``case`` (``None``: a non-face case): the
+        inspection-based ones only with kept keyframes ``p`` may look at."""
+        inspect = case is not None and bool(case.evidence) and self.may_view_evidence(p)
+        return {
+            k: text
+            for k, text in REASON_CATEGORIES.items()
+            if inspect or k not in INSPECTION_CATEGORIES
+        }
+
+    @staticmethod
+    def may_view_evidence(p: Principal) -> bool:
+        return allowed(p.user.role, Permission.EVIDENCE_VIEW)
+
+    def keyframes_kept(self, p: Principal) -> int:
+        """How many keyframes a check of ``p``'s tenant sent to review keeps (0: none)."""
+        return self.service.recorder.evidence.keyframes_for(p.tenant.id)
+
     def decide(
         self, p: Principal, review_id: str, *, outcome: str, category: str, note: str
     ) -> dict[str, Any]:
@@ -171,6 +198,11 @@ class ConsoleService:
         note = note.strip()
         if category not in REASON_CATEGORIES:
             raise InputError("choose a reason", detail={"field": "category"})
+        if category in INSPECTION_CATEGORIES and self._nothing_to_inspect(p, review_id):
+            raise InputError(
+                "no kept keyframes to inspect: choose another reason",
+                detail={"field": "category"},
+            )
         if len(note) < MIN_NOTE_CHARS:
             raise InputError(
                 f"write a reason of at least {MIN_NOTE_CHARS} characters",
@@ -205,6 +237,44 @@ class ConsoleService:
             )
             uow.commit()
         return result
+
+    def _nothing_to_inspect(self, p: Principal, review_id: str) -> bool:
+        """Whether ``p`` has no kept keyframes of ``review_id`` to look at (an id that is not
+        one of the tenant's cases is left to the decision itself: not found)."""
+        if not _is_id(review_id):
+            return False
+        with self.service.store() as uow:
+            item = uow.reviews.get(p.tenant.id, review_id)
+            if item is None:  # a non-face case keeps no frames
+                return uow.fallbacks.get(p.tenant.id, review_id) is not None
+            kept = kept_keyframes(uow, p.tenant.id, item.check_id, self.service.clock())
+        return not (kept and self.may_view_evidence(p))
+
+    def keyframe(self, p: Principal, review_id: str, evidence_id: str) -> bytes:
+        """A kept keyframe of an open review, as a JPEG, for a reviewer; the view is audited
+        (``console.evidence_viewed``: ids only) before the image leaves the service.  Another
+        tenant's id, another case's frame, a decided case or an expired frame: not found."""
+        if not (_is_id(review_id) and _is_id(evidence_id)):
+            raise _not_found("evidence")
+        now = self.service.clock()
+        with self.service.store() as uow:
+            if uow.reviews.get(p.tenant.id, review_id) is None:
+                raise _not_found("review")  # before the role: a foreign id is just not found
+            self.require(p, Permission.EVIDENCE_VIEW)
+            kept = open_keyframe(uow, self.service.vault, p.tenant, review_id, evidence_id, now)
+            payload = {
+                "user_id": p.user.id,
+                "role": p.user.role.value,
+                "review_id": review_id,
+                "check_id": kept.check_id,
+                "evidence_id": evidence_id,
+            }
+            append_audit(
+                uow, self.service.keys.audit_key, p.tenant.id, "console.evidence_viewed",
+                kept.subject_id, payload, now,
+            )  # fmt: skip
+            uow.commit()
+        return kept.jpeg
 
     # -- subjects ----------------------------------------------------------------------
 
@@ -376,6 +446,7 @@ def _is_id(value: str) -> bool:
 
 __all__ = [
     "AUDIT_PAGE",
+    "INSPECTION_CATEGORIES",
     "REASON_CATEGORIES",
     "AuditPage",
     "ConsoleService",
