@@ -1,0 +1,142 @@
+"""What the injection check expects of a genuine capture, and where it draws its lines.
+
+Three kinds of knowledge, kept apart:
+
+* :class:`PageProtocol` — facts about *our* capture page (``api/static/capture/app.js``): it
+  grabs a frame every ``frame_interval_ms`` with ``setInterval``, films until ``duration_ms +
+  end_extra_ms`` and rounds every ``t_ms`` to ``t_resolution_ms``.  A capture that was not filmed
+  by the page does not have to look like this, which is the point; change these when the page
+  changes.
+* :class:`FlashLatency` — physics: the screen needs at least a refresh to show a colour and the
+  camera at least an exposure to see it, so a real reflection shows up *after* the colour starts,
+  and a phone's camera pipeline delivers it within a few hundred milliseconds.
+* :class:`InjectionThresholds` — per feature, the value at which it counts as suspected and the
+  live spread used to put every feature on one scale.  The defaults were chosen on the train
+  split of ``shiren eval injection`` (see docs/LIVENESS.md, "Injection attacks"); a deployment
+  re-measures them with that command.
+
+Virtual-camera names (:data:`VIRTUAL_CAMERA_WORDS`) make a *weak* signal only: a label is
+whatever the driver says, trivially renamed by an attacker and present on honest machines too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["high", "low"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageProtocol:
+    """How the capture page films (mirror of ``api/static/capture/app.js``)."""
+
+    frame_interval_ms: float = 80.0
+    """``FRAME_INTERVAL_MS``: the page's ``setInterval`` period."""
+    end_extra_ms: float = 300.0
+    """The page films until ``duration_ms + end_extra_ms``."""
+    t_resolution_ms: float = 0.1
+    """``Math.round(tm * 10) / 10``: every ``t_ms`` is a multiple of this."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlashLatency:
+    """The band of plausible flash-to-reflection delays, and the lags searched."""
+
+    min_ms: float = 20.0
+    """A display shows a new colour one refresh (~16.7 ms at 60 Hz) after it is painted at the
+    earliest, and the camera needs an exposure to integrate it."""
+    max_ms: float = 400.0
+    """Display (≤ ~50 ms) plus a phone camera's capture pipeline (≤ ~300 ms) with margin."""
+    search_min_ms: float = -300.0
+    search_max_ms: float = 800.0
+    step_ms: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureThreshold:
+    """One feature's line: suspected when ``value ≥ threshold`` (``direction="high"``) or
+    ``value ≤ threshold`` (``"low"``); ``scale`` (> 0) is the live spread that turns a distance
+    to the line into the fused score."""
+
+    threshold: float
+    scale: float
+    direction: Direction = "high"
+
+
+def _default_thresholds() -> dict[str, FeatureThreshold]:
+    # Chosen on the train split of `shiren eval injection --sessions 4` (2026-12-07): each is
+    # the train live sessions' most extreme value nudged outwards (docs/LIVENESS.md).
+    return {
+        "timer_mismatch": FeatureThreshold(0.02, 0.01),
+        "schedule_ms": FeatureThreshold(60.0, 10.0),
+        "off_resolution": FeatureThreshold(0.5, 0.1),
+        "jitter_ms": FeatureThreshold(0.05, 0.05, "low"),
+        "upload_deficit_s": FeatureThreshold(0.25, 1.0),
+        "repeat_fraction": FeatureThreshold(0.02, 0.01),
+        "grid_foreign": FeatureThreshold(12.0, 2.0),
+        "grid_aligned": FeatureThreshold(1.5, 0.1),
+        "flash_response": FeatureThreshold(0.5, 0.1, "low"),
+        "flash_lag_outside_ms": FeatureThreshold(50.0, 20.0),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionThresholds:
+    """Every feature's :class:`FeatureThreshold`; a feature without one is measured only."""
+
+    features: Mapping[str, FeatureThreshold] = field(default_factory=_default_thresholds)
+    page: PageProtocol = field(default_factory=PageProtocol)
+    flash: FlashLatency = field(default_factory=FlashLatency)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Mapping[str, object]]) -> InjectionThresholds:
+        """From ``{"feature": {"threshold": …, "scale": …, "direction": "high"|"low"}}`` (the
+        ``thresholds`` object of an ``eval injection`` report)."""
+        out: dict[str, FeatureThreshold] = {}
+        for name, row in raw.items():
+            direction = str(row.get("direction", "high"))
+            if direction not in ("high", "low"):
+                raise ValueError(f"{name}: direction must be 'high' or 'low'")
+            threshold, scale = row.get("threshold"), row.get("scale", 1.0)
+            if not isinstance(threshold, int | float) or not isinstance(scale, int | float):
+                raise ValueError(f"{name}: threshold and scale must be numbers")
+            if scale <= 0:
+                raise ValueError(f"{name}: scale must be positive")
+            out[name] = FeatureThreshold(
+                float(threshold), float(scale), "high" if direction == "high" else "low"
+            )
+        return cls(features=out)
+
+
+VIRTUAL_CAMERA_WORDS = (
+    "virtual",
+    "obs",
+    "manycam",
+    "snap camera",
+    "xsplit",
+    "vcam",
+    "droidcam",
+    "epoccam",
+    "iriun",
+    "camtwist",
+    "splitcam",
+    "youcam",
+    "fake",
+    "v4l2loopback",
+    "dummy",
+)
+"""Substrings of camera labels that name a known virtual camera or loopback driver."""
+
+DEFAULT_INJECTION_THRESHOLDS = InjectionThresholds()
+
+__all__ = [
+    "DEFAULT_INJECTION_THRESHOLDS",
+    "VIRTUAL_CAMERA_WORDS",
+    "Direction",
+    "FeatureThreshold",
+    "FlashLatency",
+    "InjectionThresholds",
+    "PageProtocol",
+]
