@@ -27,6 +27,7 @@ from shiren.cli import (
     fraud_cmd,
     idcard_cmd,
     idcard_eval_cmd,
+    injection_eval_cmd,
     liveness_cmd,
     liveness_eval_cmd,
     models_add_cmd,
@@ -64,6 +65,7 @@ def build_app() -> typer.Typer:
     pad_cmd.register(app, eval_app)  # eval pad, train pad
     liveness_cmd.register(app)  # liveness challenge|check
     liveness_eval_cmd.register(app, eval_app)  # eval liveness, bench-liveness
+    injection_eval_cmd.register(eval_app)  # eval injection
     service_cmd.register(app)  # serve, tenant, audit, retention, keys, webhooks
     console_cmd.register(app)  # console user add
     demo_cmd.register(app)  # demo capture
