@@ -39,7 +39,7 @@ from shiren.core.geometry import RGBImage
 
 F32 = npt.NDArray[np.float32]
 THUMB_PX = 32
-CANDIDATE_MAD = 2.0
+CANDIDATE_MAD = 0.5
 """Thumbnail difference (grey levels) below which a pair is checked at half resolution."""
 DUPLICATE_MAD = 0.25
 """Half-resolution luma difference (grey levels) below which two frames are the same frame."""
@@ -73,15 +73,9 @@ class GridFeatures:
     frames_used: int
 
 
-def _luma(image: RGBImage) -> F32:
-    rgb = image.astype(np.float32)
-    return np.asarray(0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2], np.float32)
-
-
-def _small(grey: F32, width: int) -> F32:
-    h, w = grey.shape
-    height = max(1, round(h * width / w))
-    return np.asarray(cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA), np.float32)
+def _grey(image: RGBImage) -> npt.NDArray[np.uint8]:
+    """Luma (BT.601, rounded to integers, as the JPEG decoder's output already is)."""
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
 
 
 def _runs(same_as_previous: Sequence[bool]) -> list[int]:
@@ -97,14 +91,23 @@ def _runs(same_as_previous: Sequence[bool]) -> list[int]:
 def repeat_features(images: Sequence[RGBImage]) -> RepeatFeatures:
     """Pixel-identical frames that came back after something else was shown."""
     n = len(images)
-    greys = [_luma(img) for img in images]
-    half = [_small(g, max(2, g.shape[1] // 2)) for g in greys]
-    thumbs = np.stack([_small(g, THUMB_PX).ravel() for g in greys])
-    usable = np.array([float(h.std()) >= MIN_FRAME_STD for h in half])
+    half = []
+    for img in images:
+        g = _grey(img)
+        h, w = g.shape
+        half.append(cv2.resize(g, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA))
+    thumbs = np.stack(
+        [
+            cv2.resize(hf, (THUMB_PX, max(1, round(hf.shape[0] * THUMB_PX / hf.shape[1]))),
+                       interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+            for hf in half
+        ]
+    )  # fmt: skip
+    usable = np.array([float(hf.std()) >= MIN_FRAME_STD for hf in half])
 
     def same(i: int, j: int) -> bool:
         return bool(usable[i] and usable[j]) and (
-            float(np.abs(half[i] - half[j]).mean()) < DUPLICATE_MAD
+            float(cv2.absdiff(half[i], half[j]).mean()) < DUPLICATE_MAD
         )
 
     adjacent = [False] + [same(k - 1, k) for k in range(1, n)]
@@ -172,7 +175,7 @@ def grid_features(images: Sequence[RGBImage], max_pairs: int = GRID_FRAMES) -> G
     rows: F32 | None = None
     used = 0
     for i in starts:
-        diff = _luma(images[i + 1]) - _luma(images[i])
+        diff = _grey(images[i + 1]).astype(np.float32) - _grey(images[i]).astype(np.float32)
         if float(np.abs(diff).mean()) < MIN_DIFFERENCE:
             continue
         c, r = _profile(diff, 1), _profile(diff, 0)
