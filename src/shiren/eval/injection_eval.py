@@ -270,7 +270,11 @@ def summarise(judged: Sequence[Judged], target: float) -> dict[str, Any]:
         }
         for f in (0, 1)
     }
-    worst = max(apcer.items(), key=lambda kv: -1.0 if kv[1]["rate"] is None else kv[1]["rate"])
+    worst = max(
+        apcer.items(),
+        key=lambda kv: -1.0 if kv[1]["rate"] is None else kv[1]["rate"],
+        default=None,
+    )
     met = (
         bpcer["rate"] is not None
         and bpcer["rate"] <= target
@@ -280,7 +284,7 @@ def summarise(judged: Sequence[Judged], target: float) -> dict[str, Any]:
         "bpcer": bpcer,
         "apcer_by_type": apcer,
         "apcer_by_variant": variants,
-        "apcer_worst": {"type": worst[0], **worst[1]} if apcer else None,
+        "apcer_worst": None if worst is None else {"type": worst[0], **worst[1]},
         "per_fold": per_fold,
         "goal": {
             "target": target,
