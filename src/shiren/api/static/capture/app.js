@@ -1,6 +1,6 @@
 // The capture page: consent → [the ID card, on a card capture's link] → camera → framing guidance → the server's challenge (prompts,
 // colour flash, frames with t_ms on one clock) → upload (retry, no duplicates) → result.
-import { UI, fmt } from "./i18n.js";
+import { UI, fmt, pluralKey } from "./i18n.js";
 import { ApiError, createApi } from "./api.js";
 import { grabber, openCamera, stopCamera } from "./camera.js";
 import { createCardStep } from "./card.js";
@@ -24,6 +24,7 @@ const state = {
 };
 const api = createApi(token, () => state.lang);
 const t = (key, vars) => fmt(UI[state.lang][key] ?? key, vars);
+const tn = (key, count, vars) => t(pluralKey(UI[state.lang], key, state.lang, count), vars);
 const cardStep = createCardStep({ api, t, show: (name) => show(name), state, onFatal: (err) => fatal(err), onCameraError: (err) => cameraError(err) });
 
 // -- rendering -------------------------------------------------------------------------------
@@ -313,6 +314,18 @@ async function runChallenge() {
 
 function updateProgress(ch, idx, tm) {
   const total = ch.actions.length;
+  const firstAction = total ? ch.actions[0].start_ms : Infinity;
+  if (idx < 0 && tm < firstAction) {
+    // Before the first action (the colour flash, the lead-in): no action is "current" yet.
+    $("#step-label").textContent = t("flash_step");
+    for (const item of $("#steps").children) {
+      item.classList.remove("current", "done");
+      item.removeAttribute("aria-current");
+    }
+    $("#progress .meter").setAttribute("aria-valuenow", "0");
+    $("#meter-fill").style.width = "0%";
+    return;
+  }
   const items = $("#steps").children;
   for (let i = 0; i < items.length; i++) {
     const stepDone = tm >= ch.actions[i].end_ms;
@@ -385,7 +398,8 @@ function renderResult() {
       return tr;
     }),
   );
-  $("#result-attempts").textContent = r && !fail && r.decision !== "pass" ? attemptsText(r) : "";
+  // Attempts only beside a "try again": next to "sent for review" they would promise a retry.
+  $("#result-attempts").textContent = r && !fail && r.decision === "retry" ? attemptsText(r) : "";
   $("#result-actions").hidden = !(r && !fail && r.can_retry);
   const fb = $("#result-fallbacks");
   const showFallbacks = fallbacks.length && (fail || r.decision === "fallback" || r.decision === "review" || (r.attempts && r.attempts.failed >= r.attempts.max));
@@ -398,8 +412,11 @@ function attemptsText(r) {
   if (!r.attempts) return "";
   const left = Math.max(0, r.attempts.max - r.attempts.failed);
   const sep = state.lang === "en" ? " " : "";
-  const parts = [t("attempts", r.attempts), left ? t("attempts_left", { left }) : t("attempts_none")];
-  if (r.retry_after_s) parts.push(t("retry_after", { m: Math.ceil(r.retry_after_s / 60) }));
+  const parts = [t("attempts", r.attempts), left ? tn("attempts_left", left, { left }) : t("attempts_none")];
+  if (r.retry_after_s) {
+    const m = Math.ceil(r.retry_after_s / 60);
+    parts.push(tn("retry_after", m, { m }));
+  }
   return parts.join(sep);
 }
 

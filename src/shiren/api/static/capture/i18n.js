@@ -37,7 +37,8 @@ export const UI = {
     local_bright: "画面过亮，请避开强光",
     checking: "正在检查画面…",
     flash_warning_title: "光敏提示",
-    flash_warning: "验证时屏幕会快速闪烁几种颜色（约 3 秒）。如果您对闪光敏感（如光敏性癫痫），请不要继续，选择其他方式。",
+    flash_warning: "屏幕会闪烁几种颜色约 3 秒。对闪光敏感（如光敏性癫痫）请选其他方式。",
+    flash_step: "颜色闪烁中，请保持不动",
     flash_fallback: "我对闪光敏感，使用其他方式",
     start: "开始验证",
     start_anyway: "仍然开始",
@@ -116,7 +117,8 @@ export const UI = {
     local_bright: "Too bright: avoid strong light",
     checking: "Checking the picture…",
     flash_warning_title: "Photosensitivity warning",
-    flash_warning: "During the check the screen flashes a few colours (about 3 seconds). If flashing light affects you (e.g. photosensitive epilepsy), do not continue: choose another way.",
+    flash_warning: "the screen flashes a few colours for about 3 seconds. If flashing light affects you (e.g. photosensitive epilepsy), choose another way.",
+    flash_step: "Colours flashing: hold still",
     flash_fallback: "Flashing affects me — use another way",
     start: "Start",
     start_anyway: "Start anyway",
@@ -149,9 +151,11 @@ export const UI = {
     result_expired_text: "Please start a new check from the lending app.",
     attempts: "Failed attempts: {failed} of at most {max}.",
     retry_now: "Try again",
-    attempts_left: "You can try {left} more time(s).",
+    attempts_left_one: "You can try once more.",
+    attempts_left_other: "You can try {left} more times.",
     attempts_none: "No attempts are left.",
-    retry_after: "Please try again in {m} minutes.",
+    retry_after_one: "Please try again in 1 minute.",
+    retry_after_other: "Please try again in {m} minutes.",
     advice_symptom: "Problem",
     advice_todo: "What to do",
     fallback_intro: "You can also go back to the lending app and use one of these instead:",
@@ -160,6 +164,13 @@ export const UI = {
     error_generic: "Something went wrong. Please try again later.",
   },
 };
+
+// A count's form: `key_one` / `key_other` by the language's plural rules, else `key` itself.
+export function pluralKey(table, key, lang, count) {
+  const form = `${key}_${new Intl.PluralRules(lang).select(count)}`;
+  if (form in table) return form;
+  return `${key}_other` in table ? `${key}_other` : key;
+}
 
 export function fmt(text, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
