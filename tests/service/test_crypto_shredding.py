@@ -238,7 +238,9 @@ def test_subjects_enrolled_before_subject_keys_keep_working(
             conn.execute(insert(tables.subjects).values(**_row(subject, drop=("wrapped_key",))))
             conn.execute(insert(tables.consents).values(**_row(consent)))
             conn.execute(
-                insert(tables.subject_references).values(**_row(reference, drop=("embedder",)))
+                insert(tables.subject_references).values(
+                    **_row(reference, drop=("embedder", "card_checks"))
+                )
             )
         migrate(sql)  # 0001 → head, with the legacy rows in place
     with store() as uow:
