@@ -108,6 +108,8 @@ class ErrorCode(StrEnum):
     IDCARD_UNSUPPORTED = "input.idcard_unsupported"
     IDCARD_UNREADABLE = "input.idcard_unreadable"
     IDCARD_REJECTED = "input.idcard_rejected"
+    # Consent (issue 17): a purpose the lender's versioned policy does not list.
+    CONSENT_PURPOSE_UNKNOWN = "input.consent_purpose_unknown"
 
 
 class ShirenError(Exception):

@@ -133,6 +133,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "系统繁忙，请稍后重试",
         "Something went wrong on our side. Please try again later.",
     ),
+    ErrorCode.CONSENT_PURPOSE_UNKNOWN: (
+        "同意书的用途不在本机构登记的用途之中",
+        "The consent names a purpose this lender has not declared.",
+    ),
     ErrorCode.ID_NUMBER_INVALID: (
         "身份证号码有误，请核对后重新输入",
         "The ID number is not valid. Please check it and enter it again.",

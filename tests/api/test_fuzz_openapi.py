@@ -44,6 +44,7 @@ from schemathesis.transport.serialization import Binary
 
 from shiren.connectors.types import with_luhn
 from shiren.domain.idnumber import check_character
+from shiren.domain.policy import DEFAULT_CONSENT_PURPOSES
 from tests.api.hostile_support import REQUEST_TIMEOUT_S, Live, live
 
 FUZZ_EXAMPLES = int(os.environ.get("SHIREN_FUZZ_EXAMPLES", "12"))
@@ -113,6 +114,9 @@ def _realistic(case: Any, live: Live) -> None:
         return
     rng = random.Random(repr(body))
     photo = live.ids["reference_b64"]
+    for holder in (body, body.get("meta")):  # a purpose the lender's policy lists
+        if isinstance(holder, dict) and isinstance(holder.get("consent"), dict):
+            holder["consent"]["purpose"] = rng.choice(DEFAULT_CONSENT_PURPOSES)
     if path == "/v1/subjects":
         meta = body.get("meta", body)
         if isinstance(meta, dict):

@@ -65,6 +65,14 @@ class EventRule:
     """At or above this amount the level becomes ``high`` (and max age 0)."""
 
 
+DEFAULT_CONSENT_PURPOSES: tuple[str, ...] = (
+    "credit_identity_verification",
+    "identity_verification",
+    "face_verification",
+)
+"""The consent purposes of a policy without a ``[consent]`` table."""
+
+
 @dataclass(frozen=True, slots=True)
 class StepUpPolicy:
     version: str
@@ -72,6 +80,8 @@ class StepUpPolicy:
     dormant_after_days: int = 180
     match_profile: str = "standard"
     source: str = "defaults"
+    consent_purposes: tuple[str, ...] = DEFAULT_CONSENT_PURPOSES
+    """The purposes an enrolment's consent may name (``[consent] purposes``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +205,22 @@ def parse_policy(raw: dict[str, Any], source: str) -> StepUpPolicy:
         dormant_after_days=dormant,
         match_profile=str(raw.get("match_profile", "standard")),
         source=source,
+        consent_purposes=_purposes(raw.get("consent"), source),
     )
+
+
+def _purposes(table: Any, source: str) -> tuple[str, ...]:
+    if table is None:
+        return DEFAULT_CONSENT_PURPOSES
+    purposes = table.get("purposes") if isinstance(table, dict) else None
+    if (
+        not isinstance(purposes, list)
+        or not purposes
+        or not all(isinstance(p, str) and 0 < len(p) <= 64 for p in purposes)
+        or set(table) - {"purposes"}
+    ):
+        raise _bad(f"{source}: [consent] needs a non-empty 'purposes' list of strings")
+    return tuple(purposes)
 
 
 def load_policy(path: Path | None = None) -> StepUpPolicy:

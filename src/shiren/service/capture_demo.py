@@ -28,7 +28,7 @@ class DemoSession:
 
 
 DEMO_CONSENT = ConsentIn(
-    purpose="demo_identity_verification",
+    purpose="identity_verification",
     version="demo-1",
     text_sha256=hashlib.sha256(b"shiren demo: a person trying the capture page").hexdigest(),
     retention_days=1,

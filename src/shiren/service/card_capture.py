@@ -43,7 +43,6 @@ from shiren.service.validation import (
     MAX_EXTERNAL_REF,
     MAX_NAME_CHARS,
     ConsentIn,
-    check_consent,
     is_id,
     not_found,
     text,
@@ -121,7 +120,7 @@ class CardCaptures:
             name = text(name.strip(), "name", MAX_NAME_CHARS)
         if device_id is not None:
             text(device_id, "device_id", 128)
-        check_consent(consent)
+        self._enrolment.accept_consent(consent)
         parsed = idnumber.parse(id_number) if id_number is not None else None
         now = self._ctx.clock()
         row = CardCapture(

@@ -46,6 +46,7 @@ from shiren.service.validation import (
     MAX_NAME_CHARS,
     ConsentIn,
     check_consent,
+    check_purpose,
     text,
 )
 from shiren.service.views import SessionView
@@ -101,6 +102,12 @@ class Enrolment:
         self._policy = policy
         self._embedder_id = embedder_id
 
+    def accept_consent(self, consent: ConsentIn) -> None:
+        """A well-formed consent (typed errors naming the field) for a purpose the versioned
+        policy lists (``input.consent_purpose_unknown`` otherwise)."""
+        check_consent(consent)
+        check_purpose(consent, self._policy.consent_purposes, self._policy.version)
+
     def enrol(
         self,
         tenant: Tenant,
@@ -118,7 +125,7 @@ class Enrolment:
         and open an enrolment session; the face is bound only after that session passes."""
         text(external_ref, "external_ref", MAX_EXTERNAL_REF)
         text(name.strip(), "name", MAX_NAME_CHARS)
-        check_consent(consent)
+        self.accept_consent(consent)
         try:
             kind = ReferenceKind(reference_kind)
         except ValueError:
@@ -172,7 +179,7 @@ class Enrolment:
         text(external_ref, "external_ref", MAX_EXTERNAL_REF)
         if name is not None:
             name = text(name.strip(), "name", MAX_NAME_CHARS)
-        check_consent(consent)
+        self.accept_consent(consent)
         if self._cards is None:
             raise InputError("ID-card reading is not configured", code=ErrorCode.INPUT_INVALID)
         card = self._cards.read_for_enrolment(

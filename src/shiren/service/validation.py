@@ -7,6 +7,7 @@ raise on some of them instead of answering.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shiren.domain.entities import Subject
@@ -61,6 +62,21 @@ def check_consent(consent: ConsentIn) -> None:
         raise bad("text_sha256", "must be 64 hex digits")
     if not 1 <= consent.retention_days <= 3650:
         raise bad("retention_days", "must be 1-3650")
+
+
+def check_purpose(consent: ConsentIn, allowed: Sequence[str], version: str) -> None:
+    """``input.consent_purpose_unknown`` unless the consent's purpose is one the lender's
+    versioned policy lists (``[consent] purposes``)."""
+    if consent.purpose not in allowed:
+        raise InputError(
+            "consent.purpose is not one of the purposes this lender declared",
+            code=ErrorCode.CONSENT_PURPOSE_UNKNOWN,
+            detail={
+                "field": "consent.purpose",
+                "allowed": list(allowed),
+                "policy_version": version,
+            },
+        )
 
 
 def not_found(entity: str) -> StateError:
