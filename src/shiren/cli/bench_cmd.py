@@ -10,12 +10,16 @@ import typer
 
 from shiren.cli.common import emit, run_guarded, verifier_for
 from shiren.cli.fraud_cmd import index_bench
+from shiren.cli.pad_bench_cmd import pad_bench
 
 
 def register(app: typer.Typer) -> None:
-    bench_app = typer.Typer(help="Benchmarks: the image pipeline (no subcommand) or `index`.")
+    bench_app = typer.Typer(
+        help="Benchmarks: the image pipeline (no subcommand), `index` or `pad`."
+    )
     bench_app.callback(invoke_without_command=True)(bench)
     bench_app.command("index")(index_bench)  # issue 6: the 1:N face index at scale
+    bench_app.command("pad")(pad_bench)  # issue 19: ms per face of the passive PAD models
     app.add_typer(bench_app, name="bench")
 
 
@@ -37,7 +41,7 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     if images is None:
-        raise typer.BadParameter("--images is required (or use a subcommand: index)")
+        raise typer.BadParameter("--images is required (or use a subcommand: index, pad)")
     from shiren.eval.bench import bench_baseline, bench_shiren, list_images, pin_to_cores, rss_mb
 
     if not images.is_dir():

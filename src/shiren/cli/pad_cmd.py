@@ -46,6 +46,15 @@ BaseOpt = Annotated[
     str,
     typer.Option("--model", help="Base PAD model from the registry, or 'none' (texture only)."),
 ]
+ModelsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        help="PAD model(s) from the registry, each reported as its own scorer (repeat the option: "
+        "--model minifasnet --model dtn-fas); the first is the base of --fit-texture's fused "
+        "model; 'none' = texture only.  Default: minifasnet.",
+    ),
+]
 L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty of the logistic regression.")]
 ProgressOpt = Annotated[
     bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
@@ -71,7 +80,14 @@ def eval_pad(
         str, typer.Option("--fit-split", help="Rows the threshold (and fitted models) come from.")
     ] = "train",
     input_mode: InputOpt = "frames",
-    model: BaseOpt = "minifasnet",
+    model: ModelsOpt = None,
+    fuse_mean: Annotated[
+        bool,
+        typer.Option(
+            "--fuse-mean/--no-fuse-mean",
+            help="With two or more --model: also report the mean of their live scores.",
+        ),
+    ] = False,
     texture_model: Annotated[
         Path | None,
         typer.Option("--texture-model", help="A model file from 'shiren train pad' to evaluate."),
@@ -101,6 +117,9 @@ def eval_pad(
     mode = _check_input(input_mode)
     if not 0.0 <= target_bpcer <= 1.0:
         raise typer.BadParameter("--target-bpcer must lie in [0, 1]")
+    models = [n for n in dict.fromkeys(model or ["minifasnet"]) if n != NONE_MODEL]
+    if fuse_mean and len(models) < 2:
+        raise typer.BadParameter("--fuse-mean needs two or more --model")
 
     def action() -> dict[str, Any]:
         return _eval_pad(
@@ -110,7 +129,8 @@ def eval_pad(
             split=split,
             fit_split=fit_split,
             mode=mode,
-            model=model,
+            models=models,
+            fuse_mean=fuse_mean,
             texture_model=texture_model,
             fit_texture=fit_texture,
             threshold=threshold,
@@ -131,7 +151,8 @@ def _eval_pad(
     split: str,
     fit_split: str,
     mode: str,
-    model: str,
+    models: list[str],
+    fuse_mean: bool,
     texture_model: Path | None,
     fit_texture: bool,
     threshold: float | None,
@@ -146,7 +167,9 @@ def _eval_pad(
         evaluate_scorers,
         failures_to_acquire,
         file_sha256,
+        mean_scorer,
         model_scorer,
+        other_scorer,
         plot_pad_det,
         read_pad_labels,
     )
@@ -156,7 +179,9 @@ def _eval_pad(
     _check_root(root)
     pad_labels = read_pad_labels(labels_path)
     detector = _detector(mode)
-    base = _base_model(model)
+    names = models
+    base = _base_model(names[0]) if names else None
+    others = {n: _base_model(n) for n in names[1:]}
     loaded = load_pad_model(texture_model) if texture_model is not None else None
     if loaded is not None:
         TexturePad(loaded, base)  # refuses a fused model without its exact base model
@@ -175,10 +200,14 @@ def _eval_pad(
         fit_texture or loaded is not None,
         timings,
         progress,
+        others,
     )
     scorers: dict[str, Scorer] = {}
     if base is not None:
-        scorers[model] = base_scorer
+        scorers[names[0]] = base_scorer
+    scorers |= {n: other_scorer(n) for n in others}
+    if fuse_mean:
+        scorers[f"mean({','.join(names)})"] = mean_scorer([scorers[n] for n in names])
     fitted: dict[str, Any] = {}
     if fit_texture:
         crossed_scorers, fitted = _cross_fitted(
@@ -223,6 +252,8 @@ def _eval_pad(
         "labels": str(labels_path),
         "labels_sha256": pad_labels.sha256,
         "input": mode,
+        "models": names,
+        "fuse_mean": fuse_mean,
         "split": split,
         "fit_split": fit_split,
         "threshold": threshold,
@@ -232,10 +263,10 @@ def _eval_pad(
         "fit_texture": fit_texture,
         "l2": l2,
     }
-    models = [_info_dict(m.info) for m in (detector, base) if m is not None]
+    infos = [_info_dict(m.info) for m in (detector, base, *others.values()) if m is not None]
     if loaded is not None:
-        models.append({"name": "texture_model", "version": "", "sha256": loaded.sha256})
-    report["provenance"] = provenance(settings, models)
+        infos.append({"name": "texture_model", "version": "", "sha256": loaded.sha256})
+    report["provenance"] = provenance(settings, infos)
     write_json(out / "report.json", report)
     return report
 
@@ -391,6 +422,7 @@ def _acquire(
     texture: bool,
     timings: Timings | None,
     progress: bool,
+    others: dict[str, Any] | None = None,
 ) -> dict[str, Acquired]:
     """Every distinct image of ``rows`` measured once, with a progress bar on stderr."""
     from tqdm import tqdm
@@ -410,6 +442,7 @@ def _acquire(
             texture=texture,
             timings=timings,
             progress=bar.update,
+            others=others,
         )
 
 

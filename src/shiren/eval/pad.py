@@ -34,7 +34,9 @@ from shiren.eval.pad_fit import (
     base_scorer,
     cross_fit,
     fit_model_on,
+    mean_scorer,
     model_scorer,
+    other_scorer,
 )
 from shiren.eval.pad_labels import PadLabels, PadSample, read_pad_labels
 from shiren.eval.pad_metrics import (
@@ -242,7 +244,9 @@ __all__ = [
     "file_sha256",
     "fit_model_on",
     "is_known_research_only",
+    "mean_scorer",
     "model_scorer",
+    "other_scorer",
     "pad_auc",
     "pad_metrics",
     "pad_point",

@@ -10,7 +10,7 @@ acquire, which the metrics count (:data:`~shiren.eval.pad_metrics.FTA_SCORE`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,13 +32,16 @@ InputMode = Literal["frames", "crops"]
 @dataclass(slots=True)
 class Acquired:
     """What was measured on one image.  ``failure`` is the error code when the face could not be
-    acquired (then ``box``, ``base_live`` and ``features`` are ``None``)."""
+    acquired (then ``box``, ``base_live`` and ``features`` are ``None`` and ``others`` empty).
+    ``others`` holds the live scores of further PAD models measured beside the base model, by
+    model name (``shiren eval pad --model A --model B``)."""
 
     path: str
     box: BBox | None = None
     base_live: float | None = None
     features: FloatArray | None = None
     failure: str | None = None
+    others: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +63,7 @@ class Timings:
                 "n": len(ms),
                 "p50_ms": round(float(np.percentile(ms, 50)), 3),
                 "p95_ms": round(float(np.percentile(ms, 95)), 3),
+                "p99_ms": round(float(np.percentile(ms, 99)), 3),
                 "mean_ms": round(float(np.mean(ms)), 3),
             }
             for stage, ms in sorted(self.stages.items())
@@ -77,8 +81,12 @@ def acquire(
     texture: bool,
     timings: Timings | None = None,
     progress: Callable[[int], object] | None = None,
+    others: Mapping[str, PresentationAttackDetector] | None = None,
 ) -> dict[str, Acquired]:
     """Load every distinct image once, find its face and compute what the scorers need.
+
+    ``others`` are further PAD models scored on the same face box (timed per model, as stage
+    ``model:<name>``; the base model's stage is ``base_model``).
 
     ``input_mode="frames"``: the best face of ``detector`` (none → failure ``face.not_found``);
     ``"crops"``: the image is the face, the box is the whole image.  An unreadable image or a face
@@ -91,7 +99,9 @@ def acquire(
         raise ValueError("input_mode='frames' needs a face detector")
     out: dict[str, Acquired] = {}
     for rel in dict.fromkeys(paths):
-        out[rel] = _acquire_one(rel, root, input_mode, detector, base, texture, timings, load_image)
+        out[rel] = _acquire_one(
+            rel, root, input_mode, detector, base, texture, timings, load_image, others or {}
+        )
         if progress is not None:
             progress(1)
     return out
@@ -106,6 +116,7 @@ def _acquire_one(
     texture: bool,
     timings: Timings | None,
     load: Callable[[Path], Any],
+    others: Mapping[str, PresentationAttackDetector],
 ) -> Acquired:
     clock = timings or Timings()
     try:
@@ -127,6 +138,10 @@ def _acquire_one(
             start = time.perf_counter()
             item.base_live = float(base.live_score(pixels, box))
             clock.add("base_model", time.perf_counter() - start)
+        for name, model in others.items():
+            start = time.perf_counter()
+            item.others[name] = float(model.live_score(pixels, box))
+            clock.add(f"model:{name}", time.perf_counter() - start)
         if texture:
             start = time.perf_counter()
             item.features = texture_features(pixels, box)

@@ -36,6 +36,30 @@ def base_scorer(items: Sequence[Acquired]) -> FloatArray:
     )
 
 
+def other_scorer(name: str) -> Scorer:
+    """The live score of the further PAD model ``name`` (:attr:`Acquired.others`)."""
+
+    def score(items: Sequence[Acquired]) -> FloatArray:
+        return np.array(
+            [a.others[name] if a.ok and name in a.others else FTA_SCORE for a in items],
+            dtype=np.float64,
+        )
+
+    return score
+
+
+def mean_scorer(parts: Sequence[Scorer]) -> Scorer:
+    """Score-level fusion with no fitted weight: the mean of ``parts``' live scores (a failure
+    to acquire in any part stays a failure).  Nothing is learnt, so nothing trained on
+    research-only data is shipped when such a rule is adopted; only its threshold is chosen."""
+
+    def score(items: Sequence[Acquired]) -> FloatArray:
+        stacked = np.stack([part(items) for part in parts])
+        return np.asarray(stacked.mean(axis=0), dtype=np.float64)
+
+    return score
+
+
 def model_scorer(model: PadModel) -> Scorer:
     """Scores of a texture (or fused) :class:`PadModel` from the acquired features."""
 
@@ -175,5 +199,7 @@ __all__ = [
     "base_scorer",
     "cross_fit",
     "fit_model_on",
+    "mean_scorer",
     "model_scorer",
+    "other_scorer",
 ]
