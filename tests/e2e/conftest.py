@@ -192,7 +192,12 @@ def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[An
 
     @contextmanager
     def open_page(
-        camera: Path | None = None, locale: str = "zh-CN", allow_camera: bool = True
+        camera: Path | None = None,
+        locale: str = "zh-CN",
+        allow_camera: bool = True,
+        user_agent: str | None = None,
+        viewport: dict[str, int] | None = None,
+        has_touch: bool = True,
     ) -> Iterator[Any]:
         args = list(CHROMIUM_FLAGS)
         if not allow_camera:  # the borrower taps "Block"
@@ -203,8 +208,14 @@ def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[An
             executable_path=CHROMIUM, headless=True, args=args
         )
         try:
+            extra = {"user_agent": user_agent} if user_agent else {}
             context = instance.new_context(
-                viewport=MOBILE, device_scale_factor=1, locale=locale, has_touch=True
+                viewport=viewport or MOBILE,
+                screen=viewport or MOBILE,
+                device_scale_factor=1,
+                locale=locale,
+                has_touch=has_touch,
+                **extra,
             )
             if allow_camera:
                 context.grant_permissions(["camera"])

@@ -147,3 +147,144 @@ def test_no_action_step_is_shown_during_the_colour_flash(
         shot(page, "wild-flash")
     assert "动作 1" not in label, label
     assert current == 0
+
+
+# -- environments (docs/CAPTURE.md, "Environment matrix") ---------------------------------------
+
+WECHAT_ANDROID = (
+    "Mozilla/5.0 (Linux; Android 13; V2196A Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 "
+    "MMWEBSDK/20231202 MMWEBID/1234 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64 "
+    "Weixin NetType/WIFI Language/zh_CN ABI/arm64"
+)
+WECHAT_IOS_13 = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 13_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 MicroMessenger/8.0.20(0x18001442) NetType/WIFI Language/zh_CN"
+)
+SAFARI_IOS_10 = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 10_3 like Mac OS X) AppleWebKit/603.1.30 (KHTML, like "
+    "Gecko) Version/10.0 Mobile/14E277 Safari/602.1"
+)
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def _open_page(page: Any, server: LiveServer, session: DemoSession, lang: str = "zh-CN") -> None:
+    page.goto(server.url + session.capture_path() + ("?lang=en" if lang == "en" else ""))
+    page.wait_for_function(
+        "() => ['environment', 'consent'].includes(document.body.dataset.screen)"
+    )
+
+
+def test_wechat_on_android_is_asked_to_open_the_system_browser_and_may_go_on(
+    live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
+) -> None:
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser(user_agent=WECHAT_ANDROID) as page:
+        _open_page(page, server, session)
+        assert page.locator("#screen-environment").is_visible()
+        assert page.locator("#env-title").inner_text() == "请在浏览器中打开"
+        assert "微信" in page.locator("#env-text").inner_text()
+        assert page.locator("#env-steps li").count() == 3
+        assert page.locator("#env-link").input_value() == server.url + session.capture_path()
+        assert page.locator("[data-go-alternatives]:visible").count() >= 1
+        shot(page, "wild-env-wechat-zh")
+        page.click("#env-continue")  # this webview has getUserMedia: going on is allowed
+        page.locator("#screen-consent").wait_for(state="visible")
+
+
+@pytest.mark.parametrize(
+    ("agent", "kind", "title"),
+    [
+        (WECHAT_IOS_13, "in_app", "Open this page in your browser"),
+        (SAFARI_IOS_10, "ios_too_old", "This iOS version is too old"),
+    ],
+)
+def test_old_ios_gets_no_way_on_but_another_browser_or_the_other_routes(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    reference: bytes,
+    agent: str,
+    kind: str,
+    title: str,
+) -> None:
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser(user_agent=agent, locale="en") as page:
+        _open_page(page, server, session, lang="en")
+        assert page.evaluate("() => document.body.dataset.environment") == kind
+        assert page.locator("#env-title").inner_text() == title
+        assert page.locator("#env-continue").is_hidden()
+        assert "13.6" in page.locator("#env-text").inner_text() or kind != "in_app"
+        shot(page, f"wild-env-{kind}-en")
+        page.locator("[data-go-alternatives]:visible").first.click()
+        page.locator("#screen-alternatives").wait_for(state="visible")
+
+
+def test_a_browser_without_camera_access_is_told_so(
+    live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
+) -> None:
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser() as page:
+        page.add_init_script("Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
+        _open_page(page, server, session)
+        assert page.evaluate("() => document.body.dataset.environment") == "no_camera_api"
+        assert page.locator("#env-continue").is_hidden()
+        shot(page, "wild-env-no-camera-zh")
+
+
+def test_a_desktop_gets_a_qr_code_for_the_phone_and_may_use_its_own_camera(
+    live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
+) -> None:
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser(
+        user_agent=DESKTOP_CHROME, viewport={"width": 1280, "height": 800}, has_touch=False
+    ) as page:
+        _open_page(page, server, session)
+        assert page.evaluate("() => document.body.dataset.environment") == "desktop"
+        qr = page.locator("#env-qr-img")
+        qr.wait_for(state="visible")
+        page.wait_for_function("() => document.querySelector('#env-qr-img').naturalWidth > 100")
+        shot(page, "wild-env-desktop-zh")
+        page.click("#env-continue")
+        page.locator("#screen-consent").wait_for(state="visible")
+    with server.client() as http:  # the QR code is the page's own link, and only for a valid one
+        svg = http.get(session.capture_path() + "/qr.svg")
+        assert svg.status_code == 200
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert svg.headers["cache-control"] == "no-store"
+        assert http.get("/capture/c1.forged.token/qr.svg").status_code == 404
+
+
+def test_a_poor_camera_is_named_with_its_figures_before_the_challenge(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    camera_files: Path,
+    real_mov: Path,
+    reference: bytes,
+) -> None:
+    small = camera_files / "small.y4m"
+    if not small.exists():
+        import subprocess
+
+        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(real_mov), "-an"]
+        cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=320:-2", "-r", "10", str(small)]
+        subprocess.run(cmd, check=True, timeout=120)
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser(camera=small, locale="en") as page:
+        _open_page(page, server, session, lang="en")
+        page.click("#consent-accept")
+        page.locator("#screen-environment").wait_for(state="visible")
+        assert page.evaluate("() => document.body.dataset.environment") == "camera_poor"
+        text = page.locator("#env-text").inner_text()
+        assert "320×180" in text
+        assert "10 frames" in text
+        shot(page, "wild-env-camera-poor-en")
+        page.click("#env-continue")
+        page.locator("#screen-capture").wait_for(state="visible")

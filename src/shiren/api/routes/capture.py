@@ -10,11 +10,13 @@ through a Referer header or a shared cache), and the page a strict Content-Secur
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import segno
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
@@ -22,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
-from shiren.api.deps import CaptureDep, CaptureLangDep
+from shiren.api.deps import CaptureDep, CaptureLangDep, OriginDep
 from shiren.api.models import ChallengeOut, Out, Strict, Tip
 from shiren.api.parsing import FramesMeta, card_input, frames_input, request_body
 from shiren.api.problems import documented, error_response, status_of
@@ -179,6 +181,20 @@ async def page(token: str, capture: CaptureDep) -> FileResponse:
     index = static_dir() / "capture" / "index.html"
     return FileResponse(
         index, status_code=status, headers={**PRIVATE, "Content-Security-Policy": CSP}
+    )
+
+
+@router.get("/capture/{token}/qr.svg", include_in_schema=False)
+async def qr_code(token: str, capture: CaptureDep, origin: OriginDep) -> Response:
+    """The page's own link as a QR code (SVG), for the desktop → phone hand-off; a link that is
+    not valid is its problem+json 404/410."""
+    capture.claim(token)
+    out = io.BytesIO()
+    segno.make(f"{origin}/capture/{token}", error="m").save(out, kind="svg", scale=5, border=2)
+    return Response(
+        out.getvalue(),
+        media_type="image/svg+xml",
+        headers={**PRIVATE, "Content-Security-Policy": "default-src 'none'"},
     )
 
 

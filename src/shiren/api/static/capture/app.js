@@ -4,6 +4,7 @@ import { UI, fmt, pluralKey } from "./i18n.js";
 import { ApiError, createApi } from "./api.js";
 import { grabber, openCamera, stopCamera } from "./camera.js";
 import { createCardStep } from "./card.js";
+import { cameraTooPoor, detect, pathFor } from "./env.js";
 
 const $ = (sel) => document.querySelector(sel);
 const FRAME_WIDTH = 640;
@@ -89,6 +90,20 @@ async function load() {
     return;
   }
   renderStatic();
+  if (state.info.status === "open" && !sessionStorage.getItem("shiren.env.ok")) {
+    const path = pathFor(detect());
+    if (path) {
+      showEnvironment(path, () => {
+        sessionStorage.setItem("shiren.env.ok", "1");
+        afterEnvironment();
+      });
+      return;
+    }
+  }
+  await afterEnvironment();
+}
+
+async function afterEnvironment() {
   if (state.info.step === "id_card") {
     loadCardStep();
     return;
@@ -105,6 +120,53 @@ async function load() {
     return;
   }
   show("consent");
+}
+
+// -- environments ----------------------------------------------------------------------------
+
+// One explicit path per environment (env.js): instructions, the link to copy (and a QR code on
+// a desktop), "continue here" where the camera may still work, and always the non-face routes.
+function showEnvironment(path, onContinue, vars = {}) {
+  state.env = { path, onContinue, vars }; // re-rendered on a language switch
+  const env = detect();
+  const v = env.ios ? `${env.ios.major}.${env.ios.minor}` : "";
+  const app = t(`app_${env.inApp || "webview"}`);
+  const texts = {
+    in_app: [t("env_in_app_title"), env.ios && !env.iosSafari && env.ios.major * 100 + env.ios.minor < 1403 ? t("env_in_app_ios_text", { v }) : t("env_in_app_text", { app })],
+    ios_too_old: [t("env_ios_old_title"), t("env_ios_old_text", { v })],
+    no_camera_api: [t("env_no_camera_title"), t("env_no_camera_text")],
+    desktop: [t("env_desktop_title"), t("env_desktop_text")],
+    camera_poor: [t("camera_poor_title"), t("camera_poor_text", vars)],
+  }[path.kind];
+  $("#env-title").textContent = texts[0];
+  $("#env-text").textContent = texts[1];
+  const steps = path.kind === "in_app" && env.inApp && env.inApp !== "webview" ? [t("env_step_menu"), t("env_step_open"), t("env_step_copy")] : path.kind === "in_app" ? [t("env_step_copy")] : [];
+  fillList($("#env-steps"), steps);
+  const link = `${location.origin}${location.pathname}`;
+  $("#env-link").value = link;
+  $("#env-link-row").hidden = path.kind === "ios_too_old";
+  $("#env-copied").textContent = "";
+  const qr = path.kind === "desktop" || path.kind === "camera_poor";
+  $("#env-qr").hidden = !qr;
+  if (qr) $("#env-qr-img").src = `${location.pathname.replace(/\/$/, "")}/qr.svg`;
+  const cont = $("#env-continue");
+  cont.hidden = !path.canContinue;
+  cont.textContent = path.kind === "desktop" ? t("env_desktop_continue") : path.kind === "camera_poor" ? t("camera_poor_continue") : t("env_continue");
+  cont.onclick = () => onContinue();
+  document.body.dataset.environment = path.kind;
+  show("environment");
+}
+
+async function copyLink() {
+  const input = $("#env-link");
+  try {
+    await navigator.clipboard.writeText(input.value);
+    $("#env-copied").textContent = t("env_copied");
+  } catch {
+    input.select();
+    const ok = document.execCommand && document.execCommand("copy");
+    $("#env-copied").textContent = ok ? t("env_copied") : t("env_copy_failed");
+  }
 }
 
 // A card capture's link: consent first; once the card enrolled, the link leads to the selfie.
@@ -190,6 +252,15 @@ async function startCamera() {
     state.stream = await openCamera($("#preview"));
   } catch (err) {
     cameraError(err);
+    return;
+  }
+  const poor = state.poorAccepted ? null : cameraTooPoor(state.stream);
+  if (poor) {
+    showEnvironment({ kind: "camera_poor", canContinue: true }, () => {
+      state.poorAccepted = true;
+      show("capture");
+      startFraming();
+    }, { w: poor.width, h: poor.height, fps: poor.fps });
     return;
   }
   show("capture");
@@ -437,8 +508,10 @@ $("#lang-switch").addEventListener("click", () => {
   sessionStorage.setItem("shiren.lang", state.lang);
   renderStatic();
   if (state.framing) state.framing.tip = t("framing_start");
+  if (state.screen === "environment" && state.env) showEnvironment(state.env.path, state.env.onContinue, state.env.vars);
 });
 $("#consent-accept").addEventListener("click", accept);
+$("#env-copy").addEventListener("click", copyLink);
 $("#consent-decline").addEventListener("click", decline);
 $("#camera-retry").addEventListener("click", () => (state.info?.step === "id_card" ? cardStep.start() : startCamera()));
 $("#result-retry").addEventListener("click", retryNow);
