@@ -40,7 +40,7 @@ class Seen:
 class FakeProvider:
     secret: bytes
     key_id: str = "k1"
-    hang_s: float = 1.0
+    hang_s: float = 2.0
     slow_s: float = 0.05
     tolerance_s: int = 300
     faults: deque[str] = field(default_factory=deque)

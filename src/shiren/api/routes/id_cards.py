@@ -175,7 +175,13 @@ class CardCaptureBody(Strict):
     back_required: bool = Field(
         default=True, description="Ask for the back too (the expiry is checked only with it)"
     )
-    device_id: str | None = Field(default=None, min_length=1, max_length=128)
+    device_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The lender's identifier of the applicant's device (anti-fraud)",
+        json_schema_extra={"pattern": PRINTABLE},
+    )
 
 
 class CardCaptureOut(Out):
