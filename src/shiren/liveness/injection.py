@@ -161,7 +161,7 @@ def measure_injection(
     images = [f.image for f in frames.frames]
     repeats = repeat_features(images)
     t2 = time.perf_counter()
-    grid = grid_features(images)
+    grid = grid_features(images, thresholds.page.jpeg_quality)
     t3 = time.perf_counter()
     flash = flash_features(challenge, frames, signals, thresholds.flash) if signals else None
     t4 = time.perf_counter()
@@ -188,6 +188,7 @@ def measure_injection(
         "repeated_frames": repeats.repeated_frames,
         "adjacent_duplicates": repeats.adjacent_duplicates,
         "foreign_period_px": grid.foreign_period_px,
+        "block_edge_ratio": grid.block_edge_ratio,
         "grid_frames": grid.frames_used,
         "flash_measured": None if flash is None else flash.measured,
         "flash_best_lag_ms": None if flash is None else flash.best_lag_ms,

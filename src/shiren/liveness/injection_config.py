@@ -38,6 +38,8 @@ class PageProtocol:
     """The page films until ``duration_ms + end_extra_ms``."""
     t_resolution_ms: float = 0.1
     """``Math.round(tm * 10) / 10``: every ``t_ms`` is a multiple of this."""
+    jpeg_quality: int = 85
+    """``grab.jpeg(0.85)``: the quality of the page's own encode."""
 
 
 @dataclass(frozen=True, slots=True)

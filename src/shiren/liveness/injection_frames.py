@@ -20,10 +20,13 @@ survive in the *difference* of two consecutive frames, where a still background 
 camera's scene) cancels.  Averaged over many such differences, the mean absolute horizontal
 (vertical) gradient per column (row) is a profile whose fixed patterns stand out:
 ``grid_foreign`` is its strongest detrended spectral peak *outside* the page's own 8-px
-harmonics (periods 2–12 px), as a multiple of the spectrum's median; ``grid_aligned`` is the
-gradient at the page's block edges over the gradient elsewhere.  A coarser encode on the *same*
-grid raises it (double compression, suspected when high); a prior encode on a shifted grid or a
-smoothing resample lowers it (``grid_suppressed``: the same number, suspected when low).
+harmonics (periods 2–12 px), as a multiple of the spectrum's median.  ``grid_aligned`` is the
+gradient at the page's block edges over the gradient elsewhere, *calibrated*: divided by the
+same ratio for the frames cropped by half a block and JPEG-encoded once at the page's quality,
+which is what a single encode of this content gives (how blocky one JPEG looks depends on the
+scene; the calibrated ratio much less).  A coarser encode on the *same* grid raises it (double
+compression, suspected when high); an earlier encode on a shifted grid, a resample or a
+recapture lowers it (``grid_suppressed``: the same number, suspected when low).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ MIN_PERIOD_PX = 2.0
 MAX_PERIOD_PX = 12.0
 BLOCK_PX = 8
 HARMONIC_GUARD_BINS = 1.5
+CALIBRATION_SHIFT_PX = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,9 @@ class GridFeatures:
     grid_foreign: float
     foreign_period_px: float
     grid_aligned: float
+    """Block-edge strength over what a single JPEG of the same content gives (calibrated)."""
+    block_edge_ratio: float
+    """The uncalibrated block-edge strength (edges over elsewhere)."""
     frames_used: int
 
 
@@ -164,31 +171,66 @@ def _aligned(profile: F32) -> float:
     return float(profile[edge].mean()) / rest if rest > 0 else 0.0
 
 
-def grid_features(images: Sequence[RGBImage], max_pairs: int = GRID_FRAMES) -> GridFeatures:
-    """Foreign and aligned grid strength in the differences of up to ``max_pairs`` pairs of
-    consecutive frames (evenly spaced; identical pairs skipped)."""
+def _recoded(grey: npt.NDArray[np.uint8], quality: int) -> npt.NDArray[np.uint8]:
+    """Calibration (Fridrich, Goljan & Hogea 2002): ``grey`` cropped by half a block, so its
+    old block edges fall mid-block, and encoded once more at the page's quality — what a
+    *single* JPEG of this content would look like."""
+    crop = np.ascontiguousarray(grey[CALIBRATION_SHIFT_PX:, CALIBRATION_SHIFT_PX:])
+    ok, blob = cv2.imencode(".jpg", crop, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        return crop
+    return np.asarray(cv2.imdecode(blob, cv2.IMREAD_GRAYSCALE), np.uint8)
+
+
+class _Profiles:
+    """Column and row gradient profiles summed over frame differences."""
+
+    def __init__(self) -> None:
+        self.cols: F32 | None = None
+        self.rows: F32 | None = None
+
+    def add(self, diff: F32) -> None:
+        c, r = _profile(diff, 1), _profile(diff, 0)
+        self.cols = c if self.cols is None else self.cols + c
+        self.rows = r if self.rows is None else self.rows + r
+
+    def aligned(self) -> float:
+        if self.cols is None or self.rows is None:
+            return 0.0
+        return 0.5 * (_aligned(self.cols) + _aligned(self.rows))
+
+
+def _diff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> F32:
+    return np.asarray(b.astype(np.float32) - a.astype(np.float32), np.float32)
+
+
+def grid_features(
+    images: Sequence[RGBImage], quality: int = 85, max_pairs: int = GRID_FRAMES
+) -> GridFeatures:
+    """Foreign and (calibrated) aligned grid strength in the differences of up to
+    ``max_pairs`` pairs of consecutive frames (evenly spaced; identical pairs skipped);
+    ``quality``: the page's JPEG quality."""
     n = len(images)
     starts = (
         sorted({round(k) for k in np.linspace(0, n - 2, min(n - 1, max_pairs))}) if n > 1 else []
     )
-    cols: F32 | None = None
-    rows: F32 | None = None
+    actual, calibrated = _Profiles(), _Profiles()
     used = 0
     for i in starts:
-        diff = _grey(images[i + 1]).astype(np.float32) - _grey(images[i]).astype(np.float32)
+        a, b = _grey(images[i]), _grey(images[i + 1])
+        diff = _diff(a, b)
         if float(np.abs(diff).mean()) < MIN_DIFFERENCE:
             continue
-        c, r = _profile(diff, 1), _profile(diff, 0)
-        cols = c if cols is None else cols + c
-        rows = r if rows is None else rows + r
+        actual.add(diff)
+        calibrated.add(_diff(_recoded(a, quality), _recoded(b, quality)))
         used += 1
-    if cols is None or rows is None:
-        return GridFeatures(0.0, 0.0, 0.0, 0)
-    peak_c, period_c = _foreign_peak(cols)
-    peak_r, period_r = _foreign_peak(rows)
+    if actual.cols is None or actual.rows is None:
+        return GridFeatures(0.0, 0.0, 0.0, 0.0, 0)
+    peak_c, period_c = _foreign_peak(actual.cols)
+    peak_r, period_r = _foreign_peak(actual.rows)
     peak, period = (peak_c, period_c) if peak_c >= peak_r else (peak_r, period_r)
-    aligned = 0.5 * (_aligned(cols) + _aligned(rows))
-    return GridFeatures(peak, period, aligned, used)
+    raw, single = actual.aligned(), calibrated.aligned()
+    return GridFeatures(peak, period, raw / single if single > 0 else 0.0, raw, used)
 
 
 __all__ = [

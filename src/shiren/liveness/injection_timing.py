@@ -10,10 +10,13 @@ whatever times the script wrote, and a careless one shows it:
 * ``schedule_ms``: the first frame is not one tick after the start, or the capture stops well
   before (or runs well past) the end of the challenge;
 * ``off_resolution``: the share of times that are not multiples of 0.1 ms;
-* ``jitter_ms`` (suspected when *low*): a browser timer jitters (Chromium's by ~0.1 ms between
-  stalls); a written timeline does not;
-* ``min_interval_ratio`` (suspected when *low*): two frames far closer together than the timer
-  allows — where a re-timed recording's segments were joined;
+* ``jitter_ms`` (suspected when *low*): the mean absolute deviation of the intervals from their
+  median.  A browser timer jitters (Chromium's by ~0.1 ms between stalls, more around them; a
+  browser whose clock has 1 ms resolution by at least that much); a written timeline does not.
+  The mean, not the median, of the deviations: with a coarse clock most intervals can be equal;
+* ``min_interval_ratio`` (suspected when *low*): two frames closer together than any
+  ``setInterval`` can fire them (browsers clamp repeating timers to ≥ 4 ms) — where a re-timed
+  recording's segments were joined;
 * ``upload_deficit_s``: the frames claim more filming time than the server saw pass between the
   moment the page could first have started (it had the challenge, the borrower consented) and
   the moment the upload arrived.  Physics, not statistics: a positive deficit is impossible for
@@ -34,8 +37,8 @@ import numpy as np
 from shiren.liveness.challenge import Challenge
 from shiren.liveness.injection_config import PageProtocol
 
-MAD_TO_SIGMA = 1.4826
-"""A normal distribution's σ is 1.4826 × its median absolute deviation."""
+TIMER_CLAMP_MS = 4.0
+"""HTML: timers nested more than five levels (a repeating ``setInterval`` is) fire ≥ 4 ms apart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ def timing_features(
         raise ValueError("timing features need at least two frames")
     steps = np.diff(t)
     median = float(np.median(steps))
-    jitter = MAD_TO_SIGMA * float(np.median(np.abs(steps - median)))
+    jitter = float(np.mean(np.abs(steps - median)))
     return TimingFeatures(
         timer_mismatch=abs(median - page.frame_interval_ms) / page.frame_interval_ms,
         schedule_ms=_schedule_ms(t, challenge, page),
@@ -114,4 +117,10 @@ def timing_features(
     )
 
 
-__all__ = ["MAD_TO_SIGMA", "TimingFeatures", "UploadTiming", "timing_features", "upload_deficit_s"]
+__all__ = [
+    "TIMER_CLAMP_MS",
+    "TimingFeatures",
+    "UploadTiming",
+    "timing_features",
+    "upload_deficit_s",
+]
