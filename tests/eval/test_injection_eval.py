@@ -55,6 +55,7 @@ def test_lines_sit_past_every_live_value_by_the_margin() -> None:
     assert lines["jitter_ms"].direction == "low"
     assert lines["jitter_ms"].threshold == pytest.approx(0.13)
     assert lines["upload_deficit_s"] == PHYSICAL["upload_deficit_s"]  # physics, never fitted
+    assert lines["min_interval_ratio"].threshold == pytest.approx(4.0 / 80.0)  # the timer clamp
     assert "grid_foreign" not in lines  # never measured: no line
 
 

@@ -75,6 +75,7 @@ def _eval(
         feature_ranges,
         fit_thresholds,
         judge_folds,
+        margin_sensitivity,
         run_sessions,
         summarise,
     )
@@ -151,6 +152,7 @@ def _eval(
         "thresholds_by_test_fold": to_jsonable(lines),
         "thresholds_recommended": to_jsonable(recommended),
         "feature_ranges": feature_ranges(records),
+        "margin_sensitivity": margin_sensitivity(records, target),
         "simulation": {
             "sim": to_jsonable(DEFAULT_SIM),
             "suite": to_jsonable(suite),

@@ -39,7 +39,9 @@ from shiren.liveness.injection_config import (
     Direction,
     FeatureThreshold,
     InjectionThresholds,
+    PageProtocol,
 )
+from shiren.liveness.injection_timing import TIMER_CLAMP_MS
 from shiren.liveness.signals import face_signals
 from shiren.models.protocols import FaceTracker
 
@@ -156,10 +158,16 @@ def _finite(values: Iterable[float | None]) -> list[float]:
 
 PHYSICAL: dict[str, FeatureThreshold] = {
     "upload_deficit_s": FeatureThreshold(RESOLUTION["upload_deficit_s"], 1.0),
+    "min_interval_ratio": FeatureThreshold(
+        TIMER_CLAMP_MS / PageProtocol().frame_interval_ms,
+        TIMER_CLAMP_MS / PageProtocol().frame_interval_ms,
+        "low",
+    ),
 }
 """Lines set by physics, not fitted: a page films in real time, so a capture cannot claim more
 filming than the server saw pass (beyond the clocks' resolution), however long live borrowers
-usually wait."""
+usually wait; and a repeating timer never fires two frames closer than the browsers' 4 ms
+clamp, however its stalls are caught up (Chromium's shortest interval in the traces: 17 ms)."""
 
 
 def fit_thresholds(live: Sequence[SessionRecord], margin: float) -> dict[str, FeatureThreshold]:
@@ -297,6 +305,25 @@ def summarise(judged: Sequence[Judged], target: float) -> dict[str, Any]:
     }
 
 
+SENSITIVITY_MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def margin_sensitivity(records: Sequence[SessionRecord], target: float) -> list[dict[str, Any]]:
+    """BPCER and APCER per type for other line margins: how much the result hangs on that one
+    choice (a sensitivity table, not a second chance to pick the margin on the test folds)."""
+    out = []
+    for margin in SENSITIVITY_MARGINS:
+        s = summarise(judge_folds(records, margin)[0], target)
+        out.append(
+            {
+                "margin": margin,
+                "bpcer": s["bpcer"]["rate"],
+                "apcer": {k: v["rate"] for k, v in s["apcer_by_type"].items()},
+            }
+        )
+    return out
+
+
 def _variant_outcomes(judged: Sequence[Judged]) -> dict[str, Any]:
     groups = _by(
         (j for j in judged if j.record.kind != "live"),
@@ -315,6 +342,7 @@ __all__ = [
     "fit_thresholds",
     "fold_of",
     "judge_folds",
+    "margin_sensitivity",
     "measure_session",
     "rate",
     "run_sessions",
