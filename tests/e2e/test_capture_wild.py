@@ -288,3 +288,89 @@ def test_a_poor_camera_is_named_with_its_figures_before_the_challenge(
         shot(page, "wild-env-camera-poor-en")
         page.click("#env-continue")
         page.locator("#screen-capture").wait_for(state="visible")
+
+
+# -- every page state, at 390 × 844, in both languages -----------------------------------------
+
+STATES = Path(__file__).resolve().parents[2] / "out" / "screenshots" / "states"
+PHONE = {"width": 390, "height": 844}
+
+
+def _state(page: Any, lang: str, name: str) -> None:
+    folder = STATES / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_every_page_state_is_captured_for_review(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    live_video: Path,
+    reference: bytes,
+    lang: str,
+) -> None:
+    """Writes ``out/screenshots/states/<lang>/NN-<state>.png`` (a reviewer opens the folder);
+    asserts only that each state was reached."""
+    server = live_server("normal")
+    suffix = "?lang=en" if lang == "en" else ""
+    with browser(camera=live_video, locale=lang, viewport=PHONE) as page:
+        session = _session(server, reference)
+        page.goto(server.url + session.capture_path() + suffix)
+        page.locator("#screen-consent").wait_for(state="visible")
+        _state(page, lang, "01-consent")
+        page.click("#consent-accept")
+        page.locator("#screen-capture").wait_for(state="visible")
+        page.locator("#start:enabled").wait_for(timeout=20_000)
+        _state(page, lang, "02-framing")
+        page.click("#start")
+        page.locator("#flash").wait_for(state="visible", timeout=10_000)
+        _state(page, lang, "03-colour-flash")
+        page.locator("#steps li.current").first.wait_for(state="attached", timeout=15_000)
+        _state(page, lang, "04-action")
+        page.locator("#screen-result").wait_for(state="visible", timeout=90_000)
+        _state(page, lang, "05-result-real")
+    for decision in OUTCOMES:
+        session = _session(server, reference)
+        with browser(locale=lang, viewport=PHONE) as page:
+            page.route(f"**/v1/capture/{session.capture_token}/result*", _answering(decision))
+            page.route(f"**/v1/capture/{session.capture_token}?*", _as_used)
+            page.goto(server.url + session.capture_path() + suffix)
+            page.locator("#screen-result").wait_for(state="visible")
+            _state(page, lang, f"06-result-{decision}")
+    session = _session(server, reference)
+    with browser(locale=lang, viewport=PHONE, allow_camera=False) as page:
+        page.goto(server.url + session.capture_path() + suffix)
+        page.click("#consent-accept")
+        page.locator("#camera-error").wait_for(state="visible", timeout=20_000)
+        _state(page, lang, "07-camera-blocked")
+        page.locator("[data-go-alternatives]:visible").first.click()
+        page.locator("#screen-alternatives").wait_for(state="visible")
+        _state(page, lang, "08-alternatives")
+    session = _session(server, reference)
+    with browser(locale=lang, viewport=PHONE, user_agent=WECHAT_ANDROID) as page:
+        page.goto(server.url + session.capture_path() + suffix)
+        page.locator("#screen-environment").wait_for(state="visible")
+        _state(page, lang, "09-in-app-browser")
+    with browser(locale=lang, viewport=PHONE) as page:
+        page.goto(server.url + "/capture/c1.forged.link" + suffix)
+        page.locator("#screen-link-error").wait_for(state="visible")
+        _state(page, lang, "10-bad-link")
+    shots = sorted(p.name for p in (STATES / lang).glob("*.png"))
+    assert len(shots) >= 13, shots
+
+
+def _answering(decision: str) -> Callable[[Any], None]:
+    def fulfil(route: Any) -> None:
+        route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(_answer(decision))
+        )
+
+    return fulfil
+
+
+def _as_used(route: Any) -> None:
+    response = route.fetch()
+    doc = response.json()
+    doc.update(status="used", nonce=None, challenge=None, result_ready=True)
+    route.fulfill(response=response, body=json.dumps(doc))
