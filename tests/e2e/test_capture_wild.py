@@ -374,3 +374,34 @@ def _as_used(route: Any) -> None:
     doc = response.json()
     doc.update(status="used", nonce=None, challenge=None, result_ready=True)
     route.fulfill(response=response, body=json.dumps(doc))
+
+
+def test_the_light_check_holds_the_challenge_back_in_the_dark(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    camera_files: Path,
+    real_mov: Path,
+    reference: bytes,
+) -> None:
+    """A camera in a dark room: the server's gate names the light, the prompt says so with the
+    light check's prefix, and "start anyway" waits 15 s instead of 6 s."""
+    dark = camera_files / "dark.y4m"
+    if not dark.exists():
+        import subprocess
+
+        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(real_mov), "-an"]
+        cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=640:-2,eq=brightness=-0.35:contrast=0.5"]
+        cmd += ["-r", "15", str(dark)]
+        subprocess.run(cmd, check=True, timeout=120)
+    server = live_server("normal")
+    session = _session(server, reference)
+    with browser(camera=dark) as page:
+        page.goto(server.url + session.capture_path())
+        page.click("#consent-accept")
+        page.locator("#screen-capture").wait_for(state="visible")
+        page.wait_for_function("() => (document.body.dataset.light || '').startsWith('quality.')")
+        assert page.locator("#prompt").inner_text().startswith("光线检查")
+        page.wait_for_timeout(7_000)  # past the 6 s of "start anyway"
+        assert page.locator("#start").is_disabled()
+        shot(page, "wild-light-dark")
+        page.locator("#start:enabled").wait_for(timeout=15_000)  # never a trap

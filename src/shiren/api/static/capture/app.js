@@ -11,6 +11,11 @@ const FRAME_WIDTH = 640;
 const FRAME_INTERVAL_MS = 80; // ≈ 12.5 fps
 const QUALITY_INTERVAL_MS = 700; // ≈ 1.4 guidance calls per second
 const START_ANYWAY_MS = 6000;
+// The light pre-check: while the server's gate names the light (too dark, backlit, direct sun)
+// the challenge is not offered — its colour flash and actions would fail in that light — until
+// LIGHT_ANYWAY_MS have passed (then the server decides: never a trap).
+const LIGHT_CODES = new Set(["quality.too_dark", "quality.backlight", "quality.overexposed"]);
+const LIGHT_ANYWAY_MS = 15000;
 
 const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const params = new URLSearchParams(location.search);
@@ -278,7 +283,7 @@ function cameraError(err) {
 function startFraming() {
   const video = $("#preview");
   const grab = grabber(video, 480);
-  const f = { timer: 0, busy: false, lastQuality: 0, passed: false, started: performance.now(), tip: t("framing_start") };
+  const f = { timer: 0, busy: false, lastQuality: 0, passed: false, light: false, started: performance.now(), tip: t("framing_start") };
   state.framing = f;
   $("#framing-controls").hidden = false;
   $("#progress").hidden = true;
@@ -298,7 +303,10 @@ function startFraming() {
       try {
         const q = await api.quality(await grab.jpeg(0.8));
         f.passed = f.passed || q.passed;
-        f.tip = q.passed ? t("framing_ok") : q.tip;
+        const light = q.reasons.find((r) => LIGHT_CODES.has(r.code));
+        f.light = Boolean(light) && !f.passed;
+        f.tip = q.passed ? t("framing_ok") : light ? `${t("light_check")}${light.message}` : q.tip;
+        document.body.dataset.light = f.light ? light.code : "";
         $("#oval-ring").classList.toggle("good", q.passed);
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 429)) f.tip = messageOf(err);
@@ -307,8 +315,8 @@ function startFraming() {
       }
     }
     if (state.framing !== f) return;
-    setPrompt(local || f.tip);
-    const late = now - f.started > START_ANYWAY_MS;
+    setPrompt(f.light ? f.tip : local || f.tip); // the server's light check is the more specific
+    const late = now - f.started > (f.light ? LIGHT_ANYWAY_MS : START_ANYWAY_MS);
     if (f.passed || late) {
       start.disabled = false;
       start.textContent = f.passed ? t("start") : t("start_anyway");
