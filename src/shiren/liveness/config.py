@@ -93,6 +93,15 @@ class PassiveThresholds:
     thresholds: dict[str, float] = field(
         default_factory=lambda: {"low": 0.3, "normal": 0.5, "high": 0.66}
     )
+    """For a PAD model with no entry in ``by_model`` (MiniFASNet's values)."""
+    by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Thresholds per PAD model (live scores of different models are not on one scale):
+    ``[passive.by_model]`` in liveness.toml, each entry naming every threshold of
+    ``thresholds``."""
+
+    def thresholds_for(self, model: str | None) -> dict[str, float]:
+        """The named thresholds for ``model``'s live score."""
+        return self.by_model.get(model or "", self.thresholds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +137,10 @@ class LivenessConfig:
                 detail={"level": str(level)},
             ) from None
 
-    def passive_threshold(self, level: Level | str) -> float:
+    def passive_threshold(self, level: Level | str, model: str | None = None) -> float:
+        """The passive threshold of ``level`` for the live score of PAD model ``model``."""
         name = self.level(level).passive_threshold
-        return float(self.passive.thresholds[name])
+        return float(self.passive.thresholds_for(model)[name])
 
     def with_passive_thresholds(self, thresholds: dict[str, float]) -> LivenessConfig:
         return replace(self, passive=replace(self.passive, thresholds=dict(thresholds)))
@@ -212,12 +222,31 @@ def parse_config(raw: dict[str, Any], source: str) -> LivenessConfig:
                 "[passive].thresholds",
                 code=ErrorCode.CONFIG_INVALID,
             )
+    _check_passive(config.passive)
     timing = config.challenge
     for key in ("ttl_s", "colour_step_ms", "action_window_ms"):
         _positive(f"challenge.{key}", float(getattr(timing, key)))
     if len(timing.palette) < 3:
         raise ConfigError("challenge.palette needs ≥ 3 colours", code=ErrorCode.CONFIG_INVALID)
     return config
+
+
+def _check_passive(passive: PassiveThresholds) -> None:
+    """Every ``[passive.by_model]`` entry names the same thresholds as ``[passive].thresholds``,
+    each a live-score threshold in [0, 1]."""
+    for model, named in passive.by_model.items():
+        if not isinstance(named, dict) or set(named) != set(passive.thresholds):
+            raise ConfigError(
+                f"passive.by_model.{model} must name exactly the thresholds "
+                f"{', '.join(sorted(passive.thresholds))}",
+                code=ErrorCode.CONFIG_INVALID,
+            )
+        for name, value in named.items():
+            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(
+                    f"passive.by_model.{model}.{name} must be a number in [0, 1]",
+                    code=ErrorCode.CONFIG_INVALID,
+                )
 
 
 def load_config(path: Path | None = None) -> LivenessConfig:
