@@ -279,6 +279,10 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "距离太近，请离远一些",
         "Too close. Move a little further from the camera.",
     ),
+    ReasonCode.LIVENESS_FLASH_UNSEEN: (
+        "屏幕闪光没能在脸上看出来（可能光线太强），已转人工审核",
+        "The screen's flash could not be seen on your face (too much light?): sent for review.",
+    ),
     ReasonCode.QUALITY_TOO_DARK: (
         "光线太暗，请到光线明亮均匀的地方",
         "Too dark. Move to bright, even light.",

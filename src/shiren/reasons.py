@@ -96,6 +96,10 @@ class ReasonCode(StrEnum):
     FRAUD_BATCH_BACKGROUND = "fraud.batch_background"
     FRAUD_VELOCITY = "fraud.velocity"
     # ID-card reading (shiren.idcard; issue 16).  Checks: each names the failure it looks for.
+    LIVENESS_FLASH_UNSEEN = "liveness.flash_unseen"
+    """Every required signal passed but the colour flash, whose reflection was too weak to
+    measure (direct sun, a dim screen): the level requires it, so the check goes to review
+    (issue 17) — never a pass, and not a failure the borrower could fix by trying again."""
     IDCARD_NUMBER_INVALID = "idcard.number_invalid"
     IDCARD_BIRTH_DATE_MISMATCH = "idcard.birth_date_mismatch"
     IDCARD_SEX_MISMATCH = "idcard.sex_mismatch"

@@ -89,6 +89,7 @@ def decide(
     daily_attempts: int,
     rules: RetryRules,
     grey_threshold: float | None = None,
+    flash_unseen: bool = False,
 ) -> Decision:
     """The outcome of one check.  ``recent_failures`` counts failures in the rolling window
     *before* this check; ``daily_attempts`` the attempts today for this ID number, this one
@@ -99,7 +100,12 @@ def decide(
     calibrated on identity-labelled impostor pairs: the face is probably the person, but not
     surely for every population.  That is not a failure of the borrower: the decision asks for
     a non-face factor (``fallback`` with ``match.second_factor_required``), no attempt counted
-    against them."""
+    against them.
+
+    ``flash_unseen`` (issue 17): liveness failed only on the colour flash, whose reflection was
+    too weak to measure, every other required signal having passed.  The level asks for the
+    flash, so this is never a pass; the face matched, so it is not the borrower's failure either:
+    ``review`` with ``liveness.flash_unseen`` (the other signals carried it)."""
     matched = similarity is not None and similarity >= threshold
     if liveness_passed and matched:
         return Decision(Outcome.PASS, (ReasonCode.MATCH_ABOVE_THRESHOLD.value,))
@@ -112,6 +118,10 @@ def decide(
     ):
         return Decision(
             Outcome.FALLBACK, (ReasonCode.MATCH_SECOND_FACTOR_REQUIRED.value,), SECOND_FACTORS
+        )
+    if flash_unseen and matched:
+        return Decision(
+            Outcome.REVIEW, (*reasons, ReasonCode.LIVENESS_FLASH_UNSEEN.value), FALLBACKS
         )
     if liveness_passed and not matched:
         reasons.append(ReasonCode.MATCH_BELOW_THRESHOLD.value)

@@ -117,6 +117,8 @@ _LIGHT = {"quality.too_dark", "quality.backlight", "quality.overexposed", "quali
 
 def advice_for(reasons: list[str]) -> list[str]:
     """The troubleshooting rows that explain ``reasons``, most actionable first."""
+    if ReasonCode.LIVENESS_FLASH_UNSEEN.value in reasons:  # sent for review: nothing to fix
+        return []
     reasons = [r for r in reasons if r not in _NOT_A_PROBLEM]
     rows: list[str] = []
     if any(r in _LIGHT for r in reasons):

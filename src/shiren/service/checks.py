@@ -38,6 +38,7 @@ from shiren.liveness.challenge import Challenge, load_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.frames import FrameSequence, from_encoded
 from shiren.liveness.memo import CaptureMemo
+from shiren.liveness.result import LivenessResult
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
 from shiren.service.consent import require_active_consent
@@ -57,6 +58,17 @@ def counter_keys(session: Session, subject: Subject, device: str | None) -> list
     """The attempt counters one capture counts against: the subject, and the device when the
     lending event named one (hashed: device ids are the lender's, not ours to keep)."""
     return attempt_keys(session.tenant_id, subject.id, device)
+
+
+def flash_unseen(liveness: LivenessResult) -> bool:
+    """Whether liveness failed only because the colour flash's reflection was too weak to
+    measure (``liveness.colour_inconclusive``), every other required signal having passed."""
+    colour = liveness.signals.get("colour")
+    if liveness.passed or colour is None or not colour.required or colour.passed:
+        return False
+    if ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE not in colour.reasons:
+        return False
+    return all(s.passed for k, s in liveness.signals.items() if s.required and k != "colour")
 
 
 def attempt_keys(tenant_id: str, subject_id: str, device: str | None) -> list[str]:
@@ -132,6 +144,7 @@ class Checks:
             daily_attempts=self.counter.add_daily(daily_key, at.timestamp()),
             rules=self.rules,
             grey_threshold=matched.grey_threshold,
+            flash_unseen=flash_unseen(liveness),
         )
         # anti-fraud: findings become reasons and move the decision (review/reject)
         first = sequence.frames[0].image if sequence.frames else None
