@@ -47,13 +47,16 @@ def _record(kind: str, person: str, fold: int, **values: float | None) -> Sessio
 
 
 def test_lines_sit_past_every_live_value_by_the_margin() -> None:
-    live = [_record("live", "a", 0, repeat_fraction=0.0, jitter_ms=j) for j in (0.15, 0.3, 0.15)]
+    live = [
+        _record("live", "a", 0, repeat_fraction=0.0, flash_response=r) for r in (0.9, 0.95, 0.9)
+    ]
     lines = fit_thresholds(live, margin=0.25)
     # repeats: all live 0 → spread floors at the resolution (0.005); line 0 + 0.005
     assert lines["repeat_fraction"].threshold == pytest.approx(0.005)
-    # jitter (low): min 0.15, median 0.15 → spread 0.02 (resolution), line 0.15 − 0.02
-    assert lines["jitter_ms"].direction == "low"
-    assert lines["jitter_ms"].threshold == pytest.approx(0.13)
+    # flash (low): min 0.9, median 0.9 → spread 0.02 (resolution), line 0.9 − 0.02
+    assert lines["flash_response"].direction == "low"
+    assert lines["flash_response"].threshold == pytest.approx(0.88)
+    assert lines["jitter_ms"].threshold == pytest.approx(0.05)  # half the 0.1 ms resolution
     assert lines["upload_deficit_s"] == PHYSICAL["upload_deficit_s"]  # physics, never fitted
     assert lines["min_interval_ratio"].threshold == pytest.approx(4.0 / 80.0)  # the timer clamp
     assert "grid_foreign" not in lines  # never measured: no line
