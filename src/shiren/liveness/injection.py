@@ -271,7 +271,8 @@ def assess_injection(
     * ``camera_label``: the page's ``MediaStreamTrack.label`` if it sends one (weak signal only);
     * ``thresholds``: the lines (defaults measured by ``shiren eval injection``).
 
-    Pure: no model, no I/O; ≈ 20–40 ms for a 140-frame 640×360 capture on one core.
+    Pure: no model, no I/O.  Measured on this project's shared 2-core machine, a 108-frame
+    640×360 capture: p50 156 ms (grid 76, repeats 46, flash 32, timing < 1).
     """
     features = measure_injection(
         challenge,
