@@ -11,9 +11,10 @@ Three kinds of knowledge, kept apart:
   camera at least an exposure to see it, so a real reflection shows up *after* the colour starts,
   and a phone's camera pipeline delivers it within a few hundred milliseconds.
 * :class:`InjectionThresholds` — per feature, the value at which it counts as suspected and the
-  live spread used to put every feature on one scale.  The defaults were chosen on the train
-  split of ``shiren eval injection`` (see docs/LIVENESS.md, "Injection attacks"); a deployment
-  re-measures them with that command.
+  live spread used to put every feature on one scale.  The defaults are the lines the rule of
+  ``shiren eval injection`` fits on all the live sessions of the run in docs/LIVENESS.md
+  ("Injection attacks", where the same rule, cross-validated by person, is measured); a
+  deployment re-measures them with that command, and should on real phones first.
 
 Virtual-camera names (:data:`VIRTUAL_CAMERA_WORDS`) make a *weak* signal only: a label is
 whatever the driver says, trivially renamed by an attacker and present on honest machines too.
