@@ -37,6 +37,11 @@ RETRYABLE = frozenset(
         ReasonCode.LIVENESS_INSUFFICIENT_MOTION,
         ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE,
         ReasonCode.LIVENESS_CHALLENGE_EXPIRED,
+        # the passive model could not judge the face (issue 17): better light, face the camera
+        ReasonCode.QUALITY_TOO_DARK,
+        ReasonCode.QUALITY_OVEREXPOSED,
+        ReasonCode.QUALITY_POSE_YAW,
+        ReasonCode.QUALITY_POSE_PITCH,
     }
 )
 ATTACK = frozenset(

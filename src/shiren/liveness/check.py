@@ -33,7 +33,7 @@ from shiren.liveness.challenge import Challenge
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.liveness.flash import check_colour
 from shiren.liveness.frames import FrameSequence
-from shiren.liveness.keyframes import keyframes, passive_frames
+from shiren.liveness.keyframes import judgeable, keyframes, passive_frames
 from shiren.liveness.memo import CaptureMemo, face_of, mesh_box
 from shiren.liveness.parallax import ParallaxOutcome, check_parallax
 from shiren.liveness.replay_guard import MemoryReplayGuard, ReplayGuard, dhash, fingerprint
@@ -407,11 +407,30 @@ class LivenessChecker:
         picks = passive_frames(
             signals, keys, still_until, self.config.passive.keyframes, lead_in_until
         )
+        judged, unjudged = [], []
         for i in picks:
             mesh = signals.meshes[i]
             assert mesh is not None
             image = frames.frames[i].image
-            scores.append(self.pad.live_score(image, self._pad_box(memo, i, image, mesh)))
+            box = self._pad_box(memo, i, image, mesh)
+            why = judgeable(image, box, float(signals.yaw[i]), float(signals.pitch[i]))
+            if why is not None:  # judged only frontal, well-exposed (issue 17)
+                unjudged.append(why)
+                continue
+            judged.append(i)
+            scores.append(self.pad.live_score(image, box))
+        if picks and not judged:  # ask for better light / a frontal face instead of failing
+            return SignalResult(
+                "passive",
+                required,
+                False,
+                0.0,
+                None,
+                threshold,
+                (max(set(unjudged), key=unjudged.count),),
+                {"keyframes": picks, "scores": [], "model": self.pad.info.name},
+            )
+        picks = judged
         value = float(np.mean(scores)) if scores else 0.0
         passed = bool(scores) and value >= threshold
         return SignalResult(

@@ -10,15 +10,51 @@ tints the face when it can.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import numpy.typing as npt
 
+from shiren.core.geometry import BBox
 from shiren.liveness.challenge import Challenge
 from shiren.liveness.signals import Baseline, FaceSignals
+from shiren.reasons import ReasonCode
 
 KEYFRAME_MAX_YAW_DEG = 15.0
 KEYFRAME_MAX_PITCH_DEG = 15.0
 PASSIVE_MAX_ANGLE_DEG = 15.0
 MIN_PASSIVE_GAP_MS = 300.0
+PASSIVE_FRONTAL_DEG = 40.0
+"""The passive model judges a face only when it is this close to frontal in absolute terms
+(yaw and pitch).  Not tighter: at 25° the mesh read the printed poster of the browser tests
+(Silent-Face ``image_F1``, held at an angle) as turned, and the poster was asked to face the
+camera instead of being caught as a spoof — a way round the passive check.  The passive frames
+are already the near-frontal ones of the still phase (:func:`passive_frames`)."""
+PASSIVE_LUMA = (35.0, 225.0)
+"""The face's median luma must lie here to be judged (the quality gate's own ``min_face_luma``
+and ``max_face_luma``, shiren/data/quality.toml): a face too dark or washed out is asked for
+better light instead of being judged (issue 17: most held-out false rejects were dim faces)."""
+
+
+def judgeable(
+    image: npt.NDArray[np.uint8], box: BBox, yaw: float, pitch: float
+) -> ReasonCode | None:
+    """``None`` when the passive model may judge this face, else the reason it may not (too
+    dark, overexposed, not frontal): what the borrower is asked to fix."""
+    if not (abs(yaw) <= PASSIVE_FRONTAL_DEG and abs(pitch) <= PASSIVE_FRONTAL_DEG):
+        return (
+            ReasonCode.QUALITY_POSE_YAW if abs(yaw) > abs(pitch) else ReasonCode.QUALITY_POSE_PITCH
+        )
+    height, width = image.shape[:2]
+    inner = box.scaled(0.6).clipped(width, height)
+    part = image[int(inner.y0) : int(inner.y1), int(inner.x0) : int(inner.x1)]
+    if part.size == 0:
+        return None
+    luma = float(np.median(cv2.cvtColor(np.ascontiguousarray(part), cv2.COLOR_RGB2GRAY)))
+    if luma < PASSIVE_LUMA[0]:
+        return ReasonCode.QUALITY_TOO_DARK
+    if luma > PASSIVE_LUMA[1]:
+        return ReasonCode.QUALITY_OVEREXPOSED
+    return None
 
 
 def keyframes(challenge: Challenge, signals: FaceSignals, base: Baseline, count: int) -> list[int]:
@@ -105,7 +141,10 @@ __all__ = [
     "KEYFRAME_MAX_PITCH_DEG",
     "KEYFRAME_MAX_YAW_DEG",
     "MIN_PASSIVE_GAP_MS",
+    "PASSIVE_FRONTAL_DEG",
+    "PASSIVE_LUMA",
     "PASSIVE_MAX_ANGLE_DEG",
+    "judgeable",
     "keyframes",
     "motion",
     "passive_frames",
