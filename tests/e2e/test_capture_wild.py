@@ -73,7 +73,7 @@ def test_result_buttons_follow_the_answer(
     decision: str,
     lang: str,
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     token = session.capture_token
 
@@ -112,7 +112,7 @@ def test_the_start_button_is_on_screen_without_scrolling(
     reference: bytes,
     size: tuple[int, int],
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=live_video) as page:
         page.set_viewport_size({"width": size[0], "height": size[1]})
@@ -134,7 +134,7 @@ def test_no_action_step_is_shown_during_the_colour_flash(
     live_video: Path,
     reference: bytes,
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=live_video) as page:
         page.goto(server.url + session.capture_path())
@@ -181,7 +181,7 @@ def _open_page(page: Any, server: LiveServer, session: DemoSession, lang: str = 
 def test_wechat_on_android_is_asked_to_open_the_system_browser_and_may_go_on(
     live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(user_agent=WECHAT_ANDROID) as page:
         _open_page(page, server, session)
@@ -211,7 +211,7 @@ def test_old_ios_gets_no_way_on_but_another_browser_or_the_other_routes(
     kind: str,
     title: str,
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(user_agent=agent, locale="en") as page:
         _open_page(page, server, session, lang="en")
@@ -227,7 +227,7 @@ def test_old_ios_gets_no_way_on_but_another_browser_or_the_other_routes(
 def test_a_browser_without_camera_access_is_told_so(
     live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser() as page:
         page.add_init_script("Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
@@ -240,7 +240,7 @@ def test_a_browser_without_camera_access_is_told_so(
 def test_a_desktop_gets_a_qr_code_for_the_phone_and_may_use_its_own_camera(
     live_server: Callable[[str], LiveServer], browser: Browser, reference: bytes
 ) -> None:
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(
         user_agent=DESKTOP_CHROME, viewport={"width": 1280, "height": 800}, has_touch=False
@@ -275,7 +275,7 @@ def test_a_poor_camera_is_named_with_its_figures_before_the_challenge(
         cmd = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(real_mov), "-an"]
         cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=320:-2", "-r", "10", str(small)]
         subprocess.run(cmd, check=True, timeout=120)
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=small, locale="en") as page:
         _open_page(page, server, session, lang="en")
@@ -312,7 +312,7 @@ def test_every_page_state_is_captured_for_review(
 ) -> None:
     """Writes ``out/screenshots/states/<lang>/NN-<state>.png`` (a reviewer opens the folder);
     asserts only that each state was reached."""
-    server = live_server("normal")
+    server = live_server("normal:wild")
     suffix = "?lang=en" if lang == "en" else ""
     with browser(camera=live_video, locale=lang, viewport=PHONE) as page:
         session = _session(server, reference)
@@ -393,7 +393,7 @@ def test_the_light_check_holds_the_challenge_back_in_the_dark(
         cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=640:-2,eq=brightness=-0.35:contrast=0.5"]
         cmd += ["-r", "15", str(dark)]
         subprocess.run(cmd, check=True, timeout=120)
-    server = live_server("normal")
+    server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=dark) as page:
         page.goto(server.url + session.capture_path())

@@ -59,7 +59,7 @@ def test_the_card_step_reads_the_card_and_moves_on_to_the_selfie(
     browser: Browser, live_server: Callable[[str], LiveServer], card_camera: tuple[Path, str]
 ) -> None:
     camera, id_number = card_camera
-    server = live_server("normal")
+    server = live_server("normal:card")
     opened, auth = _open(server, id_number=id_number)
     with browser(camera=camera) as page:
         page.goto(server.url + f"/capture/{opened['capture_token']}")
@@ -94,7 +94,7 @@ def test_a_photo_that_is_not_a_card_is_asked_again_with_tips(
     real_mov: Path,
 ) -> None:
     camera = make_y4m(real_mov, camera_files / "real.y4m")  # a face, not a card
-    server = live_server("normal")
+    server = live_server("normal:card")
     opened, auth = _open(server, external_ref="phone-face")
     with browser(camera=camera, locale="en") as page:
         page.goto(server.url + f"/capture/{opened['capture_token']}?lang=en")
@@ -117,7 +117,7 @@ def test_the_example_script_enrols_both_ways(live_server: Callable[[str], LiveSe
     """``examples/enrol_with_id_card.py`` against the live server (generated card photos)."""
     import sys
 
-    server = live_server("normal")
+    server = live_server("normal:card")
     _, key = server.service.create_tenant("example-lender")
     script = Path(__file__).resolve().parents[2] / "examples" / "enrol_with_id_card.py"
     run = subprocess.run(
