@@ -36,7 +36,7 @@ import numpy as np
 from shiren.core.pose import head_pose
 from shiren.eval.intervals import clopper_pearson
 from shiren.liveness.config import load_config
-from shiren.liveness.keyframes import judgeable
+from shiren.liveness.keyframes import face_luma, judgeable
 from shiren.models.registry import build_model, build_passive_model
 from shiren.service.bootstrap import build_verifier
 
@@ -104,9 +104,7 @@ def measure(
             tally[(source, "no face")]["frames"] += 1
             continue
         pose = head_pose(mesh, (rgb.shape[1], rgb.shape[0]))
-        inner = box.scaled(0.6).clipped(rgb.shape[1], rgb.shape[0])
-        part = rgb[int(inner.y0) : int(inner.y1), int(inner.x0) : int(inner.x1)]
-        luma = float(np.median(cv2.cvtColor(part, cv2.COLOR_RGB2GRAY))) if part.size else 0.0
+        luma = face_luma(rgb, box) or 0.0
         rejected = pad.live_score(rgb, box) < threshold
         why = judgeable(rgb, box, pose.yaw_deg, pose.pitch_deg)
         light = bucket(luma)

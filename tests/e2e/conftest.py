@@ -64,15 +64,28 @@ def ensure_browser_tools() -> None:
     pytest.skip("chromium or ffmpeg is not installed (scripts/browser-deps.sh)")
 
 
-def make_y4m(source: Path, out: Path, *, still_seconds: float | None = None) -> Path:
-    """A camera file for Chromium: 640 px wide, 15 fps, yuv420p.  ``still_seconds``: loop a
-    still image for that long (Chromium loops the file, so a second is enough)."""
+def make_y4m(
+    source: Path,
+    out: Path,
+    *,
+    still_seconds: float | None = None,
+    width: int = 640,
+    fps: int = 15,
+    seconds: float | None = None,
+    filters: str = "",
+) -> Path:
+    """A camera file for Chromium: ``width`` px wide, ``fps``, yuv420p.  ``still_seconds``: loop
+    a still image for that long (Chromium loops the file, so a second is enough); ``seconds``:
+    only the start of a video; ``filters``: more ffmpeg filters after the scaling."""
     if out.exists():
         return out
     cmd = ["ffmpeg", "-y", "-loglevel", "error"]
     if still_seconds is not None:
         cmd += ["-loop", "1", "-t", str(still_seconds)]
-    cmd += ["-i", str(source), "-an", "-pix_fmt", "yuv420p", "-vf", "scale=640:-2", "-r", "15"]
+    elif seconds is not None:
+        cmd += ["-t", str(seconds)]
+    vf = f"scale={width}:-2" + (f",{filters}" if filters else "")
+    cmd += ["-i", str(source), "-an", "-pix_fmt", "yuv420p", "-vf", vf, "-r", str(fps)]
     subprocess.run([*cmd, str(out)], check=True, timeout=120)
     return out
 

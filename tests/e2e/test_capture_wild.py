@@ -77,20 +77,9 @@ def test_result_buttons_follow_the_answer(
     session = _session(server, reference)
     token = session.capture_token
 
-    def info(route: Any) -> None:
-        response = route.fetch()
-        doc = response.json()
-        doc.update(status="used", nonce=None, challenge=None, result_ready=True)
-        route.fulfill(response=response, body=json.dumps(doc))
-
     with browser(locale=lang) as page:
-        page.route(f"**/v1/capture/{token}?*", info)
-        page.route(
-            f"**/v1/capture/{token}/result*",
-            lambda route: route.fulfill(
-                status=200, content_type="application/json", body=json.dumps(_answer(decision))
-            ),
-        )
+        page.route(f"**/v1/capture/{token}?*", _as_used)
+        page.route(f"**/v1/capture/{token}/result*", _answering(decision))
         page.goto(server.url + session.capture_path() + ("?lang=en" if lang == "en" else ""))
         page.locator("#screen-result").wait_for(state="visible")
         retry_visible = page.locator("#result-retry").is_visible()
@@ -268,13 +257,7 @@ def test_a_poor_camera_is_named_with_its_figures_before_the_challenge(
     real_mov: Path,
     reference: bytes,
 ) -> None:
-    small = camera_files / "small.y4m"
-    if not small.exists():
-        import subprocess
-
-        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(real_mov), "-an"]
-        cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=320:-2", "-r", "10", str(small)]
-        subprocess.run(cmd, check=True, timeout=120)
+    small = make_y4m(real_mov, camera_files / "small.y4m", width=320, fps=10, seconds=3)
     server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=small, locale="en") as page:
@@ -385,14 +368,12 @@ def test_the_light_check_holds_the_challenge_back_in_the_dark(
 ) -> None:
     """A camera in a dark room: the server's gate names the light, the prompt says so with the
     light check's prefix, and "start anyway" waits 15 s instead of 6 s."""
-    dark = camera_files / "dark.y4m"
-    if not dark.exists():
-        import subprocess
-
-        cmd = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(real_mov), "-an"]
-        cmd += ["-pix_fmt", "yuv420p", "-vf", "scale=640:-2,eq=brightness=-0.35:contrast=0.5"]
-        cmd += ["-r", "15", str(dark)]
-        subprocess.run(cmd, check=True, timeout=120)
+    dark = make_y4m(
+        real_mov,
+        camera_files / "dark.y4m",
+        seconds=3,
+        filters="eq=brightness=-0.35:contrast=0.5",
+    )
     server = live_server("normal:wild")
     session = _session(server, reference)
     with browser(camera=dark) as page:

@@ -34,10 +34,7 @@ def card_camera(camera_files: Path, real_mov: Path) -> tuple[Path, str]:
     person = id_cards.holder(31, date.today())
     photo = camera_files / "card-front.jpg"
     photo.write_bytes(id_cards.front_photo(id_cards.painter(), face, person))
-    out = camera_files / "card.y4m"
-    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-loop", "1", "-t", "1", "-i", str(photo)]
-    cmd += ["-an", "-pix_fmt", "yuv420p", "-vf", "scale=1280:-2", "-r", "15", str(out)]
-    subprocess.run(cmd, check=True, timeout=120)
+    out = make_y4m(photo, camera_files / "card.y4m", still_seconds=1, width=1280)
     return out, person.id_number
 
 

@@ -35,6 +35,16 @@ and ``max_face_luma``, shiren/data/quality.toml): a face too dark or washed out 
 better light instead of being judged (issue 17: most held-out false rejects were dim faces)."""
 
 
+def face_luma(image: npt.NDArray[np.uint8], box: BBox) -> float | None:
+    """Median luma of the inner 60 % of the face box (``None``: the box is outside the image)."""
+    height, width = image.shape[:2]
+    inner = box.scaled(0.6).clipped(width, height)
+    part = image[int(inner.y0) : int(inner.y1), int(inner.x0) : int(inner.x1)]
+    if part.size == 0:
+        return None
+    return float(np.median(cv2.cvtColor(np.ascontiguousarray(part), cv2.COLOR_RGB2GRAY)))
+
+
 def judgeable(
     image: npt.NDArray[np.uint8], box: BBox, yaw: float, pitch: float
 ) -> ReasonCode | None:
@@ -44,12 +54,9 @@ def judgeable(
         return (
             ReasonCode.QUALITY_POSE_YAW if abs(yaw) > abs(pitch) else ReasonCode.QUALITY_POSE_PITCH
         )
-    height, width = image.shape[:2]
-    inner = box.scaled(0.6).clipped(width, height)
-    part = image[int(inner.y0) : int(inner.y1), int(inner.x0) : int(inner.x1)]
-    if part.size == 0:
+    luma = face_luma(image, box)
+    if luma is None:
         return None
-    luma = float(np.median(cv2.cvtColor(np.ascontiguousarray(part), cv2.COLOR_RGB2GRAY)))
     if luma < PASSIVE_LUMA[0]:
         return ReasonCode.QUALITY_TOO_DARK
     if luma > PASSIVE_LUMA[1]:
@@ -144,6 +151,7 @@ __all__ = [
     "PASSIVE_FRONTAL_DEG",
     "PASSIVE_LUMA",
     "PASSIVE_MAX_ANGLE_DEG",
+    "face_luma",
     "judgeable",
     "keyframes",
     "motion",

@@ -32,7 +32,7 @@ from shiren.messages import message
 from shiren.reasons import ReasonCode
 from shiren.service import capture_texts as texts
 from shiren.service.app import SessionView, ShirenService
-from shiren.service.capture_card import CardStep
+from shiren.service.capture_card import CardStep, active_tenant, opened
 from shiren.service.capture_demo import DemoSession, open_session, start_demo_session
 from shiren.service.capture_retry import next_attempt
 from shiren.service.capture_token import CaptureClaim, derive_key, verify
@@ -104,19 +104,8 @@ class CaptureService:
 
     def _open(self, token: str) -> _Opened:
         claim = self.claim(token)
-        with self.service.store() as uow:
-            tenant = uow.tenants.get(claim.tenant_id)
-        if tenant is None or tenant.status.value != "active":
-            raise StateError("capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID)
-        try:
-            view = self.service.get_session(tenant, claim.session_id)
-        except StateError as exc:
-            if exc.code is ErrorCode.RECORD_NOT_FOUND:
-                raise StateError(
-                    "capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID
-                ) from None
-            raise
-        return _Opened(tenant, view)
+        tenant = active_tenant(self.service, claim)
+        return _Opened(tenant, opened(lambda: self.service.get_session(tenant, claim.session_id)))
 
     def _receipt(self, session_id: str) -> str:
         msg = f"consent|{session_id}|{texts.CONSENT_VERSION}".encode()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from shiren.core.image import decode_image
 from shiren.domain.card_capture import CardCaptureStatus
@@ -36,8 +36,32 @@ from shiren.service.card_capture import CardCaptureView
 from shiren.service.views import SessionView
 from shiren.storage.ports import UnitOfWork
 
+T = TypeVar("T")
 MAX_CARD_PHOTO_BYTES = 6 * 1024 * 1024
 """A phone photo of one side of the card, as the page sends it (JPEG, at most 2,048 px)."""
+
+
+def invalid_link() -> StateError:
+    return StateError("capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID)
+
+
+def active_tenant(service: ShirenService, claim: CaptureClaim) -> Tenant:
+    """The claim's tenant while active; ``capture.token_invalid`` otherwise."""
+    with service.store() as uow:
+        tenant = uow.tenants.get(claim.tenant_id)
+    if tenant is None or tenant.status.value != "active":
+        raise invalid_link()
+    return tenant
+
+
+def opened(read: Callable[[], T]) -> T:
+    """What a link opens; a missing record reads as an invalid link (ids leak nothing)."""
+    try:
+        return read()
+    except StateError as exc:
+        if exc.code is ErrorCode.RECORD_NOT_FOUND:
+            raise invalid_link() from None
+        raise
 
 
 class CardStep:
@@ -66,20 +90,9 @@ class CardStep:
     def _open(self, token: str) -> tuple[Tenant, CardCaptureView]:
         claim = self._claim(token)
         if claim.kind != "card":
-            raise StateError("capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID)
-        with self.service.store() as uow:
-            tenant = uow.tenants.get(claim.tenant_id)
-        if tenant is None or tenant.status.value != "active":
-            raise StateError("capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID)
-        try:
-            view = self.service.card_captures.get(tenant, claim.session_id)
-        except StateError as exc:
-            if exc.code is ErrorCode.RECORD_NOT_FOUND:
-                raise StateError(
-                    "capture link is not valid", code=ErrorCode.CAPTURE_TOKEN_INVALID
-                ) from None
-            raise
-        return tenant, view
+            raise invalid_link()
+        tenant = active_tenant(self.service, claim)
+        return tenant, opened(lambda: self.service.card_captures.get(tenant, claim.session_id))
 
     def receipt(self, capture_id: str) -> str:
         msg = f"consent|card|{capture_id}|{texts.CARD_CONSENT_VERSION}".encode()
@@ -246,4 +259,4 @@ def _with_tips(exc: InputError, lang: str) -> InputError:
     return InputError(exc.message, code=exc.code, detail={**exc.detail, "tips": tips})
 
 
-__all__ = ["MAX_CARD_PHOTO_BYTES", "CardStep"]
+__all__ = ["MAX_CARD_PHOTO_BYTES", "CardStep", "active_tenant", "invalid_link", "opened"]

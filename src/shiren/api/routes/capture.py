@@ -227,13 +227,25 @@ async def consent(
     return ConsentReceipt.model_validate(answer)
 
 
-QUALITY_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": f"One small JPEG frame (at most {MAX_QUALITY_BYTES} bytes)",
-        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+def _frame_body(what: str) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route whose body is one small raw JPEG frame."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"One small JPEG frame{what} (at most {MAX_QUALITY_BYTES} bytes)",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
     }
-}
+
+
+async def _guidance_frame(request: Request) -> bytes:
+    image = await request.body()
+    if len(image) > MAX_QUALITY_BYTES:
+        raise InputError("guidance frame too large", code=ErrorCode.IMAGE_TOO_LARGE)
+    return image
+
+
+QUALITY_BODY = _frame_body("")
 
 
 @router.post(
@@ -247,9 +259,7 @@ async def quality(
     request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
 ) -> QualityOut:
     """One small JPEG frame (raw ``image/jpeg`` body) → the server's quality reasons."""
-    image = await request.body()
-    if len(image) > MAX_QUALITY_BYTES:
-        raise InputError("guidance frame too large", code=ErrorCode.IMAGE_TOO_LARGE)
+    image = await _guidance_frame(request)
     verdict = await run_in_threadpool(
         lambda: capture.quality(token, receipt=receipt, image=image, lang=lang)
     )
@@ -316,13 +326,7 @@ class CardStepOut(Out):
     review: bool = Field(description="Whether the enrolment will be looked at by staff")
 
 
-CARD_GUIDE_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": f"One small JPEG frame of the card (at most {MAX_QUALITY_BYTES} bytes)",
-        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
+CARD_GUIDE_BODY = _frame_body(" of the card")
 _PHOTO = {"type": "string", "format": "binary"}
 CARD_BODY = {
     "requestBody": {
@@ -353,9 +357,7 @@ async def card_guide(
     request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
 ) -> QualityOut:
     """Card step: framing guidance on one small frame (cut off, too far, blurred, glare)."""
-    image = await request.body()
-    if len(image) > MAX_QUALITY_BYTES:
-        raise InputError("guidance frame too large", code=ErrorCode.IMAGE_TOO_LARGE)
+    image = await _guidance_frame(request)
     verdict = await run_in_threadpool(
         lambda: capture.cards.guide(token, receipt=receipt, image=image, lang=lang)
     )
