@@ -240,3 +240,37 @@ def test_bad_links_and_floods_get_stable_codes(
         headers=auth,
     )
     assert bad.status_code == 400
+
+
+def test_hostile_card_uploads_get_typed_errors(
+    world: tuple[TestClient, dict[str, str], ShirenService],
+) -> None:
+    c, auth, _ = world
+    opened = _open(c, auth, back_required=False)
+    token = opened["capture_token"]
+    receipt = {"X-Shiren-Consent": _consent(c, token)}
+    url = f"/v1/capture/{token}/id-card"
+    cases = [
+        c.post(url, content=b"not a form", headers=receipt),  # not multipart
+        c.post(url, files=[("back", ("b.jpg", b"x", "image/jpeg"))], headers=receipt),  # no front
+        c.post(
+            url,
+            files=[
+                ("front", ("a.jpg", b"x", "image/jpeg")),
+                ("front", ("b.jpg", b"y", "image/jpeg")),
+            ],
+            headers=receipt,
+        ),  # two fronts
+        c.post(
+            url,
+            files=[("front", ("a.jpg", b"\xff\xd8" + b"\0" * 7_000_000, "image/jpeg"))],
+            headers=receipt,
+        ),  # over the part limit
+        c.post(url, files=[("front", ("a.jpg", b"\xff\xd8broken", "image/jpeg"))], headers=receipt),
+        c.post(f"{url}/guide", content=b"\x89PNG broken", headers=receipt),
+        c.get(f"/capture/{token}x/qr.svg"),
+    ]
+    for resp in cases:
+        assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:200])
+        assert resp.headers["content-type"].startswith("application/problem+json"), resp.text
+        assert resp.json()["code"]
