@@ -39,8 +39,9 @@ GUIDE_MIN_AREA_FRACTION: Final = 0.25
 too small for its 5 mm print to survive a phone photo."""
 GUIDE_BLUR_MIN_VAR: Final = 60.0
 """Laplacian variance over the card's inner area at the frame's scale: rendered cards
-photographed and shrunk to 640 px measured 936-3,309 sharp, 24-53 under a Gaussian blur of
-σ = 1.5 px and 9-17 under σ = 2 px (12 cards, distortion levels none and moderate)."""
+photographed and shrunk to 640 px measured about 900-3,300 sharp, 19-53 under a Gaussian blur
+of σ = 1.5 px and 7-17 under σ = 2 px (two runs of 8-12 cards, distortion levels none and
+moderate; ``scripts/measure_card_guide.py``)."""
 
 
 GUIDE_EMPTY_VAR: Final = 8.0
