@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     FRAMES_INCONSISTENT = "input.frames_inconsistent"
     FRAMES_BAD_TIMESTAMPS = "input.frames_bad_timestamps"
     VIDEO_UNREADABLE = "input.video_unreadable"
+    RECORDING_TOO_LONG = "input.recording_too_long"
     CHALLENGE_INVALID = "input.challenge_invalid"
     MODEL_UNAVAILABLE = "model.unavailable"
     MODEL_CHECKSUM_MISMATCH = "model.checksum_mismatch"

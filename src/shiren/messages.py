@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from shiren.capture_messages import CAPTURE_MESSAGES
 from shiren.errors import ErrorCode, InputError
-from shiren.idcard_messages import IDCARD_MESSAGES
 from shiren.reasons import ReasonCode
 
 SUPPORTED_LANGS: Final = ("zh-CN", "en")
@@ -280,8 +280,8 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Too close. Move a little further from the camera.",
     ),
     ReasonCode.LIVENESS_FLASH_UNSEEN: (
-        "屏幕闪光没能在脸上看出来（可能光线太强），已转人工审核",
-        "The screen's flash could not be seen on your face (too much light?): sent for review.",
+        "屏幕闪光没能在脸上看出来（可能光线太强），请避开强光直射",
+        "The screen's flash could not be seen on your face (too much light?). Avoid direct sun.",
     ),
     ReasonCode.QUALITY_TOO_DARK: (
         "光线太暗，请到光线明亮均匀的地方",
@@ -530,7 +530,7 @@ _MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "操作过于频繁，请稍后再试或选择其他验证方式",
         "Too many attempts. Please try again later or choose another way to verify.",
     ),
-    **IDCARD_MESSAGES,  # ID-card reading (issue 16)
+    **CAPTURE_MESSAGES,  # ID-card reading (issue 16), capture in the wild (issue 17)
 }
 
 

@@ -98,8 +98,13 @@ class ReasonCode(StrEnum):
     # ID-card reading (shiren.idcard; issue 16).  Checks: each names the failure it looks for.
     LIVENESS_FLASH_UNSEEN = "liveness.flash_unseen"
     """Every required signal passed but the colour flash, whose reflection was too weak to
-    measure (direct sun, a dim screen): the level requires it, so the check goes to review
-    (issue 17) — never a pass, and not a failure the borrower could fix by trying again."""
+    measure (direct sun, a dim screen).  Never a pass: the level's ``without_flash`` rule says
+    what follows (issue 17's light ladder) — ``motion``: try again with a motion-only challenge;
+    ``review``: a person decides; ``fallback``: the non-face routes."""
+    LIVENESS_FLASH_REQUIRED = "liveness.flash_required"
+    """A capture without the colour flash (the ``motion`` or ``recorded`` challenge variants)
+    whose every other signal passed, at a level whose ``without_flash`` rule is ``review`` or
+    ``fallback``: the level does not pass a capture the flash did not carry (issue 17)."""
     IDCARD_NUMBER_INVALID = "idcard.number_invalid"
     IDCARD_BIRTH_DATE_MISMATCH = "idcard.birth_date_mismatch"
     IDCARD_SEX_MISMATCH = "idcard.sex_mismatch"

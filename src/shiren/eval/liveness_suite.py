@@ -62,7 +62,7 @@ from shiren.eval.suite_photo_attacks import (
     plane_homography,
 )
 from shiren.eval.suite_timeline import LiveTimeline, Placement, draw_answerable, live_timeline
-from shiren.liveness.challenge import Challenge, draw_challenge
+from shiren.liveness.challenge import Challenge, Variant, draw_challenge
 from shiren.liveness.config import Level, LivenessConfig
 from shiren.liveness.frames import FrameSequence
 
@@ -110,9 +110,10 @@ def _live_parts(
     seed: int,
     params: SuiteParams,
     now: float | None,
+    variant: Variant = Variant.LIVE,
 ) -> tuple[Challenge, LiveTimeline, random.Random]:
     available = source.annotation.available(params.min_confidence)
-    challenge, used = draw_answerable(config, level, seed, available, now=now)
+    challenge, used = draw_answerable(config, level, seed, available, now=now, variant=variant)
     rng = random.Random(f"live:{used}")
     return challenge, live_timeline(source, challenge, rng, params), rng
 
@@ -132,9 +133,11 @@ def build_live(
     seed: int,
     params: SuiteParams = DEFAULT_PARAMS,
     now: float | None = None,
+    variant: Variant = Variant.LIVE,
 ) -> tuple[Challenge, FrameSequence]:
-    """A bona fide session answering a fresh challenge (see :func:`live_timeline`)."""
-    challenge, timeline, _ = _live_parts(source, config, level, seed, params, now)
+    """A bona fide session answering a fresh challenge (see :func:`live_timeline`); ``variant``
+    draws a challenge without the colour flash (``motion``, ``recorded``)."""
+    challenge, timeline, _ = _live_parts(source, config, level, seed, params, now, variant)
     images, times, _ = render_live(
         source,
         timeline,

@@ -18,7 +18,7 @@ import numpy as np
 
 from shiren.eval.suite_annotation import CONFIDENCE_RANK, Annotation, Event, Stretch, suite_error
 from shiren.eval.suite_material import SourceVideo, SuiteParams
-from shiren.liveness.challenge import Action, Challenge, draw_challenge
+from shiren.liveness.challenge import Action, Challenge, Variant, draw_challenge
 from shiren.liveness.config import Level, LivenessConfig
 
 MAX_REDRAWS = 10_000
@@ -54,6 +54,7 @@ def draw_answerable(
     available: frozenset[Action],
     *,
     now: float | None = None,
+    variant: Variant = Variant.LIVE,
 ) -> tuple[Challenge, int]:
     """The first challenge drawn with ``seed, seed + 1, …`` whose actions are all available.
 
@@ -61,7 +62,7 @@ def draw_answerable(
     challenges it can answer; the report says so.  Returns the challenge and the seed used.
     """
     for k in range(MAX_REDRAWS):
-        challenge = draw_challenge(config, level, seed=seed + k, now=now)
+        challenge = draw_challenge(config, level, seed=seed + k, now=now, variant=variant)
         if all(step.action in available for step in challenge.actions):
             return challenge, seed + k
     raise suite_error(

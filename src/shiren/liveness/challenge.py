@@ -48,6 +48,26 @@ class Action(StrEnum):
 
 TURNS = (Action.TURN_LEFT, Action.TURN_RIGHT)
 
+
+class Variant(StrEnum):
+    """How the challenge is answered (issue 17's light ladder and record-and-upload fallback).
+
+    * ``live``: the page films it live: the colour flash, then the actions in their windows;
+    * ``motion``: filmed live without the colour flash (an earlier attempt's flash could not be
+      seen: direct sun, a dim screen) — one action more, a head turn always;
+    * ``recorded``: the borrower films the actions, in order, with the phone's own camera app and
+      uploads the file (live streaming is impossible in their browser); no flash, no windows —
+      the server finds each action in the recording, in the asked order.
+
+    Which variants a level accepts, and whether a capture without the flash can pass at all, is
+    the level's ``without_flash`` rule (liveness.toml), never the client's choice: the variant is
+    signed with the rest of the challenge."""
+
+    LIVE = "live"
+    MOTION = "motion"
+    RECORDED = "recorded"
+
+
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (255, 0, 0),
     "green": (0, 255, 0),
@@ -87,6 +107,7 @@ class Challenge:
     colours: tuple[ColourStep, ...]
     version: int = CHALLENGE_VERSION
     signature: str | None = None
+    variant: Variant = Variant.LIVE
 
     @property
     def duration_ms(self) -> int:
@@ -99,8 +120,11 @@ class Challenge:
         return self.actions[0].start_ms if self.actions else self.duration_ms
 
     def payload(self) -> dict[str, Any]:
-        """Everything but the signature, as JSON-ready data (what is signed)."""
+        """Everything but the signature, as JSON-ready data (what is signed).  ``variant`` is
+        written only when it is not ``live``, so challenges signed before it existed verify."""
+        extra = {} if self.variant is Variant.LIVE else {"variant": self.variant.value}
         return {
+            **extra,
             "version": self.version,
             "nonce": self.nonce,
             "level": self.level.value,
@@ -160,21 +184,27 @@ def draw_challenge(
     seed: int | None = None,
     now: float | None = None,
     key: bytes | None = None,
+    variant: Variant | str = Variant.LIVE,
 ) -> Challenge:
     """A new random challenge for ``level``.
 
     ``seed`` makes the draw (nonce included) reproducible, for tests and documentation only: a
     production server never passes it, so the draw comes from the operating system's CSPRNG.
+    ``variant`` ``motion`` / ``recorded`` draws the level's ``motion_actions`` with a head turn
+    always and no colour flash (see :class:`Variant`).
     """
     lv = Level(level)
+    kind = Variant(variant)
     policy = config.level(lv)
     timing = config.challenge
     rng: random.Random = random.Random(seed) if seed is not None else random.SystemRandom()
     nonce = f"{rng.getrandbits(128):032x}" if seed is not None else secrets.token_hex(16)
 
-    count = rng.randint(policy.actions[0], policy.actions[1])
+    flash = kind is Variant.LIVE
+    lo, hi = policy.actions if flash else policy.motion_actions
+    count = rng.randint(lo, hi)
     actions = [Action(a) for a in _sequence(rng, [a.value for a in Action], count)]
-    if policy.turn_required and not any(a in TURNS for a in actions):
+    if (policy.turn_required or not flash) and not any(a in TURNS for a in actions):
         slot = rng.randrange(count)
         options = [
             t
@@ -186,7 +216,7 @@ def draw_challenge(
 
     colours: list[ColourStep] = []
     t = timing.lead_in_ms
-    for name in _sequence(rng, list(timing.palette), policy.colours):
+    for name in _sequence(rng, list(timing.palette), policy.colours if flash else 0):
         colours.append(ColourStep(name, PALETTE[name], t, t + timing.colour_step_ms))
         t += timing.colour_step_ms
     steps: list[ActionStep] = []
@@ -204,6 +234,7 @@ def draw_challenge(
         lead_in_ms=timing.lead_in_ms,
         actions=tuple(steps),
         colours=tuple(colours),
+        variant=kind,
     )
     return challenge.signed(key) if key is not None else challenge
 
@@ -233,6 +264,7 @@ def parse_challenge(raw: Any) -> Challenge:
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128 or not nonce.isalnum():
             raise _bad("nonce must be 16–128 letters or digits")
         level = Level(raw.get("level", "normal"))
+        variant = Variant(raw.get("variant", "live"))
         issued = float(raw["issued_at"])
         expires = float(raw["expires_at"])
         if not (math.isfinite(issued) and math.isfinite(expires) and expires >= issued):
@@ -283,6 +315,7 @@ def parse_challenge(raw: Any) -> Challenge:
         colours=tuple(colours),
         version=version,
         signature=signature,
+        variant=variant,
     )
 
 
@@ -301,6 +334,7 @@ __all__ = [
     "ActionStep",
     "Challenge",
     "ColourStep",
+    "Variant",
     "draw_challenge",
     "load_challenge",
     "parse_challenge",

@@ -29,13 +29,14 @@ from shiren.core.geometry import BBox, FloatArray
 from shiren.core.similarity import similarity
 from shiren.errors import ModelError
 from shiren.liveness.actions import check_challenge
-from shiren.liveness.challenge import Challenge
-from shiren.liveness.config import Level, LivenessConfig, load_config
+from shiren.liveness.challenge import Challenge, Variant
+from shiren.liveness.config import Level, LevelPolicy, LivenessConfig, load_config
 from shiren.liveness.flash import check_colour
 from shiren.liveness.frames import FrameSequence
 from shiren.liveness.keyframes import judgeable, keyframes, passive_frames
 from shiren.liveness.memo import CaptureMemo, face_of, mesh_box
 from shiren.liveness.parallax import ParallaxOutcome, check_parallax
+from shiren.liveness.recorded import retime
 from shiren.liveness.replay_guard import MemoryReplayGuard, ReplayGuard, dhash, fingerprint
 from shiren.liveness.result import (
     LivenessResult,
@@ -195,6 +196,7 @@ class LivenessChecker:
             duration_ms=frames.duration_ms,
             timings_ms=timings,
             models=self.models,
+            variant=challenge.variant.value,
         )
 
     # -- the check -------------------------------------------------------------------------
@@ -215,7 +217,7 @@ class LivenessChecker:
         memo = memo if memo is not None else CaptureMemo()
         lv = Level(level) if level is not None else challenge.level
         policy = self.config.level(lv)
-        required = set(policy.required)
+        required = required_signals(policy, challenge.variant)
 
         refused = self._refused(challenge, lv, frames, now, timings)
         if refused is not None:
@@ -231,6 +233,9 @@ class LivenessChecker:
             reason = ReasonCode.LIVENESS_FACE_LOST
             result = self._failed_early(challenge, lv, frames, reason, timings)
             return LivenessResult(**{**_fields(result), "faces_found": faces_found})
+        if challenge.variant is Variant.RECORDED:
+            with _timed(timings, "retime"):
+                challenge = retime(challenge, signals, base, self.config.actions)
 
         results: dict[str, SignalResult] = {}
         with _timed(timings, "actions"):
@@ -276,15 +281,7 @@ class LivenessChecker:
         results["parallax"] = parallax_signal(
             parallax(), self.config.parallax.pass_residual, "parallax" in required
         )
-        required_results = [r for r in results.values() if r.required]
-        passed = all(r.passed for r in required_results)
-        score = min((r.score for r in required_results), default=0.0)
-        score = max(score, 0.5) if passed else min(score, 0.4999)
-        reasons = tuple(
-            dict.fromkeys(code for r in required_results if not r.passed for code in r.reasons)
-        )
-        if not passed and not reasons:
-            reasons = (ReasonCode.LIVENESS_SPOOF_SUSPECTED,)
+        passed, score, reasons = _fuse(results, challenge.variant, policy)
         timings["total"] = sum(timings.values())
         return LivenessResult(
             passed=passed,
@@ -298,6 +295,7 @@ class LivenessChecker:
             duration_ms=frames.duration_ms,
             timings_ms=timings,
             models=self.models,
+            variant=challenge.variant.value,
         )
 
     def _start_parallax(
@@ -447,6 +445,36 @@ class LivenessChecker:
                 "model": self.pad.info.name,
             },
         )
+
+
+def required_signals(policy: LevelPolicy, variant: Variant) -> set[str]:
+    """The signals that must pass: the level's, or for a capture without the colour flash the
+    motion-only rules — every signal of the level but the flash, the 3-D motion always."""
+    required = set(policy.required)
+    if variant is not Variant.LIVE:
+        required = (required - {"colour"}) | {"parallax"}
+    return required
+
+
+def _fuse(
+    results: dict[str, SignalResult], variant: Variant, policy: LevelPolicy
+) -> tuple[bool, float, tuple[ReasonCode, ...]]:
+    """The conjunction of the required signals (see the module docstring): passed, the fused
+    score (≥ 0.5 ⇔ passed) and the failed signals' reasons.  A capture without the flash passes
+    only where the level's ``without_flash`` rule is ``motion``; elsewhere one that would have
+    passed fails with ``liveness.flash_required`` alone (a person decides)."""
+    required_results = [r for r in results.values() if r.required]
+    passed = all(r.passed for r in required_results)
+    score = min((r.score for r in required_results), default=0.0)
+    score = max(score, 0.5) if passed else min(score, 0.4999)
+    reasons = tuple(
+        dict.fromkeys(code for r in required_results if not r.passed for code in r.reasons)
+    )
+    if not passed and not reasons:
+        reasons = (ReasonCode.LIVENESS_SPOOF_SUSPECTED,)
+    if passed and variant is not Variant.LIVE and policy.without_flash != "motion":
+        return False, min(score, 0.4999), (ReasonCode.LIVENESS_FLASH_REQUIRED,)
+    return passed, score, reasons
 
 
 def _fields(result: LivenessResult) -> dict[str, Any]:

@@ -45,6 +45,18 @@ class LevelPolicy:
     turn_required: bool = True
     required: tuple[str, ...] = SIGNALS
     passive_threshold: str = "normal"
+    without_flash: str = "review"
+    """A capture that cannot use the colour flash (the ``motion`` and ``recorded`` challenge
+    variants): ``"motion"`` judges it on the motion-only rules — the level's signals but the
+    colour, the 3-D motion always — and it may pass; ``"review"`` judges it the same way but never
+    passes it (a person decides); ``"fallback"`` sends the borrower to the non-face routes."""
+    motion_actions: tuple[int, int] = (3, 3)
+    """Actions of a challenge without the flash (min, max; a head turn always)."""
+    recording: bool = True
+    """Whether the capture page may offer the record-and-upload fallback at this level."""
+
+
+WITHOUT_FLASH = ("motion", "review", "fallback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +222,17 @@ def parse_config(raw: dict[str, Any], source: str) -> LivenessConfig:
             raise ConfigError(
                 f"levels.{name}.actions must be 1 ≤ min ≤ max ≤ 6", code=ErrorCode.CONFIG_INVALID
             )
+        lo, hi = policy.motion_actions
+        if not 2 <= lo <= hi <= 6:
+            raise ConfigError(
+                f"levels.{name}.motion_actions must be 2 ≤ min ≤ max ≤ 6",
+                code=ErrorCode.CONFIG_INVALID,
+            )
+        if policy.without_flash not in WITHOUT_FLASH:
+            raise ConfigError(
+                f"levels.{name}.without_flash must be one of {', '.join(WITHOUT_FLASH)}",
+                code=ErrorCode.CONFIG_INVALID,
+            )
         bad = set(policy.required) - set(SIGNALS)
         if bad:
             raise ConfigError(
@@ -274,6 +297,7 @@ def load_config(path: Path | None = None) -> LivenessConfig:
 
 __all__ = [
     "SIGNALS",
+    "WITHOUT_FLASH",
     "ActionThresholds",
     "ChallengeTiming",
     "ColourThresholds",

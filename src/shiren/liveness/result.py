@@ -61,10 +61,20 @@ class LivenessResult:
     duration_ms: float
     timings_ms: dict[str, float]
     models: tuple[ModelInfo, ...] = ()
+    variant: str = "live"
+    """How the challenge was answered (:class:`~shiren.liveness.challenge.Variant`)."""
+
+    @property
+    def carried_by(self) -> tuple[str, ...]:
+        """The required signals that passed: what this decision stands on (a capture without
+        the colour flash names no ``colour``)."""
+        return tuple(k for k, v in self.signals.items() if v.required and v.passed)
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "variant": self.variant,
+            "carried_by": list(self.carried_by),
             "score": round(self.score, 4),
             "level": self.level.value,
             "nonce": self.nonce,
