@@ -17,6 +17,10 @@ CAPTURE_MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "视频太长，请按提示在 20 秒内完成动作后重新录制",
         "The video is too long. Record again and finish the actions within 20 seconds.",
     ),
+    ErrorCode.CAPTURE_RECORDING_NOT_ALLOWED: (
+        "此验证不能使用录制视频，请使用其他方式",
+        "This verification cannot use a recorded video. Please use another way.",
+    ),
     ReasonCode.LIVENESS_FLASH_REQUIRED: (
         "本次验证需要屏幕闪光，已转人工审核",
         "This verification needs the screen flash: it has been sent for a manual review.",

@@ -83,6 +83,7 @@ class ErrorCode(StrEnum):
     CAPTURE_RATE_LIMITED = "capture.rate_limited"
     CAPTURE_CONSENT_REQUIRED = "capture.consent_required"
     CAPTURE_RETRY_NOT_ALLOWED = "capture.retry_not_allowed"
+    CAPTURE_RECORDING_NOT_ALLOWED = "capture.recording_not_allowed"
     # Connectors and fallbacks (issue 6): outside providers and the non-face path.
     CONNECTOR_UNAVAILABLE = "connector.unavailable"
     CONNECTOR_TIMEOUT = "connector.timeout"

@@ -31,7 +31,7 @@ from shiren.eval.liveness_suite import (
     load_annotation,
     render_live,
 )
-from shiren.liveness.challenge import Challenge
+from shiren.liveness.challenge import Challenge, Variant
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.service.app import ChallengeDrawer, Engine
@@ -85,8 +85,11 @@ class Recording:
         # of challenges instead of random ones, and cannot flake.
         seeds = itertools.count(0)
 
-        def draw(config: LivenessConfig, level: Level, now: float) -> Challenge:
-            return draw_answerable(config, level, next(seeds) * 997, available, now=now)[0]
+        def draw(
+            config: LivenessConfig, level: Level, now: float, variant: Variant = Variant.LIVE
+        ) -> Challenge:
+            seed = next(seeds) * 997
+            return draw_answerable(config, level, seed, available, now=now, variant=variant)[0]
 
         return draw
 

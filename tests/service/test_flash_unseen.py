@@ -1,12 +1,14 @@
 """The colour flash that cannot be seen (issue 17): when every required liveness signal passed
 but the flash, whose reflection was too weak to measure, and the face matched, the level's rule
-is kept — no pass — and the borrower is not failed either: the check goes to review with
-``liveness.flash_unseen``.  A reflection of the wrong colours is still an attack.
+is kept — no pass — and the borrower is not failed either: the level's ``without_flash`` rule
+says what follows — ``motion`` (the shipped ``normal``): try again with a motion-only challenge;
+``review`` (``high``, and the default): a person decides; ``fallback``: the non-face routes.  A
+reflection of the wrong colours is still an attack.
 
-Measured while writing this: a live recording rendered with NO reflection at all (gain 0) reads
-as ``liveness.colour_mismatch``, not inconclusive — the face's own colour drift is a swing large
-enough to measure — so a borrower in direct sun may be sent to review as an attack cue rather
-than as ``flash_unseen``; either way never a pass and never a silent retry loop."""
+Measured (scripts/measure_flash_unseen.py): a live recording with no reflection, or a 1–3 %
+one, swings 0.0009–0.0047 with the face's own colour drift; below ``[colour] unseen_swing``
+(0.005) an uncorrelated response reads as inconclusive (not seen), not as a mismatch.  Before
+that rule such a face in direct sun was sent to review as an attack cue."""
 
 from __future__ import annotations
 
@@ -87,3 +89,16 @@ def test_the_borrower_is_not_told_to_prove_they_are_live() -> None:
     codes = [*INCONCLUSIVE, ReasonCode.LIVENESS_FLASH_UNSEEN.value]
     assert advice_for(codes) == []
     assert advice_for(list(INCONCLUSIVE)) == ["not_live"]
+
+
+def test_the_level_rule_picks_the_rung_of_the_ladder() -> None:
+    assert _decide(flash_unseen=True, without_flash="motion") is Outcome.RETRY
+    assert _decide(flash_unseen=True, without_flash="review") is Outcome.REVIEW
+    assert _decide(flash_unseen=True, without_flash="fallback") is Outcome.FALLBACK
+    # a capture without the flash that passed every signal it had, at a level that does not
+    # pass those: never a pass
+    required = (ReasonCode.LIVENESS_FLASH_REQUIRED.value,)
+    assert _decide(liveness_reasons=required, without_flash="review") is Outcome.REVIEW
+    assert _decide(liveness_reasons=required, without_flash="fallback") is Outcome.FALLBACK
+    # another face is no reason to ask a person
+    assert _decide(liveness_reasons=required, similarity=0.2) is not Outcome.PASS

@@ -27,6 +27,7 @@ from shiren.api.openapi_doc import install_problem_docs
 from shiren.api.problems import install_error_handlers, lost_database, problem, status_of
 from shiren.api.routes import (
     capture,
+    capture_recording,
     events,
     fallbacks,
     fraud,
@@ -53,6 +54,7 @@ ROUTERS = (
     payouts.router,
     fraud.router,
     capture.router,
+    capture_recording.router,
 )
 _lost_database = lost_database  # the name the fault tests import
 

@@ -126,6 +126,12 @@ class ChallengeOut(Out):
     actions: list[ActionStepOut]
     colours: list[ColourStepOut]
     signature: str | None
+    variant: str = Field(
+        default="live",
+        description="live (the colour flash, then the actions in their windows); motion (no "
+        "flash: the light ladder's retry); recorded (film the actions in order and upload the "
+        "video: POST /v1/capture/{token}/recording)",
+    )
 
 
 class SessionOut(Out):

@@ -27,10 +27,17 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 class FramesMeta(Strict):
-    """The ``meta`` part of a capture upload: the session's nonce and each frame's time."""
+    """The ``meta`` part of a capture upload: the session's nonce, each frame's time and,
+    optionally, the camera's label."""
 
     nonce: str = Field(min_length=1, max_length=128)
     t_ms: list[float] = Field(min_length=1, max_length=MAX_FRAMES)
+    camera_label: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The camera's name as the browser reports it (MediaStreamTrack.label); "
+        "optional, a weak signal of the injection check only, never stored",
+    )
 
 
 def decode_base64(text: str, field: str) -> bytes:
@@ -112,6 +119,19 @@ async def card_input(request: Request, max_part_bytes: int) -> tuple[bytes, byte
     front = await read_upload(fronts[0], "front")
     back = await read_upload(backs[0], "back") if backs else None
     return front, back or None
+
+
+async def recording_input(request: Request, max_bytes: int) -> tuple[str, bytes]:
+    """The ``nonce`` and ``video`` of a multipart recording upload."""
+    if not _is_multipart(request):
+        raise InputError("the recording must be sent as multipart/form-data")
+    form = await request.form(max_files=1, max_fields=1, max_part_size=max_bytes)
+    nonce, videos = form.get("nonce"), form.getlist("video")
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128 or not nonce.isalnum():
+        raise InputError("'nonce' must be the session's nonce", detail={"field": "nonce"})
+    if len(videos) != 1:
+        raise InputError("send one 'video' file part", detail={"field": "video"})
+    return nonce, await read_upload(videos[0], "video")
 
 
 FORM_MODELS: dict[str, type[BaseModel]] = {}

@@ -51,6 +51,7 @@ _CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CAPTURE_RATE_LIMITED: 429,
     ErrorCode.CAPTURE_CONSENT_REQUIRED: 403,
     ErrorCode.CAPTURE_RETRY_NOT_ALLOWED: 409,
+    ErrorCode.CAPTURE_RECORDING_NOT_ALLOWED: 409,
 }
 _CAPTURE_CODES = frozenset(c for c in _CODE_STATUS if c.value.startswith("capture."))
 

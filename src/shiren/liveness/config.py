@@ -97,6 +97,11 @@ class ColourThresholds:
     pass_correlation: float = 0.75
     max_lag_ms: float = 250.0
     min_frames_per_step: int = 1
+    unseen_swing: float = 0.005
+    """Below this chromaticity swing an uncorrelated response means the flash was not seen
+    (``liveness.colour_inconclusive``: direct sun, a dim screen), not a mismatch: a face with no
+    or a 1–2 % reflection drifts 0.0018–0.0042 on its own, an 8 % one swings ≥ 0.0077
+    (``scripts/measure_flash_unseen.py``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,8 @@ def check_colour(
     if best is None:
         return ColourOutcome(False, None, None, 0.0, 0, ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE)
     corr, best_lag, swing, measured = best
-    if swing < MIN_SWING:
+    if swing < MIN_SWING or (swing < th.unseen_swing and corr < th.pass_correlation):
+        # too weak to tell the flash from the face's own colour drift: not seen, not a mismatch
         return ColourOutcome(
             False, corr, best_lag, swing, measured, ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE
         )

@@ -7,9 +7,12 @@ attempt: not after ``pass``, ``review`` or ``fallback``, not while the subject i
 
 The new session copies what the lender's policy decided for the old one (purpose, level, match
 threshold, lending event), draws a fresh signed challenge and nonce, and is audited
-(``capture.retry_opened``, ids only).  Idempotent: asking again from the same old link returns
-the attempt already opened rather than a second one, so a double tap or a reload never multiplies
-sessions.
+(``capture.retry_opened``, ids only).  The light ladder (issue 17): after a ``retry`` because the
+colour flash could not be seen on the face (``liveness.flash_unseen``: direct sun, a dim screen),
+the next challenge is drawn ``motion``-only — no flash, one action more, a head turn always —
+and the level's motion-only rules judge it; the audit names the variant.  Idempotent: asking
+again from the same old link returns the attempt already opened rather than a second one, so a
+double tap or a reload never multiplies sessions.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 from shiren.domain.decisions import Outcome
 from shiren.domain.entities import SubjectStatus, Tenant
 from shiren.errors import ErrorCode, StateError
+from shiren.liveness.challenge import Variant
+from shiren.reasons import ReasonCode
 from shiren.service.checks import Checks
 from shiren.service.context import Context
 from shiren.service.sessions import Sessions
@@ -62,13 +67,20 @@ def next_attempt(
         ]
         if later:
             return sessions.view(tenant, max(later, key=lambda x: x.created_at))
-        view = sessions.reopen(uow, tenant, s, now)
+        unseen = ReasonCode.LIVENESS_FLASH_UNSEEN.value in check.check.reasons
+        variant = Variant.MOTION if unseen else Variant.LIVE
+        view = sessions.reopen(uow, tenant, s, now, variant)
         ctx.journal.audit(
             uow,
             tenant.id,
             "capture.retry_opened",
             s.subject_id,
-            {"previous_session_id": s.id, "session_id": view.session.id, "check_id": old.check_id},
+            {
+                "previous_session_id": s.id,
+                "session_id": view.session.id,
+                "check_id": old.check_id,
+                "variant": variant.value,
+            },
             now,
         )
         uow.commit()

@@ -6,24 +6,32 @@ Loading costs seconds (checksums verified, ONNX sessions built), so it happens o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
-from shiren.liveness.challenge import Challenge, draw_challenge
+from shiren.liveness.challenge import Challenge, Variant, draw_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.service.settings import Settings
 from shiren.verifier import PROFILES, Verifier
 
-ChallengeDrawer = Callable[[LivenessConfig, Level, float], Challenge]
-"""Draws an (unsigned) challenge for a level at a time; the service signs it.  Production uses
-the CSPRNG draw; tests inject one restricted to what their recording can answer."""
+
+class ChallengeDrawer(Protocol):
+    """Draws an (unsigned) challenge for a level at a time, of a variant (live, motion-only,
+    recorded); the service signs it.  Production uses the CSPRNG draw; tests inject one
+    restricted to what their recording can answer."""
+
+    def __call__(
+        self, config: LivenessConfig, level: Level, now: float, variant: Variant = Variant.LIVE
+    ) -> Challenge: ...
 
 
-def random_challenge(config: LivenessConfig, level: Level, now: float) -> Challenge:
+def random_challenge(
+    config: LivenessConfig, level: Level, now: float, variant: Variant = Variant.LIVE
+) -> Challenge:
     """The production drawer: :func:`draw_challenge` from the OS CSPRNG."""
-    return draw_challenge(config, level, now=now)
+    return draw_challenge(config, level, now=now, variant=variant)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from shiren.domain.decisions import RetryRules
 from shiren.domain.entities import Session, SessionPurpose, SessionStatus, Tenant, new_id
-from shiren.liveness.challenge import load_challenge
+from shiren.liveness.challenge import Variant, load_challenge
 from shiren.liveness.config import Level, LivenessConfig
 from shiren.service.capture_token import issue as issue_capture_token
 from shiren.service.context import Context
@@ -73,11 +73,27 @@ class Sessions:
         threshold = self.threshold(profile)
         return self._create(uow, tenant, subject_id, purpose, level, threshold, now, event_id)
 
-    def reopen(self, uow: UnitOfWork, tenant: Tenant, old: Session, now: datetime) -> SessionView:
+    def reopen(
+        self,
+        uow: UnitOfWork,
+        tenant: Tenant,
+        old: Session,
+        now: datetime,
+        variant: Variant = Variant.LIVE,
+    ) -> SessionView:
         """The next attempt after ``old``: what the lender's policy decided for it (purpose,
-        level, match threshold, lending event) with a fresh signed challenge and nonce."""
+        level, match threshold, lending event) with a fresh signed challenge and nonce, of
+        ``variant`` (the light ladder's motion-only retry, the record-and-upload fallback)."""
         return self._create(
-            uow, tenant, old.subject_id, old.purpose, old.level, old.threshold, now, old.event_id
+            uow,
+            tenant,
+            old.subject_id,
+            old.purpose,
+            old.level,
+            old.threshold,
+            now,
+            old.event_id,
+            variant,
         )
 
     def _create(
@@ -90,10 +106,11 @@ class Sessions:
         threshold: float,
         now: datetime,
         event_id: str | None,
+        variant: Variant = Variant.LIVE,
     ) -> SessionView:
         expires = now + self.ttl
         key = self._ctx.vault.keys.challenge_key
-        drawn = self.draw(self._liveness, Level(level), now.timestamp())
+        drawn = self.draw(self._liveness, Level(level), now.timestamp(), variant)
         challenge = replace(
             drawn, nonce=secrets.token_hex(16), expires_at=round(expires.timestamp(), 3)
         ).signed(key)

@@ -1,0 +1,144 @@
+"""The record-and-upload fallback of the capture page (issue 17).
+
+Where the browser cannot stream the camera to the page (an old in-app web view, a page without
+the camera API, a camera that fails to start), the page offers to film with the phone's own
+camera app instead — never a silent downgrade to a still photo:
+
+1. ``POST /v1/capture/{token}/recording/open`` — while the session is open and unused, and the
+   level allows recordings (``recording`` in liveness.toml): a new session of the same lender
+   decision (purpose, level, threshold, event) with a ``recorded`` challenge — a fresh nonce, a
+   random list of actions with a head turn, no flash — and the old session expired, so there is
+   never more than one open attempt.  Idempotent (a double tap returns the same session) and
+   audited (``capture.recording_opened``, ids only).  The consent carries over (same subject,
+   same minutes): the answer has the new session's receipt.
+2. The borrower reads the list, films, does the actions in that order, and the page uploads the
+   file to ``POST /v1/capture/{token}/recording`` with the session's nonce.  The service decodes
+   it before consuming the session (an unreadable file burns nothing), finds the actions in the
+   asked order (:mod:`shiren.liveness.recorded`) and judges it like any capture, by the level's
+   ``without_flash`` rule: ``motion`` may pass; ``review`` / ``fallback`` never pass.
+
+Binding: the recording answers one signed, single-use session — the actions and their order are
+the nonce's and were unknown before step 1 — and it must arrive within the session's lifetime.
+What a recording cannot give (the colour flash, the page's frame timing) is exactly what the
+level's rule and the decision's ``carried_by`` account for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shiren.domain.entities import SessionStatus, Tenant
+from shiren.errors import ErrorCode, StateError
+from shiren.liveness.challenge import Variant
+from shiren.liveness.recorded import MAX_RECORDING_BYTES, MAX_RECORDING_MS
+from shiren.service.views import SessionView
+
+if TYPE_CHECKING:
+    from shiren.service.capture import CaptureService
+
+RECORDING_SECONDS = 20
+"""What the page asks for: the actions within 20 s (the server accepts up to 30 s)."""
+
+
+def _not_allowed(why: str) -> StateError:
+    return StateError(
+        f"this capture cannot switch to a recording ({why})",
+        code=ErrorCode.CAPTURE_RECORDING_NOT_ALLOWED,
+        detail={"why": why},
+    )
+
+
+class RecordingStep:
+    """Token-authorised use cases of the record-and-upload fallback (see the module
+    docstring)."""
+
+    def __init__(self, capture: CaptureService) -> None:
+        self._capture = capture
+
+    def offer(self, level: str, status: SessionStatus) -> dict[str, Any]:
+        """What ``GET /v1/capture/{token}`` says of the fallback."""
+        allowed = status is SessionStatus.OPEN and self._level_allows(level)
+        return {
+            "allowed": allowed,
+            "max_seconds": RECORDING_SECONDS,
+            "max_bytes": MAX_RECORDING_BYTES,
+        }
+
+    def _level_allows(self, level: str) -> bool:
+        return bool(self._capture.service.checker.config.level(level).recording)
+
+    def open(self, token: str, *, receipt: str | None) -> dict[str, Any]:
+        """Step 1: the recorded session's link, receipt and actions."""
+        cap = self._capture
+        opened = cap._open(token)
+        s = opened.view.session
+        cap._require_consent(s.id, receipt)
+        if opened.view.challenge.variant is Variant.RECORDED:
+            view = opened.view
+        else:
+            view = self._switch(opened.tenant, opened.view)
+        assert view.capture_token is not None
+        return {
+            "capture_token": view.capture_token,
+            "capture_path": f"/capture/{view.capture_token}",
+            "receipt": cap._receipt(view.session.id),
+            "nonce": view.session.nonce,
+            "actions": [step.action.value for step in view.challenge.actions],
+            "max_seconds": RECORDING_SECONDS,
+            "max_bytes": MAX_RECORDING_BYTES,
+            "server_max_seconds": int(MAX_RECORDING_MS // 1000),
+        }
+
+    def _switch(self, tenant: Tenant, old: SessionView) -> SessionView:
+        """The recorded session that replaces ``old`` (the one already opened, if any)."""
+        svc, s = self._capture.service, old.session
+        now = svc.clock()
+        with svc.store() as uow:
+            later = [
+                x
+                for x in uow.sessions.list_for_subject(tenant.id, s.subject_id)
+                if x.id != s.id
+                and x.created_at >= s.created_at
+                and (x.purpose, x.event_id) == (s.purpose, s.event_id)
+            ]
+            if later:  # a double tap, a reload: the attempt already opened
+                view = svc.sessions.view(tenant, max(later, key=lambda x: x.created_at))
+                if view.challenge.variant is not Variant.RECORDED:
+                    raise _not_allowed("a newer attempt exists")
+                return view
+            if s.status is not SessionStatus.OPEN or old.check_id is not None:
+                raise _not_allowed(f"session {s.status.value}")
+            if not self._level_allows(s.level):
+                raise _not_allowed(f"level {s.level}")
+            uow.sessions.expire(tenant.id, s.id)
+            view = svc.sessions.reopen(uow, tenant, s, now, Variant.RECORDED)
+            svc.ctx.journal.audit(
+                uow,
+                tenant.id,
+                "capture.recording_opened",
+                s.subject_id,
+                {"previous_session_id": s.id, "session_id": view.session.id},
+                now,
+            )
+            uow.commit()
+        return view
+
+    def submit(
+        self, token: str, *, receipt: str | None, nonce: str, data: bytes, lang: str = "zh-CN"
+    ) -> dict[str, Any]:
+        """Step 2: judge the recording; answered with what the borrower may see."""
+        cap = self._capture
+        opened = cap._open(token)
+        cap._require_consent(opened.view.session.id, receipt)
+        cap.service.submit(
+            opened.tenant,
+            opened.view.session.id,
+            nonce=nonce,
+            frames=(),
+            times_ms=(),
+            recording=data,
+        )
+        return cap.result(token, lang)
+
+
+__all__ = ["RECORDING_SECONDS", "RecordingStep"]
