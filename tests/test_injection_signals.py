@@ -162,7 +162,7 @@ def test_an_upscale_leaves_a_foreign_period(clip: list[RGBImage]) -> None:
     up = [cv2.resize(f, None, fx=5 / 3, fy=5 / 3, interpolation=cv2.INTER_LINEAR) for f in fresh]
     upscaled = grid_features([jpeg(np.ascontiguousarray(f[:288, :600]), 85) for f in up])
     assert upscaled.grid_foreign > native.grid_foreign
-    assert native.frames_used == 23  # 24 frames: 23 consecutive differences
+    assert native.frames_used == 8  # GRID_FRAMES pairs of consecutive frames (of 23)
 
 
 # -- the flash ------------------------------------------------------------------------------

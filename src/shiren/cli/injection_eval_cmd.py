@@ -203,6 +203,13 @@ def _print_summary(report: dict[str, Any]) -> None:
         typer.echo(f"APCER {kind:24} {_fmt(row)}  fired: {top}")
     for name, row in report["apcer_by_variant"].items():
         typer.echo(f"  {name:30} {_fmt(row)}")
+    for mode, kinds in report.get("by_mode", {}).items():
+        typer.echo(f"mode {mode}:")
+        for kind, row in kinds.items():
+            typer.echo(
+                f"  {kind:16} rejected {_fmt(row['rejected'])}  review {_fmt(row['review'])}  "
+                f"accepted {_fmt(row['accepted'])}"
+            )
     goal = report["goal"]
     typer.echo(
         f"goal ({goal['statement']}): met on point estimates: "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from shiren.domain.injection_policy import InjectionVerdict
 from shiren.reasons import ReasonCode
 
 
@@ -52,6 +53,7 @@ ATTACK = frozenset(
         ReasonCode.LIVENESS_FACE_CHANGED,
         ReasonCode.LIVENESS_CHALLENGE_MISMATCH,
         ReasonCode.LIVENESS_REPLAY_SUSPECTED,
+        ReasonCode.LIVENESS_INJECTION_SUSPECTED,
     }
 )
 
@@ -146,6 +148,26 @@ def decide(
     return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
 
 
+def apply_injection(decision: Decision, injection: InjectionVerdict | None) -> Decision:
+    """The decision after the tenant's injection mode (issue 17;
+    :mod:`shiren.domain.injection_policy`).  ``fails``: the capture fails as an attack — its
+    reason joins the others and the check goes to review with the non-face routes, as every
+    attack does (a lock-out or the daily cap keeps its fallback); ``review``: a pass or a retry
+    becomes a review (an attacker is not invited to iterate), anything graver keeps its outcome
+    and gains the reason; neither: unchanged (shadow, or nothing found)."""
+    if injection is None or injection.reason is None or not (injection.fails or injection.review):
+        return decision
+    reasons = tuple(dict.fromkeys((*decision.reasons, injection.reason)))
+    if decision.outcome is Outcome.PASS:
+        reasons = tuple(r for r in reasons if r != ReasonCode.MATCH_ABOVE_THRESHOLD.value)
+    locked = any(r.startswith("limit.") for r in decision.reasons)
+    if decision.outcome is Outcome.FALLBACK and (locked or not injection.fails):
+        return Decision(decision.outcome, reasons, decision.fallbacks, decision.retry_after_s)
+    if decision.outcome is Outcome.REVIEW or injection.fails:
+        return Decision(Outcome.REVIEW, reasons, FALLBACKS, decision.retry_after_s)
+    return Decision(Outcome.REVIEW, reasons, FALLBACKS)
+
+
 __all__ = [
     "ATTACK",
     "FALLBACKS",
@@ -154,5 +176,6 @@ __all__ = [
     "Decision",
     "Outcome",
     "RetryRules",
+    "apply_injection",
     "decide",
 ]

@@ -36,6 +36,7 @@ from shiren.eval.intervals import clopper_pearson
 from shiren.liveness.injection import FEATURES, InjectionFeatures, judge, measure_injection
 from shiren.liveness.injection_config import (
     DEFAULT_INJECTION_THRESHOLDS,
+    WEAK_FEATURES,
     Direction,
     FeatureThreshold,
     InjectionThresholds,
@@ -194,7 +195,8 @@ def fit_thresholds(live: Sequence[SessionRecord], margin: float) -> dict[str, Fe
         spread = max(abs(extreme - statistics.median(values)), RESOLUTION[name])
         step = max(margin * spread, RESOLUTION[name])
         line = extreme + step if direction == "high" else extreme - step
-        out[name] = FeatureThreshold(line, spread, direction)
+        decisive = name not in WEAK_FEATURES
+        out[name] = FeatureThreshold(line, spread, direction, decisive)
     return out
 
 
@@ -206,8 +208,11 @@ def _features(record: SessionRecord) -> InjectionFeatures:
 class Judged:
     record: SessionRecord
     suspected: bool
+    """Any line crossed, decisive or weak (the measurement's own yes / no)."""
     fired: tuple[str, ...]
     score: float | None
+    decisive: bool = False
+    """A decisive line crossed (:attr:`InjectionResult.suspected`)."""
 
 
 def judge_folds(
@@ -228,7 +233,7 @@ def judge_folds(
                 continue
             result = judge(_features(r), th)
             names = tuple(n for n, s in result.signals.items() if s.suspected)
-            judged.append(Judged(r, result.suspected, names, result.score))
+            judged.append(Judged(r, bool(names), names, result.score, result.suspected))
     return judged, lines
 
 
@@ -296,6 +301,7 @@ def summarise(judged: Sequence[Judged], target: float) -> dict[str, Any]:
         and all(a["rate"] is not None and a["rate"] <= target for a in apcer.values())
     )
     return {
+        "by_mode": {m: mode_outcomes(judged, m) for m in MODES},
         "bpcer": bpcer,
         "apcer_by_type": apcer,
         "apcer_by_variant": variants,
@@ -310,6 +316,41 @@ def summarise(judged: Sequence[Judged], target: float) -> dict[str, Any]:
             and all(a["ci95"] is not None and a["ci95"][1] <= target for a in apcer.values()),
         },
     }
+
+
+MODES = ("review", "enforce")
+"""The modes that act (``[injection] mode`` in the policy; ``shadow`` and ``off`` change
+nothing): ``review`` sends a capture with decisive evidence to manual review and only records
+weak evidence; ``enforce`` fails it as an attack and sends weak evidence to review."""
+
+
+def effect(j: Judged, mode: str) -> str:
+    """``rejected`` (fails as an attack), ``review`` (sent to a reviewer) or ``accepted``
+    (the injection check lets it through) under ``mode``."""
+    if mode == "enforce":
+        return "rejected" if j.decisive else ("review" if j.suspected else "accepted")
+    if mode == "review":
+        return "review" if j.decisive else "accepted"
+    return "accepted"
+
+
+def mode_outcomes(judged: Sequence[Judged], mode: str) -> dict[str, Any]:
+    """Per kind under ``mode``: how many sessions were rejected, sent to review, accepted;
+    APCER (an attack accepted: neither rejected nor sent to review) per type; for live
+    sessions BPCER (rejected) and the share sent to review, counted apart."""
+    by_kind = _by(judged, lambda j: j.record.kind)
+    out: dict[str, Any] = {}
+    for kind, rows in by_kind.items():
+        counts = Counter(effect(j, mode) for j in rows)
+        n = len(rows)
+        row = {e: rate(counts.get(e, 0), n) for e in ("rejected", "review", "accepted")}
+        if kind == "live":
+            row["bpcer"] = row["rejected"]
+            row["not_passed"] = rate(n - counts.get("accepted", 0), n)
+        else:
+            row["apcer"] = row["accepted"]
+        out[kind] = row
+    return out
 
 
 SENSITIVITY_MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -341,16 +382,19 @@ def _variant_outcomes(judged: Sequence[Judged]) -> dict[str, Any]:
 
 __all__ = [
     "DIRECTIONS",
+    "MODES",
     "PHYSICAL",
     "RESOLUTION",
     "Judged",
     "SessionRecord",
+    "effect",
     "feature_ranges",
     "fit_thresholds",
     "fold_of",
     "judge_folds",
     "margin_sensitivity",
     "measure_session",
+    "mode_outcomes",
     "rate",
     "run_sessions",
     "session_seed",

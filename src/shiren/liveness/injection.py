@@ -29,8 +29,12 @@ feature                       group     suspected when
 Details of each: :mod:`~shiren.liveness.injection_timing`, :mod:`~shiren.liveness.injection_frames`,
 :mod:`~shiren.liveness.injection_flash`; the lines: :mod:`~shiren.liveness.injection_config`.
 
-The camera's label (``MediaStreamTrack.label``) naming a virtual camera is a *weak* signal only:
-it never makes a capture suspected, it sets ``review_suggested``.
+Decisive and weak lines (:attr:`~shiren.liveness.injection_config.FeatureThreshold.decisive`):
+the physics (upload earlier than filming could have finished, an exact timeline, an impossible
+gap, frames repeated after others) and the page's own time format decide — a capture crossing
+one is *suspected*; the fitted lines that depend on the camera, codec chain, browser or light
+(the grids, the flash, the page timer's pattern) only set ``review_suggested``, as does the
+camera's label (``MediaStreamTrack.label``) naming a virtual camera.
 
 Use :func:`assess_injection` (measure and judge); :func:`measure_injection` and :func:`judge`
 separately when the same capture is judged under several threshold sets (the evaluation).
@@ -38,15 +42,17 @@ separately when the same capture is judged under several threshold sets (the eva
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from shiren.liveness.challenge import Challenge
 from shiren.liveness.frames import FrameSequence
 from shiren.liveness.injection_config import (
     DEFAULT_INJECTION_THRESHOLDS,
+    PAGE_ONLY_FEATURES,
     VIRTUAL_CAMERA_WORDS,
     Direction,
     FeatureThreshold,
@@ -74,6 +80,8 @@ FEATURES: dict[str, tuple[str, str]] = {
 }
 """Feature name → (group, sub-kind reported in the evidence when it fires)."""
 CAMERA_LABEL_SUB_KIND = "camera.virtual_label"
+Source = Literal["page", "api"]
+"""Who uploaded the capture: our capture page, or a lender's own client through the API."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +110,20 @@ class InjectionSignal:
     direction: Direction
     suspected: bool
     margin: float | None
+    decisive: bool = True
+    """Whether crossing the line makes the capture suspected (else: review suggested)."""
 
 
 @dataclass(frozen=True, slots=True)
 class InjectionResult:
     """The verdict on one capture.
 
-    ``suspected``: at least one feature crossed its line (reason
-    ``liveness.injection_suspected``; ``sub_kinds`` name which, for the audit log and the
-    lender's back office, never for the borrower).  ``review_suggested``: only weak evidence
-    (a virtual-camera label; reason ``liveness.injection_weak_signal``).  ``score``: the largest
-    margin over the measured features (``≥ 0`` ⇔ suspected; higher = more suspicious).
+    ``suspected``: at least one *decisive* feature crossed its line (reason
+    ``liveness.injection_suspected``; ``sub_kinds`` name what fired, for the audit log and the
+    lender's back office, never for the borrower).  ``review_suggested``: only weak evidence —
+    a weak feature's line (codec grids, the flash, the page's timer pattern) or a
+    virtual-camera label (reason ``liveness.injection_weak_signal``).  ``score``: the largest
+    margin over the measured features (``≥ 0`` ⇔ some line crossed; higher = more suspicious).
     """
 
     suspected: bool
@@ -131,7 +142,12 @@ class InjectionResult:
             "score": self.score,
             "sub_kinds": list(self.sub_kinds),
             "features": {
-                name: {"value": s.value, "threshold": s.threshold, "suspected": s.suspected}
+                name: {
+                    "value": _rounded(s.value),
+                    "threshold": s.threshold,
+                    "fired": s.suspected,
+                    "decisive": s.decisive,
+                }
                 for name, s in self.signals.items()
             },
             "details": dict(self.features.details),
@@ -204,40 +220,64 @@ def measure_injection(
     )
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
 def _judge_one(name: str, value: float | None, line: FeatureThreshold | None) -> InjectionSignal:
     group, sub_kind = FEATURES.get(name, ("other", name))
     if value is None or line is None:
         direction: Direction = "high" if line is None else line.direction
         threshold = None if line is None else line.threshold
-        return InjectionSignal(name, group, sub_kind, value, threshold, direction, False, None)
+        decisive = line is not None and line.decisive
+        return InjectionSignal(
+            name, group, sub_kind, value, threshold, direction, False, None, decisive
+        )
     past = value - line.threshold if line.direction == "high" else line.threshold - value
     margin = past / line.scale
     return InjectionSignal(
-        name, group, sub_kind, value, line.threshold, line.direction, margin >= 0.0, margin
+        name,
+        group,
+        sub_kind,
+        value,
+        line.threshold,
+        line.direction,
+        margin >= 0.0,
+        margin,
+        line.decisive,
     )
 
 
-def judge(features: InjectionFeatures, thresholds: InjectionThresholds) -> InjectionResult:
-    """Each feature against its line; suspected when any crossed it."""
+def judge(
+    features: InjectionFeatures, thresholds: InjectionThresholds, *, source: Source = "page"
+) -> InjectionResult:
+    """Each feature against its line: suspected when a decisive one crossed it, review
+    suggested when only weak ones (or the camera label) did.  ``source="api"``: a lender's own
+    client uploaded the capture, so the page's timer facts
+    (:data:`~shiren.liveness.injection_config.PAGE_ONLY_FEATURES`) are not judged."""
+    lines = thresholds.features
+    if source == "api":
+        lines = {k: v for k, v in lines.items() if k not in PAGE_ONLY_FEATURES}
     signals = {
-        name: _judge_one(name, value, thresholds.features.get(name))
-        for name, value in features.values.items()
+        name: _judge_one(name, value, lines.get(name)) for name, value in features.values.items()
     }
-    fired = tuple(s.sub_kind for s in signals.values() if s.suspected)
+    decisive = tuple(s.sub_kind for s in signals.values() if s.suspected and s.decisive)
+    weak = tuple(s.sub_kind for s in signals.values() if s.suspected and not s.decisive)
+    label = bool(features.details.get("virtual_camera_label"))
     margins = [s.margin for s in signals.values() if s.margin is not None]
-    weak = bool(features.details.get("virtual_camera_label"))
-    suspected = bool(fired)
+    suspected = bool(decisive)
+    review = not suspected and (bool(weak) or label)
     reasons: tuple[ReasonCode, ...] = ()
     if suspected:
         reasons = (ReasonCode.LIVENESS_INJECTION_SUSPECTED,)
-    elif weak:
+    elif review:
         reasons = (ReasonCode.LIVENESS_INJECTION_WEAK_SIGNAL,)
     return InjectionResult(
         suspected=suspected,
-        review_suggested=weak and not suspected,
+        review_suggested=review,
         score=max(margins) if margins else None,
         reasons=reasons,
-        sub_kinds=fired + ((CAMERA_LABEL_SUB_KIND,) if weak else ()),
+        sub_kinds=decisive + weak + ((CAMERA_LABEL_SUB_KIND,) if label else ()),
         signals=signals,
         features=features,
     )
@@ -251,6 +291,7 @@ def assess_injection(
     upload: UploadTiming | None = None,
     camera_label: str | None = None,
     thresholds: InjectionThresholds = DEFAULT_INJECTION_THRESHOLDS,
+    source: Source = "page",
 ) -> InjectionResult:
     """Judge whether a capture's frames were injected rather than filmed live by the page.
 
@@ -269,10 +310,12 @@ def assess_injection(
       the borrower's consent was recorded; ``received_at`` = when the upload arrived; without it
       ``upload_deficit_s`` is not measured;
     * ``camera_label``: the page's ``MediaStreamTrack.label`` if it sends one (weak signal only);
-    * ``thresholds``: the lines (defaults measured by ``shiren eval injection``).
+    * ``thresholds``: the lines (defaults measured by ``shiren eval injection``);
+    * ``source``: ``"page"`` (our capture page) or ``"api"`` (a lender's client: the page's
+      timer facts are not judged).
 
-    Pure: no model, no I/O.  Measured on this project's shared 2-core machine, a 108-frame
-    640×360 capture: p50 156 ms (grid 76, repeats 46, flash 32, timing < 1).
+    Pure: no model, no I/O.  Cost on one core of this project's shared 2-core machine
+    (``scripts/bench_injection.py``, ~110-frame 640×360 captures): see docs/LIVENESS.md.
     """
     features = measure_injection(
         challenge,
@@ -282,7 +325,7 @@ def assess_injection(
         camera_label=camera_label,
         thresholds=thresholds,
     )
-    return judge(features, thresholds)
+    return judge(features, thresholds, source=source)
 
 
 __all__ = [
@@ -291,6 +334,7 @@ __all__ = [
     "InjectionFeatures",
     "InjectionResult",
     "InjectionSignal",
+    "Source",
     "UploadTiming",
     "assess_injection",
     "judge",

@@ -66,6 +66,11 @@ class FeatureThreshold:
     threshold: float
     scale: float
     direction: Direction = "high"
+    decisive: bool = True
+    """Decisive: crossing the line makes the capture *suspected* (a live capture through the
+    page cannot do it: physics, or a fact of the page's own code).  Weak (False): it only
+    suggests review — the line depends on the camera, the source chain, the browser or the
+    light, and was measured on simulated chains only."""
 
 
 def _default_thresholds() -> dict[str, FeatureThreshold]:
@@ -74,20 +79,44 @@ def _default_thresholds() -> dict[str, FeatureThreshold]:
     # most extreme live value moved outwards by 0.25 × the live spread; the upload, gap and
     # jitter lines are physics (see shiren.eval.injection_eval.PHYSICAL).  Cross-validated by
     # person, these lines' rule gave BPCER 7/60 (docs/LIVENESS.md, "Injection attacks").
+    #
+    # Which lines decide (issue 17, 2026-12-08): the physics and the page's own code decide;
+    # the fitted lines that depend on the camera, codec chain, browser or light only suggest
+    # review (WEAK below) — the codec lines already failed to carry from one source chain to
+    # another in that run, and none of these was measured on a phone.
     return {
-        "timer_mismatch": FeatureThreshold(0.005, 0.005),
-        "schedule_ms": FeatureThreshold(5.6, 5.0),
+        "timer_mismatch": FeatureThreshold(0.005, 0.005, decisive=False),
+        "schedule_ms": FeatureThreshold(5.6, 5.0, decisive=False),
         "off_resolution": FeatureThreshold(0.01, 0.01),
         "jitter_ms": FeatureThreshold(0.05, 0.05, "low"),
         "min_interval_ratio": FeatureThreshold(0.05, 0.05, "low"),
         "upload_deficit_s": FeatureThreshold(0.25, 1.0),
         "repeat_fraction": FeatureThreshold(0.005, 0.005),
-        "grid_foreign": FeatureThreshold(10.66, 2.417),
-        "grid_aligned": FeatureThreshold(1.250, 0.087),
-        "grid_suppressed": FeatureThreshold(1.060, 0.062, "low"),
-        "flash_response": FeatureThreshold(0.813, 0.100, "low"),
-        "flash_lag_outside_ms": FeatureThreshold(10.0, 10.0),
+        "grid_foreign": FeatureThreshold(10.66, 2.417, decisive=False),
+        "grid_aligned": FeatureThreshold(1.250, 0.087, decisive=False),
+        "grid_suppressed": FeatureThreshold(1.060, 0.062, "low", decisive=False),
+        "flash_response": FeatureThreshold(0.813, 0.100, "low", decisive=False),
+        "flash_lag_outside_ms": FeatureThreshold(10.0, 10.0, decisive=False),
     }
+
+
+WEAK_FEATURES = frozenset(
+    {
+        "timer_mismatch",
+        "schedule_ms",
+        "grid_foreign",
+        "grid_aligned",
+        "grid_suppressed",
+        "flash_response",
+        "flash_lag_outside_ms",
+    }
+)
+"""Features whose lines only suggest review (see :attr:`FeatureThreshold.decisive`)."""
+PAGE_ONLY_FEATURES = frozenset(
+    ("timer_mismatch", "schedule_ms", "off_resolution", "jitter_ms", "min_interval_ratio")
+)
+"""Facts of *our* capture page's timer: judged only on captures the page uploaded, not on a
+lender's own client (``POST /v1/sessions/{id}/frames``), whose clock and timer are its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +129,9 @@ class InjectionThresholds:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Mapping[str, object]]) -> InjectionThresholds:
-        """From ``{"feature": {"threshold": …, "scale": …, "direction": "high"|"low"}}`` (the
-        ``thresholds`` object of an ``eval injection`` report)."""
+        """From ``{"feature": {"threshold": …, "scale": …, "direction": "high"|"low",
+        "decisive": bool}}`` (the ``thresholds`` object of an ``eval injection`` report;
+        ``decisive`` defaults to the feature's shipped tier)."""
         out: dict[str, FeatureThreshold] = {}
         for name, row in raw.items():
             direction = str(row.get("direction", "high"))
@@ -112,8 +142,11 @@ class InjectionThresholds:
                 raise ValueError(f"{name}: threshold and scale must be numbers")
             if scale <= 0:
                 raise ValueError(f"{name}: scale must be positive")
+            decisive = row.get("decisive", name not in WEAK_FEATURES)
+            if not isinstance(decisive, bool):
+                raise ValueError(f"{name}: decisive must be true or false")
             out[name] = FeatureThreshold(
-                float(threshold), float(scale), "high" if direction == "high" else "low"
+                float(threshold), float(scale), "high" if direction == "high" else "low", decisive
             )
         return cls(features=out)
 
@@ -141,7 +174,9 @@ DEFAULT_INJECTION_THRESHOLDS = InjectionThresholds()
 
 __all__ = [
     "DEFAULT_INJECTION_THRESHOLDS",
+    "PAGE_ONLY_FEATURES",
     "VIRTUAL_CAMERA_WORDS",
+    "WEAK_FEATURES",
     "Direction",
     "FeatureThreshold",
     "FlashLatency",

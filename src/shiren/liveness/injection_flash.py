@@ -57,26 +57,38 @@ def _skin_chroma(frames: FrameSequence, signals: FaceSignals, until: float) -> n
     return chroma
 
 
-def _correlation(
-    chroma: np.ndarray, t: np.ndarray, challenge: Challenge, screen: np.ndarray, lag: float
-) -> tuple[float, float, int] | None:
-    """(correlation, swing, steps measured) at ``lag``, as the colour check computes it; the
-    reference is the lead-in's median colour (``chroma`` rows of frames without a face: nan)."""
+def _curve(
+    chroma: np.ndarray, t: np.ndarray, challenge: Challenge, screen: np.ndarray, lags: np.ndarray
+) -> list[tuple[float, float, float, int]]:
+    """(lag, correlation, swing, steps measured) for every lag with ≥ :data:`MIN_STEPS` steps
+    measured, as the colour check computes them at one lag — all lags at once, from cumulative
+    sums (the reference: the lead-in's median colour; ``chroma`` rows of frames without a face
+    are nan and left out)."""
     ok = np.isfinite(chroma).all(axis=1)
     ref = np.median(chroma[ok & (t < challenge.colours[0].start_ms)], axis=0)
-    means: list[np.ndarray] = []
-    expected: list[np.ndarray] = []
-    for k, step in enumerate(challenge.colours):
-        sel = ok & (t - lag >= step.start_ms) & (t - lag < step.end_ms)
-        if int(sel.sum()) >= MIN_FRAMES_PER_STEP:
-            means.append(chroma[sel].mean(axis=0) - ref)
-            expected.append(screen[k])
-    if len(means) < MIN_STEPS:
-        return None
-    m = np.asarray(means) - np.mean(means, axis=0)
-    e = np.asarray(expected) - np.mean(expected, axis=0)
-    denom = float(np.linalg.norm(m) * np.linalg.norm(e))
-    return (float((m * e).sum() / denom) if denom > 0 else 0.0), float(m.std()), len(means)
+    tt, cc = t[ok], chroma[ok]
+    sums = np.vstack([np.zeros((1, 3)), np.cumsum(cc, axis=0)])
+    starts = np.array([s.start_ms for s in challenge.colours], dtype=np.float64)
+    ends = np.array([s.end_ms for s in challenge.colours], dtype=np.float64)
+    lo = np.searchsorted(tt, starts[None, :] + lags[:, None], side="left")  # (lags, steps)
+    hi = np.searchsorted(tt, ends[None, :] + lags[:, None], side="left")
+    count = hi - lo
+    used = count >= MIN_FRAMES_PER_STEP
+    w = used[..., None].astype(np.float64)
+    means = (sums[hi] - sums[lo]) / np.maximum(count, 1)[..., None] - ref
+    n_used = used.sum(axis=1)
+    safe = np.maximum(n_used, 1)[:, None]
+    m = (means - ((means * w).sum(axis=1) / safe)[:, None, :]) * w
+    e = (screen[None] - ((screen[None] * w).sum(axis=1) / safe)[:, None, :]) * w
+    num = (m * e).sum(axis=(1, 2))
+    denom = np.sqrt((m * m).sum(axis=(1, 2)) * (e * e).sum(axis=(1, 2)))
+    corr = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
+    swing = np.sqrt((m * m).sum(axis=(1, 2)) / (3.0 * safe[:, 0]))
+    return [
+        (float(lags[i]), float(corr[i]), float(swing[i]), int(n_used[i]))
+        for i in range(lags.size)
+        if n_used[i] >= MIN_STEPS
+    ]
 
 
 def flash_features(
@@ -93,11 +105,8 @@ def flash_features(
     if not (ok & (t < challenge.colours[0].start_ms)).any():
         return none
     screen = chromaticity(np.array([s.rgb for s in challenge.colours], dtype=np.float64) + 8.0)
-    curve: list[tuple[float, float, float, int]] = []
-    for lag in np.arange(latency.search_min_ms, latency.search_max_ms + 1e-9, latency.step_ms):
-        got = _correlation(chroma, t, challenge, screen, float(lag))
-        if got is not None:
-            curve.append((float(lag), *got))
+    lags = np.arange(latency.search_min_ms, latency.search_max_ms + 1e-9, latency.step_ms)
+    curve = _curve(chroma, t, challenge, screen, lags)
     band = [c for c in curve if latency.min_ms <= c[0] <= latency.max_ms]
     if not band:
         return none

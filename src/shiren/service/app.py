@@ -47,6 +47,7 @@ from shiren.fraud.embedded import EmbeddedProvider
 from shiren.fraud.index import IndexProvider
 from shiren.fraud.policy import FraudPolicy
 from shiren.liveness.check import LivenessChecker, MemoryReplayGuard, ReplayGuard
+from shiren.liveness.injection import Source
 from shiren.service.blacklist import Blacklists
 from shiren.service.card_capture import CardCaptures
 from shiren.service.checks import Checks
@@ -417,6 +418,8 @@ class ShirenService:
         times_ms: Sequence[float],
         now: datetime | None = None,
         client_ip: str | None = None,
+        camera_label: str | None = None,
+        source: Source = "api",
     ) -> CheckView:
         """See :meth:`shiren.service.checks.Checks.submit`."""
         return self.checks.submit(
@@ -427,6 +430,8 @@ class ShirenService:
             times_ms=times_ms,
             now=now,
             client_ip=client_ip,
+            camera_label=camera_label,
+            source=source,
         )
 
     def list_reviews(

@@ -261,9 +261,11 @@ class CaptureService:
         frames: Sequence[bytes],
         times_ms: Sequence[float],
         lang: str = "zh-CN",
+        camera_label: str | None = None,
     ) -> dict[str, Any]:
         """Submit the capture (exactly ``POST /v1/sessions/{id}/frames``), answered with what
-        the borrower may see."""
+        the borrower may see; ``camera_label``: the page's camera's name (the injection check's
+        weak signal)."""
         opened = self._open(token)
         self._require_consent(opened.view.session.id, receipt)
         self.service.submit(
@@ -272,6 +274,8 @@ class CaptureService:
             nonce=nonce,
             frames=frames,
             times_ms=times_ms,
+            camera_label=camera_label,
+            source="page",
         )
         return self.result(token, lang)
 

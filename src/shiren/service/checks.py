@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
-from shiren.domain.decisions import FALLBACKS, Outcome, RetryRules, decide
+from shiren.domain.decisions import FALLBACKS, Outcome, RetryRules, apply_injection, decide
 from shiren.domain.entities import (
     LendingEvent,
     Session,
@@ -37,6 +37,7 @@ from shiren.errors import ErrorCode, InputError, StateError
 from shiren.liveness.challenge import Challenge, load_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.frames import FrameSequence, from_encoded
+from shiren.liveness.injection import Source
 from shiren.liveness.memo import CaptureMemo
 from shiren.liveness.result import LivenessResult
 from shiren.privacy import redact
@@ -45,6 +46,7 @@ from shiren.service.consent import require_active_consent
 from shiren.service.context import Context
 from shiren.service.fraud import FraudGuard
 from shiren.service.fraud import adjust as fraud_adjust
+from shiren.service.injection import InjectionGuard
 from shiren.service.matching import FaceMatcher, MatchOutcome, StoredFace, reference_network
 from shiren.service.ratelimit import AttemptCounter
 from shiren.service.recorder import Judged, Recorder
@@ -100,6 +102,9 @@ class Checks:
         self.rules = rules
         self._fraud = fraud
         self._recorder = recorder
+        self.injection = InjectionGuard(ctx)
+        """The injection check and the tenants' modes (issue 17; tests may replace its
+        ``policy``)."""
 
     def submit(
         self,
@@ -111,6 +116,8 @@ class Checks:
         times_ms: Sequence[float],
         now: datetime | None = None,
         client_ip: str | None = None,
+        camera_label: str | None = None,
+        source: Source = "api",
     ) -> CheckView:
         """Judge one capture of ``session_id`` (see the module docstring)."""
         at = now or self._ctx.clock()
@@ -133,6 +140,9 @@ class Checks:
         with self._ctx.models_lock:
             liveness = self._checker.check(challenge, sequence, now=at.timestamp(), memo=memo)
             matched = self._match(tenant, session, subject, sequence, challenge, memo)
+        injection = self.injection.assess(
+            tenant, session, challenge, sequence, memo, at, camera_label=camera_label, source=source
+        )
         recent = max(self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in keys)
         daily_key = f"{tenant.id}:id:{subject.id_pseudonym or subject.id}"
         decision = decide(
@@ -146,6 +156,7 @@ class Checks:
             grey_threshold=matched.grey_threshold,
             flash_unseen=flash_unseen(liveness),
         )
+        decision = apply_injection(decision, None if injection is None else injection.verdict)
         # anti-fraud: findings become reasons and move the decision (review/reject)
         first = sequence.frames[0].image if sequence.frames else None
         findings = self._fraud.on_capture(
@@ -168,6 +179,7 @@ class Checks:
             matched.bind_template,
             matched,
             capture=sequence,  # kept frames for the reviewers only if the policy asks
+            injection=None if injection is None else injection.evidence(),
         )
         check = self._recorder.record(tenant, session, subject, at, judged)
         self._fraud.record(tenant, subject, check.id, findings, at)

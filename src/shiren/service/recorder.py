@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shiren.domain.decisions import Outcome
 from shiren.domain.entities import (
@@ -58,6 +59,9 @@ class Judged:
     template: bytes | None = None
     matched: MatchOutcome | None = None
     capture: FrameSequence | None = None
+    injection: dict[str, Any] | None = None
+    """The injection check's evidence (numbers and codes: :mod:`shiren.service.injection`),
+    written to the check's audit line; None when the tenant's mode is ``off``."""
 
 
 class Recorder:
@@ -115,7 +119,11 @@ class Recorder:
                 tenant.id,
                 "check.decided",
                 subject.id,
-                {**_audit(check, session, judged, bound), "keyframes_kept": kept},
+                {
+                    **_audit(check, session, judged, bound),
+                    "keyframes_kept": kept,
+                    "injection": judged.injection,
+                },
                 at,
             )
             self._ctx.journal.emit(

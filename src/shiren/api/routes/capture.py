@@ -277,14 +277,20 @@ async def quality(
 async def frames(
     request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
 ) -> CaptureResult:
-    """Submit the capture: multipart ``meta`` {nonce, t_ms} + ``frames`` (as for
+    """Submit the capture: multipart ``meta`` {nonce, t_ms, camera_label?} + ``frames`` (as for
     ``/v1/sessions/{id}/frames``).  Single use: a second submission is 409
     ``session.already_used`` — poll ``/result`` then."""
     capture.claim(token)  # refuse a bad link before reading a large body
     meta, blobs = await frames_input(request)
     result = await run_in_threadpool(
         lambda: capture.submit(
-            token, receipt=receipt, nonce=meta.nonce, frames=blobs, times_ms=meta.t_ms, lang=lang
+            token,
+            receipt=receipt,
+            nonce=meta.nonce,
+            frames=blobs,
+            times_ms=meta.t_ms,
+            lang=lang,
+            camera_label=meta.camera_label,
         )
     )
     return CaptureResult.model_validate(result)

@@ -76,6 +76,7 @@ async def submit_frames(
             frames=blobs,
             times_ms=meta.t_ms,
             client_ip=client_ip,  # issue 6
+            camera_label=meta.camera_label,  # issue 17: a weak injection signal
         )
     )
     metrics.decisions.labels(view.outcome.value).inc()

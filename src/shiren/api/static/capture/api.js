@@ -62,12 +62,13 @@ export function createApi(token, getLang) {
     // Submit once, surviving a slow or dropped network: retry with exponential backoff on
     // network errors, 5xx and 429; a 409 session.already_used means an earlier try DID reach
     // the server (its answer was lost), so poll the result instead of submitting again.
-    async submit(nonce, frames, onAttempt) {
+    async submit(nonce, frames, cameraLabel, onAttempt) {
       const maxTries = 5;
       for (let attempt = 1; ; attempt++) {
         onAttempt?.({ attempt, waitingMs: 0 });
         const form = new FormData();
-        form.append("meta", JSON.stringify({ nonce, t_ms: frames.map((f) => f.t) }));
+        const meta = { nonce, t_ms: frames.map((f) => f.t), ...(cameraLabel ? { camera_label: cameraLabel } : {}) };
+        form.append("meta", JSON.stringify(meta));
         frames.forEach((f, i) => form.append("frames", f.blob, `${String(i).padStart(4, "0")}.jpg`));
         try {
           return await call("/frames", { method: "POST", body: form });

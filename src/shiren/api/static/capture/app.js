@@ -2,7 +2,7 @@
 // colour flash, frames with t_ms on one clock) → upload (retry, no duplicates) → result.
 import { UI, fmt, pluralKey } from "./i18n.js";
 import { ApiError, createApi } from "./api.js";
-import { grabber, openCamera, stopCamera } from "./camera.js";
+import { cameraLabel, grabber, openCamera, stopCamera } from "./camera.js";
 import { createCardStep } from "./card.js";
 import { cameraTooPoor, detect, pathFor } from "./env.js";
 
@@ -386,6 +386,7 @@ async function runChallenge() {
   }
   setPrompt(t("done_capture"));
   const blobs = await Promise.all(frames.map((f) => f.blob));
+  state.cameraLabel = cameraLabel(state.stream);
   stopCamera(state.stream);
   state.stream = null;
   await upload(frames.map((f, i) => ({ t: f.t, blob: blobs[i] })).filter((f) => f.blob));
@@ -425,7 +426,7 @@ async function upload(frames) {
   show("upload");
   const text = $("#upload-text");
   try {
-    state.result = await api.submit(state.info.nonce, frames, ({ attempt, waitingMs, polling }) => {
+    state.result = await api.submit(state.info.nonce, frames, state.cameraLabel, ({ attempt, waitingMs, polling }) => {
       if (polling) text.textContent = t("waiting_result");
       else if (waitingMs) text.textContent = t("upload_retry", { s: Math.ceil(waitingMs / 1000), n: attempt });
       else text.textContent = t("uploading", { n: attempt });

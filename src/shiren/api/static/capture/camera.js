@@ -15,6 +15,12 @@ export async function openCamera(video, facing = "user") {
   return stream;
 }
 
+// The camera's name as the browser reports it ("OBS Virtual Camera", "FaceTime HD Camera"): the
+// server's injection check reads it as one weak signal.  Empty before permission: null.
+export function cameraLabel(stream) {
+  return stream?.getVideoTracks?.()[0]?.label?.slice(0, 256) || null;
+}
+
 export function stopCamera(stream) {
   stream?.getTracks().forEach((t) => t.stop());
 }
