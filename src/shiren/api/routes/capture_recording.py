@@ -67,7 +67,9 @@ RECORDING_BODY: dict[str, Any] = {
     operation_id="capture_recording_open",
     responses=documented(403, 404, 409, 410),
 )
-async def open_recording(token: str, capture: CaptureDep, receipt: Receipt = None) -> Any:
+async def open_recording(
+    token: str, capture: CaptureDep, receipt: Receipt = None
+) -> RecordingOpened:
     """Switch to recording: 409 ``capture.recording_not_allowed`` when the session is used or
     the level forbids it; idempotent."""
     opened = await run_in_threadpool(lambda: capture.recordings.open(token, receipt=receipt))
@@ -84,7 +86,7 @@ async def open_recording(token: str, capture: CaptureDep, receipt: Receipt = Non
 )
 async def recording(
     request: Request, token: str, capture: CaptureDep, lang: CaptureLangDep, receipt: Receipt = None
-) -> Any:
+) -> CaptureResult:
     """Upload the recording (single use, as a frames upload is)."""
     capture.claim(token)  # refuse a bad link before reading a large body
     nonce, data = await recording_input(request, MAX_RECORDING_BYTES)
