@@ -97,6 +97,7 @@ def decide(
     rules: RetryRules,
     grey_threshold: float | None = None,
     flash_unseen: bool = False,
+    without_flash: str = "review",
 ) -> Decision:
     """The outcome of one check.  ``recent_failures`` counts failures in the rolling window
     *before* this check; ``daily_attempts`` the attempts today for this ID number, this one
@@ -110,9 +111,13 @@ def decide(
     against them.
 
     ``flash_unseen`` (issue 17): liveness failed only on the colour flash, whose reflection was
-    too weak to measure, every other required signal having passed.  The level asks for the
-    flash, so this is never a pass; the face matched, so it is not the borrower's failure either:
-    ``review`` with ``liveness.flash_unseen`` (the other signals carried it)."""
+    too weak to measure, every other required signal having passed; ``liveness.flash_required``
+    among the reasons: a capture without the flash (motion-only, recorded) passed every signal it
+    had, at a level that does not pass those.  Never a pass; the face matched, so not the
+    borrower's failure either.  The level's ``without_flash`` rule says what follows (the light
+    ladder): ``motion`` — an unseen flash is retried with a motion-only challenge (``retry``,
+    the next attempt drawn without the flash); ``review`` — a person decides; ``fallback`` — the
+    non-face routes."""
     matched = similarity is not None and similarity >= threshold
     if liveness_passed and matched:
         return Decision(Outcome.PASS, (ReasonCode.MATCH_ABOVE_THRESHOLD.value,))
@@ -126,10 +131,15 @@ def decide(
         return Decision(
             Outcome.FALLBACK, (ReasonCode.MATCH_SECOND_FACTOR_REQUIRED.value,), SECOND_FACTORS
         )
-    if flash_unseen and matched:
-        return Decision(
-            Outcome.REVIEW, (*reasons, ReasonCode.LIVENESS_FLASH_UNSEEN.value), FALLBACKS
-        )
+    flash_required = ReasonCode.LIVENESS_FLASH_REQUIRED.value in liveness_reasons
+    if (flash_unseen or flash_required) and matched:
+        if flash_unseen:
+            reasons.append(ReasonCode.LIVENESS_FLASH_UNSEEN.value)
+            if without_flash == "motion":
+                return Decision(Outcome.RETRY, tuple(reasons))
+        if without_flash == "fallback":
+            return Decision(Outcome.FALLBACK, tuple(reasons), FALLBACKS)
+        return Decision(Outcome.REVIEW, tuple(reasons), FALLBACKS)
     if liveness_passed and not matched:
         reasons.append(ReasonCode.MATCH_BELOW_THRESHOLD.value)
     failures = recent_failures + 1

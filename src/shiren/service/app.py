@@ -420,6 +420,7 @@ class ShirenService:
         client_ip: str | None = None,
         camera_label: str | None = None,
         source: Source = "api",
+        recording: bytes | None = None,
     ) -> CheckView:
         """See :meth:`shiren.service.checks.Checks.submit`."""
         return self.checks.submit(
@@ -432,6 +433,7 @@ class ShirenService:
             client_ip=client_ip,
             camera_label=camera_label,
             source=source,
+            recording=recording,
         )
 
     def list_reviews(

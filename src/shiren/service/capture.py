@@ -34,6 +34,7 @@ from shiren.service import capture_texts as texts
 from shiren.service.app import SessionView, ShirenService
 from shiren.service.capture_card import CardStep, active_tenant, opened
 from shiren.service.capture_demo import DemoSession, open_session, start_demo_session
+from shiren.service.capture_recording import RecordingStep
 from shiren.service.capture_retry import next_attempt
 from shiren.service.capture_token import CaptureClaim, derive_key, verify
 
@@ -96,6 +97,7 @@ class CaptureService:
             throttle=lambda key: self._throttle.take(f"card:{key}", self._monotonic()),
             session_receipt=self._receipt,
         )
+        self.recordings = RecordingStep(self)
 
     # -- access --------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class CaptureService:
                 "sha256": {lang_: texts.consent_sha256(t) for lang_, t in shown.items()},
             },
             "alternatives": _alternatives(),
+            "recording": self.recordings.offer(s.level, s.status),
         }
 
     def consent(self, token: str, *, lang: str, accepted: bool, client: str = "") -> dict[str, Any]:

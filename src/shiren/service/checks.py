@@ -34,11 +34,12 @@ from shiren.domain.entities import (
     Tenant,
 )
 from shiren.errors import ErrorCode, InputError, StateError
-from shiren.liveness.challenge import Challenge, load_challenge
+from shiren.liveness.challenge import Challenge, Variant, load_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.frames import FrameSequence, from_encoded
 from shiren.liveness.injection import Source
 from shiren.liveness.memo import CaptureMemo
+from shiren.liveness.recorded import decode_recording
 from shiren.liveness.result import LivenessResult
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
@@ -118,13 +119,28 @@ class Checks:
         client_ip: str | None = None,
         camera_label: str | None = None,
         source: Source = "api",
+        recording: bytes | None = None,
     ) -> CheckView:
-        """Judge one capture of ``session_id`` (see the module docstring)."""
+        """Judge one capture of ``session_id`` (see the module docstring): the page's frames,
+        or — for a ``recorded`` challenge, and only for one — the borrower's ``recording``."""
         at = now or self._ctx.clock()
         session, subject, event = self._open_session(tenant, session_id, nonce, at)
-        # decode before consuming: an unreadable upload must not burn the session
-        sequence = from_encoded(frames, times_ms, self._checker.config.frames, nonce=nonce)
         challenge = load_challenge(session.challenge_json)
+        if (challenge.variant is Variant.RECORDED) != (recording is not None):
+            raise InputError(
+                "this session takes a recording"
+                if recording is None
+                else "this session takes live frames, not a recording",
+                code=ErrorCode.CHALLENGE_INVALID,
+                detail={"variant": challenge.variant.value},
+            )
+        # decode before consuming: an unreadable upload must not burn the session
+        limits = self._checker.config.frames
+        sequence = (
+            decode_recording(recording, limits, nonce=nonce)
+            if recording is not None
+            else from_encoded(frames, times_ms, limits, nonce=nonce)
+        )
         device = event.device_id if event is not None else None
         keys = counter_keys(session, subject, device)
         # lock-outs read BEFORE consuming: shared counters down fails closed, session kept
@@ -140,8 +156,22 @@ class Checks:
         with self._ctx.models_lock:
             liveness = self._checker.check(challenge, sequence, now=at.timestamp(), memo=memo)
             matched = self._match(tenant, session, subject, sequence, challenge, memo)
-        injection = self.injection.assess(
-            tenant, session, challenge, sequence, memo, at, camera_label=camera_label, source=source
+        # A recording (record-and-upload) is not assessed for injection: none of the features
+        # applies — no page timer, no page JPEG grid (the server decoded and sampled the video),
+        # no flash.  What binds it is the session's fresh actions and the level's rule.
+        injection = (
+            None
+            if recording is not None
+            else self.injection.assess(
+                tenant,
+                session,
+                challenge,
+                sequence,
+                memo,
+                at,
+                camera_label=camera_label,
+                source=source,
+            )
         )
         recent = max(self.counter.failures(k, self.rules.window_s, at.timestamp()) for k in keys)
         daily_key = f"{tenant.id}:id:{subject.id_pseudonym or subject.id}"
@@ -155,6 +185,7 @@ class Checks:
             rules=self.rules,
             grey_threshold=matched.grey_threshold,
             flash_unseen=flash_unseen(liveness),
+            without_flash=self._checker.config.level(liveness.level).without_flash,
         )
         decision = apply_injection(decision, None if injection is None else injection.verdict)
         # anti-fraud: findings become reasons and move the decision (review/reject)

@@ -244,6 +244,10 @@ def _audit(check: Check, session: Session, judged: Judged, bound: bool) -> dict[
         "network_upgraded": bool(bound and matched is not None and matched.upgrade),
         "policy_version": check.policy_version,
         "face_bound": bound,
+        # how the challenge was answered and which signals the decision stands on (issue 17:
+        # a capture without the colour flash names no "colour")
+        "liveness_variant": None if judged.liveness is None else judged.liveness.variant,
+        "carried_by": None if judged.liveness is None else list(judged.liveness.carried_by),
     }
 
 

@@ -97,6 +97,12 @@ class ConsentTexts(Out):
     sha256: dict[str, str] = Field(description="The SHA-256 of each text")
 
 
+class RecordingOffer(Out):
+    allowed: bool
+    max_seconds: int
+    max_bytes: int
+
+
 class CaptureInfo(Out):
     """What the page needs.  A card capture's link (``step: id_card``) has no challenge yet:
     the page photographs the card first and then moves to the selfie session it opens."""
@@ -118,6 +124,9 @@ class CaptureInfo(Out):
     )
     next_capture_path: str | None = Field(
         default=None, description="id_card step, once enrolled: the selfie session's page"
+    )
+    recording: RecordingOffer | None = Field(
+        default=None, description="face step: whether the record-and-upload fallback is offered"
     )
 
 

@@ -5,6 +5,7 @@ import { ApiError, createApi } from "./api.js";
 import { cameraLabel, grabber, openCamera, stopCamera } from "./camera.js";
 import { createCardStep } from "./card.js";
 import { cameraTooPoor, detect, pathFor } from "./env.js";
+import { createRecordingStep } from "./recording.js";
 
 const $ = (sel) => document.querySelector(sel);
 const FRAME_WIDTH = 640;
@@ -31,6 +32,21 @@ const state = {
 const api = createApi(token, () => state.lang);
 const t = (key, vars) => fmt(UI[state.lang][key] ?? key, vars);
 const tn = (key, count, vars) => t(pluralKey(UI[state.lang], key, state.lang, count), vars);
+const recordingStep = createRecordingStep({
+  token,
+  t,
+  show: (name) => show(name),
+  state,
+  getReceipt: () => state.receipt,
+  onResult: (r) => {
+    state.result = r;
+    renderResult();
+    show("result");
+  },
+  onError: (err) => fatal(err),
+});
+const recordingAllowed = () => Boolean(state.info?.recording?.allowed);
+const isRecorded = () => state.info?.challenge?.variant === "recorded";
 const cardStep = createCardStep({ api, t, show: (name) => show(name), state, onFatal: (err) => fatal(err), onCameraError: (err) => cameraError(err) });
 
 // -- rendering -------------------------------------------------------------------------------
@@ -121,7 +137,8 @@ async function afterEnvironment() {
   const carried = sessionStorage.getItem(`shiren.receipt.${token}`);
   if (carried) {
     api.setReceipt(carried);
-    await startCamera();
+    state.receipt = carried;
+    await afterConsent();
     return;
   }
   show("consent");
@@ -158,6 +175,13 @@ function showEnvironment(path, onContinue, vars = {}) {
   cont.hidden = !path.canContinue;
   cont.textContent = path.kind === "desktop" ? t("env_desktop_continue") : path.kind === "camera_poor" ? t("camera_poor_continue") : t("env_continue");
   cont.onclick = () => onContinue();
+  const rec = $("#env-record");
+  rec.hidden = !recordingAllowed() || path.kind === "desktop";
+  rec.onclick = () => {
+    state.wantRecording = true;
+    sessionStorage.setItem("shiren.env.ok", "1");
+    afterEnvironment();
+  };
   document.body.dataset.environment = path.kind;
   show("environment");
 }
@@ -226,13 +250,21 @@ async function showFinalState() {
 async function accept() {
   $("#consent-accept").disabled = true;
   try {
-    await api.consent(true);
+    state.receipt = (await api.consent(true)).receipt;
   } catch (err) {
     $("#consent-accept").disabled = false;
     announce(messageOf(err));
     return;
   }
+  await afterConsent();
+}
+
+// The borrower consented (now, or minutes ago on an earlier attempt): the card, a recording
+// (this link's session is a recorded one, or they asked for one), or the live camera.
+async function afterConsent() {
   if (state.info.step === "id_card") await cardStep.start();
+  else if (isRecorded()) recordingStep.start();
+  else if (state.wantRecording) await recordingStep.open();
   else await startCamera();
 }
 
@@ -253,6 +285,7 @@ async function startCamera() {
   show("camera");
   $("#camera-error").hidden = true;
   $("#camera-retry").hidden = true;
+  $("#camera-record").hidden = true;
   try {
     state.stream = await openCamera($("#preview"));
   } catch (err) {
@@ -277,6 +310,7 @@ function cameraError(err) {
   $("#camera-error").textContent = t(key);
   $("#camera-error").hidden = false;
   $("#camera-retry").hidden = false;
+  $("#camera-record").hidden = !recordingAllowed() || state.info?.step === "id_card";
 }
 
 // Live guidance: a local brightness check on every tick, the server's quality gate ~1.4×/s.
@@ -518,12 +552,14 @@ $("#lang-switch").addEventListener("click", () => {
   renderStatic();
   if (state.framing) state.framing.tip = t("framing_start");
   if (state.screen === "environment" && state.env) showEnvironment(state.env.path, state.env.onContinue, state.env.vars);
+  if (state.screen === "recording") recordingStep.render();
 });
 $("#consent-accept").addEventListener("click", accept);
 $("#env-copy").addEventListener("click", copyLink);
 $("#consent-decline").addEventListener("click", decline);
 $("#camera-retry").addEventListener("click", () => (state.info?.step === "id_card" ? cardStep.start() : startCamera()));
 $("#result-retry").addEventListener("click", retryNow);
+$("#camera-record").addEventListener("click", () => recordingStep.open());
 $("#start").addEventListener("click", () => {
   $("#start").disabled = true;
   runChallenge();
