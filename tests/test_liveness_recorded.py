@@ -3,6 +3,9 @@ record-and-upload fallback, on the real annotated webcam recording and the real 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -152,3 +155,37 @@ def test_a_motion_only_live_capture_passes_at_normal_and_not_at_high(
     assert not result.signals["colour"].required
     high = real_checker.check(replace(challenge, level=Level.HIGH), frames, now=NOW + 5)
     assert not high.passed
+
+
+def test_a_phone_portrait_recording_is_turned_upright(tmp_path: Path) -> None:
+    """Phones store a portrait video as landscape pixels plus a rotation: the frames the server
+    judges must be upright (the bundled FFmpeg applies the container's rotation)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:  # the real-browser set-up installs it (scripts/browser-deps.sh)
+        if os.environ.get("CI"):
+            pytest.fail("ffmpeg missing in CI")
+        pytest.skip("ffmpeg absent")
+    landscape = tmp_path / "landscape.mp4"
+    out = cv2.VideoWriter(str(landscape), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 180))
+    for _ in range(10):
+        out.write(np.full((180, 320, 3), 90, np.uint8))
+    out.release()
+    rotated = tmp_path / "portrait.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(landscape),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            str(rotated),
+        ],
+        check=True,
+    )
+    frames = decode_recording(rotated.read_bytes(), load_config().frames)
+    assert frames.size == (180, 320)  # (width, height): upright portrait
