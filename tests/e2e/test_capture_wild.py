@@ -138,6 +138,45 @@ def test_no_action_step_is_shown_during_the_colour_flash(
     assert current == 0
 
 
+def test_a_tab_sent_to_the_background_mid_challenge_sends_nothing_and_starts_over(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    live_video: Path,
+    reference: bytes,
+) -> None:
+    """Another app, a call: the page hides mid-challenge.  Its timeline is broken, so nothing
+    is uploaded; the page returns to framing with "拍摄被中断" and the session stays open."""
+    server = live_server("normal:wild")
+    session = _session(server, reference)
+    with browser(camera=live_video) as page:
+        uploads: list[str] = []
+        page.on("request", lambda r: uploads.append(r.url) if r.url.endswith("/frames") else None)
+        page.goto(server.url + session.capture_path())
+        page.click("#consent-accept")
+        page.locator("#start:enabled").wait_for(timeout=20_000)
+        page.click("#start")
+        page.locator("#flash").wait_for(state="visible", timeout=10_000)
+        page.evaluate(
+            "() => { Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+            " document.dispatchEvent(new Event('visibilitychange'));"
+            " setTimeout(() => { Object.defineProperty(document, 'hidden',"
+            " {value: false, configurable: true}); }, 300); }"
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#prompt').textContent.includes('中断')",
+            timeout=30_000,
+        )
+        shot(page, "wild-interrupted")
+        assert page.evaluate("() => document.body.dataset.screen") == "capture"
+        assert page.locator("#start").is_visible()
+    assert uploads == []
+    with server.client() as http:
+        assert (
+            http.get(session.capture_path().replace("/capture/", "/v1/capture/")).json()["status"]
+            == "open"
+        )
+
+
 # -- environments (docs/CAPTURE.md, "Environment matrix") ---------------------------------------
 
 WECHAT_ANDROID = (
