@@ -16,11 +16,12 @@ def models_list(as_json: JsonOpt = False) -> None:
     """Show every built-in model with its version, licence, source and sha256, and which passive
     anti-spoofing model the liveness check uses.
 
-    The passive candidates carry ``passive_in_use`` (JSON): the registry's ``dtn-fas`` (built by
-    ``shiren models build`` from the npm tarball) unless MiniFASNet is configured (its ONNX
-    translations built from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``).
+    The passive candidates carry ``passive_in_use`` (JSON): the registry's ``human-antispoof``
+    (built by ``shiren models build`` from the ``@vladmandic/human`` npm tarball; ``dtn-fas`` where
+    the set-up predates that tarball) unless MiniFASNet is configured (its ONNX translations built
+    from the ``.pth`` files in ``$SHIREN_MINIFASNET_DIR``).
     """
-    from shiren.models import dtn_fas, mobilefacenet
+    from shiren.models import dtn_fas, human_fas, mobilefacenet
     from shiren.models.manifest import builtin_manifest
     from shiren.models.registry import (
         MINIFASNET_ENV,
@@ -36,6 +37,8 @@ def models_list(as_json: JsonOpt = False) -> None:
     active = active_passive_model(cache)
     rows.append(mobilefacenet.entry(cache).to_dict())
     rows.append(dtn_fas.entry(cache).to_dict() | {"passive_in_use": active == dtn_fas.NAME})
+    for name in human_fas.NAMES:
+        rows.append(human_fas.entry(name, cache).to_dict() | {"passive_in_use": active == name})
     rows += [minifasnet_entry(name, cache).to_dict() for name in MINIFASNET_MODELS]
     ensemble = minifasnet_ensemble_description(cache)
     rows.append(ensemble.to_dict() | {"passive_in_use": active == ensemble.name})
@@ -57,15 +60,15 @@ def models_build(
     model_dir: Annotated[Path | None, typer.Option(help="Where built models go.")] = None,
 ) -> None:
     """Verify every built-in model's sha256 and build the ONNX translations of dlib's ResNet,
-    MobileFaceNet and the DTN anti-spoofing network (both from the npm tarball the set-up packs
-    into ``<model_dir>/npm``).
+    MobileFaceNet and the anti-spoofing networks ``dtn-fas``, ``human-antispoof`` and
+    ``human-liveness`` (from the npm tarballs the set-up packs into ``<model_dir>/npm``).
 
     The MiniFASNet translations are built too when ``SHIREN_MINIFASNET_DIR`` is set (or already
     cached and verified); otherwise they are skipped with a one-line note, not an error.
     """
     import os
 
-    from shiren.models import dtn_fas, mobilefacenet
+    from shiren.models import dtn_fas, human_fas, mobilefacenet
     from shiren.models.manifest import builtin_manifest, sha256_file, verified_path
     from shiren.models.registry import (
         MINIFASNET_ENSEMBLE,
@@ -96,7 +99,7 @@ def models_build(
         lines = [
             f"ok  {name}  {verified_path(entry)}" for name, entry in builtin_manifest().items()
         ]
-        for name in (ONNX_DLIB, mobilefacenet.NAME, dtn_fas.NAME):
+        for name in (ONNX_DLIB, mobilefacenet.NAME, dtn_fas.NAME, *human_fas.NAMES):
             entry = get_entry(name, model_dir=model_dir)
             lines.append(f"ok  {name}  {verified_path(entry)}  sha256={entry.sha256[:16]}…")
         return lines + minifasnet_lines()

