@@ -1,11 +1,13 @@
 """The capture page in real Chromium on a machine WITHOUT MiniFASNet (issue 19).
 
-The service's passive signal is then the registry's DTN (``SHIREN_MINIFASNET_DIR`` unset, a model
-cache holding only what the set-up installs from the registries).  The same walks as
+The service's passive signal is then the registry's ``human-antispoof`` (``SHIREN_MINIFASNET_DIR``
+unset, a model cache holding only what the set-up installs from the registries).  The same walks as
 ``test_capture_page.py``: the live webcam video passes at the passive-only test level (where the
 passive signal alone decides, at the ``normal`` level's threshold), the same video still fails at
 the normal level on the challenge it cannot answer (not on the face, not for want of a passive
-model), and a still photo and a printed photo are rejected.
+model), and a still photo and a printed photo are rejected at the normal level.  The printed
+photo is NOT stopped by the passive signal alone (the passive-only walk is a strict xfail that
+records it): ``human-antispoof`` scores Silent-Face's poster above its threshold (docs/LIVENESS.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shiren.models import dtn_fas, mobilefacenet
+from shiren.models import human_fas, mobilefacenet
 from shiren.models.registry import MINIFASNET_ENV, build_passive_model, default_model_dir
 from tests.e2e.conftest import LiveServer, start_server
 from tests.e2e.test_capture_page import (
@@ -51,7 +53,7 @@ def registry_pad(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(MINIFASNET_ENV, raising=False)
         pad = build_passive_model(model_dir=models)
-    assert pad.info.name == dtn_fas.NAME
+    assert pad.info.name == human_fas.DEFAULT
     return pad
 
 
@@ -66,7 +68,7 @@ def registry_server(
 
     def get(mode: str) -> LiveServer:
         if mode not in servers:
-            folder = tmp_path_factory.mktemp("dtn-server-" + mode.replace(":", "-"))
+            folder = tmp_path_factory.mktemp("registry-server-" + mode.replace(":", "-"))
             passive = mode.split(":", maxsplit=1)[0] == "passive_only"
             servers[mode] = start_server(engine, folder, passive_only=passive)
         return servers[mode]
@@ -86,7 +88,7 @@ def test_live_video_passes_passive_only_with_the_registry_model(
     session = demo(server, reference_of_live)
     assert session.level == "normal"
     with browser(camera=live_video) as page:
-        out = capture(page, server, session, "dtn-pass-passive-only", screenshots=False)
+        out = capture(page, server, session, "human-pass-passive-only", screenshots=False)
     assert out.check["decision"] == "pass", out.check
     assert out.page_result["decision"] == "pass"
 
@@ -100,7 +102,7 @@ def test_live_video_fails_at_normal_on_the_challenge_not_the_passive_model(
     server = registry_server("normal")
     session = demo(server, reference_of_live)
     with browser(camera=live_video) as page:
-        out = capture(page, server, session, "dtn-fail-normal", screenshots=False)
+        out = capture(page, server, session, "human-fail-normal", screenshots=False)
     reasons = set(out.check["reasons"])
     assert out.check["decision"] != "pass", out.check
     assert reasons & LIVENESS_FAILURES, reasons
@@ -117,11 +119,31 @@ def test_still_photo_fails_at_normal_with_the_registry_model(
     server = registry_server("normal:still")
     session = demo(server, reference_of_live, level="normal")
     with browser(camera=still_of_live) as page:
-        out = capture(page, server, session, "dtn-still-normal", screenshots=False)
+        out = capture(page, server, session, "human-still-normal", screenshots=False)
     assert out.check["decision"] != "pass", out.check
     assert set(out.check["reasons"]) & LIVENESS_FAILURES, out.check
 
 
+def test_printed_photo_fails_at_normal_with_the_registry_model(
+    registry_server: Callable[[str], LiveServer],
+    browser: Browser,
+    printed_photo: tuple[Path, bytes],
+) -> None:
+    camera, reference = printed_photo
+    server = registry_server("normal:poster")
+    session = demo(server, reference, level="normal")
+    with browser(camera=camera) as page:
+        out = capture(page, server, session, "human-poster-normal", screenshots=False)
+    assert out.check["decision"] != "pass", out.check
+    assert set(out.check["reasons"]) & LIVENESS_FAILURES, out.check
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="human-antispoof scores Silent-Face's poster (0.26) above its normal threshold (0.23): "
+    "the passive signal alone does not stop it, the challenge, motion and colour signals do "
+    "(dtn-fas, the previous registry model, did stop it; docs/LIVENESS.md)",
+)
 def test_printed_photo_fails_passive_only_with_the_registry_model(
     registry_server: Callable[[str], LiveServer],
     browser: Browser,
@@ -131,6 +153,6 @@ def test_printed_photo_fails_passive_only_with_the_registry_model(
     server = registry_server("passive_only")
     session = demo(server, reference)
     with browser(camera=camera) as page:
-        out = capture(page, server, session, "dtn-poster-passive-only", screenshots=False)
+        out = capture(page, server, session, "human-poster-passive-only", screenshots=False)
     assert out.check["decision"] != "pass", out.check
     assert "liveness.spoof_suspected" in out.check["reasons"], out.check

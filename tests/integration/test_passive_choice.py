@@ -1,6 +1,7 @@
-"""Which passive anti-spoofing model runs (issue 19): the registry's DTN when MiniFASNet is not
-configured, MiniFASNet when it is, an error (never a silent fallback) when it is broken; and a
-service whose MiniFASNet is not configured still has a passive signal."""
+"""Which passive anti-spoofing model runs (issue 19): the registry's human-antispoof when
+MiniFASNet is not configured (dtn-fas where the set-up predates its tarball), MiniFASNet when it
+is, an error (never a silent fallback) when it is broken; and a service whose MiniFASNet is not
+configured still has a passive signal."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from shiren.errors import ErrorCode, ModelError
-from shiren.models import dtn_fas, mobilefacenet
+from shiren.models import dtn_fas, human_fas, mobilefacenet
 from shiren.models.registry import (
     MINIFASNET_ENSEMBLE,
     MINIFASNET_ENV,
@@ -55,11 +56,27 @@ def fresh_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_without_minifasnet_the_registry_model_is_the_passive_signal(fresh_machine: Path) -> None:
     assert default_model_dir() == fresh_machine
-    assert active_passive_model() == dtn_fas.NAME
+    assert active_passive_model() == human_fas.DEFAULT
     pad = build_passive_model()
-    assert isinstance(pad, dtn_fas.DtnAntiSpoof)
-    assert pad.info.name == dtn_fas.NAME
+    assert isinstance(pad, human_fas.HumanAntiSpoof)
+    assert pad.info.name == human_fas.DEFAULT
     assert not any(fresh_machine.glob("minifasnet*"))
+
+
+def test_a_setup_without_the_human_tarball_keeps_dtn_fas(fresh_machine: Path) -> None:
+    """A machine set up before the ``@vladmandic/human`` tarball was packed still has dtn-fas."""
+    models = fresh_machine.parent / "older"
+    models.mkdir()
+    for path in fresh_machine.iterdir():
+        if not path.name.startswith("human"):
+            (models / path.name).symlink_to(path.resolve(), target_is_directory=path.is_dir())
+    (models / "npm").unlink()
+    (models / "npm").mkdir()
+    (models / "npm" / mobilefacenet.TARBALL).symlink_to(
+        (fresh_machine / "npm" / mobilefacenet.TARBALL).resolve()
+    )
+    assert active_passive_model(models) == dtn_fas.NAME
+    assert build_passive_model(model_dir=models).info.name == dtn_fas.NAME
 
 
 def test_with_minifasnet_translated_it_stays_the_passive_signal(tmp_path: Path) -> None:
@@ -94,9 +111,14 @@ def test_models_list_says_which_passive_model_is_in_use(fresh_machine: Path) -> 
     rows = json.loads(subprocess.run([*run, "--json"], env=env, capture_output=True, check=True,
                                      text=True).stdout)  # fmt: skip
     in_use = {r["name"]: r["passive_in_use"] for r in rows if "passive_in_use" in r}
-    assert in_use == {dtn_fas.NAME: True, MINIFASNET_ENSEMBLE: False}
+    assert in_use == {
+        human_fas.DEFAULT: True,
+        "human-liveness": False,
+        dtn_fas.NAME: False,
+        MINIFASNET_ENSEMBLE: False,
+    }
     text = subprocess.run(run, env=env, capture_output=True, check=True, text=True).stdout
-    assert f"passive anti-spoofing in use: {dtn_fas.NAME}" in text
+    assert f"passive anti-spoofing in use: {human_fas.DEFAULT}" in text
     assert MINIFASNET_ENV in text
 
 
@@ -113,7 +135,7 @@ def test_the_service_has_a_passive_signal_without_minifasnet(
     require(fresh_machine)
     engine = Engine.load(Settings())
     assert engine.checker.pad is not None
-    assert engine.checker.pad.info.name == dtn_fas.NAME
+    assert engine.checker.pad.info.name == human_fas.DEFAULT
     now = 1_795_000_000.0
     challenge = parse_challenge(
         {
@@ -133,5 +155,5 @@ def test_the_service_has_a_passive_signal_without_minifasnet(
     passive = result.signals["passive"]
     assert ReasonCode.LIVENESS_PASSIVE_UNAVAILABLE not in passive.reasons, passive
     assert passive.value is not None
-    assert passive.details["model"] == dtn_fas.NAME
+    assert passive.details["model"] == human_fas.DEFAULT
     assert len(passive.details["scores"]) == engine.checker.config.passive.keyframes

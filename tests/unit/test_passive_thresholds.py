@@ -23,8 +23,8 @@ def _with_passive(passive: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_shipped_file_has_thresholds_for_the_registry_model() -> None:
     config = load_config()
-    assert "dtn-fas" in config.passive.by_model
-    for model in (None, "minifasnet", "dtn-fas"):
+    assert {"dtn-fas", "human-antispoof"} <= set(config.passive.by_model)
+    for model in (None, "minifasnet", "dtn-fas", "human-antispoof"):
         low, normal, high = (
             config.passive_threshold(lv, model) for lv in ("low", "normal", "high")
         )

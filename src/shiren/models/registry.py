@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shiren.errors import ErrorCode, ModelError
-from shiren.models import dtn_fas, mobilefacenet
+from shiren.models import dtn_fas, human_fas, mobilefacenet
 from shiren.models.manifest import (
     ManifestEntry,
     build_atomically,
@@ -67,11 +67,14 @@ def get_entry(
         return mobilefacenet.onnx_entry(model_dir or default_model_dir())
     if name == dtn_fas.NAME:
         return dtn_fas.onnx_entry(model_dir or default_model_dir())
+    if name in human_fas.MODELS:
+        return human_fas.onnx_entry(name, model_dir or default_model_dir())
     known = [
         *entries,
         ONNX_DLIB,
         mobilefacenet.NAME,
         dtn_fas.NAME,
+        *human_fas.NAMES,
         *MINIFASNET_MODELS,
         MINIFASNET_ENSEMBLE,
     ]
@@ -286,9 +289,12 @@ def build_minifasnet_onnx(name: str, onnx_path: Path) -> str:
 PASSIVE_AUTO = "auto"
 """The passive PAD model a liveness check uses when none is named (issue 19): MiniFASNet when
 its weights are configured (``SHIREN_MINIFASNET_DIR``) or already translated into the model
-cache, else the registry's own :data:`shiren.models.dtn_fas.NAME`, which the set-up installs from
-the npm tarball, so a fresh machine never runs without a passive signal.  The measurements behind
-the choice are in docs/LIVENESS.md."""
+cache, else the registry's own :data:`REGISTRY_PASSIVE` (``human-antispoof``, from the npm
+tarball of ``@vladmandic/human`` the set-up packs; ``dtn-fas`` on a machine whose set-up predates
+it), so a fresh machine never runs without a passive signal.  The measurements behind the choice
+are in docs/LIVENESS.md."""
+REGISTRY_PASSIVE = (human_fas.DEFAULT, dtn_fas.NAME)
+"""The registry's passive models in order of preference when MiniFASNet is absent."""
 
 
 def minifasnet_available(model_dir: Path | None = None) -> bool:
@@ -306,22 +312,36 @@ def minifasnet_available(model_dir: Path | None = None) -> bool:
     return cached or configured
 
 
+def registry_passive_model(model_dir: Path | None = None) -> str:
+    """The first of :data:`REGISTRY_PASSIVE` whose npm tarball (or built translation) is in
+    ``model_dir`` (nothing is built); the last one when none is."""
+    folder = model_dir or default_model_dir()
+    built = Path(human_fas.entry(human_fas.DEFAULT, folder).file)
+    if built.is_file() or (mobilefacenet.npm_dir(folder) / human_fas.TARBALL).is_file():
+        return human_fas.DEFAULT
+    return dtn_fas.NAME
+
+
 def active_passive_model(model_dir: Path | None = None) -> str:
     """The name :func:`build_passive_model` loads for :data:`PASSIVE_AUTO` (nothing is built)."""
-    return MINIFASNET_ENSEMBLE if minifasnet_available(model_dir) else dtn_fas.NAME
+    if minifasnet_available(model_dir):
+        return MINIFASNET_ENSEMBLE
+    return registry_passive_model(model_dir)
 
 
 def build_passive_model(
     name: str = PASSIVE_AUTO, *, model_dir: Path | None = None, **kwargs: Any
 ) -> Any:
     """The passive PAD adapter for ``name``; :data:`PASSIVE_AUTO` is MiniFASNet when it loads,
-    else the registry's DTN.  A MiniFASNet that is configured but broken (a checksum mismatch)
-    is an error, never a silent fallback."""
+    else the first registry model of :data:`REGISTRY_PASSIVE` that loads.  A model that is
+    present but broken (a checksum mismatch) is an error, never a silent fallback."""
     if name != PASSIVE_AUTO:
         return build_model(name, model_dir=model_dir, **kwargs)
-    try:
-        return build_model(MINIFASNET_ENSEMBLE, model_dir=model_dir, **kwargs)
-    except ModelError as exc:
-        if exc.code is not ErrorCode.MODEL_UNAVAILABLE:
-            raise
-    return build_model(dtn_fas.NAME, model_dir=model_dir, **kwargs)
+    *preferred, last = (MINIFASNET_ENSEMBLE, *REGISTRY_PASSIVE)
+    for candidate in preferred:
+        try:
+            return build_model(candidate, model_dir=model_dir, **kwargs)
+        except ModelError as exc:
+            if exc.code is not ErrorCode.MODEL_UNAVAILABLE:
+                raise
+    return build_model(last, model_dir=model_dir, **kwargs)
