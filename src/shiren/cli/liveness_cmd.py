@@ -112,7 +112,7 @@ def check_cmd(
         str,
         typer.Option(
             "--pad-model",
-            help="Passive model name: 'auto' (MiniFASNet when configured, else dtn-fas), a "
+            help="Passive model name: 'auto' (MiniFASNet when configured, else human-antispoof), a "
             "registry name, or '' for none.",
         ),
     ] = "auto",

@@ -243,7 +243,8 @@ def bench_liveness_cmd(
     pad_model: Annotated[
         str,
         typer.Option(
-            "--pad-model", help="Passive model: 'auto' (MiniFASNet when configured, else dtn-fas)."
+            "--pad-model",
+            help="Passive model: 'auto' (MiniFASNet when configured, else human-antispoof).",
         ),
     ] = "auto",
 ) -> None:
