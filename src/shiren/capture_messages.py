@@ -9,10 +9,12 @@ from typing import Final
 
 from shiren.errors import ErrorCode
 from shiren.idcard_messages import IDCARD_MESSAGES
+from shiren.readdigits_messages import READDIGITS_MESSAGES
 from shiren.reasons import ReasonCode
 
 CAPTURE_MESSAGES: Final[dict[str, tuple[str, str]]] = {
     **IDCARD_MESSAGES,
+    **READDIGITS_MESSAGES,
     ErrorCode.RECORDING_TOO_LONG: (
         "视频太长，请按提示在 20 秒内完成动作后重新录制",
         "The video is too long. Record again and finish the actions within 20 seconds.",

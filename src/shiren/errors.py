@@ -112,6 +112,12 @@ class ErrorCode(StrEnum):
     IDCARD_REJECTED = "input.idcard_rejected"
     # Consent (issue 17): a purpose the lender's versioned policy does not list.
     CONSENT_PURPOSE_UNKNOWN = "input.consent_purpose_unknown"
+    # The read-the-digits challenge (issue 18): one uploaded recording with its audio track.
+    AUDIO_MISSING = "input.audio_missing"
+    AUDIO_SILENT = "input.audio_silent"
+    AUDIO_LENGTH_MISMATCH = "input.audio_length_mismatch"
+    AV_TIMESTAMPS_MISMATCH = "input.av_timestamps_mismatch"
+    RECORDING_TOO_LARGE = "input.recording_too_large"
 
 
 class ShirenError(Exception):

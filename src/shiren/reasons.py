@@ -121,6 +121,16 @@ class ReasonCode(StrEnum):
     IDCARD_TOO_FAR = "idcard.too_far"
     IDCARD_BLURRY = "idcard.blurry"
     IDCARD_GLARE = "idcard.glare"
+    # The read-the-digits challenge (shiren.liveness.readdigits; issue 18).  Public messages
+    # stay coarse: the borrower is told to read the digits aloud, not which signal failed.
+    LIVENESS_SPEECH_MISMATCH = "liveness.speech_mismatch"
+    """The speech does not answer the schedule: not one spoken digit per window, each starting
+    after its digit appeared (or speech before the first digit was shown)."""
+    LIVENESS_AV_DESYNC = "liveness.av_desync"
+    """The mouth's opening does not follow the voice at a plausible lag: a dubbed, shifted or
+    synthesised track, or a still or looped video under live audio."""
+    LIVENESS_DIGITS_MISMATCH = "liveness.digits_mismatch"
+    """A configured speech recogniser heard other digits than the ones shown."""
 
 
 __all__ = ["ReasonCode"]

@@ -33,6 +33,7 @@ from shiren.cli import (
     models_add_cmd,
     models_cmd,
     pad_cmd,
+    readdigits_eval_cmd,
     service_cmd,
     templates_cmd,
     verification_cmd,
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     liveness_cmd.register(app)  # liveness challenge|check
     liveness_eval_cmd.register(app, eval_app)  # eval liveness, bench-liveness
     injection_eval_cmd.register(eval_app)  # eval injection
+    readdigits_eval_cmd.register(eval_app)  # eval readdigits
     service_cmd.register(app)  # serve, tenant, audit, retention, keys, webhooks
     console_cmd.register(app)  # console user add
     demo_cmd.register(app)  # demo capture

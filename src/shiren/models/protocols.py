@@ -142,3 +142,17 @@ class FaceTracker(Protocol):
         Each call is one session: no state carries over from an earlier call.
         """
         ...
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """Spoken digits in a short recording (issue 18's optional recogniser for the read-the-digits
+    challenge).  No implementation ships: no registry package carries an offline Chinese
+    recogniser; a lender plugs one in, and the challenge stands on its other signals without."""
+
+    info: ModelInfo
+
+    def digits(self, audio: npt.NDArray[np.float32], rate: int, lang: str) -> str:
+        """The digits heard in mono float32 ``audio`` (``[-1, 1]``, ``rate`` Hz), in order, as a
+        string of ``0``–``9`` (``""`` when none); ``lang`` is ``"zh-CN"`` or ``"en"``."""
+        ...

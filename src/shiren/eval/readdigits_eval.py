@@ -1,0 +1,230 @@
+"""``shiren eval readdigits``: BPCER and APCER per attack type of the read-the-digits check.
+
+Sessions come from :mod:`shiren.eval.readdigits_material` (the GRID clips, re-timed to fresh
+English challenges; attacks built from them at run time, never stored).  Every session goes
+through :meth:`ReadDigitsChecker.check_capture` — the real face mesh, identity and passive steps —
+and the silence rule of :func:`~shiren.liveness.audio.check_sound`; a typed error (a muted track)
+counts as a rejected session.
+
+Protocol (chosen before any result was seen, as ``shiren eval injection``'s): the people alternate
+between two folds (fold 0: P08, P10 (two clips), P12, P14, P16; fold 1: P09, P11, P13, P15, P17).
+The synchrony rule's two lines are fitted on one fold's **genuine** sessions — ``min_corr`` the
+lowest genuine correlation moved down by ``margin`` × (median − lowest), ``max_peak_gap`` the
+highest genuine gap moved up by ``margin`` × (highest − median) — and judge the other fold; then
+the folds swap.  The onset rule, the speech detector, the lag band and the mouth-movement floor are
+fixed constants (not fitted).  Clopper–Pearson 95 % intervals.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shiren.core.geometry import FloatArray, RGBImage
+from shiren.errors import InputError
+from shiren.eval.intervals import clopper_pearson
+from shiren.eval.readdigits_material import (
+    ATTACKS,
+    Clip,
+    Session,
+    attack,
+    espeak_available,
+    genuine,
+    load_clip,
+)
+from shiren.liveness.audio import AVLimits, check_sound
+from shiren.liveness.readdigits import draw_read_digits
+from shiren.liveness.readdigits_check import ReadDigitsChecker
+from shiren.models.protocols import FaceTracker, ModelInfo
+
+FOLDS: dict[str, int] = {
+    "P08": 0, "P10": 0, "P12": 0, "P14": 0, "P16": 0,
+    "P09": 1, "P11": 1, "P13": 1, "P15": 1, "P17": 1,
+}  # fmt: skip
+
+
+class CachedTracker:
+    """The real tracker run once per clip, in order; sessions re-use the clip's meshes by frame
+    object (every session frame *is* one of its clip's decoded frames)."""
+
+    def __init__(self, tracker: FaceTracker) -> None:
+        self.inner = tracker
+        self.info: ModelInfo = tracker.info
+        self._meshes: dict[int, FloatArray | None] = {}
+        self._keep: list[RGBImage] = []
+
+    def learn(self, frames: Sequence[RGBImage]) -> None:
+        for image, mesh in zip(frames, self.inner.track(list(frames)), strict=True):
+            self._meshes[id(image)] = mesh
+            self._keep.append(image)
+
+    def track(self, images: Sequence[RGBImage]) -> list[FloatArray | None]:
+        missing = [im for im in images if id(im) not in self._meshes]
+        if missing:
+            self.learn(missing)
+        return [self._meshes[id(im)] for im in images]
+
+
+@dataclass
+class Row:
+    kind: str
+    clip: str
+    person: str
+    fold: int
+    note: str
+    error: str | None = None
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def passed(self, name: str) -> bool:
+        return bool(self.signals.get(name, {}).get("passed", False))
+
+
+def _row(session: Session, checker: ReadDigitsChecker, challenge: Any, limits: AVLimits) -> Row:
+    row = Row(
+        session.kind, session.clip, session.person, FOLDS.get(session.person, 0), session.note
+    )
+    try:
+        check_sound(session.capture, limits)
+        result = checker.check_capture(challenge, session.capture, verified=True)
+    except InputError as exc:
+        row.error = str(exc.code)
+        return row
+    for name, sig in result.signals.items():
+        row.signals[name] = {"passed": sig.passed, "value": sig.value, **sig.details}
+        if name == "sync":
+            row.signals[name]["corr"] = sig.value
+    return row
+
+
+def build_rows(
+    clips: list[Clip],
+    checker: ReadDigitsChecker,
+    sessions: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Row], list[str]]:
+    rng = random.Random(seed)
+    notes = []
+    kinds = list(ATTACKS)
+    if not espeak_available():
+        kinds.remove("synth")
+        notes.append("synth skipped: espeak-ng is not installed (apt-get install -y espeak-ng)")
+    rows: list[Row] = []
+    limits = AVLimits(sample_ms=checker.config.limits.sample_ms)
+    total = len(clips) * sessions
+    for n, (rep, ci) in enumerate((r, c) for r in range(sessions) for c in range(len(clips))):
+        clip = clips[ci]
+        challenge = draw_read_digits(lang="en", seed=rng.randrange(2**62), now=0.0)
+        session, order = genuine(clip, challenge, rng, limits.sample_ms)
+        others = [c for c in clips if c.person != clip.person]
+        other = others[(rep + ci) % len(others)]
+        built = [session] + [
+            attack(k, clip, order, other, challenge, rng, limits.sample_ms) for k in kinds
+        ]
+        rows += [_row(s, checker, challenge, limits) for s in built if s is not None]
+        if progress is not None:
+            progress(n + 1, total)
+    return rows, notes
+
+
+def _lines(genuine_rows: list[Row], margin: float) -> dict[str, float]:
+    corr = np.array([r.signals["sync"]["corr"] for r in genuine_rows], dtype=float)
+    gap = np.array([r.signals["sync"]["peak_gap"] for r in genuine_rows], dtype=float)
+    lo, med = float(corr.min()), float(np.median(corr))
+    hi, gmed = float(gap.max()), float(np.median(gap))
+    return {
+        "min_corr": round(lo - margin * (med - lo), 4),
+        "max_peak_gap": round(hi + margin * (hi - gmed), 4),
+    }
+
+
+def _sync_ok(row: Row, lines: dict[str, float], min_mouth: float) -> bool:
+    s = row.signals["sync"]
+    return bool(
+        s["mouth_range"] >= min_mouth
+        and s["corr"] >= lines["min_corr"]
+        and s["peak_gap"] <= lines["max_peak_gap"]
+    )
+
+
+def judge(rows: list[Row], margin: float, min_mouth: float) -> dict[str, Any]:
+    """Fit on one fold's genuine rows, judge the other fold; both ways."""
+    lines_by_fold: dict[int, dict[str, float]] = {}
+    for fold in (0, 1):
+        train = [r for r in rows if r.kind == "genuine" and r.fold != fold and r.error is None]
+        lines_by_fold[fold] = _lines(train, margin)
+    for r in rows:
+        if r.error is not None:
+            r.signals["decision"] = {"passed": False, "failed": [r.error]}
+            continue
+        sync = _sync_ok(r, lines_by_fold[r.fold], min_mouth)
+        failed = [
+            name
+            for name, ok in (
+                ("onsets", r.passed("onsets")),
+                ("sync", sync),
+                ("identity", r.passed("identity")),
+                ("passive", r.passed("passive")),
+            )
+            if not ok
+        ]
+        r.signals["decision"] = {"passed": not failed, "failed": failed}
+    return {str(k): v for k, v in lines_by_fold.items()}
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = clopper_pearson(k, n) if n else (0.0, 1.0)
+    return {"k": k, "n": n, "rate": (k / n) if n else None, "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def _spread(values: list[float]) -> list[float] | None:
+    return [round(float(v), 4) for v in np.percentile(values, [0, 50, 100])] if values else None
+
+
+def summarise(rows: list[Row], target: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind in ["genuine", *ATTACKS]:
+        these = [r for r in rows if r.kind == kind]
+        if not these:
+            continue
+        accepted = sum(1 for r in these if r.signals["decision"]["passed"])
+        failed: dict[str, int] = {}
+        for r in these:
+            for name in r.signals["decision"]["failed"]:
+                failed[name] = failed.get(name, 0) + 1
+        ok = [r for r in these if r.error is None]
+        entry: dict[str, Any] = {
+            "sessions": len(these),
+            "failed_signals": failed,
+            "margins": {
+                "sync_corr": _spread([r.signals["sync"]["corr"] for r in ok]),
+                "sync_peak_gap": _spread([r.signals["sync"]["peak_gap"] for r in ok]),
+                "sync_best_lag_ms": _spread([r.signals["sync"]["best_lag_ms"] for r in ok]),
+                "mouth_range": _spread([r.signals["sync"]["mouth_range"] for r in ok]),
+                "onsets_score": _spread([r.signals["onsets"]["value"] for r in ok]),
+            },
+        }
+        if kind == "genuine":
+            entry["bpcer"] = _rate(len(these) - accepted, len(these))
+        else:
+            entry["apcer"] = _rate(accepted, len(these))
+        out[kind] = entry
+    worst = max((v["apcer"]["rate"] for k, v in out.items() if k != "genuine"), default=0.0)
+    bpcer = out.get("genuine", {}).get("bpcer", {}).get("rate")
+    out["goal_met"] = bool(bpcer is not None and bpcer <= target and worst <= target)
+    return out
+
+
+def load_clips(folder: Path, limit: int | None = None) -> list[Clip]:
+    paths = sorted(folder.glob("*.mpg"))
+    if not paths:
+        raise InputError(f"no GRID clips (*.mpg) in {folder.name}")
+    return [load_clip(p) for p in paths[:limit]]
+
+
+__all__ = ["FOLDS", "CachedTracker", "Row", "build_rows", "judge", "load_clips", "summarise"]

@@ -1,0 +1,317 @@
+"""One uploaded recording with sound (issue 18's read-the-digits challenge): decoding, the speech
+energy envelope and the speech segments whose starts are the spoken digits' onsets.
+
+:func:`decode_av` turns the uploaded bytes — WebM/Opus from Chromium's ``MediaRecorder``,
+MP4/AAC (or MOV) from a phone — into an :class:`AVCapture`: video frames sampled every
+``sample_ms`` and scaled to at most 640 px (as a live capture), and the sound as mono float32 at
+16 kHz, both on one timeline whose ``t = 0`` is the first video frame.  FFmpeg comes bundled with
+PyAV (``av`` on PyPI); nothing is written to disk.  Bad input is a typed
+:class:`~shiren.errors.InputError`, never a crash: an empty or foreign file
+(``input.video_unreadable``), over 40 MiB (``input.recording_too_large``), over 30 s
+(``input.recording_too_long``), no sound track (``input.audio_missing``), a muted microphone
+(``input.audio_silent``), sound and picture of different lengths
+(``input.audio_length_mismatch``) or starting at different times
+(``input.av_timestamps_mismatch``), times that go backwards (``input.frames_bad_timestamps``).
+
+The envelope is the RMS level in 10-ms hops (dB re full scale) with a zero-crossing rate per
+hop; speech is where the level stands clearly above the recording's own noise floor and the hop
+is voiced (a low zero-crossing rate: vowels and voiced consonants, not hiss or clicks).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from shiren.errors import ErrorCode, FramesError, InputError, ShirenError
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+AUDIO_RATE = 16_000
+HOP_MS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AVLimits:
+    """What an upload may be.  ``max_bytes``: a 20-s phone video at a high bit rate is 20–35 MB.
+    ``silent_dbfs``: a hop this loud is the least the loudest hop of a spoken answer reaches (a
+    muted or disconnected microphone records digital silence or < −60 dBFS of hiss)."""
+
+    max_bytes: int = 40 * 1024 * 1024
+    max_ms: float = 30_000.0
+    max_side_px: int = 4096
+    min_frames: int = 8
+    sample_ms: float = 40.0
+    target_side_px: int = 640
+    silent_dbfs: float = -55.0
+    max_length_gap_ms: float = 600.0
+    """Sound and picture may differ in length by this much, or by 15 % of the video if more
+    (MediaRecorder and phone muxers pad or trim the audio by up to a few hundred ms)."""
+    max_start_gap_ms: float = 1000.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AVCapture:
+    """One decoded recording.  ``frames`` are RGB ``uint8``; ``times_ms`` their times; ``audio`` is
+    mono float32 in [−1, 1] at ``rate`` Hz whose first sample is at ``audio_start_ms`` on the same
+    timeline (``t = 0``: the first video frame)."""
+
+    frames: tuple[npt.NDArray[np.uint8], ...]
+    times_ms: F64
+    audio: F32
+    rate: int = AUDIO_RATE
+    audio_start_ms: float = 0.0
+
+    @property
+    def video_ms(self) -> float:
+        if len(self.times_ms) < 2:
+            return 0.0
+        step = float(np.median(np.diff(self.times_ms)))
+        return float(self.times_ms[-1] - self.times_ms[0]) + step
+
+    @property
+    def audio_ms(self) -> float:
+        return 1000.0 * len(self.audio) / self.rate
+
+
+def _bad(code: ErrorCode, message: str, **detail: object) -> InputError:
+    if code in (ErrorCode.FRAMES_BAD_TIMESTAMPS, ErrorCode.FRAMES_TOO_FEW):
+        return FramesError(message, code=code, detail=dict(detail))
+    return InputError(message, code=code, detail=dict(detail))
+
+
+def _scaled(frame: object, side: int) -> npt.NDArray[np.uint8]:
+    width, height = int(frame.width), int(frame.height)  # type: ignore[attr-defined]
+    scale = min(1.0, side / max(width, height))
+    w, h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    image: npt.NDArray[np.uint8] = frame.to_ndarray(  # type: ignore[attr-defined]
+        format="rgb24", width=w, height=h
+    )
+    turns = int(round(getattr(frame, "rotation", 0) or 0) // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+class _Collector:
+    """Accumulates sampled frames and resampled sound while the container is demuxed."""
+
+    def __init__(self, limits: AVLimits) -> None:
+        import av
+
+        self.limits = limits
+        self.frames: list[npt.NDArray[np.uint8]] = []
+        self.times: list[float] = []
+        self.audio: list[F32] = []
+        self.video_t0: float | None = None
+        self.audio_t0: float | None = None
+        self.last_t = -math.inf
+        self.next_sample = -math.inf
+        self.decoded = 0
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+
+    def video(self, frame: object) -> None:
+        t = getattr(frame, "time", None)
+        if t is None or not math.isfinite(t):
+            raise _bad(ErrorCode.FRAMES_BAD_TIMESTAMPS, "A video frame has no time.")
+        if max(int(frame.width), int(frame.height)) > self.limits.max_side_px:  # type: ignore[attr-defined]
+            raise _bad(ErrorCode.VIDEO_UNREADABLE, "The video's frames are too large.")
+        t_ms = 1000.0 * float(t)
+        if self.video_t0 is None:
+            self.video_t0 = t_ms
+        rel = t_ms - self.video_t0
+        if t_ms < self.last_t:
+            raise _bad(ErrorCode.FRAMES_BAD_TIMESTAMPS, "The video's times go backwards.")
+        if rel > self.limits.max_ms:
+            raise _bad(ErrorCode.RECORDING_TOO_LONG, "The recording is too long.")
+        self.last_t = t_ms
+        self.decoded += 1
+        if rel + 1e-6 >= self.next_sample:
+            self.frames.append(_scaled(frame, self.limits.target_side_px))
+            self.times.append(rel)
+            self.next_sample = rel + self.limits.sample_ms * 0.9
+
+    def sound(self, frame: object) -> None:
+        t = getattr(frame, "time", None)
+        if self.audio_t0 is None and t is not None and math.isfinite(t):
+            self.audio_t0 = 1000.0 * float(t)
+        for out in self.resampler.resample(frame):  # type: ignore[arg-type]
+            self.audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        if sum(len(a) for a in self.audio) > AUDIO_RATE * (self.limits.max_ms / 1000.0 + 2):
+            raise _bad(ErrorCode.RECORDING_TOO_LONG, "The recording is too long.")
+
+    def flush(self) -> None:
+        for out in self.resampler.resample(None):
+            self.audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
+
+def _demux(data: bytes, limits: AVLimits) -> _Collector:
+    import av
+
+    try:
+        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+    except Exception:
+        raise _bad(ErrorCode.VIDEO_UNREADABLE, "The recording cannot be read.") from None
+    with container:
+        if not container.streams.video:
+            raise _bad(ErrorCode.VIDEO_UNREADABLE, "The recording holds no video.")
+        if not container.streams.audio:
+            raise _bad(ErrorCode.AUDIO_MISSING, "The recording holds no sound track.")
+        vs, aus = container.streams.video[0], container.streams.audio[0]
+        got = _Collector(limits)
+        try:
+            for packet in container.demux(vs, aus):
+                for frame in packet.decode():
+                    (got.video if packet.stream is vs else got.sound)(frame)
+            got.flush()
+        except ShirenError:
+            raise
+        except Exception:
+            raise _bad(ErrorCode.VIDEO_UNREADABLE, "The recording cannot be decoded.") from None
+    return got
+
+
+def decode_av(data: bytes, limits: AVLimits | None = None) -> AVCapture:
+    """Frames and sound of one uploaded recording (see the module docstring for the errors)."""
+    lim = limits or AVLimits()
+    if not data:
+        raise _bad(ErrorCode.VIDEO_UNREADABLE, "The recording is empty.")
+    if len(data) > lim.max_bytes:
+        raise _bad(
+            ErrorCode.RECORDING_TOO_LARGE, "The recording is too large.", limit=lim.max_bytes
+        )
+    got = _demux(data, lim)
+    if not got.frames or got.video_t0 is None:
+        raise _bad(ErrorCode.VIDEO_UNREADABLE, "The recording holds no video frame.")
+    if len(got.frames) < lim.min_frames:
+        raise _bad(ErrorCode.FRAMES_TOO_FEW, "The recording is too short.", frames=len(got.frames))
+    audio = np.concatenate(got.audio) if got.audio else np.zeros(0, np.float32)
+    start = (got.audio_t0 if got.audio_t0 is not None else got.video_t0) - got.video_t0
+    capture = AVCapture(
+        frames=tuple(got.frames),
+        times_ms=np.asarray(got.times, dtype=np.float64),
+        audio=np.clip(audio, -1.0, 1.0),
+        audio_start_ms=float(start),
+    )
+    check_sound(capture, lim)
+    return capture
+
+
+def check_sound(capture: AVCapture, lim: AVLimits) -> None:
+    """The sound track against the picture: starts together, lasts as long, is not silent."""
+    video_ms = max(capture.video_ms, float(capture.times_ms[-1]))
+    if abs(capture.audio_start_ms) > lim.max_start_gap_ms:
+        raise _bad(
+            ErrorCode.AV_TIMESTAMPS_MISMATCH,
+            "The sound does not start with the picture.",
+            offset_ms=round(capture.audio_start_ms),
+        )
+    gap = abs(capture.audio_ms - video_ms)
+    if gap > max(lim.max_length_gap_ms, 0.15 * video_ms):
+        raise _bad(
+            ErrorCode.AUDIO_LENGTH_MISMATCH,
+            "The sound and the picture have different lengths.",
+            audio_ms=round(capture.audio_ms),
+            video_ms=round(video_ms),
+        )
+    db = envelope(capture.audio, capture.rate).db
+    if db.size == 0 or float(db.max()) < lim.silent_dbfs:
+        raise _bad(ErrorCode.AUDIO_SILENT, "The sound track is silent.")
+
+
+# -- the envelope and speech segments --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Envelope:
+    """Per 10-ms hop: ``t_ms`` (hop centre on the audio's own clock, 0 = first sample), ``rms``
+    (linear), ``db`` (dBFS) and ``zcr`` (zero crossings per sample, 0–1)."""
+
+    t_ms: F64
+    rms: F64
+    db: F64
+    zcr: F64
+
+
+def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Envelope:
+    hop = max(1, round(rate * hop_ms / 1000.0))
+    n = len(audio) // hop
+    if n == 0:
+        empty = np.zeros(0)
+        return Envelope(empty, empty, empty, empty)
+    frames = audio[: n * hop].astype(np.float64).reshape(n, hop)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    signs = np.signbit(frames)
+    zcr = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1) / (hop - 1)
+    t = (np.arange(n) + 0.5) * hop_ms
+    db = (20.0 * np.log10(rms + 1e-9)).astype(np.float64)
+    return Envelope(t.astype(np.float64), rms.astype(np.float64), db, zcr.astype(np.float64))
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechParams:
+    """Speech activity, set from phonetics, not fitted: a vowel stands ≥ 12 dB above a quiet
+    room's floor; voiced hops cross zero < 0.25 times a sample (≲ 2 kHz at 16 kHz; fricative
+    hiss is higher); syllables of one word are < 120 ms apart, words read one at a time ≥ 200."""
+
+    rise_db: float = 12.0
+    range_db: float = 35.0
+    max_zcr: float = 0.25
+    merge_gap_ms: float = 120.0
+    min_ms: float = 60.0
+    min_voiced_ms: float = 40.0
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start_ms: float
+    end_ms: float
+    peak_db: float
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``[start, end)`` index runs where ``mask`` holds."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def speech_segments(env: Envelope, params: SpeechParams | None = None) -> list[Segment]:
+    """Stretches of speech on the envelope's clock; each one's start is an onset."""
+    p = params or SpeechParams()
+    if env.db.size == 0:
+        return []
+    floor, loud = float(np.percentile(env.db, 10)), float(np.percentile(env.db, 99.5))
+    active = env.db > max(floor + p.rise_db, loud - p.range_db)
+    runs = _runs(active)
+    merged: list[list[int]] = []
+    gap = max(1, round(p.merge_gap_ms / HOP_MS))
+    for a, b in runs:
+        if merged and a - merged[-1][1] < gap:
+            merged[-1][1] = int(b)
+        else:
+            merged.append([int(a), int(b)])
+    voiced = active & (env.zcr < p.max_zcr)
+    out = []
+    for a, b in merged:
+        if (b - a) * HOP_MS < p.min_ms or voiced[a:b].sum() * HOP_MS < p.min_voiced_ms:
+            continue
+        out.append(Segment(a * HOP_MS, b * HOP_MS, float(env.db[a:b].max())))
+    return out
+
+
+__all__ = [
+    "AUDIO_RATE",
+    "AVCapture",
+    "AVLimits",
+    "Envelope",
+    "Segment",
+    "SpeechParams",
+    "check_sound",
+    "decode_av",
+    "envelope",
+    "speech_segments",
+]
