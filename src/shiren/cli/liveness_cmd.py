@@ -69,19 +69,37 @@ def challenge_cmd(
     ] = None,
     key_file: KeyFileOpt = None,
     config: ConfigOpt = None,
+    kind: Annotated[
+        str, typer.Option("--type", help="actions (the default) | read_digits.")
+    ] = "actions",
+    lang: Annotated[
+        str, typer.Option("--lang", help="read_digits: the prompts' language, zh-CN | en.")
+    ] = "zh-CN",
     as_json: JsonOpt = False,
 ) -> None:
-    """Draw a random challenge: actions with windows, flash colours, nonce."""
+    """Draw a random challenge: actions with windows, flash colours, nonce; or, with
+    ``--type read_digits``, digits to read aloud on a signed schedule."""
     from shiren.liveness.challenge import draw_challenge
     from shiren.liveness.config import load_config
+    from shiren.liveness.readdigits import draw_read_digits
 
     def action() -> dict[str, Any]:
+        if kind == "read_digits":
+            ch = draw_read_digits(level, lang=lang, seed=seed, now=now, key=_key(key_file))
+            return ch.to_dict()
+        if kind != "actions":
+            raise InputError("--type must be actions or read_digits", code=ErrorCode.INPUT_INVALID)
         cfg = load_config(config)
         return draw_challenge(cfg, level, seed=seed, now=now, key=_key(key_file)).to_dict()
 
     out = run_guarded(as_json, action)
     if as_json:
         emit(out)
+    elif out.get("type") == "read_digits":
+        shows = ", ".join(
+            f"{p}@{s['show_ms']}ms" for p, s in zip(out["prompts"], out["steps"], strict=False)
+        )
+        typer.echo(f"nonce {out['nonce']} ({out['level']}, read_digits): {shows}")
     else:
         steps = ", ".join(f"{a['action']}@{a['start_ms']}–{a['end_ms']}ms" for a in out["actions"])
         colours = " ".join(c["name"] for c in out["colours"]) or "none"
@@ -119,7 +137,8 @@ def check_cmd(
     lang: LangOpt = "en",
     as_json: JsonOpt = False,
 ) -> None:
-    """Check an answered challenge; prints the LivenessResult."""
+    """Check an answered challenge; prints the LivenessResult.  A ``read_digits`` challenge is
+    answered by one video file with its sound (``--frames clip.webm``)."""
     from shiren.liveness.challenge import load_challenge
     from shiren.liveness.check import LivenessChecker
     from shiren.liveness.config import load_config
@@ -133,6 +152,8 @@ def check_cmd(
             raise InputError(
                 "the challenge file cannot be read", code=ErrorCode.CHALLENGE_INVALID
             ) from None
+        if '"read_digits"' in text:
+            return _check_read_digits(text, frames, cfg, pad_model, key_file, now, lang)
         ch = load_challenge(text)
         seq = load_frames(frames, cfg.frames, fps=fps)
         checker = LivenessChecker.from_config(cfg, pad_model=pad_model or None, key=_key(key_file))
@@ -146,6 +167,32 @@ def check_cmd(
         verdict = "PASS" if out["passed"] else "FAIL"
         failed = ", ".join(out["reasons"]) or "-"
         typer.echo(f"{verdict} score={out['score']:.3f} level={out['level']} reasons: {failed}")
+
+
+def _check_read_digits(
+    text: str,
+    recording: Path,
+    cfg: Any,
+    pad_model: str,
+    key_file: Path | None,
+    now: float | None,
+    lang: str,
+) -> dict[str, Any]:
+    from shiren.liveness.check import LivenessChecker
+    from shiren.liveness.readdigits import load_read_digits
+    from shiren.liveness.readdigits_check import ReadDigitsChecker
+
+    ch = load_read_digits(text)
+    try:
+        data = recording.read_bytes()
+    except OSError:
+        raise InputError("the recording cannot be read", code=ErrorCode.VIDEO_UNREADABLE) from None
+    key = _key(key_file)
+    live = LivenessChecker.from_config(cfg, pad_model=pad_model or None)
+    result = ReadDigitsChecker(live, key=key).check(
+        ch, data, now if now is not None else time.time()
+    )
+    return result.to_dict(lang)
 
 
 def register(app: typer.Typer) -> None:
