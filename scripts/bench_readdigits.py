@@ -1,0 +1,84 @@
+"""Server-side cost of one read-the-digits check (issue 18): a 6-digit session, one core.
+
+A genuine session re-timed from a GRID clip (``shiren.eval.readdigits_material``) is encoded as a
+browser would upload it (WebM: VP8 + Opus, 360x288, 25 fps) and checked ``--repeat`` times after
+a warm-up with :meth:`ReadDigitsChecker.check` (decode, mesh, onsets, synchrony, identity, passive).
+Run it with one thread: ``OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_readdigits.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid_talking_faces"
+
+
+def _webm(frames: list[np.ndarray], audio: np.ndarray) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="webm") as out:
+        vs = out.add_stream("libvpx", rate=25)
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = "yuv420p"
+        aus = out.add_stream("libopus", rate=48000)
+        aus.layout = "mono"
+        for i, image in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, 25)
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        pcm = (np.clip(np.repeat(audio, 3), -1, 1) * 32767).astype(np.int16)
+        for k in range(0, len(pcm), 960):
+            af = av.AudioFrame.from_ndarray(pcm[None, k : k + 960], format="s16", layout="mono")
+            af.sample_rate, af.pts, af.time_base = 48000, k, Fraction(1, 48000)
+            for p in aus.encode(af):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+    return buf.getvalue()
+
+
+def main() -> int:
+    from shiren.eval.readdigits_material import genuine, load_clip
+    from shiren.liveness.check import LivenessChecker
+    from shiren.liveness.readdigits import Schedule, draw_read_digits
+    from shiren.liveness.readdigits_check import ReadDigitsChecker
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clip", type=Path, default=DEFAULT / "P10_pwij3p.mpg")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--pad-model", default="auto")
+    args = ap.parse_args()
+    clip = load_clip(args.clip)
+    ch = draw_read_digits(lang="en", seed=1, now=0.0, schedule=Schedule(digits=(6, 6)))
+    session, order = genuine(clip, ch, random.Random(1), 40.0)
+    data = _webm([clip.frames[i] for i in order], session.capture.audio)
+    checker = ReadDigitsChecker(LivenessChecker.from_config(pad_model=args.pad_model or None))
+    checker.check(ch, data, now=1.0)  # warm-up
+    runs = [checker.check(ch, data, now=1.0).timings_ms for _ in range(args.repeat)]
+    stages = sorted(
+        {k for r in runs for k in r}, key=lambda k: -np.median([r.get(k, 0) for r in runs])
+    )
+    print(
+        f"6 digits, {ch.duration_ms} ms, {len(data) / 1024:.0f} KiB WebM, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, repeat {args.repeat}"
+    )
+    for k in stages:
+        v = [r.get(k, 0.0) for r in runs]
+        print(f"  {k:10s} p50 {np.percentile(v, 50):7.1f} ms  p95 {np.percentile(v, 95):7.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
