@@ -227,6 +227,7 @@ class LivenessChecker:
         with _timed(timings, "signals"):
             signals = face_signals(meshes, frames.times_ms, frames.size)
         memo.meshes = list(signals.meshes)
+        memo.signals = signals
         faces_found = int(signals.found.sum())
         base = baseline(signals, challenge.still_until_ms)
         if base is None or faces_found < MIN_FACE_FRACTION * len(frames):

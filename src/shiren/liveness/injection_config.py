@@ -74,16 +74,16 @@ class FeatureThreshold:
 
 
 def _default_thresholds() -> dict[str, FeatureThreshold]:
-    # `shiren eval injection --sessions 5` (seed 0, 2026-12-07, report sha 292b10a): the lines
-    # fitted on all 60 live sessions of both folds (its `thresholds_recommended`): each the
-    # most extreme live value moved outwards by 0.25 × the live spread; the upload, gap and
-    # jitter lines are physics (see shiren.eval.injection_eval.PHYSICAL).  Cross-validated by
-    # person, these lines' rule gave BPCER 7/60 (docs/LIVENESS.md, "Injection attacks").
+    # `shiren eval injection --sessions 5` (seed 0, 2026-12-07, after the cost cut of d2de5c2):
+    # the lines fitted on all 60 live sessions of both folds (its `thresholds_recommended`):
+    # each the most extreme live value moved outwards by 0.25 × the live spread; the upload,
+    # gap and jitter lines are physics (see shiren.eval.injection_eval.PHYSICAL).
     #
-    # Which lines decide (issue 17, 2026-12-08): the physics and the page's own code decide;
-    # the fitted lines that depend on the camera, codec chain, browser or light only suggest
-    # review (WEAK below) — the codec lines already failed to carry from one source chain to
-    # another in that run, and none of these was measured on a phone.
+    # Which lines decide (issue 17): the physics and the page's own code decide; the fitted
+    # lines that depend on the camera, codec chain, browser or light only suggest review
+    # (``decisive=False``) — the codec lines do not carry from one source chain to another
+    # (cross-validated by person, they alone sent 8 of 60 live sessions to review), and none of
+    # these was measured on a phone (docs/LIVENESS.md, "Injection attacks").
     return {
         "timer_mismatch": FeatureThreshold(0.005, 0.005, decisive=False),
         "schedule_ms": FeatureThreshold(5.6, 5.0, decisive=False),
@@ -92,9 +92,9 @@ def _default_thresholds() -> dict[str, FeatureThreshold]:
         "min_interval_ratio": FeatureThreshold(0.05, 0.05, "low"),
         "upload_deficit_s": FeatureThreshold(0.25, 1.0),
         "repeat_fraction": FeatureThreshold(0.005, 0.005),
-        "grid_foreign": FeatureThreshold(10.66, 2.417, decisive=False),
-        "grid_aligned": FeatureThreshold(1.250, 0.087, decisive=False),
-        "grid_suppressed": FeatureThreshold(1.060, 0.062, "low", decisive=False),
+        "grid_foreign": FeatureThreshold(11.16, 4.225, decisive=False),
+        "grid_aligned": FeatureThreshold(1.217, 0.052, decisive=False),
+        "grid_suppressed": FeatureThreshold(1.040, 0.083, "low", decisive=False),
         "flash_response": FeatureThreshold(0.813, 0.100, "low", decisive=False),
         "flash_lag_outside_ms": FeatureThreshold(10.0, 10.0, decisive=False),
     }

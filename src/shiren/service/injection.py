@@ -9,8 +9,8 @@ what only the service knows:
   carried over from an earlier attempt predates the session and does not count), whichever is
   later.  ``received_at`` — the upload's arrival (the check's own clock reading).  Together they
   bound how much filming the upload can honestly claim (``timing.upload_too_early``);
-* the ``FaceSignals`` of the liveness check (rebuilt from its memo's meshes: no model runs
-  again), for the flash features;
+* the ``FaceSignals`` of the liveness check (from its memo: no model runs again), for the
+  flash features;
 * the page's camera label, if the page sent it (a weak signal only; never stored — only whether
   it names a virtual camera);
 * who uploaded: the capture page (its timer's facts are judged) or a lender's client through
@@ -145,7 +145,10 @@ class InjectionGuard:
 
 
 def _signals(memo: CaptureMemo, sequence: FrameSequence) -> FaceSignals | None:
-    """The liveness check's face signals, rebuilt from its tracked meshes (None: not tracked)."""
+    """The liveness check's face signals (from its memo; rebuilt from its tracked meshes when
+    the memo has only those; None: the frames were not tracked)."""
+    if memo.signals is not None and len(memo.signals.meshes) == len(sequence):
+        return memo.signals
     if len(memo.meshes) != len(sequence):
         return None
     return face_signals(list(memo.meshes), list(sequence.times_ms), sequence.size)
