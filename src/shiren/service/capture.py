@@ -97,7 +97,13 @@ class CaptureService:
             throttle=lambda key: self._throttle.take(f"card:{key}", self._monotonic()),
             session_receipt=self._receipt,
         )
-        self.recordings = RecordingStep(self)
+        self.recordings = RecordingStep(
+            service,
+            open_session=self._opened_view,
+            require_consent=self._require_consent,
+            receipt=self._receipt,
+            result=self.result,
+        )
 
     # -- access --------------------------------------------------------------------------
 
@@ -108,6 +114,10 @@ class CaptureService:
         claim = self.claim(token)
         tenant = active_tenant(self.service, claim)
         return _Opened(tenant, opened(lambda: self.service.get_session(tenant, claim.session_id)))
+
+    def _opened_view(self, token: str) -> tuple[Tenant, SessionView]:
+        opened = self._open(token)
+        return opened.tenant, opened.view
 
     def _receipt(self, session_id: str) -> str:
         msg = f"consent|{session_id}|{texts.CONSENT_VERSION}".encode()

@@ -25,16 +25,15 @@ level's rule and the decision's ``carried_by`` account for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from shiren.domain.entities import SessionStatus, Tenant
 from shiren.errors import ErrorCode, StateError
 from shiren.liveness.challenge import Variant
 from shiren.liveness.recorded import MAX_RECORDING_BYTES, MAX_RECORDING_MS
+from shiren.service.app import ShirenService
 from shiren.service.views import SessionView
-
-if TYPE_CHECKING:
-    from shiren.service.capture import CaptureService
 
 RECORDING_SECONDS = 20
 """What the page asks for: the actions within 20 s (the server accepts up to 30 s)."""
@@ -52,8 +51,20 @@ class RecordingStep:
     """Token-authorised use cases of the record-and-upload fallback (see the module
     docstring)."""
 
-    def __init__(self, capture: CaptureService) -> None:
-        self._capture = capture
+    def __init__(
+        self,
+        service: ShirenService,
+        *,
+        open_session: Callable[[str], tuple[Tenant, SessionView]],
+        require_consent: Callable[[str, str | None], None],
+        receipt: Callable[[str], str],
+        result: Callable[[str, str], dict[str, Any]],
+    ) -> None:
+        self.service = service
+        self._open = open_session
+        self._require_consent = require_consent
+        self._receipt = receipt
+        self._result = result
 
     def offer(self, level: str, status: SessionStatus) -> dict[str, Any]:
         """What ``GET /v1/capture/{token}`` says of the fallback."""
@@ -65,23 +76,21 @@ class RecordingStep:
         }
 
     def _level_allows(self, level: str) -> bool:
-        return bool(self._capture.service.checker.config.level(level).recording)
+        return bool(self.service.checker.config.level(level).recording)
 
     def open(self, token: str, *, receipt: str | None) -> dict[str, Any]:
         """Step 1: the recorded session's link, receipt and actions."""
-        cap = self._capture
-        opened = cap._open(token)
-        s = opened.view.session
-        cap._require_consent(s.id, receipt)
-        if opened.view.challenge.variant is Variant.RECORDED:
-            view = opened.view
+        tenant, current = self._open(token)
+        self._require_consent(current.session.id, receipt)
+        if current.challenge.variant is Variant.RECORDED:
+            view = current
         else:
-            view = self._switch(opened.tenant, opened.view)
+            view = self._switch(tenant, current)
         assert view.capture_token is not None
         return {
             "capture_token": view.capture_token,
             "capture_path": f"/capture/{view.capture_token}",
-            "receipt": cap._receipt(view.session.id),
+            "receipt": self._receipt(view.session.id),
             "nonce": view.session.nonce,
             "actions": [step.action.value for step in view.challenge.actions],
             "max_seconds": RECORDING_SECONDS,
@@ -91,7 +100,7 @@ class RecordingStep:
 
     def _switch(self, tenant: Tenant, old: SessionView) -> SessionView:
         """The recorded session that replaces ``old`` (the one already opened, if any)."""
-        svc, s = self._capture.service, old.session
+        svc, s = self.service, old.session
         now = svc.clock()
         with svc.store() as uow:
             later = [
@@ -127,18 +136,17 @@ class RecordingStep:
         self, token: str, *, receipt: str | None, nonce: str, data: bytes, lang: str = "zh-CN"
     ) -> dict[str, Any]:
         """Step 2: judge the recording; answered with what the borrower may see."""
-        cap = self._capture
-        opened = cap._open(token)
-        cap._require_consent(opened.view.session.id, receipt)
-        cap.service.submit(
-            opened.tenant,
-            opened.view.session.id,
+        tenant, view = self._open(token)
+        self._require_consent(view.session.id, receipt)
+        self.service.submit(
+            tenant,
+            view.session.id,
             nonce=nonce,
             frames=(),
             times_ms=(),
             recording=data,
         )
-        return cap.result(token, lang)
+        return self._result(token, lang)
 
 
 __all__ = ["RECORDING_SECONDS", "RecordingStep"]
