@@ -34,6 +34,7 @@ from shiren.eval.liveness_suite import (
 from shiren.liveness.challenge import Challenge, Variant
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
+from shiren.liveness.readdigits_session import draw_read_digits_challenge
 from shiren.service.app import ChallengeDrawer, Engine
 from shiren.verifier import PROFILES, Verifier
 
@@ -89,6 +90,8 @@ class Recording:
             config: LivenessConfig, level: Level, now: float, variant: Variant = Variant.LIVE
         ) -> Challenge:
             seed = next(seeds) * 997
+            if variant is Variant.READ_DIGITS:
+                return draw_read_digits_challenge(config, level, seed=seed, now=now)
             return draw_answerable(config, level, seed, available, now=now, variant=variant)[0]
 
         return draw

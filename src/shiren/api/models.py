@@ -130,7 +130,13 @@ class ChallengeOut(Out):
         default="live",
         description="live (the colour flash, then the actions in their windows); motion (no "
         "flash: the light ladder's retry); recorded (film the actions in order and upload the "
-        "video: POST /v1/capture/{token}/recording)",
+        "video: POST /v1/capture/{token}/recording); read_digits (read the digits aloud: the "
+        "same upload, with sound)",
+    )
+    digits: dict[str, Any] | None = Field(
+        default=None,
+        description="read_digits: the signed digit schedule (lead_in_ms, duration_ms, steps of "
+        "digit, show_ms, window_start_ms, window_end_ms)",
     )
 
 

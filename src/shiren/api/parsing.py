@@ -121,17 +121,20 @@ async def card_input(request: Request, max_part_bytes: int) -> tuple[bytes, byte
     return front, back or None
 
 
-async def recording_input(request: Request, max_bytes: int) -> tuple[str, bytes]:
-    """The ``nonce`` and ``video`` of a multipart recording upload."""
+async def recording_input(request: Request, max_bytes: int) -> tuple[str, bytes, str]:
+    """The ``nonce``, ``video`` and optional ``lang`` (the digits' language of a read-the-digits
+    answer: zh-CN or en) of a multipart recording upload."""
     if not _is_multipart(request):
         raise InputError("the recording must be sent as multipart/form-data")
-    form = await request.form(max_files=1, max_fields=1, max_part_size=max_bytes)
-    nonce, videos = form.get("nonce"), form.getlist("video")
+    form = await request.form(max_files=1, max_fields=2, max_part_size=max_bytes)
+    nonce, videos, lang = form.get("nonce"), form.getlist("video"), form.get("lang", "zh-CN")
+    if lang not in ("zh-CN", "en"):
+        raise InputError("'lang' must be zh-CN or en", detail={"field": "lang"})
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128 or not nonce.isalnum():
         raise InputError("'nonce' must be the session's nonce", detail={"field": "nonce"})
     if len(videos) != 1:
         raise InputError("send one 'video' file part", detail={"field": "video"})
-    return nonce, await read_upload(videos[0], "video")
+    return nonce, await read_upload(videos[0], "video"), str(lang)
 
 
 FORM_MODELS: dict[str, type[BaseModel]] = {}

@@ -66,6 +66,10 @@ class Variant(StrEnum):
     LIVE = "live"
     MOTION = "motion"
     RECORDED = "recorded"
+    READ_DIGITS = "read_digits"
+    """Read the digits aloud (issue 18): no actions, no flash; ``digits`` carries the digit
+    schedule (:mod:`shiren.liveness.readdigits_session`) and the answer is one recording with
+    sound."""
 
 
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -108,6 +112,8 @@ class Challenge:
     version: int = CHALLENGE_VERSION
     signature: str | None = None
     variant: Variant = Variant.LIVE
+    digits: dict[str, Any] | None = None
+    """The digit schedule of a ``read_digits`` challenge (signed with the rest)."""
 
     @property
     def duration_ms(self) -> int:
@@ -122,7 +128,11 @@ class Challenge:
     def payload(self) -> dict[str, Any]:
         """Everything but the signature, as JSON-ready data (what is signed).  ``variant`` is
         written only when it is not ``live``, so challenges signed before it existed verify."""
-        extra = {} if self.variant is Variant.LIVE else {"variant": self.variant.value}
+        extra: dict[str, Any] = (
+            {} if self.variant is Variant.LIVE else {"variant": self.variant.value}
+        )
+        if self.digits is not None:
+            extra["digits"] = self.digits
         return {
             **extra,
             "version": self.version,
@@ -200,6 +210,8 @@ def draw_challenge(
     rng: random.Random = random.Random(seed) if seed is not None else random.SystemRandom()
     nonce = f"{rng.getrandbits(128):032x}" if seed is not None else secrets.token_hex(16)
 
+    if kind is Variant.READ_DIGITS:
+        raise _bad("draw a read_digits challenge with shiren.liveness.readdigits_session")
     flash = kind is Variant.LIVE
     lo, hi = policy.actions if flash else policy.motion_actions
     count = rng.randint(lo, hi)
@@ -265,6 +277,9 @@ def parse_challenge(raw: Any) -> Challenge:
             raise _bad("nonce must be 16–128 letters or digits")
         level = Level(raw.get("level", "normal"))
         variant = Variant(raw.get("variant", "live"))
+        digits = raw.get("digits")
+        if digits is not None and not isinstance(digits, dict):
+            raise _bad("digits must be an object")
         issued = float(raw["issued_at"])
         expires = float(raw["expires_at"])
         if not (math.isfinite(issued) and math.isfinite(expires) and expires >= issued):
@@ -300,8 +315,10 @@ def parse_challenge(raw: Any) -> Challenge:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(f"malformed challenge: {exc!s}") from None
-    if not actions:
+    if not actions and variant is not Variant.READ_DIGITS:
         raise _bad("a challenge needs at least one action")
+    if (variant is Variant.READ_DIGITS) != (digits is not None):
+        raise _bad("a read_digits challenge, and only one, carries digits")
     for prev, cur in itertools.pairwise(actions):
         if cur.start_ms < prev.end_ms:
             raise _bad("action windows must not overlap and must be in order")
@@ -316,6 +333,7 @@ def parse_challenge(raw: Any) -> Challenge:
         version=version,
         signature=signature,
         variant=variant,
+        digits=digits,
     )
 
 

@@ -54,6 +54,9 @@ class LevelPolicy:
     """Actions of a challenge without the flash (min, max; a head turn always)."""
     recording: bool = True
     """Whether the capture page may offer the record-and-upload fallback at this level."""
+    read_digits: bool = False
+    """Whether the capture page may offer "read the digits aloud" (issue 18) at this level; it is
+    judged like a capture without the flash (the ``without_flash`` rule)."""
 
 
 WITHOUT_FLASH = ("motion", "review", "fallback")

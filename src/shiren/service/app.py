@@ -421,6 +421,7 @@ class ShirenService:
         camera_label: str | None = None,
         source: Source = "api",
         recording: bytes | None = None,
+        lang: str = "zh-CN",
     ) -> CheckView:
         """See :meth:`shiren.service.checks.Checks.submit`."""
         return self.checks.submit(
@@ -434,6 +435,7 @@ class ShirenService:
             camera_label=camera_label,
             source=source,
             recording=recording,
+            lang=lang,
         )
 
     def list_reviews(

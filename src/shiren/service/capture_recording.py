@@ -67,25 +67,31 @@ class RecordingStep:
         self._result = result
 
     def offer(self, level: str, status: SessionStatus) -> dict[str, Any]:
-        """What ``GET /v1/capture/{token}`` says of the fallback."""
-        allowed = status is SessionStatus.OPEN and self._level_allows(level)
+        """What ``GET /v1/capture/{token}`` says of the fallback (and of reading the digits
+        aloud, issue 18, which is switched to and uploaded the same way)."""
+        is_open = status is SessionStatus.OPEN
         return {
-            "allowed": allowed,
+            "allowed": is_open and self._level_allows(level, Variant.RECORDED),
+            "read_digits": is_open and self._level_allows(level, Variant.READ_DIGITS),
             "max_seconds": RECORDING_SECONDS,
             "max_bytes": MAX_RECORDING_BYTES,
         }
 
-    def _level_allows(self, level: str) -> bool:
-        return bool(self.service.checker.config.level(level).recording)
+    def _level_allows(self, level: str, variant: Variant) -> bool:
+        policy = self.service.checker.config.level(level)
+        return bool(policy.read_digits if variant is Variant.READ_DIGITS else policy.recording)
 
-    def open(self, token: str, *, receipt: str | None) -> dict[str, Any]:
-        """Step 1: the recorded session's link, receipt and actions."""
+    def open(
+        self, token: str, *, receipt: str | None, variant: Variant = Variant.RECORDED
+    ) -> dict[str, Any]:
+        """Step 1: the new session's link, receipt and what to do: the actions to film, or
+        (``read_digits``) the digit schedule to show."""
         tenant, current = self._open(token)
         self._require_consent(current.session.id, receipt)
-        if current.challenge.variant is Variant.RECORDED:
+        if current.challenge.variant is variant:
             view = current
         else:
-            view = self._switch(tenant, current)
+            view = self._switch(tenant, current, variant)
         assert view.capture_token is not None
         return {
             "capture_token": view.capture_token,
@@ -98,8 +104,8 @@ class RecordingStep:
             "server_max_seconds": int(MAX_RECORDING_MS // 1000),
         }
 
-    def _switch(self, tenant: Tenant, old: SessionView) -> SessionView:
-        """The recorded session that replaces ``old`` (the one already opened, if any)."""
+    def _switch(self, tenant: Tenant, old: SessionView, variant: Variant) -> SessionView:
+        """The session of ``variant`` that replaces ``old`` (the one already opened, if any)."""
         svc, s = self.service, old.session
         now = svc.clock()
         with svc.store() as uow:
@@ -112,28 +118,39 @@ class RecordingStep:
             ]
             if later:  # a double tap, a reload: the attempt already opened
                 view = svc.sessions.view(tenant, max(later, key=lambda x: x.created_at))
-                if view.challenge.variant is not Variant.RECORDED:
+                if view.challenge.variant is not variant:
                     raise _not_allowed("a newer attempt exists")
                 return view
             if s.status is not SessionStatus.OPEN or old.check_id is not None:
                 raise _not_allowed(f"session {s.status.value}")
-            if not self._level_allows(s.level):
+            if not self._level_allows(s.level, variant):
                 raise _not_allowed(f"level {s.level}")
             uow.sessions.expire(tenant.id, s.id)
-            view = svc.sessions.reopen(uow, tenant, s, now, Variant.RECORDED)
+            view = svc.sessions.reopen(uow, tenant, s, now, variant)
             svc.ctx.journal.audit(
                 uow,
                 tenant.id,
                 "capture.recording_opened",
                 s.subject_id,
-                {"previous_session_id": s.id, "session_id": view.session.id},
+                {
+                    "previous_session_id": s.id,
+                    "session_id": view.session.id,
+                    "variant": variant.value,
+                },
                 now,
             )
             uow.commit()
         return view
 
     def submit(
-        self, token: str, *, receipt: str | None, nonce: str, data: bytes, lang: str = "zh-CN"
+        self,
+        token: str,
+        *,
+        receipt: str | None,
+        nonce: str,
+        data: bytes,
+        lang: str = "zh-CN",
+        spoken: str = "zh-CN",
     ) -> dict[str, Any]:
         """Step 2: judge the recording; answered with what the borrower may see."""
         tenant, view = self._open(token)
@@ -145,6 +162,7 @@ class RecordingStep:
             frames=(),
             times_ms=(),
             recording=data,
+            lang=spoken,
         )
         return self._result(token, lang)
 

@@ -34,15 +34,15 @@ from shiren.domain.entities import (
     Tenant,
 )
 from shiren.errors import ErrorCode, InputError, StateError
-from shiren.liveness.challenge import Challenge, Variant, load_challenge
+from shiren.liveness.challenge import Challenge, load_challenge
 from shiren.liveness.check import LivenessChecker
-from shiren.liveness.frames import FrameSequence, from_encoded
+from shiren.liveness.frames import FrameSequence
 from shiren.liveness.injection import Source
 from shiren.liveness.memo import CaptureMemo
-from shiren.liveness.recorded import decode_recording
 from shiren.liveness.result import LivenessResult
 from shiren.privacy import redact
 from shiren.reasons import ReasonCode
+from shiren.service.answers import decode_answer, judge
 from shiren.service.consent import require_active_consent
 from shiren.service.context import Context
 from shiren.service.fraud import FraudGuard
@@ -120,27 +120,24 @@ class Checks:
         camera_label: str | None = None,
         source: Source = "api",
         recording: bytes | None = None,
+        lang: str = "zh-CN",
     ) -> CheckView:
         """Judge one capture of ``session_id`` (see the module docstring): the page's frames,
-        or — for a ``recorded`` challenge, and only for one — the borrower's ``recording``."""
+        or — for a ``recorded`` or ``read_digits`` challenge, and only for those — the
+        borrower's ``recording`` (:mod:`.answers`; ``lang``: the digits' language)."""
         at = now or self._ctx.clock()
         session, subject, event = self._open_session(tenant, session_id, nonce, at)
         challenge = load_challenge(session.challenge_json)
-        if (challenge.variant is Variant.RECORDED) != (recording is not None):
-            raise InputError(
-                "this session takes a recording"
-                if recording is None
-                else "this session takes live frames, not a recording",
-                code=ErrorCode.CHALLENGE_INVALID,
-                detail={"variant": challenge.variant.value},
-            )
         # decode before consuming: an unreadable upload must not burn the session
-        limits = self._checker.config.frames
-        sequence = (
-            decode_recording(recording, limits, nonce=nonce)
-            if recording is not None
-            else from_encoded(frames, times_ms, limits, nonce=nonce)
+        answer = decode_answer(
+            challenge,
+            frames=frames,
+            times_ms=times_ms,
+            recording=recording,
+            limits=self._checker.config.frames,
+            nonce=nonce,
         )
+        sequence = answer.sequence
         device = event.device_id if event is not None else None
         keys = counter_keys(session, subject, device)
         # lock-outs read BEFORE consuming: shared counters down fails closed, session kept
@@ -154,7 +151,9 @@ class Checks:
             return CheckView(check, Outcome.FALLBACK, FALLBACKS, locked)
         memo = CaptureMemo()
         with self._ctx.models_lock:
-            liveness = self._checker.check(challenge, sequence, now=at.timestamp(), memo=memo)
+            liveness = judge(
+                self._checker, challenge, answer, now=at.timestamp(), memo=memo, lang=lang
+            )
             matched = self._match(tenant, session, subject, sequence, challenge, memo)
         # A recording (record-and-upload) is not assessed for injection: none of the features
         # applies — no page timer, no page JPEG grid (the server decoded and sampled the video),

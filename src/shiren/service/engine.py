@@ -13,6 +13,7 @@ from typing import Protocol
 from shiren.liveness.challenge import Challenge, Variant, draw_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
+from shiren.liveness.readdigits_session import draw_read_digits_challenge
 from shiren.service.settings import Settings
 from shiren.verifier import PROFILES, Verifier
 
@@ -30,7 +31,10 @@ class ChallengeDrawer(Protocol):
 def random_challenge(
     config: LivenessConfig, level: Level, now: float, variant: Variant = Variant.LIVE
 ) -> Challenge:
-    """The production drawer: :func:`draw_challenge` from the OS CSPRNG."""
+    """The production drawer: :func:`draw_challenge` from the OS CSPRNG (a read-the-digits
+    session's: :func:`~shiren.liveness.readdigits_session.draw_read_digits_challenge`)."""
+    if variant is Variant.READ_DIGITS:
+        return draw_read_digits_challenge(config, level, now=now)
     return draw_challenge(config, level, now=now, variant=variant)
 
 

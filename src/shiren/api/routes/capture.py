@@ -98,7 +98,10 @@ class ConsentTexts(Out):
 
 
 class RecordingOffer(Out):
-    allowed: bool
+    allowed: bool = Field(description="the record-and-upload fallback is offered (issue 17)")
+    read_digits: bool = Field(
+        default=False, description="reading the digits aloud is offered (issue 18)"
+    )
     max_seconds: int
     max_bytes: int
 

@@ -21,6 +21,7 @@ from shiren.api.models import Out
 from shiren.api.parsing import recording_input
 from shiren.api.problems import documented
 from shiren.api.routes.capture import CaptureResult, PrivateRoute, Receipt
+from shiren.liveness.challenge import Variant
 from shiren.liveness.recorded import MAX_RECORDING_BYTES
 
 router = APIRouter(tags=["capture"], route_class=PrivateRoute)
@@ -77,6 +78,23 @@ async def open_recording(
 
 
 @router.post(
+    "/v1/capture/{token}/read-digits/open",
+    response_model=RecordingOpened,
+    operation_id="capture_read_digits_open",
+    responses=documented(403, 404, 409, 410),
+)
+async def open_read_digits(
+    token: str, capture: CaptureDep, receipt: Receipt = None
+) -> RecordingOpened:
+    """Switch to reading the digits aloud (issue 18; where the level allows it): the new
+    session's challenge carries the digit schedule; answer with ``/recording`` (sound on)."""
+    opened = await run_in_threadpool(
+        lambda: capture.recordings.open(token, receipt=receipt, variant=Variant.READ_DIGITS)
+    )
+    return RecordingOpened.model_validate(opened)
+
+
+@router.post(
     "/v1/capture/{token}/recording",
     response_model=CaptureResult,
     response_model_exclude_unset=True,
@@ -89,9 +107,11 @@ async def recording(
 ) -> CaptureResult:
     """Upload the recording (single use, as a frames upload is)."""
     capture.claim(token)  # refuse a bad link before reading a large body
-    nonce, data = await recording_input(request, MAX_RECORDING_BYTES)
+    nonce, data, spoken = await recording_input(request, MAX_RECORDING_BYTES)
     result = await run_in_threadpool(
-        lambda: capture.recordings.submit(token, receipt=receipt, nonce=nonce, data=data, lang=lang)
+        lambda: capture.recordings.submit(
+            token, receipt=receipt, nonce=nonce, data=data, lang=lang, spoken=spoken
+        )
     )
     return CaptureResult.model_validate(result)
 
