@@ -211,12 +211,15 @@ def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[An
         user_agent: str | None = None,
         viewport: dict[str, int] | None = None,
         has_touch: bool = True,
+        microphone: Path | None = None,
     ) -> Iterator[Any]:
         args = list(CHROMIUM_FLAGS)
         if not allow_camera:  # the borrower taps "Block"
             args.remove("--use-fake-ui-for-media-stream")
         if camera is not None:
             args.append(f"--use-file-for-fake-video-capture={camera.resolve()}")
+        if microphone is not None:  # a WAV file plays as the microphone (looped)
+            args.append(f"--use-file-for-fake-audio-capture={microphone.resolve()}")
         instance = playwright_instance.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=args
         )
@@ -231,7 +234,7 @@ def browser(playwright_instance: Any) -> Callable[..., AbstractContextManager[An
                 **extra,
             )
             if allow_camera:
-                context.grant_permissions(["camera"])
+                context.grant_permissions(["camera", "microphone"])
             page = context.new_page()
             page.set_default_timeout(30_000)
             yield page

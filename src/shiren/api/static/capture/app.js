@@ -5,6 +5,7 @@ import { ApiError, createApi } from "./api.js";
 import { cameraLabel, grabber, openCamera, stopCamera } from "./camera.js";
 import { createCardStep } from "./card.js";
 import { cameraTooPoor, detect, pathFor } from "./env.js";
+import { createReadDigitsStep } from "./readdigits.js";
 import { createRecordingStep } from "./recording.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -33,6 +34,19 @@ const api = createApi(token, () => state.lang);
 const t = (key, vars) => fmt(UI[state.lang][key] ?? key, vars);
 const tn = (key, count, vars) => t(pluralKey(UI[state.lang], key, state.lang, count), vars);
 const recordingStep = createRecordingStep({
+  token,
+  t,
+  show: (name) => show(name),
+  state,
+  getReceipt: () => state.receipt,
+  onResult: (r) => {
+    state.result = r;
+    renderResult();
+    show("result");
+  },
+  onError: (err) => fatal(err),
+});
+const digitsStep = createReadDigitsStep({
   token,
   t,
   show: (name) => show(name),
@@ -264,6 +278,7 @@ async function accept() {
 async function afterConsent() {
   if (state.info.step === "id_card") await cardStep.start();
   else if (isRecorded()) recordingStep.start();
+  else if (state.info.challenge?.variant === "read_digits") await digitsStep.start();
   else if (state.wantRecording) await recordingStep.open();
   else await startCamera();
 }
@@ -320,6 +335,7 @@ function startFraming() {
   const f = { timer: 0, busy: false, lastQuality: 0, passed: false, light: false, started: performance.now(), tip: t("framing_start") };
   state.framing = f;
   $("#framing-controls").hidden = false;
+  $("#digits-offer").hidden = !state.info?.recording?.read_digits;
   $("#progress").hidden = true;
   setPrompt(t("framing_start"));
   const start = $("#start");
@@ -560,6 +576,12 @@ $("#consent-decline").addEventListener("click", decline);
 $("#camera-retry").addEventListener("click", () => (state.info?.step === "id_card" ? cardStep.start() : startCamera()));
 $("#result-retry").addEventListener("click", retryNow);
 $("#camera-record").addEventListener("click", () => recordingStep.open());
+$("#digits-offer").addEventListener("click", () => {
+  stopFraming();
+  stopCamera(state.stream);
+  state.stream = null;
+  digitsStep.open();
+});
 $("#start").addEventListener("click", () => {
   $("#start").disabled = true;
   runChallenge();

@@ -1,0 +1,101 @@
+"""Read the digits aloud (issue 18) in real headless Chromium against the real service and
+models: a fake camera (the webcam recording) and a fake microphone (a GRID speaker's WAV, so
+real speech, though not these digits) feed the page; where the level allows it the framing
+screen offers "不方便转头？改为念数字", the page switches to a fresh read-the-digits session, asks
+for the camera and microphone, shows the server's digits one by one on its schedule while
+MediaRecorder records sound and picture, and uploads the recording, which the server decodes and
+judges.  The voice is not the face's and does not read these digits, so it must not pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shiren.liveness.challenge import Variant, parse_challenge
+from shiren.liveness.config import Level
+from shiren.service.capture import start_demo_session
+from tests.conftest import SHARED, require
+from tests.e2e.conftest import LiveServer, ffmpeg_frame, make_y4m, shot
+
+Browser = Callable[..., AbstractContextManager[Any]]
+GRID_CLIP = SHARED / "grid_talking_faces" / "P08_bbaf2n.mpg"
+
+
+@pytest.fixture(scope="module")
+def server(live_server: Callable[[str], LiveServer]) -> LiveServer:
+    """Its own server, whose normal level allows reading the digits (shipped: off)."""
+    srv = live_server("normal:digits")
+    config = srv.service.checker.config
+    levels = dict(config.levels)
+    levels[Level.NORMAL] = replace(levels[Level.NORMAL], read_digits=True)
+    srv.service.checker.config = replace(config, levels=levels)
+    return srv
+
+
+@pytest.fixture(scope="module")
+def microphone(camera_files: Path) -> Path:
+    out = camera_files / "speech.wav"
+    if not out.exists():
+        subprocess.run(
+            [
+                *("ffmpeg", "-y", "-loglevel", "error", "-i", str(require(GRID_CLIP))),
+                *("-vn", "-ac", "1", "-ar", "48000", str(out)),
+            ],
+            check=True,
+        )
+    return out
+
+
+def test_the_page_reads_the_digits_with_camera_and_microphone(
+    server: LiveServer,
+    browser: Browser,
+    camera_files: Path,
+    real_mov: Path,
+    microphone: Path,
+) -> None:
+    camera = make_y4m(real_mov, camera_files / "digits.y4m")
+    reference = ffmpeg_frame(real_mov, 12.5, camera_files / "digits-reference.jpg")
+    session = start_demo_session(server.service, reference_image=reference, level="normal")
+    with browser(camera=camera, microphone=microphone) as page:
+        page.goto(server.url + session.capture_path())
+        page.click("#consent-accept")
+        offer = page.locator("#digits-offer")
+        offer.wait_for(state="visible", timeout=20_000)
+        shot(page, "digits-01-offered")
+        offer.click()
+        page.locator("#screen-digits").wait_for(state="visible", timeout=20_000)
+        token = page.evaluate("() => location.pathname.split('/').pop()")
+        assert token != session.capture_token
+        with server.client() as http:
+            challenge = parse_challenge(http.get(f"/v1/capture/{token}").json()["challenge"])
+        assert challenge.variant is Variant.READ_DIGITS
+        assert challenge.digits is not None
+        shown = [str(s["digit"]) for s in challenge.digits["steps"]]
+        page.locator("#digits-start:enabled").wait_for(timeout=20_000)
+        shot(page, "digits-02-ready")
+        page.click("#digits-start")
+        page.wait_for_function(
+            "() => document.querySelector('#digits-big').textContent.length === 1"
+        )
+        first = page.locator("#digits-big").inner_text()
+        assert first == shown[0]
+        shot(page, "digits-03-reading")
+        page.locator("#screen-result").wait_for(state="visible", timeout=60_000)
+        shot(page, "digits-04-result")
+    with server.client() as http:
+        result = http.get(f"/v1/capture/{token}/result").json()
+    assert result["decision"] in ("retry", "review", "fallback"), result  # judged, not a pass
+    with server.service.store() as uow:
+        rows = [
+            json.loads(e.payload)
+            for e in uow.audit.read(session.tenant_id)
+            if e.kind == "check.decided"
+        ]
+    assert any(r.get("liveness_variant") == "read_digits" for r in rows)
