@@ -50,7 +50,7 @@ def test_migrate_is_idempotent_and_reversible(empty_engine: Engine) -> None:
     migrate(empty_engine)
     assert _diffs(empty_engine) == []
     with empty_engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0009"
 
 
 def test_migrate_accepts_a_url(tmp_path: Path) -> None:
@@ -65,4 +65,4 @@ def test_migrate_accepts_a_url(tmp_path: Path) -> None:
 
 def test_single_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0008"]
+    assert script.get_heads() == ["0009"]

@@ -242,7 +242,10 @@ class Reference:
 class Session:
     """One verification attempt.  ``challenge_json`` is the signed liveness challenge; ``nonce``
     is unique across all tenants and is consumed exactly once (``SessionRepository.mark_used``).
-    ``level`` is the step-up policy's level name (``"normal"``, ``"high"``)."""
+    ``level`` is the step-up policy's level name (``"normal"``, ``"high"``).
+    ``challenge_sent_at``: when the capture page first fetched the challenge (written once,
+    ``SessionRepository.mark_challenge_sent``; None until then, and for sessions older than
+    migration 0009)."""
 
     id: str
     tenant_id: str
@@ -256,6 +259,7 @@ class Session:
     expires_at: datetime
     event_id: str | None = None
     status: SessionStatus = SessionStatus.OPEN
+    challenge_sent_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _check_aware(self)

@@ -147,6 +147,7 @@ class CaptureService:
         days = self._retention_days(opened.tenant, s.subject_id)
         shown = texts.consent_texts(opened.tenant.name, days)
         open_now = s.status is SessionStatus.OPEN
+        self.service.sessions.challenge_sent(opened.tenant, s)  # the injection check's bound
         return {
             "status": s.status.value,
             "purpose": s.purpose.value,

@@ -4,11 +4,15 @@
 what only the service knows:
 
 * ``started_not_before`` — the latest moment the server *knows* to precede the filming: the
-  session's creation (its challenge did not exist before), or the first capture-page consent
+  session's creation (its challenge did not exist before), the first capture-page consent
   recorded for the subject after it (the page records consent before it films; a consent that
-  carried over from an earlier attempt predates the session and does not count), whichever is
-  later.  ``received_at`` — the upload's arrival (the check's own clock reading).  Together they
-  bound how much filming the upload can honestly claim (``timing.upload_too_early``);
+  carried over from an earlier attempt predates the session and does not count), and — for an
+  upload through the capture page — the page's first fetch of the challenge
+  (``Session.challenge_sent_at``: the page cannot film an answer to a challenge it has not
+  seen), whichever is latest.  A lender's own client got the challenge with the session's
+  creation, so its uploads are not bounded by a fetch.  ``received_at`` — the upload's arrival
+  (the check's own clock reading).  Together they bound how much filming the upload can
+  honestly claim (``timing.upload_too_early``);
 * the ``FaceSignals`` of the liveness check (from its memo: no model runs again), for the
   flash features;
 * the page's camera label, if the page sent it (a weak signal only; never stored — only whether
@@ -63,7 +67,8 @@ class InjectionOutcome:
     verdict: InjectionVerdict
     source: Source
     started_from: str
-    """What bounded the start: ``session`` or ``consent``."""
+    """What bounded the start: ``session``, ``consent`` or ``fetch`` (the page's first fetch of
+    the challenge)."""
 
     def evidence(self) -> dict[str, Any]:
         """For the check's audit line (numbers and codes only)."""
@@ -109,9 +114,9 @@ class InjectionGuard:
         mode = self.policy.mode_for(tenant.id)
         if mode is InjectionMode.OFF or len(sequence) < 2:
             return None
+        started, started_from = self._started_not_before(tenant, session, at, source == "page")
         if challenge.variant is Variant.RECORDED:
             source = "api"  # sampled by the server: no page timer to judge
-        started, started_from = self._started_not_before(tenant, session, at)
         result = assess_injection(
             challenge,
             sequence,
@@ -130,8 +135,10 @@ class InjectionGuard:
         return InjectionOutcome(mode, result, judged, source, started_from)
 
     def _started_not_before(
-        self, tenant: Tenant, session: Session, at: datetime
+        self, tenant: Tenant, session: Session, at: datetime, page: bool
     ) -> tuple[datetime, str]:
+        """The latest of the session's creation, the first page consent after it and (``page``:
+        the capture page uploaded) the page's first fetch of the challenge; and which it was."""
         with self._ctx.store() as uow:
             consents = uow.consents.list_for_subject(tenant.id, session.subject_id)
         after = [
@@ -139,9 +146,13 @@ class InjectionGuard:
             for c in consents
             if c.purpose == CONSENT_PURPOSE and session.created_at <= c.granted_at <= at
         ]
+        bounds = [(session.created_at, "session")]
         if after:
-            return min(after), "consent"
-        return session.created_at, "session"
+            bounds.append((min(after), "consent"))
+        sent = session.challenge_sent_at
+        if page and sent is not None and session.created_at <= sent <= at:
+            bounds.append((sent, "fetch"))
+        return max(reversed(bounds), key=lambda bound: bound[0])  # a tie: the page's own step
 
 
 def _signals(memo: CaptureMemo, sequence: FrameSequence) -> FaceSignals | None:

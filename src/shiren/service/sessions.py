@@ -142,6 +142,17 @@ class Sessions:
             session, load_challenge(session.challenge_json), check_id, capture_token=token
         )
 
+    def challenge_sent(self, tenant: Tenant, session: Session) -> None:
+        """Record that the capture page has the open ``session``'s challenge now, the first time
+        only (a session already marked, or no longer open, is not written).  The lender's own
+        copy left with the session's creation (its response carries the challenge), so only the
+        page's fetch is a moment of its own: the injection check's bound on a page upload."""
+        if session.challenge_sent_at is not None or session.status is not SessionStatus.OPEN:
+            return
+        with self._ctx.store() as uow:
+            uow.sessions.mark_challenge_sent(tenant.id, session.id, self._ctx.clock())
+            uow.commit()
+
     def get(self, tenant: Tenant, session_id: str) -> SessionView:
         """The tenant's session ``session_id`` with its latest check id."""
         with self._ctx.store() as uow:

@@ -34,6 +34,13 @@ class SessionRepository(Protocol):
         """``open`` → ``expired`` (``record.conflict`` from any other status)."""
         ...
 
+    def mark_challenge_sent(self, tenant_id: str, session_id: str, at: datetime) -> Session:
+        """Record ``at`` as ``challenge_sent_at`` if none is recorded yet (the first of any
+        number of concurrent callers wins; later calls change nothing) and return the session
+        as stored.  ``record.not_found`` for a missing session.  The status is not checked:
+        the service calls it only while the session is open."""
+        ...
+
     def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
         """Sweep (all tenants, or ``tenant_id`` only): mark ``open`` sessions with
         ``expires_at < now`` expired."""

@@ -66,6 +66,16 @@ class MemorySessionRepository(_Repo):
         self._t.sessions[session_id] = new
         return new
 
+    def mark_challenge_sent(self, tenant_id: str, session_id: str, at: datetime) -> Session:
+        current = self.get(tenant_id, session_id)
+        if current is None:
+            raise not_found("session")
+        if current.challenge_sent_at is not None:
+            return current
+        new = replace(current, challenge_sent_at=at)
+        self._t.sessions[session_id] = new
+        return new
+
     def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
         due = [
             x

@@ -95,6 +95,22 @@ class SqlSessionRepository(_SqlRepo):
             raise not_found("session")
         raise conflict("session", str(SessionStatus.OPEN), str(current.status))
 
+    def mark_challenge_sent(self, tenant_id: str, session_id: str, at: datetime) -> Session:
+        stmt = (
+            update(self.t)
+            .where(
+                self.t.c.tenant_id == tenant_id,
+                self.t.c.id == session_id,
+                self.t.c.challenge_sent_at.is_(None),
+            )
+            .values(challenge_sent_at=at)
+            .returning(*self.t.c)
+        )
+        new = self._one(stmt, _session) or self.get(tenant_id, session_id)
+        if new is None:
+            raise not_found("session")
+        return new
+
     def expire_due(self, now: datetime, *, tenant_id: str | None = None) -> int:
         stmt = (
             update(self.t)

@@ -230,6 +230,7 @@ sessions = Table(
     Column("status", String(16), nullable=False),
     _ts("created_at"),
     _ts("expires_at"),
+    _ts("challenge_sent_at", nullable=True),  # 0009: the capture page's first fetch
     PrimaryKeyConstraint("id"),
     UniqueConstraint("tenant_id", "id"),
     UniqueConstraint("nonce"),
