@@ -153,7 +153,12 @@ class Challenge:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.payload(), "variant": self.variant.value, "signature": self.signature}
+        return {
+            **self.payload(),
+            "variant": self.variant.value,
+            "digits": self.digits,
+            "signature": self.signature,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
