@@ -19,6 +19,7 @@ import pytest
 from shiren.domain.injection_policy import InjectionMode, InjectionPolicy
 from shiren.service.app import ConsentIn, Engine, ShirenService
 from shiren.service.capture import CaptureService
+from shiren.service.console_injection import injection_evidence
 from shiren.service.views import SessionView
 from tests.service.fixtures import FakeClock, make_service
 from tests.service.support import CONSENT, ID_NUMBER, NAME, Recording
@@ -101,6 +102,12 @@ def test_a_late_fetch_bounds_the_upload(
     assert deficit["fired"] is True
     assert deficit["value"] == pytest.approx(EARLY_S, abs=0.5)
     assert "timing.upload_too_early" in evidence["sub_kinds"]
+    with service.store() as uow:  # the review console finds the same line by the check
+        (check,) = uow.checks.list_for_session(tenant.id, view.session.id)
+        shown = injection_evidence(uow, tenant.id, check)
+    assert shown is not None
+    assert shown.started_from == "fetch"
+    assert "timing.upload_too_early" in shown.sub_kinds
 
 
 def test_fetch_then_consent_is_bounded_by_the_consent(

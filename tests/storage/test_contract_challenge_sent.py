@@ -86,3 +86,27 @@ def test_concurrent_fetches_record_one_moment(uow_factory: UnitOfWorkFactory) ->
     assert stored is not None
     assert stored.challenge_sent_at in {at(10 + i) for i in range(8)}
     assert results == [stored.challenge_sent_at] * 8, results
+
+
+def test_a_checks_own_audit_line_is_found_by_kind_and_moment(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """``ConsoleQueries.audit_at``: the review console reads a check's ``check.decided`` line
+    (its injection evidence) by the subject, the kind and the check's moment."""
+    ids = seed(uow_factory)
+    tid, subj = ids["tenant"], ids["subject"]
+    other = b.tenant()
+    with uow_factory() as uow:
+        uow.tenants.add(other)
+        uow.audit.append(b.draft(tid, 4, subject_id=subj), b.chain_hash)  # seq 1: the one
+        uow.audit.append(b.draft(tid, 4, subject_id=subj, kind="review.queued"), b.chain_hash)
+        uow.audit.append(b.draft(tid, 5, subject_id=subj), b.chain_hash)  # another moment
+        uow.audit.append(b.draft(tid, 4), b.chain_hash)  # no subject
+        uow.audit.append(b.draft(other.id, 4, subject_id=subj), b.chain_hash)  # another tenant
+        uow.commit()
+    with uow_factory() as uow:
+        found = uow.console.audit_at(tid, subj, "check.decided", at(4))
+        assert uow.console.audit_at(tid, subj, "check.decided", at(6)) == []
+        assert uow.console.audit_at(other.id, "nobody", "check.decided", at(4)) == []
+    assert [(e.seq, e.kind, e.created_at) for e in found] == [(1, "check.decided", at(4))]
+    assert found[0].payload == '{"n":4}'

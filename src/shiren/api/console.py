@@ -203,6 +203,7 @@ async def _case_page(
         categories=console.categories(me, case),
         can_decide=Permission.QUEUE_DECIDE in PERMISSIONS[me.user.role],
         can_view_evidence=console.may_view_evidence(me),
+        injection=await call(console.injection, me, case),
         keyframes_kept=console.keyframes_kept(me),
         error=error,
         form=form or {},

@@ -271,6 +271,36 @@ ZH: dict[str, str] = {
     "username must be 2-64 of a-z 0-9 . _ - (starting with a letter or digit)": (
         "用户名须为 2–64 个 a-z 0-9 . _ - 字符（以字母或数字开头）"
     ),
+    # issue 17: the injection check's evidence on the case page (reviewers only)
+    "Injection check": "注入攻击检测",
+    "Only reviewers may look at the injection check of a case.": (
+        "只有复核员可以查看案件的注入攻击检测结果。"
+    ),
+    "Not measured for this check (the mode was off, the capture was a recording, or the check "
+    "is older than the injection check).": (
+        "本次核验未做此检测（检测模式为关闭、采集为录制视频，或核验早于该检测上线）。"
+    ),
+    "Whether these frames were filmed just now by the capture page: numbers and codes only. "
+    "Each view is written to the audit log.": (
+        "判断这些画面是否由采集页面当场拍摄：只显示数值和代码。每次查看都会写入审计日志。"
+    ),
+    "Mode · effect": "模式 · 作用",
+    "Finding": "检测结论",
+    "decisive evidence": "确定性证据",
+    "weak evidence only": "仅有弱证据",
+    "Uploaded by · start bounded by": "上传方 · 拍摄起点依据",
+    "Camera label names a virtual camera": "摄像头名称指向虚拟摄像头",
+    "yes": "是",
+    "Frames": "帧数",
+    "Features against their lines": "各项特征与其判定线",
+    "Feature": "特征",
+    "Value": "数值",
+    "Line": "判定线",
+    "Fired": "触发",
+    "Line kind": "判定线类型",
+    "not judged": "未判定",
+    "decides": "可定案",
+    "review only": "仅转人工",
 }
 
 

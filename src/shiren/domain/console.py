@@ -44,7 +44,8 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     DEMO_START = "demo.start"
     EVIDENCE_VIEW = "evidence.view"
-    """Look at the keyframes a review keeps (issue 17): reviewers only, each view audited."""
+    """Look at the keyframes a review keeps and a case's injection evidence (issue 17):
+    reviewers only, each view audited."""
 
 
 PERMISSIONS: dict[ConsoleRole, frozenset[Permission]] = {

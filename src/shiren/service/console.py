@@ -14,7 +14,9 @@ Keyframes a review keeps for its reviewers (issue 17, :mod:`shiren.service.revie
 opened for the reviewer role only, each view audited (``console.evidence_viewed``, ids only).  A
 reason that claims an inspection of the faces (:data:`INSPECTION_CATEGORIES`) is offered, and
 accepted, only on a case with kept keyframes its decider may look at: without them it would
-record a look nobody could take.
+record a look nobody could take.  The injection check's evidence of a case's check (mode,
+effect, the features against their lines: :mod:`shiren.service.console_injection`) is shown to
+reviewers only, each view audited (``console.injection_viewed``, ids only).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shiren.errors import ErrorCode, InputError, StateError
 from shiren.service.app import ShirenService
 from shiren.service.capture import start_demo_session
 from shiren.service.console_auth import ConsoleAuth, ConsolePolicy, Principal
+from shiren.service.console_injection import InjectionEvidence, injection_evidence
 from shiren.service.console_views import (
     CaseView,
     Dashboard,
@@ -185,6 +188,30 @@ class ConsoleService:
     @staticmethod
     def may_view_evidence(p: Principal) -> bool:
         return allowed(p.user.role, Permission.EVIDENCE_VIEW)
+
+    def injection(self, p: Principal, case: CaseView) -> InjectionEvidence | None:
+        """The injection evidence of ``case``'s check for a reviewer (None for anyone else, or
+        when it was not measured); a view is audited (``console.injection_viewed``: ids only)
+        before it is shown."""
+        if not self.may_view_evidence(p) or case.check is None:
+            return None
+        check, now = case.check, self.service.clock()
+        with self.service.store() as uow:
+            found = injection_evidence(uow, p.tenant.id, check)
+            if found is None:
+                return None
+            payload = {
+                "user_id": p.user.id,
+                "role": p.user.role.value,
+                "review_id": case.review.id,
+                "check_id": check.id,
+            }
+            append_audit(
+                uow, self.service.keys.audit_key, p.tenant.id, "console.injection_viewed",
+                check.subject_id, payload, now,
+            )  # fmt: skip
+            uow.commit()
+        return found
 
     def keyframes_kept(self, p: Principal) -> int:
         """How many keyframes a check of ``p``'s tenant sent to review keeps (0: none)."""

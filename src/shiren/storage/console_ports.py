@@ -82,5 +82,12 @@ class ConsoleQueries(Protocol):
         """The subject's audit events in ``seq`` order."""
         ...
 
+    def audit_at(
+        self, tenant_id: str, subject_id: str, kind: str, at: datetime
+    ) -> list[AuditEvent]:
+        """The subject's events of ``kind`` written at exactly ``at`` (a check's own line:
+        ``check.decided`` shares the check's ``created_at``), in ``seq`` order."""
+        ...
+
 
 __all__ = ["ConsoleQueries", "ConsoleUserRepository"]

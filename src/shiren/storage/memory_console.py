@@ -155,5 +155,18 @@ class MemoryConsoleQueries:
         )
         return sorted(rows, key=lambda e: e.seq)[:limit]
 
+    def audit_at(
+        self, tenant_id: str, subject_id: str, kind: str, at: datetime
+    ) -> list[AuditEvent]:
+        rows = (
+            e
+            for (tid, _), e in self._uow.tables().audit.items()
+            if tid == tenant_id
+            and e.subject_id == subject_id
+            and e.kind == kind
+            and e.created_at == at
+        )
+        return sorted(rows, key=lambda e: e.seq)
+
 
 __all__ = ["MemoryConsoleQueries", "MemoryConsoleUserRepository"]

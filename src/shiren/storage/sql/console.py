@@ -172,5 +172,21 @@ class SqlConsoleQueries(_SqlRepo):
         )
         return self._all(stmt, _audit)
 
+    def audit_at(
+        self, tenant_id: str, subject_id: str, kind: str, at: datetime
+    ) -> list[AuditEvent]:
+        t = s.audit_events
+        stmt = (
+            select(t)
+            .where(
+                t.c.tenant_id == tenant_id,
+                t.c.subject_id == subject_id,
+                t.c.kind == kind,
+                t.c.created_at == at,
+            )
+            .order_by(t.c.seq)
+        )
+        return self._all(stmt, _audit)
+
 
 __all__ = ["SqlConsoleQueries", "SqlConsoleUserRepository"]
