@@ -295,7 +295,8 @@ def test_eval_on_a_small_slice() -> None:
     cached = CachedTracker(live.tracker)
     live.tracker = cached
     rows, notes = build_rows(clips, ReadDigitsChecker(live), 1, 0)
-    judge(rows, 0.25, 0.02)
+    sync = ReadDigitsChecker(live).config.sync
+    judge(rows, 0.25, sync.min_mouth_range, sync.min_digit_share)
     summary = summarise(rows, 0.05)
     assert summary["genuine"]["bpcer"]["n"] == 4
     for kind in ("frozen", "silent", "shifted"):

@@ -96,7 +96,8 @@ def _eval(
 
     rows, notes = build_rows(material, checker, sessions, seed, progress)
     print(file=sys.stderr)
-    lines = judge(rows, margin, checker.config.sync.min_mouth_range)
+    sync = checker.config.sync
+    lines = judge(rows, margin, sync.min_mouth_range, sync.min_digit_share)
     report: dict[str, Any] = {
         "protocol": {
             "clips": [c.name for c in material],
@@ -104,8 +105,11 @@ def _eval(
             "seed": seed,
             "margin": margin,
             "lines_by_judged_fold": lines,
-            "sync_band_ms": list(checker.config.sync.band_ms),
+            "sync_band_ms": list(sync.band_ms),
+            "min_digit_share": sync.min_digit_share,
+            "min_mouth_range": sync.min_mouth_range,
             "sample_ms": checker.config.limits.sample_ms,
+            "luma_ms": checker.config.limits.luma_ms,
             "passive_model": live.pad.info.name if live.pad else None,
             "notes": notes,
         },

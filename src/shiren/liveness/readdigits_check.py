@@ -16,8 +16,10 @@ The signals, all required (a conjunction, as :mod:`shiren.liveness.check`):
 * ``digits`` — only when a :class:`~shiren.models.protocols.SpeechRecognizer` is configured:
   the digits it heard equal the digits shown.
 
-Cost: the face mesh runs on every sampled frame (``AVLimits.sample_ms``, 80 ms by default: the
-capture page's rate), the detector, embedder and passive model on a few keyframes.
+Cost: the face mesh runs on the sparse RGB frames only (``AVLimits.sample_ms``, 400 ms by
+default: the keyframes, the passive frames and the mouth's box come from them); the mouth's motion
+is measured on the decoder's brightness planes every ``luma_ms`` (40 ms) inside the box of the
+nearest mesh; the detector, embedder and passive model run on a few keyframes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shiren.liveness.audio import AVCapture, AVLimits, SpeechParams, decode_av, envelope
+from shiren.liveness.audio import (
+    AVCapture,
+    AVLimits,
+    SpeechParams,
+    band_envelope,
+    decode_av,
+    grey_of,
+)
 from shiren.liveness.audio import speech_segments as find_speech
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level
@@ -43,6 +52,7 @@ from shiren.liveness.readdigits_signals import (
     SyncParams,
     check_onsets,
     check_sync,
+    mouth_motion,
 )
 from shiren.liveness.result import LivenessResult, SignalResult, normalised
 from shiren.liveness.signals import FaceSignals, baseline, face_signals
@@ -55,7 +65,7 @@ MIN_FACE_FRACTION = 0.6
 
 @dataclass(frozen=True, slots=True)
 class ReadDigitsConfig:
-    limits: AVLimits = field(default_factory=lambda: AVLimits(sample_ms=80.0))
+    limits: AVLimits = field(default_factory=lambda: AVLimits(sample_ms=400.0, luma_ms=40.0))
     speech: SpeechParams = field(default_factory=SpeechParams)
     sync: SyncParams = field(default_factory=SyncParams)
 
@@ -215,8 +225,10 @@ class ReadDigitsChecker:
             reason = ReasonCode.LIVENESS_FACE_LOST
             return self._early(challenge, reason, timings, len(capture.frames), found)
         results: dict[str, SignalResult] = {}
+        with _timed(timings, "motion"):
+            mouth, mouth_t = self._mouth(capture, signals, (int(w), int(h)))
         with _timed(timings, "audio"):
-            env = envelope(capture.audio, capture.rate)
+            env = band_envelope(capture.audio, capture.rate)
             shifted = [
                 type(s)(
                     s.start_ms + capture.audio_start_ms,
@@ -225,10 +237,13 @@ class ReadDigitsChecker:
                 )
                 for s in find_speech(env, self.config.speech)
             ]
-            results["onsets"] = onset_signal(check_onsets(challenge, shifted))
+            onsets = check_onsets(
+                challenge, shifted, env, capture.audio_start_ms, self.config.speech
+            )
+            results["onsets"] = onset_signal(onsets)
         with _timed(timings, "sync"):
             sync = check_sync(
-                signals.mar, signals.t_ms, env, capture.audio_start_ms, self.config.sync
+                mouth, mouth_t, env, capture.audio_start_ms, self.config.sync, challenge
             )
             results["sync"] = sync_signal(sync, self.config.sync)
         self._face_signals(challenge, capture, signals, memo, results, timings)
@@ -236,6 +251,18 @@ class ReadDigitsChecker:
             with _timed(timings, "recogniser"):
                 results["digits"] = self._digits(challenge, capture)
         return self._fused(challenge, results, capture, found, timings)
+
+    @staticmethod
+    def _mouth(
+        capture: AVCapture, signals: FaceSignals, size: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The mouth's motion on the brightness planes (the RGB frames' own brightness when the
+        capture carries none)."""
+        if capture.luma:
+            luma, t = capture.luma, capture.luma_times_ms
+        else:
+            luma, t = tuple(grey_of(f) for f in capture.frames), capture.times_ms
+        return mouth_motion(luma, t, signals.meshes, signals.t_ms, size), t
 
     def _face_signals(
         self,

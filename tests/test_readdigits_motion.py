@@ -1,0 +1,123 @@
+"""The read-the-digits check's cheaper, sturdier pieces (issue 18): the voiced-band envelope, the
+per-window onsets, the mouth's motion between sparse meshes, the decoder's brightness planes and
+the minimax line of the evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from shiren.eval.readdigits_eval import Row, _lines
+from shiren.liveness.audio import (
+    AUDIO_RATE,
+    AVLimits,
+    band_envelope,
+    decode_av,
+    envelope,
+    grey_of,
+    speech_segments,
+)
+from shiren.liveness.readdigits import Schedule, draw_read_digits
+from shiren.liveness.readdigits_signals import check_onsets, mouth_motion, window_onsets
+from tests.conftest import SHARED, require
+
+
+def _tone(hz: float, ms: float, amp: float) -> npt.NDArray[np.float32]:
+    t = np.arange(int(AUDIO_RATE * ms / 1000)) / AUDIO_RATE
+    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def test_band_envelope_keeps_voice_and_drops_hiss() -> None:
+    voice = band_envelope(_tone(500.0, 500, 0.1))
+    hiss = band_envelope(_tone(6000.0, 500, 0.1))
+    assert float(np.median(voice.db)) - float(np.median(hiss.db)) >= 20.0
+    # the hops, times and zero crossings are the full band's
+    plain = envelope(_tone(500.0, 500, 0.1))
+    assert np.array_equal(voice.t_ms, plain.t_ms)
+    assert np.array_equal(voice.zcr, plain.zcr)
+
+
+def test_a_soft_digit_counts_in_its_own_window() -> None:
+    ch = draw_read_digits(lang="en", seed=3, now=0.0, schedule=Schedule(digits=(4, 4)))
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
+    amps = (0.3, 0.3, 0.003, 0.3)  # the third answer 40 dB softer than the others
+    for step, amp in zip(ch.steps, amps, strict=True):
+        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
+        burst = _tone(500.0, 250, amp)  # a vowel-like tone in the voiced band
+        audio[at : at + burst.size] += burst
+    env = band_envelope(audio)
+    segs = speech_segments(env)
+    assert len(segs) == 3  # the recording-wide threshold misses the soft answer
+    assert check_onsets(ch, segs).counts == (1, 1, 0, 1)
+    outcome = check_onsets(ch, segs, env)
+    assert outcome.counts == (1, 1, 1, 1)
+    assert outcome.passed
+    third = ch.steps[2]
+    found = window_onsets(env, third.window_start_ms, third.window_end_ms)
+    assert len(found) == 1
+    assert abs(found[0] - (third.show_ms + 450)) <= 30
+
+
+def _mesh(x0: float, x1: float, y0: float, y1: float) -> npt.NDArray[np.float64]:
+    mesh = np.zeros((478, 3))
+    mesh[61, :2], mesh[291, :2] = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)
+    mesh[0, :2], mesh[17, :2] = ((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)
+    return mesh
+
+
+def test_mouth_motion_is_measured_inside_the_nearest_mesh_box() -> None:
+    n = 50
+    times = np.arange(n) * 40.0
+    frames = [np.full((100, 120), 100, np.uint8) for _ in range(n)]
+    for i in range(n):
+        frames[i][5:15, 5:15] = 100 + 50 * (i % 2)  # flicker away from the mouth: ignored
+        if 20 <= i < 30:  # "speaking": the mouth's inside darkens and brightens
+            frames[i][62:75, 50:70] = 40 if i % 2 else 120
+    # the mesh ran on every 10th frame of a picture twice as large
+    meshes = [_mesh(90, 150, 120, 140) if i % 10 == 0 else None for i in range(n)]
+    motion = mouth_motion(frames, times, meshes, times, (240, 200))
+    assert np.all(np.isfinite(motion))
+    assert float(motion[21:30].min()) > 0.1
+    assert float(np.abs(motion[:19]).max()) == 0.0
+    assert float(np.abs(motion[31:]).max()) == 0.0
+    still = mouth_motion([frames[0]] * n, times, meshes, times, (240, 200))
+    assert float(np.nanmax(still)) == 0.0
+    assert np.all(np.isnan(mouth_motion(frames, times, [None] * n, times, (240, 200))))
+
+
+def test_decoding_keeps_the_brightness_between_sparse_frames() -> None:
+    from shiren.eval.readdigits_material import load_clip
+    from tests.test_readdigits import encode
+
+    clip = load_clip(require(SHARED / "grid_talking_faces" / "P10_pwij3p.mpg"))
+    data = encode(list(clip.frames), clip.audio)
+    got = decode_av(data, AVLimits(sample_ms=400.0, luma_ms=40.0))
+    assert 7 <= len(got.frames) <= 9
+    assert 70 <= len(got.luma) <= 76
+    assert got.luma_times_ms.size == len(got.luma)
+    assert np.all(np.diff(got.luma_times_ms) > 0)
+    assert got.luma[0].shape == got.frames[0].shape[:2]
+    # the Y plane is the frame's brightness (in video range, 16-235: a scale, not a new signal)
+    r = np.corrcoef(got.luma[0].ravel(), grey_of(got.frames[0]).ravel())[0, 1]
+    assert r > 0.99
+    assert decode_av(data, AVLimits(sample_ms=400.0)).luma == ()
+
+
+def _row(kind: str, corr: float, fold: int = 1) -> Row:
+    row = Row(kind, "c", "P", fold, "")
+    row.signals["sync"] = {
+        "corr": corr,
+        "peak_gap": 0.0,
+        "mouth_range": 0.05,
+        "digit_share": 1.0,
+    }
+    return row
+
+
+def test_one_badly_synchronised_speaker_does_not_drag_the_line_down() -> None:
+    genuine = [_row("genuine", c) for c in (0.78, 0.8, 0.82, 0.85, 0.7, 0.75, 0.9, 0.05)]
+    dubbed = [_row("dubbed", c) for c in (0.2, 0.3, 0.4, 0.5, 0.45, 0.35, 0.25, 0.1)]
+    lines = _lines(genuine + dubbed, 0.25, 0.005, 0.75)
+    assert 0.5 < lines["min_corr"] <= 0.7
+    assert lines["train_error"] == 0.125  # the one bad speaker
