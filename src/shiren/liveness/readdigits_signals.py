@@ -154,7 +154,7 @@ class SyncParams:
     band_ms: tuple[float, float] = (-120.0, 120.0)
     search_ms: float = 700.0
     step_ms: float = 20.0
-    min_corr: float = 0.58
+    min_corr: float = 0.59
     """The mean of the two per-fold minimax lines of ``shiren eval readdigits`` (0.60, 0.57;
     mouth motion against the voiced band's level: docs/LIVENESS.md)."""
     max_peak_gap: float = 0.02
