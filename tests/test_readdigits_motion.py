@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from shiren.core.geometry import FloatArray
 from shiren.eval.readdigits_eval import Row, _lines
 from shiren.liveness.audio import (
     AUDIO_RATE,
@@ -59,8 +60,8 @@ def test_a_soft_digit_counts_in_its_own_window() -> None:
     assert abs(found[0] - (third.show_ms + 450)) <= 30
 
 
-def _mesh(x0: float, x1: float, y0: float, y1: float) -> npt.NDArray[np.float64]:
-    mesh = np.zeros((478, 3))
+def _mesh(x0: float, x1: float, y0: float, y1: float) -> FloatArray:
+    mesh = np.zeros((478, 3), dtype=np.float32)
     mesh[61, :2], mesh[291, :2] = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)
     mesh[0, :2], mesh[17, :2] = ((x0 + x1) / 2, y0), ((x0 + x1) / 2, y1)
     return mesh
@@ -68,14 +69,16 @@ def _mesh(x0: float, x1: float, y0: float, y1: float) -> npt.NDArray[np.float64]
 
 def test_mouth_motion_is_measured_inside_the_nearest_mesh_box() -> None:
     n = 50
-    times = np.arange(n) * 40.0
+    times = np.arange(n, dtype=np.float64) * 40.0
     frames = [np.full((100, 120), 100, np.uint8) for _ in range(n)]
     for i in range(n):
         frames[i][5:15, 5:15] = 100 + 50 * (i % 2)  # flicker away from the mouth: ignored
         if 20 <= i < 30:  # "speaking": the mouth's inside darkens and brightens
             frames[i][62:75, 50:70] = 40 if i % 2 else 120
     # the mesh ran on every 10th frame of a picture twice as large
-    meshes = [_mesh(90, 150, 120, 140) if i % 10 == 0 else None for i in range(n)]
+    meshes: list[FloatArray | None] = [
+        _mesh(90, 150, 120, 140) if i % 10 == 0 else None for i in range(n)
+    ]
     motion = mouth_motion(frames, times, meshes, times, (240, 200))
     assert np.all(np.isfinite(motion))
     assert float(motion[21:30].min()) > 0.1
