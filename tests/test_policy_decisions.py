@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import tomllib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -154,6 +156,15 @@ def test_a_fixable_failure_is_a_retry_without_fallback() -> None:
     assert d.fallbacks == ()
 
 
+def test_a_digit_not_heard_is_a_retry_a_voice_out_of_step_is_not() -> None:
+    """Read the digits (issue 18): a digit not heard in its window is the spoken "action
+    missing"; a voice that does not follow the mouth (a dub, a frozen picture) is not retried."""
+    heard = _decide(liveness_passed=False, liveness_reasons=("liveness.speech_mismatch",))
+    assert heard.outcome is Outcome.RETRY
+    both = ("liveness.speech_mismatch", "liveness.av_desync")
+    assert _decide(liveness_passed=False, liveness_reasons=both).outcome is Outcome.REVIEW
+
+
 def test_a_suspected_attack_goes_to_review_with_fallbacks() -> None:
     d = _decide(liveness_passed=False, liveness_reasons=("liveness.flat_motion",))
     assert d.outcome is Outcome.REVIEW
@@ -266,3 +277,31 @@ def test_without_a_grey_threshold_nothing_changes() -> None:
     assert _decide(
         similarity=0.80, threshold=0.85, rules=RetryRules(review_margin=0.0)
     ).outcome is (Outcome.RETRY)
+
+
+def _shipped_with(event: str, **rule: Any) -> dict[str, Any]:
+    raw = tomllib.loads(resources.files("shiren.data").joinpath("policy.toml").read_text("utf-8"))
+    raw["events"][event] = {**raw["events"][event], **rule}
+    return raw
+
+
+def test_an_event_may_require_reading_the_digits() -> None:
+    """``challenge = "read_digits"`` (issue 18): the event's requirement says so, for an enrolled
+    subject and before enrolment alike, and a large amount keeps it at the higher level; the
+    shipped policy requires it nowhere."""
+    assert {rule.challenge for rule in POLICY.rules.values()} == {"actions"}
+    policy = parse_policy(_shipped_with("disbursement", challenge="read_digits"), "test")
+    stale = SubjectState(enrolled=True, last_check_at=NOW - timedelta(days=3))
+    req = decide_step_up(_event(EventType.DISBURSEMENT), stale, policy, NOW)
+    assert (req.needed, req.challenge, req.level) == (True, "read_digits", "normal")
+    assert req.to_dict()["challenge"] == "read_digits"
+    big = decide_step_up(_event(EventType.DISBURSEMENT, 10**8), stale, policy, NOW)
+    assert (big.level, big.challenge) == ("high", "read_digits")
+    first = decide_step_up(
+        _event(EventType.DISBURSEMENT), SubjectState(enrolled=False), policy, NOW
+    )
+    assert (first.purpose, first.challenge) == ("enrol", "read_digits")
+    other = decide_step_up(_event(EventType.WITHDRAWAL, 10**6), stale, policy, NOW)
+    assert other.challenge == "actions"
+    with pytest.raises(ConfigError, match="challenge"):
+        parse_policy(_shipped_with("disbursement", challenge="sing"), "test")

@@ -76,6 +76,8 @@ class Requirement:
     fallbacks: tuple[str, ...]
     retry_after_s: int | None = None
     """With ``limit.locked``: seconds until face checks may be tried again (no session)."""
+    challenge: str = "actions"
+    """``actions`` or ``read_digits`` (the event's policy requires reading digits aloud)."""
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Requirement:
@@ -91,6 +93,7 @@ class Requirement:
             policy_version=str(doc.get("policy_version", "")),
             fallbacks=tuple(str(f) for f in doc.get("fallbacks", ())),
             retry_after_s=None if wait is None else int(wait),
+            challenge=str(doc.get("challenge", "actions")),
         )
 
 

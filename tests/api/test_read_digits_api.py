@@ -10,8 +10,11 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shiren.api.app import create_app
+from shiren.domain.decisions import Outcome
+from shiren.domain.policy import StepUpPolicy, parse_policy
 from shiren.liveness.challenge import Variant, parse_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level
+from shiren.reasons import ReasonCode
 from shiren.service.app import Engine, ShirenService
 from shiren.service.keys import ServiceKeys
+from shiren.service.recorder import Judged
 from shiren.storage.sql import SqlStore, make_engine, migrate
 from tests.api.test_capture_api import problem
 from tests.conftest import REAL_MOV, require
@@ -44,19 +51,26 @@ def _allowing_read_digits(engine: Engine) -> Engine:
     return Engine(engine.verifier, checker)
 
 
-@pytest.fixture
-def setup(
-    tmp_path: Path, engine: Engine, recording: Recording, clock: FakeClock
+@contextmanager
+def _served(
+    db: Path,
+    engine: Engine,
+    recording: Recording,
+    clock: FakeClock,
+    policy: StepUpPolicy | None = None,
 ) -> Iterator[tuple[TestClient, ShirenService, dict[str, Any], dict[str, str]]]:
-    sql = make_engine(f"sqlite:///{tmp_path / 'digits.db'}")
+    """A service on SQLite with a subject enrolled through the API: the client, the service,
+    the enrolment's session and the lender's auth header."""
+    sql = make_engine(f"sqlite:///{db}")
     migrate(sql)
     service = ShirenService(
         store=SqlStore(sql),
         keys=ServiceKeys.generate(),
-        engine=_allowing_read_digits(engine),
+        engine=engine,
         clock=clock,
         draw=recording.drawer(),
         detect_replays=False,
+        policy=policy,
     )
     _tenant, key = service.create_tenant("示例贷款")
     auth = {"Authorization": f"Bearer {key}"}
@@ -75,6 +89,14 @@ def setup(
     finally:
         client.close()
         sql.dispose()
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, engine: Engine, recording: Recording, clock: FakeClock
+) -> Iterator[tuple[TestClient, ShirenService, dict[str, Any], dict[str, str]]]:
+    with _served(tmp_path / "digits.db", _allowing_read_digits(engine), recording, clock) as s:
+        yield s
 
 
 def _ffmpeg(*args: str) -> None:
@@ -158,3 +180,103 @@ def test_reading_the_digits_is_refused_where_the_level_does_not_allow_it(
         409,
         "capture.recording_not_allowed",
     )
+
+
+def _requiring_read_digits(event: str) -> StepUpPolicy:
+    text = resources.files("shiren.data").joinpath("policy.toml").read_text("utf-8")
+    raw = tomllib.loads(text)
+    raw["events"][event]["challenge"] = "read_digits"
+    return parse_policy(raw, "test")
+
+
+def test_a_policy_requires_reading_the_digits_for_an_event(
+    tmp_path: Path, engine: Engine, recording: Recording, clock: FakeClock
+) -> None:
+    """``challenge = "read_digits"`` on an event (issue 18): its session reads the digits even
+    where the level does not offer it (shipped: no level does), the page cannot switch it to
+    another kind, the answer is judged by the audio-visual check, and the next attempt after a
+    ``retry`` reads the digits again."""
+    served = _served(
+        tmp_path / "req.db", engine, recording, clock, _requiring_read_digits("new_device")
+    )
+    with served as (client, service, _enrol_session, auth):
+        assert service.checker.config.level(Level.NORMAL).read_digits is False
+        subject_id = _enrol_session["subject_id"]
+        event = {"subject_id": subject_id, "type": "new_device", "device_id": "phone-2"}
+        stepped = client.post("/v1/events", json=event, headers=auth)
+        assert stepped.status_code == 200, stepped.text
+        body = stepped.json()
+        assert body["requirement"]["challenge"] == "read_digits"
+        assert body["session"]["challenge"]["variant"] == "read_digits"
+        other = {"subject_id": subject_id, "type": "disbursement", "amount_minor": 10**8}
+        assert (
+            client.post("/v1/events", json=other, headers=auth).json()["requirement"]["challenge"]
+            == "actions"
+        )
+
+        base = f"/v1/capture/{body['session']['capture_token']}"
+        info = client.get(base).json()
+        challenge = parse_challenge(info["challenge"])
+        assert challenge.variant is Variant.READ_DIGITS
+        assert challenge.digits is not None
+        assert info["recording"]["allowed"] is False
+        assert info["recording"]["read_digits"] is False
+        receipt = client.post(f"{base}/consent", json={"accepted": True}).json()["receipt"]
+        headers = {"X-Shiren-Consent": receipt}
+        problem(
+            client.post(f"{base}/recording/open", headers=headers),
+            409,
+            "capture.recording_not_allowed",
+        )
+        same = client.post(f"{base}/read-digits/open", headers=headers)
+        assert same.status_code == 200, same.text
+        assert same.json()["nonce"] == info["nonce"]  # already one: the same session
+
+        # the man at his desk, talking but not reading digits: judged by the audio-visual check
+        source = require(REAL_MOV)
+        answer = tmp_path / "answer.webm"
+        _ffmpeg("-i", str(source), "-t", "8", "-c", "copy", str(answer))
+        files = {"video": ("answer.webm", answer.read_bytes(), "video/webm")}
+        sent = client.post(
+            f"{base}/recording",
+            data={"nonce": info["nonce"], "lang": "en"},
+            files=files,
+            headers=headers,
+        )
+        assert sent.status_code == 200, sent.text
+        decided = _last_decided(service, auth)
+        assert decided["liveness_variant"] == "read_digits"
+        assert "liveness.speech_mismatch" in decided["reasons"]
+        assert sent.json()["decision"] != "pass"
+
+        # after a retry decision (a digit not heard: the borrower may try again), the next
+        # attempt reads the digits again
+        again = client.post(
+            "/v1/events", json={**event, "device_id": "phone-3"}, headers=auth
+        ).json()["session"]
+        tenant = service.authenticate(auth["Authorization"].split()[1])
+        with service.store() as uow:
+            stored = uow.sessions.get(tenant.id, again["id"])
+            subject = uow.subjects.get(tenant.id, subject_id)
+            uow.sessions.mark_used(tenant.id, again["id"], again["nonce"])
+            uow.commit()
+        assert stored is not None
+        assert subject is not None
+        retry = Judged(Outcome.RETRY, (ReasonCode.LIVENESS_SPEECH_MISMATCH.value,))
+        service.checks._recorder.record(tenant, stored, subject, clock(), retry)
+        base2 = f"/v1/capture/{again['capture_token']}"
+        receipt2 = client.post(f"{base2}/consent", json={"accepted": True}).json()["receipt"]
+        assert client.get(f"{base2}/result").json()["can_retry"] is True
+        nxt = client.post(f"{base2}/retry", headers={"X-Shiren-Consent": receipt2})
+        assert nxt.status_code == 200, nxt.text
+        opened = client.get(f"/v1/capture/{nxt.json()['capture_token']}").json()
+        assert parse_challenge(opened["challenge"]).variant is Variant.READ_DIGITS
+
+
+def _last_decided(service: ShirenService, auth: dict[str, str]) -> dict[str, Any]:
+    tenant = service.authenticate(auth["Authorization"].split()[1])
+    with service.store() as uow:
+        decided = [
+            json.loads(e.payload) for e in uow.audit.read(tenant.id) if e.kind == "check.decided"
+        ]
+    return decided[-1]

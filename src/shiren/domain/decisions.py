@@ -38,6 +38,9 @@ RETRYABLE = frozenset(
         ReasonCode.LIVENESS_INSUFFICIENT_MOTION,
         ReasonCode.LIVENESS_COLOUR_INCONCLUSIVE,
         ReasonCode.LIVENESS_CHALLENGE_EXPIRED,
+        # read the digits (issue 18): a digit not heard in its window is the spoken "action
+        # missing" (a soft voice, a noisy room); a voice out of step with the mouth is not
+        ReasonCode.LIVENESS_SPEECH_MISMATCH,
         # the passive model could not judge the face (issue 17): better light, face the camera
         ReasonCode.QUALITY_TOO_DARK,
         ReasonCode.QUALITY_OVEREXPOSED,

@@ -63,6 +63,11 @@ class EventRule:
     """When set, the event needs a check at or above this amount regardless of age."""
     high_amount_minor: int | None = None
     """At or above this amount the level becomes ``high`` (and max age 0)."""
+    challenge: str = "actions"
+    """The challenge the event's capture must answer: ``actions`` (the level's random actions
+    and colour flash, with the capture page's own fallbacks), or ``read_digits`` — the
+    borrower reads digits aloud (issue 18), required whatever the level offers; judged by the
+    level's signals and its ``without_flash`` rule (docs/LIVENESS.md)."""
 
 
 DEFAULT_CONSENT_PURPOSES: tuple[str, ...] = (
@@ -99,6 +104,8 @@ class Requirement:
     )
     retry_after_s: int | None = None
     """When the subject is locked out of face checks (``limit.locked``): seconds left."""
+    challenge: str = "actions"
+    """The challenge the event's capture answers (:attr:`EventRule.challenge`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +118,12 @@ class Requirement:
             "policy_version": self.policy_version,
             "fallbacks": list(self.fallbacks),
             "retry_after_s": self.retry_after_s,
+            "challenge": self.challenge,
         }
+
+
+CHALLENGES = ("actions", "read_digits")
+"""The challenges an event rule may require."""
 
 
 LEVEL_ORDER = ("low", "normal", "high")
@@ -135,6 +147,7 @@ def decide_step_up(
             0,
             ("policy.not_enrolled",),
             policy.version,
+            challenge=rule.challenge,
         )
     reasons: list[str] = []
     level = rule.level
@@ -171,6 +184,7 @@ def decide_step_up(
         max_age,
         tuple(reasons),
         policy.version,
+        challenge=rule.challenge,
     )
 
 
@@ -194,6 +208,8 @@ def parse_policy(raw: dict[str, Any], source: str) -> StepUpPolicy:
         rule = EventRule(**body)
         if rule.level not in LEVEL_ORDER or rule.max_age_s < 0:
             raise _bad(f"{source}: events.{name} has an invalid level or max_age_s")
+        if rule.challenge not in CHALLENGES:
+            raise _bad(f"{source}: events.{name}.challenge must be one of {', '.join(CHALLENGES)}")
         rules[etype] = rule
     missing = set(EventType) - set(rules)
     if missing:
@@ -240,6 +256,7 @@ def load_policy(path: Path | None = None) -> StepUpPolicy:
 
 
 __all__ = [
+    "CHALLENGES",
     "EventRule",
     "EventType",
     "LendingEventIn",

@@ -165,7 +165,7 @@ class CaptureService:
                 "sha256": {lang_: texts.consent_sha256(t) for lang_, t in shown.items()},
             },
             "alternatives": _alternatives(),
-            "recording": self.recordings.offer(s.level, s.status),
+            "recording": self.recordings.offer(s.level, s.status, opened.view.challenge.variant),
         }
 
     def consent(self, token: str, *, lang: str, accepted: bool, client: str = "") -> dict[str, Any]:

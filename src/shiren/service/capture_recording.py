@@ -66,10 +66,14 @@ class RecordingStep:
         self._receipt = receipt
         self._result = result
 
-    def offer(self, level: str, status: SessionStatus) -> dict[str, Any]:
+    def offer(
+        self, level: str, status: SessionStatus, variant: Variant = Variant.LIVE
+    ) -> dict[str, Any]:
         """What ``GET /v1/capture/{token}`` says of the fallback (and of reading the digits
-        aloud, issue 18, which is switched to and uploaded the same way)."""
-        is_open = status is SessionStatus.OPEN
+        aloud, issue 18, which is switched to and uploaded the same way).  A read-the-digits
+        session switches to nothing else: the borrower chose it, or the event's policy requires
+        it (``challenge = "read_digits"``); its only other ways are the non-face routes."""
+        is_open = status is SessionStatus.OPEN and variant is not Variant.READ_DIGITS
         return {
             "allowed": is_open and self._level_allows(level, Variant.RECORDED),
             "read_digits": is_open and self._level_allows(level, Variant.READ_DIGITS),
@@ -90,6 +94,8 @@ class RecordingStep:
         self._require_consent(current.session.id, receipt)
         if current.challenge.variant is variant:
             view = current
+        elif current.challenge.variant is Variant.READ_DIGITS:
+            raise _not_allowed("a read-the-digits session")
         else:
             view = self._switch(tenant, current, variant)
         assert view.capture_token is not None

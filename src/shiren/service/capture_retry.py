@@ -10,7 +10,9 @@ threshold, lending event), draws a fresh signed challenge and nonce, and is audi
 (``capture.retry_opened``, ids only).  The light ladder (issue 17): after a ``retry`` because the
 colour flash could not be seen on the face (``liveness.flash_unseen``: direct sun, a dim screen),
 the next challenge is drawn ``motion``-only — no flash, one action more, a head turn always —
-and the level's motion-only rules judge it; the audit names the variant.  Idempotent: asking
+and the level's motion-only rules judge it; the audit names the variant.  A read-the-digits
+attempt (the borrower's choice, or the event's policy requiring it) is followed by another one.
+Idempotent: asking
 again from the same old link returns the attempt already opened rather than a second one, so a
 double tap or a reload never multiplies sessions.
 """
@@ -69,6 +71,8 @@ def next_attempt(
             return sessions.view(tenant, max(later, key=lambda x: x.created_at))
         unseen = ReasonCode.LIVENESS_FLASH_UNSEEN.value in check.check.reasons
         variant = Variant.MOTION if unseen else Variant.LIVE
+        if old.challenge.variant is Variant.READ_DIGITS:  # chosen or required: it stays
+            variant = Variant.READ_DIGITS
         view = sessions.reopen(uow, tenant, s, now, variant)
         ctx.journal.audit(
             uow,

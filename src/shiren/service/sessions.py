@@ -68,10 +68,14 @@ class Sessions:
         profile: str,
         now: datetime,
         event_id: str | None = None,
+        variant: Variant = Variant.LIVE,
     ) -> SessionView:
-        """A new session in ``uow`` (it commits with the caller's change)."""
+        """A new session in ``uow`` (it commits with the caller's change); ``variant``
+        ``read_digits`` where the event's policy requires reading the digits aloud."""
         threshold = self.threshold(profile)
-        return self._create(uow, tenant, subject_id, purpose, level, threshold, now, event_id)
+        return self._create(
+            uow, tenant, subject_id, purpose, level, threshold, now, event_id, variant
+        )
 
     def reopen(
         self,

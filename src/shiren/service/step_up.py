@@ -36,6 +36,7 @@ from shiren.domain.policy import (
     decide_step_up,
 )
 from shiren.errors import ErrorCode, InputError, StateError
+from shiren.liveness.challenge import Variant
 from shiren.reasons import ReasonCode
 from shiren.service.checks import attempt_keys
 from shiren.service.consent import FALLBACK_PURPOSE, gate_requirement, opens_session
@@ -153,6 +154,11 @@ class StepUp:
                     requirement.match_profile,
                     now,
                     event_id=event.id,
+                    variant=(
+                        Variant.READ_DIGITS
+                        if requirement.challenge == "read_digits"
+                        else Variant.LIVE
+                    ),
                 )
             uow.commit()
         return StepUpView(event, requirement, view)

@@ -60,6 +60,12 @@ class RequirementOut(Out):
         description="With reason limit.locked: the subject is locked out of face checks for "
         "this many seconds (no session is opened; use a fallback)",
     )
+    challenge: str = Field(
+        default="actions",
+        description="The challenge the capture answers: actions (random actions and the colour "
+        "flash), or read_digits (the event's policy requires reading digits aloud: the session's "
+        "challenge carries the digit schedule; the capture page records sound and picture)",
+    )
 
 
 class StepUpOut(Out):
