@@ -37,3 +37,41 @@ def test_plugged_in_embedder_with_wrong_checksum_is_refused(tmp_path: Path) -> N
             VerifierConfig(embedder="tiny-embedder", model_manifest=manifest, threshold=0.5)
         )
     assert info.value.code == ErrorCode.MODEL_CHECKSUM_MISMATCH
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_chips_per_run_change_no_template(tmp_path: Path, batch: int) -> None:
+    """``batch`` (manifest option, default 1: on one core single runs cost less per chip than a
+    batch, scripts/bench_embedder_batch.py) only changes how the chips are run."""
+    import json
+
+    import numpy as np
+
+    from shiren.models.manifest import load_user_manifest
+    from shiren.models.onnx_embedder import OnnxEmbedder
+
+    path = write_manifest(tmp_path, size=48)
+    doc = json.loads(path.read_text("utf-8"))
+    doc["tiny-embedder"]["options"]["batch"] = batch
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    embedder = OnnxEmbedder(load_user_manifest(path)["tiny-embedder"])
+    assert embedder.batch == batch
+    chips = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
+    each = np.concatenate([embedder.embed(c[None]) for c in chips])
+    np.testing.assert_allclose(embedder.embed(chips), each, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [0, -1, "4", 2.5, True])
+def test_a_bad_batch_is_a_typed_error(tmp_path: Path, batch: object) -> None:
+    import json
+
+    from shiren.models.manifest import load_user_manifest
+    from shiren.models.onnx_embedder import OnnxEmbedder
+
+    path = write_manifest(tmp_path, size=48)
+    doc = json.loads(path.read_text("utf-8"))
+    doc["tiny-embedder"]["options"]["batch"] = batch
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ModelError) as info:
+        OnnxEmbedder(load_user_manifest(path)["tiny-embedder"])
+    assert info.value.code is ErrorCode.MODEL_INVALID
