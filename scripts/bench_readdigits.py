@@ -1,8 +1,9 @@
 """Server-side cost of one read-the-digits check (issue 18): a 6-digit session, one core.
 
 A genuine session re-timed from a GRID clip (``shiren.eval.readdigits_material``) is encoded as a
-browser would upload it (WebM: VP8 + Opus, 360x288, 25 fps) and checked ``--repeat`` times after
-a warm-up with :meth:`ReadDigitsChecker.check` (decode, mesh, onsets, synchrony, identity, passive).
+browser would upload it (WebM: VP8 + Opus, 360x288 or ``--width``, 25 fps) and checked
+``--repeat`` times after a warm-up with :meth:`ReadDigitsChecker.check` (decode, mesh, onsets,
+synchrony, identity, passive).
 Run it with one thread: ``OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_readdigits.py``.
 Per stage: wall-clock p50/p95 (the check's own timings); ``cpu``: the process's CPU time per
 check (on a shared, loaded machine the wall clock also counts the time other jobs held the core).
@@ -66,11 +67,25 @@ def main() -> int:
     ap.add_argument(
         "--sample-ms", type=float, default=None, help="RGB frames (and meshes) every so many ms"
     )
+    ap.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="encode the video this wide (the clip's frames scaled, even height): a phone's "
+        "recording is larger than GRID's 360x288, and decoding grows with its pixels",
+    )
     args = ap.parse_args()
     clip = load_clip(args.clip)
     ch = draw_read_digits(lang="en", seed=1, now=0.0, schedule=Schedule(digits=(6, 6)))
     session, order = genuine(clip, ch, random.Random(1), 40.0)
-    data = _webm([clip.frames[i] for i in order], session.capture.audio)
+    frames = [clip.frames[i] for i in order]
+    if args.width:
+        import cv2
+
+        h, w = frames[0].shape[:2]
+        size = (args.width // 2 * 2, round(h * args.width / w / 2) * 2)
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames]
+    data = _webm(frames, session.capture.audio)
     config = ReadDigitsConfig()
     if args.sample_ms is not None:
         config = replace(config, limits=replace(config.limits, sample_ms=args.sample_ms))
@@ -86,7 +101,8 @@ def main() -> int:
         {k for r in runs for k in r}, key=lambda k: -np.median([r.get(k, 0) for r in runs])
     )
     print(
-        f"6 digits, {ch.duration_ms} ms, {len(data) / 1024:.0f} KiB WebM, "
+        f"6 digits, {ch.duration_ms} ms, {frames[0].shape[1]}x{frames[0].shape[0]} "
+        f"{len(data) / 1024:.0f} KiB WebM, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, repeat {args.repeat}, "
         f"RGB frames every {checker.config.limits.sample_ms:.0f} ms, "
         f"brightness every {getattr(checker.config.limits, 'luma_ms', None)} ms"

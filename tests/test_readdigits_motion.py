@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from shiren.core.geometry import FloatArray
 from shiren.eval.readdigits_eval import Row, _lines
@@ -105,6 +106,22 @@ def test_decoding_keeps_the_brightness_between_sparse_frames() -> None:
     r = np.corrcoef(got.luma[0].ravel(), grey_of(got.frames[0]).ravel())[0, 1]
     assert r > 0.99
     assert decode_av(data, AVLimits(sample_ms=400.0)).luma == ()
+
+
+@pytest.mark.parametrize(("fps", "step_ms"), [(25, 40.0), (30, 33.3), (60, 33.3)])
+def test_a_phone_at_30_fps_keeps_every_frame_for_the_mouth(fps: int, step_ms: float) -> None:
+    """Brightness every 40 ms "or the camera's next frame": a 30-fps phone's frames (33 ms
+    apart) all count — with the 0.9 × 40 ms rule every other one did, a 15-Hz mouth signal —
+    and a 60-fps one keeps every other frame."""
+    from tests.test_readdigits import encode
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(fps * 4)]
+    audio = (0.1 * rng.standard_normal(64000)).astype(np.float32)
+    got = decode_av(encode(frames, audio, fps=fps), AVLimits(sample_ms=400.0, luma_ms=40.0))
+    steps = np.diff(got.luma_times_ms)
+    assert float(np.median(steps)) == pytest.approx(step_ms, abs=0.5)
+    assert float(steps.max()) < 45.0
 
 
 def _row(kind: str, corr: float, fold: int = 1) -> Row:

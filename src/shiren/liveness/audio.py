@@ -173,7 +173,9 @@ class _Collector:
         if self.limits.luma_ms is not None and rel + 1e-6 >= self.next_luma:
             self.luma.append(_luma(frame, self.limits.luma_side_px))
             self.luma_times.append(rel)
-            self.next_luma = rel + self.limits.luma_ms * 0.9
+            # 0.75, not 0.9: a 30-fps phone's frames (33 ms apart) must all count, not every
+            # other one (a 15-Hz mouth signal); 25 fps keeps every frame, 60 fps every other
+            self.next_luma = rel + self.limits.luma_ms * 0.75
 
     def sound(self, frame: object) -> None:
         t = getattr(frame, "time", None)

@@ -68,6 +68,8 @@ class ReadDigitsConfig:
     limits: AVLimits = field(default_factory=lambda: AVLimits(sample_ms=400.0, luma_ms=40.0))
     speech: SpeechParams = field(default_factory=SpeechParams)
     sync: SyncParams = field(default_factory=SyncParams)
+    interpolate_box: bool = False
+    """The mouth's box between two meshes: weighted by time (``True``) or the nearest's."""
 
 
 @contextmanager
@@ -252,9 +254,8 @@ class ReadDigitsChecker:
                 results["digits"] = self._digits(challenge, capture)
         return self._fused(challenge, results, capture, found, timings)
 
-    @staticmethod
     def _mouth(
-        capture: AVCapture, signals: FaceSignals, size: tuple[int, int]
+        self, capture: AVCapture, signals: FaceSignals, size: tuple[int, int]
     ) -> tuple[np.ndarray, np.ndarray]:
         """The mouth's motion on the brightness planes (the RGB frames' own brightness when the
         capture carries none)."""
@@ -262,7 +263,15 @@ class ReadDigitsChecker:
             luma, t = capture.luma, capture.luma_times_ms
         else:
             luma, t = tuple(grey_of(f) for f in capture.frames), capture.times_ms
-        return mouth_motion(luma, t, signals.meshes, signals.t_ms, size), t
+        motion = mouth_motion(
+            luma,
+            t,
+            signals.meshes,
+            signals.t_ms,
+            size,
+            interpolate=self.config.interpolate_box,
+        )
+        return motion, t
 
     def _face_signals(
         self,

@@ -173,10 +173,17 @@ MOUTH_ROI = (61, 291, 0, 17)
 """Mesh points bounding the mouth: the lip corners and the outer lips' top and bottom centres."""
 
 
-def _roi(mesh: FloatArray, sx: float, sy: float, shape: tuple[int, ...]) -> tuple[slice, slice]:
+def _mouth_box(mesh: FloatArray) -> npt.NDArray[np.float64]:
+    """``(x0, x1, y0, y1)``: the lip corners' x, the outer lips' top and bottom centres' y."""
     left, right, top, bottom = (mesh[i] for i in MOUTH_ROI)
-    x0, x1 = float(left[0]) * sx, float(right[0]) * sx
-    y0, y1 = float(top[1]) * sy, float(bottom[1]) * sy
+    return np.array([left[0], right[0], top[1], bottom[1]], dtype=np.float64)
+
+
+def _roi(
+    box: npt.NDArray[np.float64], sx: float, sy: float, shape: tuple[int, ...]
+) -> tuple[slice, slice]:
+    x0, x1 = float(box[0]) * sx, float(box[1]) * sx
+    y0, y1 = float(box[2]) * sy, float(box[3]) * sy
     w, h = x1 - x0, y1 - y0
     x0, x1, y1 = x0 + 0.1 * w, x1 - 0.1 * w, y1 + 0.3 * h  # the lips' middle and the jaw's drop
     rows = slice(max(0, int(y0)), max(0, min(shape[0], int(np.ceil(y1)))))
@@ -190,24 +197,31 @@ def mouth_motion(
     meshes: Sequence[FloatArray | None],
     mesh_t_ms: F64,
     mesh_size: tuple[int, int],
+    *,
+    interpolate: bool = False,
 ) -> F64:
     """The mouth's motion per brightness frame: the mean absolute change of brightness since the
     previous frame inside the mouth's box, over the box's mean brightness.  The box comes from the
-    mesh nearest in time (the mesh runs on a few frames only; a face reading digits holds still),
-    scaled from the mesh's ``(width, height)`` to the brightness plane's; ``nan`` without one."""
+    mesh nearest in time, or (``interpolate``) from the two meshes around the frame, weighted by
+    time (the mesh runs on a few frames only; a face reading digits holds still), scaled from the
+    mesh's ``(width, height)`` to the brightness plane's; ``nan`` without one."""
     n = len(luma)
     out = np.full(n, np.nan)
     have = [i for i, m in enumerate(meshes) if m is not None]
     if n < 2 or not have:
         return out
     anchors = np.asarray(mesh_t_ms, dtype=np.float64)[have]
+    boxes = np.stack([_mouth_box(meshes[i]) for i in have])  # type: ignore[arg-type]
+    t = np.asarray(luma_t_ms, dtype=np.float64)
+    if interpolate:
+        per_frame = np.stack([np.interp(t, anchors, boxes[:, k]) for k in range(4)], axis=1)
+    else:
+        nearest = np.abs(anchors[None, :] - t[:, None]).argmin(axis=1)
+        per_frame = boxes[nearest]
     prev: npt.NDArray[np.uint8] | None = None
     for i, image in enumerate(luma):
-        j = have[int(np.argmin(np.abs(anchors - luma_t_ms[i])))]
-        mesh = meshes[j]
-        assert mesh is not None
         sx, sy = image.shape[1] / mesh_size[0], image.shape[0] / mesh_size[1]
-        rows, cols = _roi(mesh, sx, sy, image.shape)
+        rows, cols = _roi(per_frame[i], sx, sy, image.shape)
         if prev is not None and prev.shape == image.shape:
             a = image[rows, cols].astype(np.int16)
             if a.size:
