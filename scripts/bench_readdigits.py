@@ -56,6 +56,7 @@ def _webm(frames: list[np.ndarray], audio: np.ndarray) -> bytes:
 
 def main() -> int:
     from shiren.eval.readdigits_material import genuine, load_clip
+    from shiren.liveness.audio import AVLimits
     from shiren.liveness.check import LivenessChecker
     from shiren.liveness.readdigits import Schedule, draw_read_digits
     from shiren.liveness.readdigits_check import ReadDigitsChecker, ReadDigitsConfig
@@ -77,7 +78,7 @@ def main() -> int:
     args = ap.parse_args()
     clip = load_clip(args.clip)
     ch = draw_read_digits(lang="en", seed=1, now=0.0, schedule=Schedule(digits=(6, 6)))
-    session, order = genuine(clip, ch, random.Random(1), 40.0)
+    session, order = genuine(clip, ch, random.Random(1), AVLimits(sample_ms=40.0))
     frames = [clip.frames[i] for i in order]
     if args.width:
         import cv2

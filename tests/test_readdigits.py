@@ -211,14 +211,14 @@ def test_sync_genuine_against_shifted_and_dubbed(material: Any) -> None:
     rng = random.Random(5)
     for seed in (1, 2):
         ch = draw_read_digits(lang="en", seed=seed, now=0.0)
-        g, order = genuine(clip, ch, rng, 80.0)
+        g, order = genuine(clip, ch, rng, AVLimits(sample_ms=80.0))
         real = _sync(g, meshes)
         assert real.corr >= 0.6
         assert abs(real.best_lag_ms) <= 120
         assert real.passed
-        shifted = attack("shifted", clip, order, other, ch, rng, 80.0)
-        dubbed = attack("dubbed", clip, order, other, ch, rng, 80.0)
-        frozen = attack("frozen", clip, order, other, ch, rng, 80.0)
+        shifted = attack("shifted", clip, order, other, ch, rng, AVLimits(sample_ms=80.0))
+        dubbed = attack("dubbed", clip, order, other, ch, rng, AVLimits(sample_ms=80.0))
+        frozen = attack("frozen", clip, order, other, ch, rng, AVLimits(sample_ms=80.0))
         assert shifted is not None
         assert dubbed is not None
         assert frozen is not None
@@ -235,7 +235,7 @@ def test_onsets_follow_the_schedule(material: Any) -> None:
 
     (clip, _), _ = material
     ch = draw_read_digits(lang="en", seed=11, now=0.0)
-    g, _ = genuine(clip, ch, random.Random(3), 80.0)
+    g, _ = genuine(clip, ch, random.Random(3), AVLimits(sample_ms=80.0))
     segs = speech_segments(envelope(g.capture.audio))
     outcome = check_onsets(ch, segs)
     assert outcome.early == 0
@@ -266,7 +266,7 @@ def test_cli_draws_and_checks_a_read_digits_recording(material: Any, tmp_path: P
     (clip, _), _ = material
     ch = draw_read_digits(lang="en", seed=11, now=0.0)
     (tmp_path / "ch.json").write_text(ch.to_json(), "utf-8")
-    g, order = genuine(clip, ch, random.Random(3), 40.0)
+    g, order = genuine(clip, ch, random.Random(3), AVLimits(sample_ms=40.0))
     frames = [clip.frames[i] for i in order]
     (tmp_path / "rec.webm").write_bytes(encode(frames, g.capture.audio))
     args = ["liveness", "check", "--frames", str(tmp_path / "rec.webm")]

@@ -141,3 +141,25 @@ def test_one_badly_synchronised_speaker_does_not_drag_the_line_down() -> None:
     lines = _lines(genuine + dubbed, 0.25, 0.005, 0.75)
     assert 0.5 < lines["min_corr"] <= 0.7
     assert lines["train_error"] == 0.125  # the one bad speaker
+
+
+def test_the_lead_in_is_sampled_densely_and_the_evaluation_samples_as_the_decoder() -> None:
+    """RGB frames every 800 ms, 400 ms in the 1-s lead-in (the passive model judges the still
+    lead-in's frames: two of them, not one); the evaluation's sessions keep the same frames as
+    decoding an upload does."""
+    from shiren.eval.readdigits_material import _capture, load_clip
+    from shiren.liveness.readdigits_check import ReadDigitsConfig
+    from tests.test_readdigits import encode
+
+    limits = ReadDigitsConfig().limits
+    clip = load_clip(require(SHARED / "grid_talking_faces" / "P10_pwij3p.mpg"))
+    frames, audio = list(clip.frames) * 3, np.tile(clip.audio, 3)  # 9 s, as a session lasts
+    decoded = decode_av(encode(frames, audio), limits)
+    times = decoded.times_ms
+    # a frame at or after 0.9 x the step (a camera's uneven clock): 360 / 720 ms at 25 fps
+    assert list(times[times < 1000.0]) == [0.0, 360.0, 720.0]
+    later = np.diff(times[times >= 1000.0])
+    assert float(later.min()) >= 720.0
+    assert float(later.max()) <= 760.0
+    built = _capture(frames, audio, limits)
+    np.testing.assert_array_equal(built.times_ms, times)

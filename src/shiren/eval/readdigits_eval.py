@@ -120,17 +120,15 @@ def build_rows(
         kinds.remove("synth")
         notes.append("synth skipped: espeak-ng is not installed (apt-get install -y espeak-ng)")
     rows: list[Row] = []
-    limits = AVLimits(sample_ms=checker.config.limits.sample_ms)
+    limits = checker.config.limits
     total = len(clips) * sessions
     for n, (rep, ci) in enumerate((r, c) for r in range(sessions) for c in range(len(clips))):
         clip = clips[ci]
         challenge = draw_read_digits(lang="en", seed=rng.randrange(2**62), now=0.0)
-        session, order = genuine(clip, challenge, rng, limits.sample_ms)
+        session, order = genuine(clip, challenge, rng, limits)
         others = [c for c in clips if c.person != clip.person]
         other = others[(rep + ci) % len(others)]
-        built = [session] + [
-            attack(k, clip, order, other, challenge, rng, limits.sample_ms) for k in kinds
-        ]
+        built = [session] + [attack(k, clip, order, other, challenge, rng, limits) for k in kinds]
         rows += [_row(s, checker, challenge, limits) for s in built if s is not None]
         if progress is not None:
             progress(n + 1, total)

@@ -50,6 +50,7 @@ from shiren.liveness.audio import (
     decode_av,
     envelope,
     grey_of,
+    next_sample_ms,
     speech_segments,
 )
 from shiren.liveness.readdigits import PROMPTS, ReadDigitsChallenge
@@ -149,16 +150,21 @@ def _timeline(clip: Clip, challenge: ReadDigitsChallenge, rng: random.Random) ->
 
 
 def _capture(
-    frames: Sequence[Image], audio: npt.NDArray[np.float32], sample_ms: float
+    frames: Sequence[Image], audio: npt.NDArray[np.float32], limits: AVLimits
 ) -> AVCapture:
-    """RGB frames every ``sample_ms``, as :func:`~shiren.liveness.audio.decode_av` samples them,
-    and every frame's brightness (40 ms), as its ``luma_ms`` keeps them."""
-    step = max(1, round(sample_ms / FRAME_MS))
-    picked = tuple(frames[::step])
+    """RGB frames as :func:`~shiren.liveness.audio.decode_av` samples them under ``limits``
+    (:func:`~shiren.liveness.audio.next_sample_ms`), and every frame's brightness (40 ms), as
+    its ``luma_ms`` keeps them."""
     every = np.arange(len(frames), dtype=np.float64) * FRAME_MS
+    keep: list[int] = []
+    due = -np.inf
+    for i, t in enumerate(every):
+        if t + 1e-6 >= due:
+            keep.append(i)
+            due = next_sample_ms(float(t), limits)
     return AVCapture(
-        frames=picked,
-        times_ms=every[::step],
+        frames=tuple(frames[i] for i in keep),
+        times_ms=every[keep],
         audio=audio.astype(np.float32),
         luma=tuple(grey_of(f) for f in frames),
         luma_times_ms=every,
@@ -180,11 +186,11 @@ class Session:
 
 
 def genuine(
-    clip: Clip, challenge: ReadDigitsChallenge, rng: random.Random, sample_ms: float
+    clip: Clip, challenge: ReadDigitsChallenge, rng: random.Random, limits: AVLimits
 ) -> tuple[Session, list[int]]:
     order = _timeline(clip, challenge, rng)
     frames = [clip.frames[i] for i in order]
-    cap = _capture(frames, _audio_of(clip, order), sample_ms)
+    cap = _capture(frames, _audio_of(clip, order), limits)
     return Session("genuine", clip.name, clip.person, cap), order
 
 
@@ -195,7 +201,7 @@ def attack(
     other: Clip,
     challenge: ReadDigitsChallenge,
     rng: random.Random,
-    sample_ms: float,
+    limits: AVLimits,
 ) -> Session | None:
     """One attack on ``clip``'s genuine session (``order``); ``None`` when it cannot be built
     here (``synth`` without espeak-ng)."""
@@ -226,7 +232,7 @@ def attack(
     else:
         raise ValueError(kind)
     return Session(
-        kind, clip.name, clip.person, _capture(frames, sound.astype(np.float32), sample_ms), note
+        kind, clip.name, clip.person, _capture(frames, sound.astype(np.float32), limits), note
     )
 
 

@@ -53,6 +53,11 @@ class AVLimits:
     """Sound and picture may differ in length by this much, or by 15 % of the video if more
     (MediaRecorder and phone muxers pad or trim the audio by up to a few hundred ms)."""
     max_start_gap_ms: float = 1000.0
+    lead_in_ms: float = 0.0
+    lead_in_sample_ms: float | None = None
+    """RGB frames before ``lead_in_ms`` every ``lead_in_sample_ms`` instead of ``sample_ms``
+    (``None``: no difference): the read-the-digits check's passive model judges the still
+    lead-in's frames, which a sparse ``sample_ms`` would leave one of."""
     luma_ms: float | None = None
     """Also keep the brightness (the decoder's Y plane, no colour conversion) of a frame every
     ``luma_ms`` (``None``: none): the read-the-digits check measures the mouth's motion on it
@@ -169,7 +174,7 @@ class _Collector:
         if rel + 1e-6 >= self.next_sample:
             self.frames.append(_scaled(frame, self.limits.target_side_px))
             self.times.append(rel)
-            self.next_sample = rel + self.limits.sample_ms * 0.9
+            self.next_sample = next_sample_ms(rel, self.limits)
         if self.limits.luma_ms is not None and rel + 1e-6 >= self.next_luma:
             self.luma.append(_luma(frame, self.limits.luma_side_px))
             self.luma_times.append(rel)
@@ -192,6 +197,15 @@ class _Collector:
     def flush(self) -> None:
         for out in self.resampler.resample(None):
             self.audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
+
+def next_sample_ms(rel_ms: float, limits: AVLimits) -> float:
+    """The earliest time of the RGB frame after one kept at ``rel_ms`` (the video's clock):
+    a frame is kept at or after it (the 0.9 absorbs a camera's uneven timestamps)."""
+    step = limits.sample_ms
+    if limits.lead_in_sample_ms is not None and rel_ms < limits.lead_in_ms:
+        step = limits.lead_in_sample_ms
+    return rel_ms + step * 0.9
 
 
 def _demux(data: bytes, limits: AVLimits) -> _Collector:
@@ -316,11 +330,13 @@ def band_envelope(
     hop = max(1, round(rate * hop_ms / 1000.0))
     win = 1 << math.ceil(math.log2(rate * 0.032))
     padded = np.concatenate([np.zeros(win // 2), audio.astype(np.float64), np.zeros(win)])
-    starts = (np.arange(n) * hop + hop // 2)[:, None] + np.arange(win)[None, :]
-    spec = np.abs(np.fft.rfft(padded[starts] * np.hanning(win), axis=1)) ** 2
+    # hop i's window starts at i * hop + hop // 2: strided views, not a gathered index array
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[hop // 2 :: hop][:n]
+    hann = np.hanning(win)
     freqs = np.fft.rfftfreq(win, 1.0 / rate)
     keep = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
-    power = spec[:, keep].sum(axis=1) / (win * float(np.sum(np.hanning(win) ** 2)))
+    spec = np.fft.rfft(frames * hann, axis=1)[:, keep]
+    power = (spec.real**2 + spec.imag**2).sum(axis=1) / (win * float(np.sum(hann**2)))
     db = (10.0 * np.log10(power + 1e-18)).astype(np.float64)
     return Envelope(env.t_ms, env.rms, db, env.zcr)
 

@@ -16,9 +16,11 @@ The signals, all required (a conjunction, as :mod:`shiren.liveness.check`):
 * ``digits`` — only when a :class:`~shiren.models.protocols.SpeechRecognizer` is configured:
   the digits it heard equal the digits shown.
 
-Cost: the face mesh runs on the sparse RGB frames only (``AVLimits.sample_ms``, 400 ms by
-default: the keyframes, the passive frames and the mouth's box come from them); the mouth's motion
-is measured on the decoder's brightness planes every ``luma_ms`` (40 ms) inside the box of the
+Cost: the face mesh runs on the sparse RGB frames only (``AVLimits.sample_ms``, 800 ms by
+default, 400 ms in the 1-s lead-in, whose frames the passive model judges: the keyframes, the
+passive frames and the mouth's box come from them; 400 ms throughout cost ~40 ms more and did no
+better in ``shiren eval readdigits``, docs/LIVENESS.md); the mouth's motion is
+measured on the decoder's brightness planes every ``luma_ms`` (40 ms) inside the box of the
 nearest mesh; the detector, embedder and passive model run on a few keyframes.
 """
 
@@ -65,7 +67,11 @@ MIN_FACE_FRACTION = 0.6
 
 @dataclass(frozen=True, slots=True)
 class ReadDigitsConfig:
-    limits: AVLimits = field(default_factory=lambda: AVLimits(sample_ms=400.0, luma_ms=40.0))
+    limits: AVLimits = field(
+        default_factory=lambda: AVLimits(
+            sample_ms=800.0, luma_ms=40.0, lead_in_ms=1000.0, lead_in_sample_ms=400.0
+        )
+    )
     speech: SpeechParams = field(default_factory=SpeechParams)
     sync: SyncParams = field(default_factory=SyncParams)
     interpolate_box: bool = False
