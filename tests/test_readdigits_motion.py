@@ -90,6 +90,25 @@ def test_mouth_motion_is_measured_inside_the_nearest_mesh_box() -> None:
     assert np.all(np.isnan(mouth_motion(frames, times, [None] * n, times, (240, 200))))
 
 
+def test_the_box_follows_a_moving_face_between_meshes_when_interpolated() -> None:
+    """A face drifting right: meshes at 0 and 800 ms only; at 400 ms the mouth (flickering)
+    sits halfway.  The nearest mesh's box (off by half the drift) misses it; the box
+    interpolated between the two meshes finds it."""
+    times = np.arange(21, dtype=np.float64) * 40.0
+    frames = []
+    for i in range(21):
+        image = np.full((100, 120), 100, np.uint8)
+        x = 10 + 4 * i  # 40 px of drift over 800 ms
+        image[45:55, x : x + 12] = 40 if i % 2 else 160
+        frames.append(image)
+    meshes: list[FloatArray | None] = [None] * 21
+    meshes[0], meshes[20] = _mesh(10, 22, 44, 52), _mesh(90, 102, 44, 52)
+    near = mouth_motion(frames, times, meshes, times, (120, 100))
+    moving = mouth_motion(frames, times, meshes, times, (120, 100), interpolate=True)
+    assert float(near[10]) == 0.0
+    assert float(moving[10]) > 0.3
+
+
 def test_decoding_keeps_the_brightness_between_sparse_frames() -> None:
     from shiren.eval.readdigits_material import load_clip
     from tests.test_readdigits import encode
