@@ -12,6 +12,7 @@ from shiren.core.geometry import FloatArray
 from shiren.eval.readdigits_eval import Row, _lines
 from shiren.liveness.audio import (
     AUDIO_RATE,
+    AVCapture,
     AVLimits,
     band_envelope,
     decode_av,
@@ -182,3 +183,33 @@ def test_the_lead_in_is_sampled_densely_and_the_evaluation_samples_as_the_decode
     assert float(later.max()) <= 760.0
     built = _capture(frames, audio, limits)
     np.testing.assert_array_equal(built.times_ms, times)
+
+
+def test_shipped_lines_judge_every_session_alike() -> None:
+    """``--shipped-lines``: the deployed min_corr, not a line fitted on the other fold."""
+    from shiren.eval.readdigits_eval import judge
+
+    rows = [_row("genuine", c, fold) for fold in (0, 1) for c in (0.58, 0.6, 0.8)]
+    rows += [_row("dubbed", c, fold) for fold in (0, 1) for c in (0.1, 0.5, 0.61)]
+    for r in rows:
+        for name in ("onsets", "identity", "passive"):
+            r.signals[name] = {"passed": True}
+    lines = judge(rows, 0.25, 0.005, 0.75, fixed={"min_corr": 0.59, "max_peak_gap": 0.02})
+    assert lines == {k: {"min_corr": 0.59, "max_peak_gap": 0.02} for k in ("0", "1")}
+    passed = {(r.kind, r.signals["sync"]["corr"]) for r in rows if r.signals["decision"]["passed"]}
+    assert passed == {("genuine", 0.6), ("genuine", 0.8), ("dubbed", 0.61)}
+
+
+def test_noise_is_added_under_the_speech_at_the_asked_level() -> None:
+    """``--snr-db``: white noise this many dB under the genuine speech's RMS (its loud hops)."""
+    from shiren.eval.readdigits_material import Session, speech_rms, with_noise
+
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000.0
+    tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    tone[:8000] = 0.0  # a silent start does not dilute the speech's level
+    assert speech_rms(tone) == pytest.approx(0.2 / np.sqrt(2), rel=0.02)
+    capture = AVCapture(frames=(), times_ms=np.zeros(0), audio=tone)
+    noisy = with_noise(Session("genuine", "c", "P", capture), 0.01, rng).capture.audio
+    assert float(np.std(noisy[:8000])) == pytest.approx(0.01, rel=0.05)
+    assert capture.audio is tone  # the session itself is unchanged

@@ -38,6 +38,8 @@ from shiren.eval.readdigits_material import (
     espeak_available,
     genuine,
     load_clip,
+    speech_rms,
+    with_noise,
 )
 from shiren.liveness.audio import AVLimits, check_sound
 from shiren.liveness.readdigits import draw_read_digits
@@ -112,8 +114,13 @@ def build_rows(
     sessions: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    snr_db: float | None = None,
 ) -> tuple[list[Row], list[str]]:
+    """Every clip's sessions and their rows.  ``snr_db``: white noise added to every session's
+    sound, this many dB under the genuine session's speech (the same sessions as without it:
+    the noise has its own generator)."""
     rng = random.Random(seed)
+    noise_rng = np.random.default_rng(seed)
     notes = []
     kinds = list(ATTACKS)
     if not espeak_available():
@@ -129,7 +136,11 @@ def build_rows(
         others = [c for c in clips if c.person != clip.person]
         other = others[(rep + ci) % len(others)]
         built = [session] + [attack(k, clip, order, other, challenge, rng, limits) for k in kinds]
-        rows += [_row(s, checker, challenge, limits) for s in built if s is not None]
+        present = [s for s in built if s is not None]
+        if snr_db is not None:
+            level = speech_rms(session.capture.audio) * 10 ** (-snr_db / 20.0)
+            present = [with_noise(s, level, noise_rng) for s in present]
+        rows += [_row(s, checker, challenge, limits) for s in present]
         if progress is not None:
             progress(n + 1, total)
     return rows, notes
@@ -182,13 +193,21 @@ def _lines(train: list[Row], margin: float, min_mouth: float, min_share: float) 
 
 
 def judge(
-    rows: list[Row], margin: float, min_mouth: float, min_share: float = 0.75
+    rows: list[Row],
+    margin: float,
+    min_mouth: float,
+    min_share: float = 0.75,
+    fixed: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Fit on one fold's sessions (genuine and attacks), judge the other fold; both ways."""
+    """Fit on one fold's sessions (genuine and attacks), judge the other fold; both ways.  With
+    ``fixed`` (``min_corr``, ``max_peak_gap``), judge every session by those lines instead — the
+    shipped check, as a deployment runs it (for conditions it was not fitted on: noise)."""
     lines_by_fold: dict[int, dict[str, float]] = {}
     for fold in (0, 1):
         train = [r for r in rows if r.fold != fold and r.error is None]
-        lines_by_fold[fold] = _lines(train, margin, min_mouth, min_share)
+        lines_by_fold[fold] = (
+            dict(fixed) if fixed is not None else _lines(train, margin, min_mouth, min_share)
+        )
     for r in rows:
         if r.error is not None:
             r.signals["decision"] = {"passed": False, "failed": [r.error]}

@@ -37,7 +37,7 @@ import subprocess
 import tempfile
 import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +245,27 @@ def _shift(
     return moved.astype(np.float32)
 
 
+def speech_rms(audio: npt.NDArray[np.float32]) -> float:
+    """The RMS of the speech in ``audio``: over the 10-ms hops ≥ 12 dB above the recording's
+    floor (its 10th percentile), so the pauses do not dilute it."""
+    env = envelope(audio)
+    if env.db.size == 0:
+        return 0.0
+    loud = env.db >= float(np.percentile(env.db, 10)) + 12.0
+    if not loud.any():
+        return 0.0
+    return float(np.sqrt(np.mean(env.rms[loud] ** 2)))
+
+
+def with_noise(session: Session, rms: float, rng: np.random.Generator) -> Session:
+    """``session`` with white Gaussian noise of ``rms`` added to its sound (a noisy room, a
+    phone's own hiss): the same noise level for a genuine session and the attacks on it."""
+    audio = session.capture.audio
+    noisy = (audio + rng.normal(0.0, rms, audio.shape)).astype(np.float32)
+    capture = replace(session.capture, audio=np.clip(noisy, -1.0, 1.0))
+    return replace(session, capture=capture)
+
+
 def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
@@ -294,5 +315,7 @@ __all__ = [
     "espeak_available",
     "genuine",
     "load_clip",
+    "speech_rms",
     "synth_digits",
+    "with_noise",
 ]
