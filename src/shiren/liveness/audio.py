@@ -314,6 +314,11 @@ def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Enve
     return Envelope(t.astype(np.float64), rms.astype(np.float64), db, zcr.astype(np.float64))
 
 
+NOISE_QUIET_SHARE = 0.2
+"""The share of hops, quietest in the band, whose mean spectrum :func:`band_envelope` takes for
+the recording's steady noise."""
+
+
 def band_envelope(
     audio: F32,
     rate: int = AUDIO_RATE,
@@ -322,7 +327,13 @@ def band_envelope(
 ) -> Envelope:
     """:func:`envelope` with ``db`` the level of the voiced band only (``band_hz``, a 32-ms Hann
     window per hop): vowels and voiced consonants carry their energy there; breath, hum and hiss
-    mostly outside it.  ``rms`` and ``zcr`` stay the full band's."""
+    mostly outside it.  The recording's steady noise — the mean spectrum of its quietest fifth of
+    hops — is subtracted bin by bin first (at most down to a hundredth of it), so a noisy room
+    does not bury the soft parts of the speech under its own level.  ``zcr`` is the spectral
+    centroid's zero-crossing equivalent (``2 · centroid / rate``: a tone of f Hz crosses zero 2f
+    times a second), not a count of crossings: broadband noise at 20 dB under the voice doubles
+    the crossings of a vowel (each one chatters) but moves its centroid by a few per cent.
+    ``rms`` stays the full band's."""
     env = envelope(audio, rate, hop_ms)
     n = env.t_ms.size
     if n == 0:
@@ -335,10 +346,15 @@ def band_envelope(
     hann = np.hanning(win)
     freqs = np.fft.rfftfreq(win, 1.0 / rate)
     keep = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
-    spec = np.fft.rfft(frames * hann, axis=1)[:, keep]
-    power = (spec.real**2 + spec.imag**2).sum(axis=1) / (win * float(np.sum(hann**2)))
-    db = (10.0 * np.log10(power + 1e-18)).astype(np.float64)
-    return Envelope(env.t_ms, env.rms, db, env.zcr)
+    spec = np.fft.rfft(frames * hann, axis=1)
+    power = spec.real**2 + spec.imag**2
+    raw = power[:, keep].sum(axis=1)
+    noise = power[raw <= np.percentile(raw, 100.0 * NOISE_QUIET_SHARE)].mean(axis=0)
+    cleaned = np.maximum(power[:, keep] - noise[keep], 0.01 * noise[keep])
+    band = cleaned.sum(axis=1) / (win * float(np.sum(hann**2)))
+    db = (10.0 * np.log10(band + 1e-18)).astype(np.float64)
+    centroid = (power * freqs).sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
+    return Envelope(env.t_ms, env.rms, db, (2.0 * centroid / rate).astype(np.float64))
 
 
 @dataclass(frozen=True, slots=True)

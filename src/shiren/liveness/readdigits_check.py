@@ -72,7 +72,9 @@ class ReadDigitsConfig:
             sample_ms=800.0, luma_ms=40.0, lead_in_ms=1000.0, lead_in_sample_ms=400.0
         )
     )
-    speech: SpeechParams = field(default_factory=SpeechParams)
+    speech: SpeechParams = field(default_factory=lambda: SpeechParams(rise_db=6.0))
+    """6 dB over the floor, not 12: in a room 20 dB under the voice a soft digit stands 9-10 dB
+    over it (the band's noise subtracted); a steady noise's hops stray ±1-2 dB."""
     sync: SyncParams = field(default_factory=SyncParams)
     interpolate_box: bool = False
     """The mouth's box between two meshes: weighted by time (``True``) or the nearest's."""
