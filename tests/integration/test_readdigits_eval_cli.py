@@ -1,0 +1,53 @@
+"""``shiren eval readdigits`` end to end on a small real slice: two GRID clips (two people, one
+per fold), one session each, in a subprocess like a user's run — clean with lines fitted per
+fold, and in a noisy room judged by the shipped lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED, require
+
+
+def _run(out: Path, *extra: str) -> dict[str, object]:
+    clips = require(SHARED / "grid_talking_faces")
+    done = subprocess.run(
+        [sys.executable, "-m", "shiren.cli", "eval", "readdigits", "--out", str(out),
+         "--clips", str(clips), "--limit", "2", "--sessions", "1", "--seed", "3", *extra],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "genuine   BPCER" in done.stdout
+    report: dict[str, object] = json.loads((out / "report.json").read_text("utf-8"))
+    return report
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
+    extra = ("--snr-db", "20", "--shipped-lines") if noisy else ()
+    report = _run(tmp_path / "r", *extra)
+    protocol = report["protocol"]
+    assert isinstance(protocol, dict)
+    assert protocol["clips"] == ["P08_bbaf2n", "P09_brbk7n"]
+    assert protocol["snr_db"] == (20.0 if noisy else None)
+    assert protocol["lines"] == ("shipped" if noisy else "fitted per fold")
+    lines = protocol["lines_by_judged_fold"]
+    if noisy:  # the deployed lines judge both folds
+        assert lines == {k: {"min_corr": 0.59, "max_peak_gap": 0.02} for k in ("0", "1")}
+    sessions = report["sessions"]
+    assert isinstance(sessions, list)
+    kinds = {s["kind"] for s in sessions}
+    assert {"genuine", "dubbed", "shifted", "frozen", "looped", "silent"} <= kinds
+    assert {s["fold"] for s in sessions} == {0, 1}
+    silent = [s for s in sessions if s["kind"] == "silent"]
+    # a silent track under noise is a noise-only track: judged (and failed), not a typed error
+    assert all((s["error"] is None) is noisy for s in silent)
+    assert all(not s["signals"]["decision"]["passed"] for s in silent)
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    assert summary["genuine"]["bpcer"]["n"] == 2
