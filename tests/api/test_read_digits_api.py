@@ -280,3 +280,35 @@ def _last_decided(service: ShirenService, auth: dict[str, str]) -> dict[str, Any
             json.loads(e.payload) for e in uow.audit.read(tenant.id) if e.kind == "check.decided"
         ]
     return decided[-1]
+
+
+def test_a_lenders_recogniser_also_checks_the_spoken_digits(
+    tmp_path: Path, engine: Engine, recording: Recording, clock: FakeClock
+) -> None:
+    """``SHIREN_SPEECH_RECOGNISER`` (here one that hears no digit): every read-the-digits answer
+    is also asked which digits were said, in the page's language; other digits than the shown
+    ones are ``liveness.digits_mismatch``.  The audit keeps the count heard, not the digits."""
+    from tests.support.speech_plugin import HearsNothing
+
+    allowing = _allowing_read_digits(engine)
+    hears = HearsNothing()
+    allowing.checker.recogniser = hears
+    with _served(tmp_path / "asr.db", allowing, recording, clock) as (client, service, s, auth):
+        base = f"/v1/capture/{s['capture_token']}"
+        receipt = client.post(f"{base}/consent", json={"accepted": True}).json()["receipt"]
+        rd = client.post(f"{base}/read-digits/open", headers={"X-Shiren-Consent": receipt}).json()
+        source = require(REAL_MOV)
+        answer = tmp_path / "answer.webm"
+        _ffmpeg("-i", str(source), "-t", "8", "-c", "copy", str(answer))
+        sent = client.post(
+            f"/v1/capture/{rd['capture_token']}/recording",
+            data={"nonce": rd["nonce"], "lang": "en"},
+            files={"video": ("answer.webm", answer.read_bytes(), "video/webm")},
+            headers={"X-Shiren-Consent": rd["receipt"]},
+        )
+        assert sent.status_code == 200, sent.text
+        assert len(hears.calls) == 1
+        assert hears.calls[0][1] == "en"
+        decided = _last_decided(service, auth)
+        assert "liveness.digits_mismatch" in decided["reasons"]
+        assert sent.json()["decision"] != "pass"

@@ -47,7 +47,12 @@ from shiren.liveness.result import (
     parallax_signal,
 )
 from shiren.liveness.signals import Baseline, FaceSignals, baseline, face_signals
-from shiren.models.protocols import FaceTracker, ModelInfo, PresentationAttackDetector
+from shiren.models.protocols import (
+    FaceTracker,
+    ModelInfo,
+    PresentationAttackDetector,
+    SpeechRecognizer,
+)
 from shiren.reasons import ReasonCode
 from shiren.verifier import PROFILES, Verifier
 
@@ -81,6 +86,7 @@ class LivenessChecker:
         key: bytes | None = None,
         replay_guard: ReplayGuard | None = None,
         parallel: bool = False,
+        recogniser: SpeechRecognizer | None = None,
     ) -> None:
         self.verifier = verifier
         self.tracker = tracker
@@ -89,6 +95,8 @@ class LivenessChecker:
         self.key = key
         self.replay_guard = replay_guard
         self.parallel = parallel
+        self.recogniser = recogniser
+        """The speech recogniser a read-the-digits check also asks (issue 18; none ships)."""
         self._pool = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="shiren-parallax")
             if parallel

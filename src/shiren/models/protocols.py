@@ -148,7 +148,8 @@ class FaceTracker(Protocol):
 class SpeechRecognizer(Protocol):
     """Spoken digits in a short recording (issue 18's optional recogniser for the read-the-digits
     challenge).  No implementation ships: no registry package carries an offline Chinese
-    recogniser; a lender plugs one in, and the challenge stands on its other signals without."""
+    recogniser; a lender plugs one in (``SHIREN_SPEECH_RECOGNISER``, :mod:`shiren.models.speech`),
+    and the challenge stands on its other signals without."""
 
     info: ModelInfo
 

@@ -88,7 +88,9 @@ def judge(
     forged = checker.key is not None and not challenge.signature_valid(checker.key)
     # the digit schedule is signed inside the session's challenge: a forged one is refused as
     # unsigned (liveness.challenge_mismatch); an expired one as expired
-    digits = ReadDigitsChecker(checker, key=checker.key if forged else None)
+    digits = ReadDigitsChecker(
+        checker, key=checker.key if forged else None, recogniser=checker.recogniser
+    )
     rd = read_digits_of(challenge, lang)
     result = digits.check_capture(rd, answer.av, now=now, memo=memo)
     policy = checker.config.level(challenge.level)

@@ -107,6 +107,7 @@ def _session_checker(
         key=keys.challenge_key,
         replay_guard=replay_guard,
         parallel=base.parallel,
+        recogniser=base.recogniser,
     )
 
 

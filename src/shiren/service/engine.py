@@ -14,6 +14,7 @@ from shiren.liveness.challenge import Challenge, Variant, draw_challenge
 from shiren.liveness.check import LivenessChecker
 from shiren.liveness.config import Level, LivenessConfig, load_config
 from shiren.liveness.readdigits_session import draw_read_digits_challenge
+from shiren.models.speech import load_recogniser
 from shiren.service.settings import Settings
 from shiren.verifier import PROFILES, Verifier
 
@@ -49,7 +50,14 @@ class Engine:
     def load(cls, settings: Settings | None = None) -> Engine:
         """Load the real models once (checksums verified): the ``standard`` profile, or the
         network ``settings`` name (a lender's own, by manifest).  Without the PAD weights the
-        levels that require the passive signal fail closed (``liveness.passive_unavailable``)."""
+        levels that require the passive signal fail closed (``liveness.passive_unavailable``).
+        ``settings.speech_recogniser``: a lender's recogniser for reading the digits aloud."""
+        # a lender's speech recogniser first: a bad one fails the start before seconds of loading
+        recogniser = (
+            load_recogniser(settings.speech_recogniser)
+            if settings is not None and settings.speech_recogniser
+            else None
+        )
         config = PROFILES["standard"].config()
         if settings is not None and (settings.embedder or settings.match_threshold is not None):
             config = replace(
@@ -74,6 +82,7 @@ class Engine:
             )
             liveness = replace(liveness, identity=identity)
         checker = LivenessChecker.from_config(liveness, verifier=verifier, parallel=True)
+        checker.recogniser = recogniser
         return cls(verifier, checker)
 
 

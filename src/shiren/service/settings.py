@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     report, ``shiren models add``, proposes one); overrides the shipped one otherwise."""
     second_factor_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     """The lower bound of the grey zone that asks for a non-face factor (optional)."""
+    speech_recogniser: str | None = Field(default=None, max_length=200)
+    """A lender's speech recogniser for the read-the-digits challenge (issue 18):
+    ``package.module:attribute``, a factory called once at start
+    (:mod:`shiren.models.speech`).  None ships; without one the challenge stands on its other
+    signals."""
     test_passive_only: bool = False
     """TEST ONLY (``SHIREN_TEST_PASSIVE_ONLY=1``): every liveness level requires only the
     passive (MiniFASNet) signal, so a pre-recorded video can drive the capture page end to end

@@ -44,6 +44,7 @@ def passive_only_engine(engine: Engine) -> Engine:
         config=passive_only(base.config),
         key=base.key,
         replay_guard=base.replay_guard,
+        recogniser=base.recogniser,
     )
     return replace(engine, checker=checker)
 
