@@ -4,6 +4,11 @@ and never a borrower's check."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from shiren.errors import ConfigError, ErrorCode
@@ -54,3 +59,20 @@ def test_the_setting_reaches_the_service_checker() -> None:
     assert isinstance(engine.checker.recogniser, HearsNothing)
     service = ShirenService(store=MemoryStore(), keys=ServiceKeys.generate(), engine=engine)
     assert service.checker.recogniser is engine.checker.recogniser
+
+
+def test_serve_refuses_a_bad_plug_in_with_a_typed_error(tmp_path: Path) -> None:
+    """``shiren serve`` checks the factory imports before starting its workers: a one-line
+    ``config.invalid``, exit 3 (the CLI's code for configuration), not a traceback in a worker."""
+    env = {
+        **os.environ,
+        "SHIREN_SPEECH_RECOGNISER": "tests.support.no_such_module:make",
+        "SHIREN_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "shiren.cli", "serve", "--port", "0"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]  # run_guarded: config errors exit 3
+    assert "config.invalid" in done.stderr
+    assert "Traceback" not in done.stderr

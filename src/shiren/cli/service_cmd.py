@@ -31,6 +31,16 @@ def _production() -> bool:
     return load_settings().env == "production"
 
 
+def _check_plug_ins() -> None:
+    """A lender's speech recogniser must import before the workers start (they call it)."""
+    from shiren.models.speech import resolve_factory
+    from shiren.service.settings import load_settings
+
+    spec = load_settings().speech_recogniser
+    if spec:
+        resolve_factory(spec)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -45,6 +55,7 @@ def serve(
     from shiren.service.bootstrap import open_storage
 
     storage = run_guarded(False, open_storage)  # migrations + key checks first
+    run_guarded(False, _check_plug_ins)  # a typed error here, not a traceback in a worker
     if deliver:
         from shiren.service.webhooks import WebhookDeliverer
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
+from typing import cast
 
 from shiren.errors import ConfigError, ErrorCode
 from shiren.models.protocols import ModelInfo, SpeechRecognizer
@@ -33,8 +35,9 @@ def _bad(spec: str, why: str) -> ConfigError:
     )
 
 
-def load_recogniser(spec: str) -> SpeechRecognizer:
-    """The recogniser ``spec`` names (see the module docstring)."""
+def resolve_factory(spec: str) -> Callable[[], object]:
+    """The factory ``spec`` names, imported but not called (``shiren serve`` checks it before
+    starting its workers, which call it)."""
     if not SPEC.match(spec):
         raise _bad(spec, "expected package.module:attribute")
     module_name, _, attribute = spec.partition(":")
@@ -46,6 +49,13 @@ def load_recogniser(spec: str) -> SpeechRecognizer:
         raise _bad(spec, f"{module_name!r} has no {attribute!r}") from None
     if not callable(factory):
         raise _bad(spec, "not callable")
+    made: Callable[[], object] = factory
+    return made
+
+
+def load_recogniser(spec: str) -> SpeechRecognizer:
+    """The recogniser ``spec`` names (see the module docstring)."""
+    factory = resolve_factory(spec)
     try:
         made = factory()
     except Exception as exc:  # a plug-in's own failure, reported by type only
@@ -54,8 +64,7 @@ def load_recogniser(spec: str) -> SpeechRecognizer:
         getattr(made, "digits", None)
     ):
         raise _bad(spec, "it made no SpeechRecognizer (an info: ModelInfo and a digits method)")
-    recogniser: SpeechRecognizer = made
-    return recogniser
+    return cast(SpeechRecognizer, made)  # checked just above: info and digits
 
 
-__all__ = ["SPEC", "load_recogniser"]
+__all__ = ["SPEC", "load_recogniser", "resolve_factory"]
