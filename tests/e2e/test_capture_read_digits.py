@@ -99,3 +99,56 @@ def test_the_page_reads_the_digits_with_camera_and_microphone(
             if e.kind == "check.decided"
         ]
     assert any(r.get("liveness_variant") == "read_digits" for r in rows)
+
+
+def test_an_event_whose_policy_requires_the_digits_goes_straight_to_them(
+    live_server: Callable[[str], LiveServer],
+    browser: Browser,
+    camera_files: Path,
+    real_mov: Path,
+    microphone: Path,
+) -> None:
+    """``challenge = "read_digits"`` on a lending event (the shipped levels do not offer it):
+    the lender's event answer carries a read-the-digits session, and the page goes from the
+    consent straight to the camera-and-microphone step — no framing screen, no recording
+    fallback — then judges the recording like any read-the-digits answer."""
+    import tomllib
+    from importlib import resources
+
+    from shiren.domain.policy import parse_policy
+
+    srv = live_server("normal:required-digits")
+    assert srv.service.checker.config.level(Level.NORMAL).read_digits is False
+    raw = tomllib.loads(resources.files("shiren.data").joinpath("policy.toml").read_text("utf-8"))
+    raw["events"]["new_device"]["challenge"] = "read_digits"
+    srv.service.step_up.policy = parse_policy(raw, "test")
+    camera = make_y4m(real_mov, camera_files / "digits.y4m")
+    reference = ffmpeg_frame(real_mov, 12.5, camera_files / "digits-reference.jpg")
+    demo = start_demo_session(srv.service, reference_image=reference, level="normal")
+    event = {"subject_id": demo.subject_id, "type": "new_device", "device_id": "phone-2"}
+    with srv.client() as http:
+        answer = http.post(
+            "/v1/events", json=event, headers={"Authorization": f"Bearer {demo.api_key}"}
+        ).json()
+    assert answer["requirement"]["challenge"] == "read_digits"
+    token = answer["session"]["capture_token"]
+    with browser(camera=camera, microphone=microphone) as page:
+        page.goto(f"{srv.url}/capture/{token}")
+        page.click("#consent-accept")
+        page.locator("#screen-digits").wait_for(state="visible", timeout=20_000)
+        assert page.locator("#screen-capture").is_hidden()
+        page.locator("#digits-start:enabled").wait_for(timeout=20_000)
+        shot(page, "digits-required-01-ready")
+        page.click("#digits-start")
+        page.locator("#screen-result").wait_for(state="visible", timeout=60_000)
+        shot(page, "digits-required-02-result")
+    with srv.client() as http:
+        result = http.get(f"/v1/capture/{token}/result").json()
+    assert result["decision"] in ("retry", "review", "fallback"), result  # judged, not a pass
+    with srv.service.store() as uow:
+        rows = [
+            json.loads(e.payload)
+            for e in uow.audit.read(demo.tenant_id)
+            if e.kind == "check.decided"
+        ]
+    assert rows[-1]["liveness_variant"] == "read_digits"
