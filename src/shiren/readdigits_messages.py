@@ -43,6 +43,10 @@ READDIGITS_MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     ReasonCode.LIVENESS_AV_DESYNC: _SPOOF,
     ReasonCode.LIVENESS_DIGITS_MISMATCH: _SPOOF,
+    ReasonCode.LIVENESS_RECOGNISER_UNAVAILABLE: (
+        "暂时无法完成验证，请稍后重试",
+        "The check cannot be completed right now. Please try again later.",
+    ),
 }
 
 __all__ = ["READDIGITS_MESSAGES"]

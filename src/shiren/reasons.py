@@ -131,6 +131,9 @@ class ReasonCode(StrEnum):
     synthesised track, or a still or looped video under live audio."""
     LIVENESS_DIGITS_MISMATCH = "liveness.digits_mismatch"
     """A configured speech recogniser heard other digits than the ones shown."""
+    LIVENESS_RECOGNISER_UNAVAILABLE = "liveness.recogniser_unavailable"
+    """The configured speech recogniser failed (raised, or answered no text): the ``digits``
+    signal fails closed — not an attack cue, not the borrower's failure."""
 
 
 __all__ = ["ReasonCode"]

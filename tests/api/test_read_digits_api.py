@@ -282,16 +282,31 @@ def _last_decided(service: ShirenService, auth: dict[str, str]) -> dict[str, Any
     return decided[-1]
 
 
+@pytest.mark.parametrize(
+    ("plug_in", "reason"),
+    [
+        ("HearsNothing", "liveness.digits_mismatch"),
+        ("Fails", "liveness.recogniser_unavailable"),
+        ("AnswersNothing", "liveness.recogniser_unavailable"),
+    ],
+)
 def test_a_lenders_recogniser_also_checks_the_spoken_digits(
-    tmp_path: Path, engine: Engine, recording: Recording, clock: FakeClock
+    tmp_path: Path,
+    engine: Engine,
+    recording: Recording,
+    clock: FakeClock,
+    plug_in: str,
+    reason: str,
 ) -> None:
-    """``SHIREN_SPEECH_RECOGNISER`` (here one that hears no digit): every read-the-digits answer
-    is also asked which digits were said, in the page's language; other digits than the shown
-    ones are ``liveness.digits_mismatch``.  The audit keeps the count heard, not the digits."""
-    from tests.support.speech_plugin import HearsNothing
+    """``SHIREN_SPEECH_RECOGNISER``: every read-the-digits answer is also asked which digits
+    were said, in the page's language; other digits than the shown ones are
+    ``liveness.digits_mismatch``.  A recogniser that raises or answers no text fails closed
+    (``liveness.recogniser_unavailable``), never a 500.  The audit keeps the count heard, not
+    the digits."""
+    from tests.support import speech_plugin
 
     allowing = _allowing_read_digits(engine)
-    hears = HearsNothing()
+    hears = getattr(speech_plugin, plug_in)()
     allowing.checker.recogniser = hears
     with _served(tmp_path / "asr.db", allowing, recording, clock) as (client, service, s, auth):
         base = f"/v1/capture/{s['capture_token']}"
@@ -310,5 +325,5 @@ def test_a_lenders_recogniser_also_checks_the_spoken_digits(
         assert len(hears.calls) == 1
         assert hears.calls[0][1] == "en"
         decided = _last_decided(service, auth)
-        assert "liveness.digits_mismatch" in decided["reasons"]
+        assert reason in decided["reasons"]
         assert sent.json()["decision"] != "pass"

@@ -36,3 +36,19 @@ def wrong() -> object:
 
 
 NOT_CALLABLE = 3
+
+
+class Fails(HearsNothing):
+    """A recogniser whose engine is down: it raises on every call."""
+
+    def digits(self, audio: npt.NDArray[np.float32], rate: int, lang: str) -> str:
+        self.calls.append((int(audio.size), lang))
+        raise ConnectionError("the recognition server is down")
+
+
+class AnswersNothing(HearsNothing):
+    """A recogniser that breaks its contract: no text at all."""
+
+    def digits(self, audio: npt.NDArray[np.float32], rate: int, lang: str) -> str:
+        self.calls.append((int(audio.size), lang))
+        return None  # type: ignore[return-value]

@@ -332,7 +332,24 @@ class ReadDigitsChecker:
 
     def _digits(self, challenge: ReadDigitsChallenge, capture: AVCapture) -> SignalResult:
         assert self.recogniser is not None
-        heard = self.recogniser.digits(capture.audio, capture.rate, challenge.lang)
+        name = self.recogniser.info.name
+        heard: object = None
+        failure = "no text"
+        try:
+            heard = self.recogniser.digits(capture.audio, capture.rate, challenge.lang)
+        except Exception as exc:  # a lender's plug-in: it fails closed, never as a 500
+            failure = type(exc).__name__
+        if not isinstance(heard, str):
+            return SignalResult(
+                "digits",
+                True,
+                False,
+                0.0,
+                None,
+                1.0,
+                (ReasonCode.LIVENESS_RECOGNISER_UNAVAILABLE,),
+                {"recogniser": name, "failure": failure},
+            )
         ok = heard == challenge.digits
         return SignalResult(
             "digits",
@@ -342,7 +359,7 @@ class ReadDigitsChecker:
             1.0 if ok else 0.0,
             1.0,
             () if ok else (ReasonCode.LIVENESS_DIGITS_MISMATCH,),
-            {"recogniser": self.recogniser.info.name, "digits_heard": len(heard)},
+            {"recogniser": name, "digits_heard": len(heard)},
         )
 
     def _fused(
