@@ -48,6 +48,8 @@ def eval_readdigits(
         float | None,
         typer.Option(
             "--snr-db",
+            min=-20.0,
+            max=80.0,
             help="Add white noise this many dB under each genuine session's speech (to every "
             "session built from it): a noisy room.",
         ),
