@@ -156,13 +156,9 @@ def test_reading_the_digits_is_a_fresh_session_judged_on_sound_and_face(
     assert sent.status_code == 200, sent.text
     # no digits were read: not a pass, and not the borrower's lock-out either
     assert sent.json()["decision"] in ("retry", "review"), sent.json()
-    tenant = service.authenticate(auth["Authorization"].split()[1])
-    with service.store() as uow:
-        decided = [
-            json.loads(e.payload) for e in uow.audit.read(tenant.id) if e.kind == "check.decided"
-        ]
-    assert decided[-1]["liveness_variant"] == "read_digits"
-    assert decided[-1]["decision"] != "pass"
+    decided = _last_decided(service, auth)
+    assert decided["liveness_variant"] == "read_digits"
+    assert decided["decision"] != "pass"
 
 
 def test_reading_the_digits_is_refused_where_the_level_does_not_allow_it(

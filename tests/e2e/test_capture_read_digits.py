@@ -89,15 +89,7 @@ def test_the_page_reads_the_digits_with_camera_and_microphone(
         shot(page, "digits-03-reading")
         page.locator("#screen-result").wait_for(state="visible", timeout=60_000)
         shot(page, "digits-04-result")
-    with server.client() as http:
-        result = http.get(f"/v1/capture/{token}/result").json()
-    assert result["decision"] in ("retry", "review", "fallback"), result  # judged, not a pass
-    with server.service.store() as uow:
-        rows = [
-            json.loads(e.payload)
-            for e in uow.audit.read(session.tenant_id)
-            if e.kind == "check.decided"
-        ]
+    rows = _judged_not_passed(server, token, session.tenant_id)
     assert any(r.get("liveness_variant") == "read_digits" for r in rows)
 
 
@@ -142,13 +134,17 @@ def test_an_event_whose_policy_requires_the_digits_goes_straight_to_them(
         page.click("#digits-start")
         page.locator("#screen-result").wait_for(state="visible", timeout=60_000)
         shot(page, "digits-required-02-result")
-    with srv.client() as http:
-        result = http.get(f"/v1/capture/{token}/result").json()
-    assert result["decision"] in ("retry", "review", "fallback"), result  # judged, not a pass
-    with srv.service.store() as uow:
-        rows = [
-            json.loads(e.payload)
-            for e in uow.audit.read(demo.tenant_id)
-            if e.kind == "check.decided"
-        ]
+    rows = _judged_not_passed(srv, token, demo.tenant_id)
     assert rows[-1]["liveness_variant"] == "read_digits"
+
+
+def _judged_not_passed(server: LiveServer, token: str, tenant_id: str) -> list[dict[str, Any]]:
+    """The capture was judged, and not a pass (the voice is not the face's and reads no digits);
+    the tenant's ``check.decided`` audit lines."""
+    with server.client() as http:
+        result = http.get(f"/v1/capture/{token}/result").json()
+    assert result["decision"] in ("retry", "review", "fallback"), result
+    with server.service.store() as uow:
+        return [
+            json.loads(e.payload) for e in uow.audit.read(tenant_id) if e.kind == "check.decided"
+        ]
