@@ -148,6 +148,9 @@ class _Collector:
         self.next_luma = -math.inf
         self.audio: list[F32] = []
         self.audio_samples = 0
+        self.source: list[F32] = []
+        """The sound as decoded (mono, ``source_rate``): resampled once at :meth:`flush`."""
+        self.source_rate: int | None = None
         self.video_t0: float | None = None
         self.audio_t0: float | None = None
         self.last_t = -math.inf
@@ -186,17 +189,91 @@ class _Collector:
         t = getattr(frame, "time", None)
         if self.audio_t0 is None and t is not None and math.isfinite(t):
             self.audio_t0 = 1000.0 * float(t)
-        for out in self.resampler.resample(frame):  # type: ignore[arg-type]
-            samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            self.audio.append(samples)
-            self.audio_samples += samples.size
+        rate = int(getattr(frame, "sample_rate", 0) or 0)
+        pcm = _mono(frame)
+        if pcm is None or rate <= 0 or self.source_rate not in (None, rate):
+            # an unusual sample format, or a rate that changes: the resampler, frame by frame
+            self._flush_source()
+            for out in self.resampler.resample(frame):  # type: ignore[arg-type]
+                self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        else:
+            # the common case (Opus, AAC): kept as decoded, resampled once in flush(); one
+            # resampler call per 20-ms frame cost ~100 µs each (~40 ms for 8 s of sound)
+            self.source_rate = rate
+            self.source.append(pcm)
+            self.audio_samples += round(pcm.size * AUDIO_RATE / rate)
         # a running count: summing the pieces on every frame cost O(frames²) (~30 ms for 8 s)
         if self.audio_samples > AUDIO_RATE * (self.limits.max_ms / 1000.0 + 2):
             raise _bad(ErrorCode.RECORDING_TOO_LONG, "The recording is too long.")
 
+    def _keep(self, samples: F32) -> None:
+        self.audio.append(samples)
+        self.audio_samples += samples.size
+
+    def _flush_source(self) -> None:
+        """Resample what was kept as decoded (one call), then start afresh."""
+        if not self.source:
+            return
+        import av
+
+        assert self.source_rate is not None
+        src = np.concatenate(self.source)
+        self.source, self.audio_samples = (
+            [],
+            self.audio_samples - round(src.size * AUDIO_RATE / self.source_rate),
+        )
+        if self.source_rate == AUDIO_RATE:
+            self._keep(src)
+        else:
+            once = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            chunk = av.AudioFrame.from_ndarray(src[None, :], format="flt", layout="mono")
+            chunk.sample_rate = self.source_rate
+            for out in [*once.resample(chunk), *once.resample(None)]:
+                self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        self.source_rate = None
+
     def flush(self) -> None:
+        self._flush_source()
         for out in self.resampler.resample(None):
-            self.audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+            self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
+
+_PCM: dict[str, tuple[type[np.generic], float]] = {
+    "flt": (np.float32, 1.0),
+    "fltp": (np.float32, 1.0),
+    "dbl": (np.float64, 1.0),
+    "dblp": (np.float64, 1.0),
+    "s16": (np.int16, 1.0 / 32768.0),
+    "s16p": (np.int16, 1.0 / 32768.0),
+    "s32": (np.int32, 1.0 / 2147483648.0),
+    "s32p": (np.int32, 1.0 / 2147483648.0),
+}
+
+
+def _mono(frame: object) -> F32 | None:
+    """A decoded mono or stereo sound frame as mono float32, read from its planes without a
+    conversion; stereo mixed as FFmpeg's resampler mixes it (each side × √½); ``None`` for more
+    channels or a sample format not in ``_PCM`` (the resampler takes those)."""
+    fmt = getattr(frame, "format", None)
+    spec = _PCM.get(str(getattr(fmt, "name", "")))
+    channels = len(getattr(getattr(frame, "layout", None), "channels", ()))
+    if spec is None or channels not in (1, 2):
+        return None
+    dtype, scale = spec
+    n = int(frame.samples)  # type: ignore[attr-defined]
+    planes = frame.planes  # type: ignore[attr-defined]
+    if fmt.is_planar:  # type: ignore[union-attr]
+        parts = [np.frombuffer(pl, dtype)[:n] for pl in planes[:channels]]
+    else:
+        flat = np.frombuffer(planes[0], dtype)[: n * channels]
+        parts = [flat[c::channels] for c in range(channels)]
+    if len(parts) < channels or any(p.size < n for p in parts):
+        return None
+    out = parts[0].astype(np.float32)  # a copy: the frame's buffer is the decoder's
+    if channels == 2:
+        out += parts[1]
+        scale *= math.sqrt(0.5)
+    return out * np.float32(scale) if scale != 1.0 else out
 
 
 def next_sample_ms(rel_ms: float, limits: AVLimits) -> float:
