@@ -155,7 +155,7 @@ class MediapipeMesh:
         if not result.multi_face_landmarks:
             return None
         height, width = crop.shape[:2]
-        candidates = [_points(face.landmark, width, height) for face in result.multi_face_landmarks]
+        candidates = [_points(face, width, height) for face in result.multi_face_landmarks]
         # The crop can hold a second head (someone behind the applicant): keep the mesh that
         # overlaps the detector's box best, never simply the first one.
         target = BBox(
@@ -174,10 +174,38 @@ class MediapipeMesh:
         self._graph.close()
 
 
-def _points(landmarks: Any, width: int, height: int) -> FloatArray:
-    """Protobuf landmarks (relative x, y, z) → ``(N, 3)`` float32 pixels, without a Python list
-    of lists (this conversion alone cost ~1 ms per face)."""
-    flat = np.fromiter((v for p in landmarks for v in (p.x, p.y, p.z)), dtype=np.float32)
+_WIRE = np.dtype(
+    [
+        ("tag", "u1"),
+        ("size", "u1"),
+        ("x_tag", "u1"),
+        ("x", "<f4"),
+        ("y_tag", "u1"),
+        ("y", "<f4"),
+        ("z_tag", "u1"),
+        ("z", "<f4"),
+    ]
+)
+"""One ``NormalizedLandmark`` {x, y, z} inside a serialised ``NormalizedLandmarkList``:
+field 1 (length 15) holding fields 1–3 as 32-bit floats, 17 bytes (what Face Mesh emits)."""
+_WIRE_TAGS = (0x0A, 15, 0x0D, 0x15, 0x1D)
+
+
+def _points(face: Any, width: int, height: int) -> FloatArray:
+    """A ``NormalizedLandmarkList`` (relative x, y, z) → ``(N, 3)`` float32 pixels.  Read from
+    the message's wire bytes in one step when every landmark is exactly {x, y, z} (≈0.02 ms for
+    478 points against ≈0.5 ms for reading them attribute by attribute, done for every tracked
+    frame); attribute by attribute otherwise."""
+    raw = face.SerializeToString()
+    count = len(face.landmark)
+    if count and len(raw) == count * _WIRE.itemsize:
+        rec = np.frombuffer(raw, dtype=_WIRE)
+        tags = (rec["tag"], rec["size"], rec["x_tag"], rec["y_tag"], rec["z_tag"])
+        if all(bool((t == v).all()) for t, v in zip(tags, _WIRE_TAGS, strict=True)):
+            pts = np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float32)
+            pts *= np.array([width, height, width], dtype=np.float32)
+            return pts
+    flat = np.fromiter((v for p in face.landmark for v in (p.x, p.y, p.z)), dtype=np.float32)
     pts = flat.reshape(-1, 3)
     pts *= np.array([width, height, width], dtype=np.float32)
     return pts
@@ -252,7 +280,7 @@ class MediapipeMeshTracker:
                     out.append(None)
                     continue
                 height, width = image.shape[:2]
-                out.append(_points(result.multi_face_landmarks[0].landmark, width, height))
+                out.append(_points(result.multi_face_landmarks[0], width, height))
         return out
 
     def close(self) -> None:
