@@ -367,12 +367,22 @@ def check_sound(capture: AVCapture, lim: AVLimits) -> None:
 @dataclass(frozen=True, slots=True, eq=False)
 class Envelope:
     """Per 10-ms hop: ``t_ms`` (hop centre on the audio's own clock, 0 = first sample), ``rms``
-    (linear), ``db`` (dBFS) and ``zcr`` (zero crossings per sample, 0–1)."""
+    (linear), ``db`` (dBFS) and ``zcr`` (zero crossings per sample, 0–1).  ``noise_db``
+    (:func:`band_envelope` only, else ``nan``): the level, in the same band and units as ``db``,
+    of the steady noise it subtracted."""
 
     t_ms: F64
     rms: F64
     db: F64
     zcr: F64
+    noise_db: float = math.nan
+
+    def snr_db(self, speech_percentile: float = 95.0) -> float:
+        """The speech's loud hops (``speech_percentile`` of ``db``) over the steady noise, in dB
+        (``nan`` without a noise estimate): a quiet room ≳ 35 dB, an office ≈ 20-25."""
+        if self.db.size == 0 or not math.isfinite(self.noise_db):
+            return math.nan
+        return float(np.percentile(self.db, speech_percentile)) - self.noise_db
 
 
 def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Envelope:
@@ -428,10 +438,12 @@ def band_envelope(
     raw = power[:, keep].sum(axis=1)
     noise = power[raw <= np.percentile(raw, 100.0 * NOISE_QUIET_SHARE)].mean(axis=0)
     cleaned = np.maximum(power[:, keep] - noise[keep], 0.01 * noise[keep])
-    band = cleaned.sum(axis=1) / (win * float(np.sum(hann**2)))
+    norm = win * float(np.sum(hann**2))
+    band = cleaned.sum(axis=1) / norm
     db = (10.0 * np.log10(band + 1e-18)).astype(np.float64)
     centroid = (power * freqs).sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
-    return Envelope(env.t_ms, env.rms, db, (2.0 * centroid / rate).astype(np.float64))
+    noise_db = 10.0 * math.log10(float(noise[keep].sum()) / norm + 1e-18)
+    return Envelope(env.t_ms, env.rms, db, (2.0 * centroid / rate).astype(np.float64), noise_db)
 
 
 @dataclass(frozen=True, slots=True)
