@@ -163,6 +163,9 @@ def test_a_digit_not_heard_is_a_retry_a_voice_out_of_step_is_not() -> None:
     assert heard.outcome is Outcome.RETRY
     both = ("liveness.speech_mismatch", "liveness.av_desync")
     assert _decide(liveness_passed=False, liveness_reasons=both).outcome is Outcome.REVIEW
+    # either failure in a room too noisy to judge the voice: read again somewhere quieter
+    noisy = ("liveness.too_noisy", "liveness.face_lost")
+    assert _decide(liveness_passed=False, liveness_reasons=noisy).outcome is Outcome.RETRY
 
 
 def test_a_suspected_attack_goes_to_review_with_fallbacks() -> None:

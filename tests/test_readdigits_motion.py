@@ -240,3 +240,44 @@ def test_noise_is_added_under_the_speech_at_the_asked_level() -> None:
     noisy = with_noise(Session("genuine", "c", "P", capture), 0.01, rng).capture.audio
     assert float(np.std(noisy[:8000])) == pytest.approx(0.01, rel=0.05)
     assert capture.audio is tone  # the session itself is unchanged
+
+
+def test_the_noise_estimate_follows_the_room() -> None:
+    """``Envelope.snr_db``: a real clip's loud hops over the steady noise the band envelope
+    subtracts — a studio recording far over any room, and with white noise added at a falling
+    speech-to-noise ratio, an estimate that falls with it (≈ 6 dB over it: the loud hops, not
+    the speech's mean)."""
+    from shiren.eval.readdigits_material import speech_rms
+
+    clip = decode_av(
+        require(SHARED / "grid_talking_faces" / "P10_pwij3p.mpg").read_bytes(),
+        AVLimits(sample_ms=200.0),
+    )
+    studio = band_envelope(clip.audio).snr_db()
+    assert studio > 45.0
+    rng = np.random.default_rng(1)
+    rms = speech_rms(clip.audio)
+    found = []
+    for snr in (40.0, 25.0, 10.0):
+        noisy = clip.audio + rng.normal(0.0, rms * 10 ** (-snr / 20), clip.audio.shape)
+        est = band_envelope(noisy.astype(np.float32)).snr_db()
+        assert snr <= est <= snr + 12.0
+        found.append(est)
+    assert found == sorted(found, reverse=True)
+    assert np.isnan(envelope(clip.audio).snr_db())  # the plain envelope has no noise estimate
+
+
+def test_a_speech_failure_in_a_noisy_room_is_read_as_too_noisy() -> None:
+    from shiren.liveness.readdigits_check import ReadDigitsConfig, too_noisy
+    from shiren.liveness.result import SignalResult
+    from shiren.reasons import ReasonCode
+
+    line = ReadDigitsConfig().min_snr_db
+    desync = SignalResult("sync", True, False, 0.2, 0.3, 0.59, (ReasonCode.LIVENESS_AV_DESYNC,))
+    assert too_noisy(desync, line - 1.0, line).reasons == (ReasonCode.LIVENESS_TOO_NOISY,)
+    assert too_noisy(desync, line + 1.0, line) is desync  # a quiet room: the failure stands
+    assert too_noisy(desync, float("nan"), line) is desync  # no estimate: not noisy
+    lost = SignalResult("sync", True, False, 0.0, 0.0, 0.59, (ReasonCode.LIVENESS_FACE_LOST,))
+    assert too_noisy(lost, line - 20.0, line).reasons == (ReasonCode.LIVENESS_FACE_LOST,)
+    passed = SignalResult("onsets", True, True, 0.9, 1.0, 1.0)
+    assert too_noisy(passed, 0.0, line) is passed  # a pass in a noisy room is a pass

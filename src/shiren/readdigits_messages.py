@@ -41,6 +41,10 @@ READDIGITS_MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "未能听清您读出的数字，请在安静处随提示逐个大声读出",
         "We could not hear the digits. In a quiet place, read each digit aloud as it appears.",
     ),
+    ReasonCode.LIVENESS_TOO_NOISY: (
+        "周围太吵，请到安静的地方，随提示逐个大声读出数字",
+        "It is too noisy here. Move somewhere quieter and read each digit aloud as it appears.",
+    ),
     ReasonCode.LIVENESS_AV_DESYNC: _SPOOF,
     ReasonCode.LIVENESS_DIGITS_MISMATCH: _SPOOF,
     ReasonCode.LIVENESS_RECOGNISER_UNAVAILABLE: (

@@ -81,7 +81,7 @@ def eval_readdigits(
         name = "BPCER" if "bpcer" in entry else "APCER"
         typer.echo(
             f"{kind:9s} {name} {rate['k']}/{rate['n']} CI95 {rate['ci95']} "
-            f"failed: {entry['failed_signals']}"
+            f"failed: {entry['failed_signals']}; told too noisy: {entry['too_noisy']}"
         )
     typer.echo(f"goal met: {report['summary']['goal_met']}; report: {out / 'report.json'}")
 
@@ -136,6 +136,7 @@ def _eval(
             "lines_by_judged_fold": lines,
             "lines": "shipped" if shipped_lines else "fitted per fold",
             "snr_db": snr_db,
+            "min_snr_db": checker.config.min_snr_db,
             "sync_band_ms": list(sync.band_ms),
             "min_digit_share": sync.min_digit_share,
             "min_mouth_range": sync.min_mouth_range,
@@ -144,7 +145,7 @@ def _eval(
             "passive_model": live.pad.info.name if live.pad else None,
             "notes": notes,
         },
-        "summary": summarise(rows, target),
+        "summary": summarise(rows, target, checker.config.min_snr_db),
         "sessions": [asdict(r) for r in rows],
     }
     models = [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in live.models]

@@ -41,6 +41,9 @@ RETRYABLE = frozenset(
         # read the digits (issue 18): a digit not heard in its window is the spoken "action
         # missing" (a soft voice, a noisy room); a voice out of step with the mouth is not
         ReasonCode.LIVENESS_SPEECH_MISMATCH,
+        # ... and either one in a room too noisy to judge the voice: read again somewhere
+        # quieter (the retry rules still cap the attempts)
+        ReasonCode.LIVENESS_TOO_NOISY,
         # the passive model could not judge the face (issue 17): better light, face the camera
         ReasonCode.QUALITY_TOO_DARK,
         ReasonCode.QUALITY_OVEREXPOSED,

@@ -236,7 +236,18 @@ def _spread(values: list[float]) -> list[float] | None:
     return [round(float(v), 4) for v in np.percentile(values, [0, 50, 100])] if values else None
 
 
-def summarise(rows: list[Row], target: float) -> dict[str, Any]:
+def _too_noisy(row: Row, min_snr_db: float | None) -> bool:
+    """A session failed on its speech (onsets or sync) in a recording the check judges too noisy
+    (``liveness.too_noisy``: told to read again somewhere quieter, not sent to review)."""
+    failed = row.signals["decision"]["failed"]
+    snr = row.signals.get("sync", {}).get("snr_db")
+    speech = "onsets" in failed or "sync" in failed
+    return bool(min_snr_db is not None and speech and snr is not None and snr < min_snr_db)
+
+
+def summarise(rows: list[Row], target: float, min_snr_db: float | None = None) -> dict[str, Any]:
+    """Per kind: the rate, the failed signals, the margins, and ``too_noisy`` (failed sessions
+    that ``min_snr_db`` would tell to read again somewhere quieter)."""
     out: dict[str, Any] = {}
     for kind in ["genuine", *ATTACKS]:
         these = [r for r in rows if r.kind == kind]
@@ -251,6 +262,11 @@ def summarise(rows: list[Row], target: float) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "sessions": len(these),
             "failed_signals": failed,
+            "too_noisy": sum(
+                1
+                for r in these
+                if not r.signals["decision"]["passed"] and _too_noisy(r, min_snr_db)
+            ),
             "margins": {
                 "sync_corr": _spread([r.signals["sync"]["corr"] for r in ok]),
                 "sync_peak_gap": _spread([r.signals["sync"]["peak_gap"] for r in ok]),
@@ -258,6 +274,9 @@ def summarise(rows: list[Row], target: float) -> dict[str, Any]:
                 "mouth_range": _spread([r.signals["sync"]["mouth_range"] for r in ok]),
                 "digit_share": _spread([r.signals["sync"]["digit_share"] for r in ok]),
                 "onsets_score": _spread([r.signals["onsets"]["value"] for r in ok]),
+                "snr_db": _spread(
+                    [r.signals["sync"]["snr_db"] for r in ok if "snr_db" in r.signals["sync"]]
+                ),
             },
         }
         if kind == "genuine":
