@@ -168,6 +168,19 @@ def test_a_digit_not_heard_is_a_retry_a_voice_out_of_step_is_not() -> None:
     assert _decide(liveness_passed=False, liveness_reasons=noisy).outcome is Outcome.RETRY
 
 
+def test_the_page_advises_a_quiet_room_when_the_digits_were_not_heard() -> None:
+    from shiren.service.capture_texts import advice_for
+
+    assert advice_for(["liveness.too_noisy"]) == ["not_heard"]
+    assert advice_for(["liveness.speech_mismatch"]) == ["not_heard"]
+    # a voice out of step with the mouth is not a noisy room
+    assert advice_for(["liveness.speech_mismatch", "liveness.av_desync"]) == [
+        "not_heard",
+        "not_live",
+    ]
+    assert advice_for(["liveness.av_desync"]) == ["not_live"]
+
+
 def test_a_suspected_attack_goes_to_review_with_fallbacks() -> None:
     d = _decide(liveness_passed=False, liveness_reasons=("liveness.flat_motion",))
     assert d.outcome is Outcome.REVIEW

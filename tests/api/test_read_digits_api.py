@@ -247,6 +247,7 @@ def test_a_policy_requires_reading_the_digits_for_an_event(
         assert "liveness.too_noisy" in decided["reasons"]
         assert "liveness.av_desync" not in decided["reasons"]
         assert sent.json()["decision"] == "retry"
+        assert [a["code"] for a in sent.json()["advice"]] == ["not_heard"]
 
         # after a retry decision (a digit not heard: the borrower may try again), the next
         # attempt reads the digits again

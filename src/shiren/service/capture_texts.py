@@ -90,6 +90,13 @@ ADVICE: Final[dict[str, tuple[tuple[str, str], tuple[str, str]]]] = {
             "It must be you, live. Follow the prompts.",
         ),
     ),
+    "not_heard": (
+        ("周围太吵或没有听清数字", "Too noisy, or the digits not heard"),
+        (
+            "请到安静的地方，数字出现后逐个大声读出",
+            "Move somewhere quiet and read each digit aloud as it appears.",
+        ),
+    ),
     "stuck": (
         ("无响应、卡住", "Stuck, no response"),
         (
@@ -113,6 +120,8 @@ _NOT_A_PROBLEM = {
     ReasonCode.LIVENESS_PASSIVE_UNAVAILABLE.value,
 }
 _LIGHT = {"quality.too_dark", "quality.backlight", "quality.overexposed", "quality.low_contrast"}
+_SPEECH = {ReasonCode.LIVENESS_SPEECH_MISMATCH.value, ReasonCode.LIVENESS_TOO_NOISY.value}
+"""Read the digits: a digit not heard, or a room too noisy to judge the voice (a retry)."""
 
 
 def advice_for(reasons: list[str]) -> list[str]:
@@ -125,6 +134,9 @@ def advice_for(reasons: list[str]) -> list[str]:
         rows.append("too_dark")
     if any(r.startswith("quality.occluded") for r in reasons):
         rows.append("face_covered")
+    if any(r in _SPEECH for r in reasons):
+        rows.append("not_heard")
+        reasons = [r for r in reasons if r not in _SPEECH]
     if any(r.startswith(("liveness.", "match.")) for r in reasons) or (not rows and reasons):
         rows.append("not_live")
     if ReasonCode.QUALITY_NO_FACE.value in reasons and "not_live" not in rows:
