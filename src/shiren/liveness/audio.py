@@ -376,13 +376,25 @@ class Envelope:
     db: F64
     zcr: F64
     noise_db: float = math.nan
+    raw_db: F64 = field(default_factory=lambda: np.zeros(0))
+    """(:func:`band_envelope` only) the band's level per hop before the noise was subtracted."""
 
-    def snr_db(self, speech_percentile: float = 95.0) -> float:
-        """The speech's loud hops (``speech_percentile`` of ``db``) over the steady noise, in dB
-        (``nan`` without a noise estimate): a quiet room ≳ 35 dB, an office ≈ 20-25."""
+    def snr_db(self, quiet_until_ms: float | None = None, speech_percentile: float = 95.0) -> float:
+        """The speech's loud hops (``speech_percentile`` of ``db``) over the room's noise, in dB
+        (``nan`` without a noise estimate): a quiet room ≳ 35 dB, an office ≈ 20-25.  The noise
+        is the steady noise :func:`band_envelope` subtracted or, when louder, the band's mean
+        level before ``quiet_until_ms`` (this envelope's clock) — a stretch the protocol keeps
+        silent (the lead-in before the first digit), which also hears a room whose noise is not
+        steady (people talking: its quietest hops are not its level)."""
         if self.db.size == 0 or not math.isfinite(self.noise_db):
             return math.nan
-        return float(np.percentile(self.db, speech_percentile)) - self.noise_db
+        noise = self.noise_db
+        if quiet_until_ms is not None and self.raw_db.size == self.db.size:
+            quiet = self.raw_db[self.t_ms < quiet_until_ms]
+            if quiet.size:
+                level = 10.0 * math.log10(float(np.mean(10.0 ** (quiet / 10.0))) + 1e-18)
+                noise = max(noise, level)
+        return float(np.percentile(self.db, speech_percentile)) - noise
 
 
 def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Envelope:
@@ -443,7 +455,9 @@ def band_envelope(
     db = (10.0 * np.log10(band + 1e-18)).astype(np.float64)
     centroid = (power * freqs).sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
     noise_db = 10.0 * math.log10(float(noise[keep].sum()) / norm + 1e-18)
-    return Envelope(env.t_ms, env.rms, db, (2.0 * centroid / rate).astype(np.float64), noise_db)
+    raw_db = (10.0 * np.log10(raw / norm + 1e-18)).astype(np.float64)
+    zcr = (2.0 * centroid / rate).astype(np.float64)
+    return Envelope(env.t_ms, env.rms, db, zcr, noise_db, raw_db)
 
 
 @dataclass(frozen=True, slots=True)
