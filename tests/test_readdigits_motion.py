@@ -89,6 +89,28 @@ def test_a_soft_digit_counts_in_its_own_window() -> None:
     assert abs(found[0] - (third.show_ms + 450)) <= 30
 
 
+@pytest.mark.parametrize(("early_amp", "early"), [(0.02, 0), (0.15, 1)])
+def test_a_voice_behind_the_borrower_is_not_an_early_answer(early_amp: float, early: int) -> None:
+    """Speech before the first digit: the room's (a word 24 dB under the answers) is not an
+    early answer; one nearly as loud as the answers (6 dB under) is."""
+    ch = draw_read_digits(lang="en", seed=3, now=0.0, schedule=Schedule(digits=(4, 4)))
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
+    for step in ch.steps:
+        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
+        burst = _tone(500.0, 250, 0.3)
+        audio[at : at + burst.size] += burst
+    before = int(AUDIO_RATE * 0.2)
+    audio[before : before + 4000] += _tone(450.0, 250, early_amp)
+    env = band_envelope(audio)
+    segs = speech_segments(env)
+    assert any(s.start_ms < ch.steps[0].window_start_ms for s in segs)  # heard, either way
+    outcome = check_onsets(ch, segs, env)
+    assert outcome.early == early
+    assert outcome.passed is (early == 0)
+    assert check_onsets(ch, segs).early == 1  # without the envelope: any speech is early
+
+
 def _mesh(x0: float, x1: float, y0: float, y1: float) -> FloatArray:
     mesh = np.zeros((478, 3), dtype=np.float32)
     mesh[61, :2], mesh[291, :2] = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)
@@ -281,3 +303,27 @@ def test_a_speech_failure_in_a_noisy_room_is_read_as_too_noisy() -> None:
     assert too_noisy(lost, line - 20.0, line).reasons == (ReasonCode.LIVENESS_FACE_LOST,)
     passed = SignalResult("onsets", True, True, 0.9, 1.0, 1.0)
     assert too_noisy(passed, 0.0, line) is passed  # a pass in a noisy room is a pass
+
+
+def test_babble_is_other_people_talking_at_unit_level() -> None:
+    """``--noise babble``: four other people's clips, never the session's own person, summed to
+    unit RMS; with it, ``with_noise`` adds the asked level of that room, not white noise."""
+    from shiren.eval.readdigits_material import Clip, Session, babble, with_noise
+
+    rng = np.random.default_rng(3)
+
+    def clip(person: str, hz: float) -> Clip:
+        t = np.arange(16000) / 16000.0
+        audio = (np.sin(2 * np.pi * hz * t) * (t < 0.5)).astype(np.float32)
+        return Clip(person, person, (), audio, (), ())
+
+    clips = [clip("P01", 200.0), *(clip(f"P{i:02d}", 300.0 + 100 * i) for i in range(2, 7))]
+    room = babble(clips, "P01", 24000, rng)
+    assert room.shape == (24000,)
+    assert float(np.sqrt(np.mean(room**2))) == pytest.approx(1.0, rel=1e-3)
+    spectrum = np.abs(np.fft.rfft(room))
+    freqs = np.fft.rfftfreq(room.size, 1 / 16000)
+    assert spectrum[np.argmin(np.abs(freqs - 200.0))] < 0.01 * spectrum.max()  # not P01's voice
+    capture = AVCapture(frames=(), times_ms=np.zeros(0), audio=np.zeros(8000, np.float32))
+    noisy = with_noise(Session("genuine", "c", "P01", capture), 0.05, rng, room).capture.audio
+    np.testing.assert_allclose(noisy, np.clip(0.05 * room[:8000], -1, 1), atol=1e-6)

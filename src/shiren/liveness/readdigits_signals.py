@@ -70,6 +70,11 @@ LOCAL_RANGE_DB = 20.0
 window (not of the whole recording: one loud digit must not hide a soft one)."""
 CONTEXT_MS = 300.0
 """A run already going this long before the window opens is the previous answer, not an onset."""
+EARLY_RANGE_DB = 12.0
+"""Speech before the first window is an early answer only within this many dB of the answers'
+own level (the median of the windows' peaks): a voice in the room behind the borrower — people
+talking 20 dB under the answers — is not the borrower answering early; the borrower's own
+voice, or a replayed track that ignores the schedule, is as loud as the answers."""
 
 
 def window_onsets(
@@ -112,6 +117,17 @@ def window_onsets(
     return out
 
 
+def _window_peaks(challenge: ReadDigitsChallenge, env: Envelope, offset_ms: float) -> F64:
+    """The loudest hop of each digit's window that holds any (the answers' level)."""
+    t = env.t_ms + offset_ms
+    peaks = []
+    for step in challenge.steps:
+        inside = (t >= step.window_start_ms) & (t < step.window_end_ms)
+        if inside.any():
+            peaks.append(float(env.db[inside].max()))
+    return np.asarray(peaks, dtype=np.float64)
+
+
 def check_onsets(
     challenge: ReadDigitsChallenge,
     segments: list[Segment],
@@ -122,7 +138,9 @@ def check_onsets(
     """``segments`` on the video's timeline (shifted by the sound's start): the recording-wide
     speech, whose onsets before the first window are early answers.  With ``env`` (its clock
     starting at ``offset_ms`` on the video's timeline) each window's onsets are counted against
-    the window's own loudness (:func:`window_onsets`); without it, ``segments``' starts."""
+    the window's own loudness (:func:`window_onsets`), and speech before the first window is
+    early only within ``EARLY_RANGE_DB`` of the answers' level; without it, ``segments``'
+    starts, and any speech before the first window is early."""
     onsets = np.array([s.start_ms for s in segments], dtype=np.float64)
     allowed = MAX_ONSETS[challenge.lang]
     counts, latencies = [], []
@@ -134,7 +152,13 @@ def check_onsets(
             inside = onsets[(onsets >= step.window_start_ms) & (onsets < step.window_end_ms)]
         counts.append(int(inside.size))
         latencies.append(float(inside[0] - step.show_ms) if inside.size else None)
-    early = int(np.count_nonzero(onsets < challenge.steps[0].window_start_ms))
+    before = onsets < challenge.steps[0].window_start_ms
+    if env is not None and before.any():
+        peaks = _window_peaks(challenge, env, offset_ms)
+        if peaks.size:
+            level = float(np.median(peaks)) - EARLY_RANGE_DB
+            before &= np.array([seg.peak_db >= level for seg in segments], dtype=bool)
+    early = int(np.count_nonzero(before))
     matched = sum(1 for c in counts if 1 <= c <= allowed)
     return OnsetOutcome(
         passed=early == 0 and matched == len(counts),
@@ -363,6 +387,7 @@ def check_sync(
 
 
 __all__ = [
+    "EARLY_RANGE_DB",
     "MAX_ONSETS",
     "OnsetOutcome",
     "SyncOutcome",
