@@ -1,6 +1,6 @@
 """``shiren eval readdigits`` end to end on a small real slice: two GRID clips (two people, one
 per fold), one session each, in a subprocess like a user's run — clean with lines fitted per
-fold, and in a noisy room judged by the shipped lines."""
+fold, and in a room of other people talking judged by the shipped lines."""
 
 from __future__ import annotations
 
@@ -29,12 +29,14 @@ def _run(out: Path, *extra: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("noisy", [False, True])
 def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
-    extra = ("--snr-db", "20", "--shipped-lines") if noisy else ()
+    extra = ("--snr-db", "20", "--noise", "babble", "--shipped-lines") if noisy else ()
     report = _run(tmp_path / "r", *extra)
     protocol = report["protocol"]
     assert isinstance(protocol, dict)
     assert protocol["clips"] == ["P08_bbaf2n", "P09_brbk7n"]
     assert protocol["snr_db"] == (20.0 if noisy else None)
+    assert protocol["noise"] == ("babble" if noisy else None)
+    assert protocol["min_snr_db"] == 30.0
     assert protocol["lines"] == ("shipped" if noisy else "fitted per fold")
     lines = protocol["lines_by_judged_fold"]
     if noisy:  # the deployed lines judge both folds
@@ -51,3 +53,12 @@ def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
     summary = report["summary"]
     assert isinstance(summary, dict)
     assert summary["genuine"]["bpcer"]["n"] == 2
+    # the recording's speech over its noise: a studio clip far over the line, a room nearer it
+    snr = [s["signals"]["sync"]["snr_db"] for s in sessions if s["kind"] == "genuine"]
+    assert all((v < 45.0) is noisy for v in snr), snr
+    for kind, entry in summary.items():
+        if isinstance(entry, dict):
+            failed = entry["sessions"] - (entry.get("apcer") or {}).get("k", 0)
+            assert 0 <= entry["too_noisy"] <= entry["sessions"], kind
+            assert entry["too_noisy"] == 0 or noisy, kind
+            assert failed >= 0

@@ -50,10 +50,17 @@ def eval_readdigits(
             "--snr-db",
             min=-20.0,
             max=80.0,
-            help="Add white noise this many dB under each genuine session's speech (to every "
-            "session built from it): a noisy room.",
+            help="Add noise (--noise) this many dB under each genuine session's speech (to "
+            "every session built from it): a noisy room.",
         ),
     ] = None,
+    noise: Annotated[
+        str,
+        typer.Option(
+            "--noise",
+            help="With --snr-db: 'white' (steady hiss) or 'babble' (four other people talking).",
+        ),
+    ] = "white",
     shipped_lines: Annotated[
         bool,
         typer.Option(
@@ -68,7 +75,17 @@ def eval_readdigits(
     report = run_guarded(
         as_json,
         lambda: _eval(
-            out, sessions, seed, clips, limit, margin, pad_model, target, snr_db, shipped_lines
+            out,
+            sessions,
+            seed,
+            clips,
+            limit,
+            margin,
+            pad_model,
+            target,
+            snr_db,
+            shipped_lines,
+            noise,
         ),
     )
     if as_json:
@@ -97,6 +114,7 @@ def _eval(
     target: float,
     snr_db: float | None = None,
     shipped_lines: bool = False,
+    noise: str = "white",
 ) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -116,7 +134,7 @@ def _eval(
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} clip sessions", end="", file=sys.stderr, flush=True)
 
-    rows, notes = build_rows(material, checker, sessions, seed, progress, snr_db)
+    rows, notes = build_rows(material, checker, sessions, seed, progress, snr_db, noise)
     print(file=sys.stderr)
     sync = checker.config.sync
     fixed = {"min_corr": sync.min_corr, "max_peak_gap": sync.max_peak_gap}
@@ -136,6 +154,7 @@ def _eval(
             "lines_by_judged_fold": lines,
             "lines": "shipped" if shipped_lines else "fitted per fold",
             "snr_db": snr_db,
+            "noise": noise if snr_db is not None else None,
             "min_snr_db": checker.config.min_snr_db,
             "sync_band_ms": list(sync.band_ms),
             "min_digit_share": sync.min_digit_share,

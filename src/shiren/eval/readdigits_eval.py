@@ -32,9 +32,11 @@ from shiren.errors import InputError
 from shiren.eval.intervals import clopper_pearson
 from shiren.eval.readdigits_material import (
     ATTACKS,
+    NOISES,
     Clip,
     Session,
     attack,
+    babble,
     espeak_available,
     genuine,
     load_clip,
@@ -115,10 +117,14 @@ def build_rows(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
     snr_db: float | None = None,
+    noise: str = "white",
 ) -> tuple[list[Row], list[str]]:
-    """Every clip's sessions and their rows.  ``snr_db``: white noise added to every session's
-    sound, this many dB under the genuine session's speech (the same sessions as without it:
-    the noise has its own generator)."""
+    """Every clip's sessions and their rows.  ``snr_db``: ``noise`` (``white``, or ``babble``:
+    other people talking, :func:`~shiren.eval.readdigits_material.babble`) added to every
+    session's sound, this many dB under the genuine session's speech (the same sessions as
+    without it: the noise has its own generator)."""
+    if noise not in NOISES:
+        raise InputError(f"unknown noise {noise!r}: one of {', '.join(NOISES)}")
     rng = random.Random(seed)
     noise_rng = np.random.default_rng(seed)
     notes = []
@@ -139,7 +145,11 @@ def build_rows(
         present = [s for s in built if s is not None]
         if snr_db is not None:
             level = speech_rms(session.capture.audio) * 10 ** (-snr_db / 20.0)
-            present = [with_noise(s, level, noise_rng) for s in present]
+            room = None
+            if noise == "babble":
+                length = max(s.capture.audio.size for s in present)
+                room = babble(clips, clip.person, length, noise_rng)
+            present = [with_noise(s, level, noise_rng, room) for s in present]
         rows += [_row(s, checker, challenge, limits) for s in present]
         if progress is not None:
             progress(n + 1, total)

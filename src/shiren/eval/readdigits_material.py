@@ -257,11 +257,43 @@ def speech_rms(audio: npt.NDArray[np.float32]) -> float:
     return float(np.sqrt(np.mean(env.rms[loud] ** 2)))
 
 
-def with_noise(session: Session, rms: float, rng: np.random.Generator) -> Session:
-    """``session`` with white Gaussian noise of ``rms`` added to its sound (a noisy room, a
-    phone's own hiss): the same noise level for a genuine session and the attacks on it."""
+NOISES = ("white", "babble")
+BABBLE_TALKERS = 4
+
+
+def babble(
+    clips: Sequence[Clip], person: str, length: int, rng: np.random.Generator
+) -> npt.NDArray[np.float32]:
+    """A room of people talking, of unit RMS: ``BABBLE_TALKERS`` other people's clips (never
+    ``person``'s), each looped from a random point to ``length`` samples, summed.  Unlike white
+    noise it is not steady: it has pauses, onsets and a voice's spectrum."""
+    others = [c for c in clips if c.person != person and c.audio.size]
+    if not others:
+        return rng.normal(0.0, 1.0, length).astype(np.float32)
+    picks = rng.choice(len(others), size=min(BABBLE_TALKERS, len(others)), replace=False)
+    mix = np.zeros(length, dtype=np.float64)
+    for i in picks:
+        voice = others[int(i)].audio.astype(np.float64)
+        start = int(rng.integers(voice.size))
+        mix += np.resize(np.roll(voice, -start), length)
+    rms = float(np.sqrt(np.mean(mix**2)))
+    return (mix / rms if rms > 0 else mix).astype(np.float32)
+
+
+def with_noise(
+    session: Session,
+    rms: float,
+    rng: np.random.Generator,
+    noise: npt.NDArray[np.float32] | None = None,
+) -> Session:
+    """``session`` with noise of ``rms`` added to its sound (a noisy room, a phone's own hiss):
+    white Gaussian noise, or ``noise`` (unit RMS, e.g. :func:`babble`; looped to length); the
+    same noise for a genuine session and the attacks on it."""
     audio = session.capture.audio
-    noisy = (audio + rng.normal(0.0, rms, audio.shape)).astype(np.float32)
+    added = (
+        rng.normal(0.0, rms, audio.shape) if noise is None else rms * np.resize(noise, audio.shape)
+    )
+    noisy = (audio + added).astype(np.float32)
     capture = replace(session.capture, audio=np.clip(noisy, -1.0, 1.0))
     return replace(session, capture=capture)
 
