@@ -53,9 +53,10 @@ def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
     summary = report["summary"]
     assert isinstance(summary, dict)
     assert summary["genuine"]["bpcer"]["n"] == 2
-    # the recording's speech over its noise: a studio clip far over the line, a room nearer it
+    # the recording's speech over its noise: a studio clip over the line, people talking 20 dB
+    # under the speech under it (where no early answer hides the lead-in)
     snr = [s["signals"]["sync"]["snr_db"] for s in sessions if s["kind"] == "genuine"]
-    assert all((v < 45.0) is noisy for v in snr), snr
+    assert (min(snr) < protocol["min_snr_db"]) is noisy, snr
     for kind, entry in summary.items():
         if isinstance(entry, dict):
             failed = entry["sessions"] - (entry.get("apcer") or {}).get("k", 0)
