@@ -289,6 +289,27 @@ def test_the_noise_estimate_follows_the_room() -> None:
     assert np.isnan(envelope(clip.audio).snr_db())  # the plain envelope has no noise estimate
 
 
+def test_the_lead_in_hears_a_room_whose_noise_is_not_steady() -> None:
+    """People talking behind the borrower: bursts with pauses between them, so the quietest
+    fifth of hops (the steady-noise estimate) is near silence; the lead-in's median level hears
+    them.  A word said early, over a fifth of the lead-in, does not count as the room."""
+    rng = np.random.default_rng(2)
+    n = AUDIO_RATE * 6
+    audio = rng.normal(0.0, 1e-4, n).astype(np.float32)
+    for at in range(0, n - 3200, 4800):  # a 200-ms "syllable" every 300 ms, 20 dB under
+        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, 0.03)
+    for at in (1.5, 3.0, 4.5):  # the answers
+        i = int(at * AUDIO_RATE)
+        audio[i : i + 4000] += _tone(500.0, 250, 0.3)
+    env = band_envelope(audio)
+    steady, heard = env.snr_db(), env.snr_db(quiet_until_ms=1000.0)
+    assert steady > 45.0  # the bursts' pauses read as a silent room
+    assert 15.0 <= heard <= 28.0  # ~20 dB under the answers, as the lead-in hears them
+    early = audio.copy()
+    early[3200:6400] += _tone(500.0, 200, 0.3)  # one word, 200 ms of the 1-s lead-in
+    assert band_envelope(early).snr_db(quiet_until_ms=1000.0) == pytest.approx(heard, abs=3.0)
+
+
 def test_a_speech_failure_in_a_noisy_room_is_read_as_too_noisy() -> None:
     from shiren.liveness.readdigits_check import ReadDigitsConfig, too_noisy
     from shiren.liveness.result import SignalResult

@@ -382,18 +382,18 @@ class Envelope:
     def snr_db(self, quiet_until_ms: float | None = None, speech_percentile: float = 95.0) -> float:
         """The speech's loud hops (``speech_percentile`` of ``db``) over the room's noise, in dB
         (``nan`` without a noise estimate): a quiet room ≳ 35 dB, an office ≈ 20-25.  The noise
-        is the steady noise :func:`band_envelope` subtracted or, when louder, the band's mean
+        is the steady noise :func:`band_envelope` subtracted or, when louder, the band's median
         level before ``quiet_until_ms`` (this envelope's clock) — a stretch the protocol keeps
         silent (the lead-in before the first digit), which also hears a room whose noise is not
-        steady (people talking: its quietest hops are not its level)."""
+        steady (people talking: its quietest hops are not its level); the median, so that a
+        cough or a word said early in it does not count as the room."""
         if self.db.size == 0 or not math.isfinite(self.noise_db):
             return math.nan
         noise = self.noise_db
         if quiet_until_ms is not None and self.raw_db.size == self.db.size:
             quiet = self.raw_db[self.t_ms < quiet_until_ms]
             if quiet.size:
-                level = 10.0 * math.log10(float(np.mean(10.0 ** (quiet / 10.0))) + 1e-18)
-                noise = max(noise, level)
+                noise = max(noise, float(np.median(quiet)))
         return float(np.percentile(self.db, speech_percentile)) - noise
 
 

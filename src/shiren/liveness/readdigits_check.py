@@ -275,10 +275,8 @@ class ReadDigitsChecker:
             onsets = check_onsets(
                 challenge, shifted, env, capture.audio_start_ms, self.config.speech
             )
-            # the lead-in before the first digit is silent by protocol: the room's own level,
-            # unless someone answered early in it (that is speech, not the room)
-            lead_in = float(challenge.steps[0].show_ms) - capture.audio_start_ms
-            snr = env.snr_db(lead_in if onsets.early == 0 else None)
+            # the lead-in before the first digit is silent by protocol: the room's own level
+            snr = env.snr_db(float(challenge.steps[0].show_ms) - capture.audio_start_ms)
             results["onsets"] = too_noisy(onset_signal(onsets), snr, self.config.min_snr_db)
         with _timed(timings, "sync"):
             sync = check_sync(
