@@ -85,7 +85,7 @@ class ReadDigitsConfig:
     ~6 dB over the speech-to-noise ratio of ``shiren eval readdigits --snr-db`` (white noise
     at 30 / 20 / 10 dB: medians 36.5 / 26.6 / 16.7 dB); genuine sessions of one development
     seed were rejected 14 % clean, 25 % at 30 dB, 36 % at 20 and 59 % at 10 (docs/LIVENESS.md,
-    "Noise")."""
+    "Too noisy to judge")."""
 
 
 NOISE_MASKED = frozenset({ReasonCode.LIVENESS_SPEECH_MISMATCH, ReasonCode.LIVENESS_AV_DESYNC})
