@@ -79,13 +79,13 @@ class ReadDigitsConfig:
     interpolate_box: bool = False
     """The mouth's box between two meshes: weighted by time (``True``) or the nearest's."""
     min_snr_db: float = 30.0
-    """Below this (:meth:`~shiren.liveness.audio.Envelope.snr_db`: the loud hops over the steady
-    noise), a failed ``onsets`` or ``sync`` signal says ``liveness.too_noisy`` (a retry
-    somewhere quieter) instead of ``speech_mismatch`` / ``av_desync``.  The estimate reads
-    ~6 dB over the speech-to-noise ratio of ``shiren eval readdigits --snr-db`` (white noise
-    at 30 / 20 / 10 dB: medians 36.5 / 26.6 / 16.7 dB); genuine sessions of one development
-    seed were rejected 14 % clean, 25 % at 30 dB, 36 % at 20 and 59 % at 10 (docs/LIVENESS.md,
-    "Too noisy to judge")."""
+    """Below this (:meth:`~shiren.liveness.audio.Envelope.snr_db`: the loud hops over the
+    room's noise, steady or heard in the silent lead-in), a failed ``onsets`` or ``sync``
+    signal says ``liveness.too_noisy`` (a retry somewhere quieter) instead of
+    ``speech_mismatch`` / ``av_desync``.  The estimate reads ~6 dB over the speech-to-noise
+    ratio of ``shiren eval readdigits --snr-db`` (white noise at 30 / 20 / 10 dB: medians
+    36.5 / 26.6 / 16.7 dB); genuine sessions of one development seed were rejected 14 % clean,
+    25 % at 30 dB, 36 % at 20 and 59 % at 10 (docs/LIVENESS.md, "Too noisy to judge")."""
 
 
 NOISE_MASKED = frozenset({ReasonCode.LIVENESS_SPEECH_MISMATCH, ReasonCode.LIVENESS_AV_DESYNC})
