@@ -348,3 +348,25 @@ def test_babble_is_other_people_talking_at_unit_level() -> None:
     capture = AVCapture(frames=(), times_ms=np.zeros(0), audio=np.zeros(8000, np.float32))
     noisy = with_noise(Session("genuine", "c", "P01", capture), 0.05, rng, room).capture.audio
     np.testing.assert_allclose(noisy, np.clip(0.05 * room[:8000], -1, 1), atol=1e-6)
+
+
+def test_noise_explains_a_weak_voice_at_the_right_lag_only() -> None:
+    """A room too noisy to judge turns ``av_desync`` into ``too_noisy`` only where the failure
+    looks like a genuine voice in noise: the mouth moves, the best lag is in the band, the
+    correlation is weak but there.  A shifted or looped track (a peak elsewhere), a still mouth
+    (a frozen picture, a synthesised voice) or no correlation stay a desync, a review."""
+    from shiren.liveness.readdigits_check import ReadDigitsConfig, noise_explains
+    from shiren.liveness.readdigits_signals import SyncOutcome
+    from shiren.reasons import ReasonCode
+
+    cfg = ReadDigitsConfig()
+    p, line = cfg.sync, cfg.noisy_min_corr
+    desync = ReasonCode.LIVENESS_AV_DESYNC
+
+    def outcome(corr: float, best: float, mouth: float) -> SyncOutcome:
+        return SyncOutcome(False, corr, 0.0, best, 0.0 if best == corr else 300.0, mouth, desync)
+
+    assert noise_explains(outcome(0.45, 0.45, 0.05), p, line)  # weak, in the band
+    assert not noise_explains(outcome(0.45, 0.7, 0.05), p, line)  # the voice peaks elsewhere
+    assert not noise_explains(outcome(0.45, 0.45, 0.001), p, line)  # the mouth does not move
+    assert not noise_explains(outcome(line - 0.05, line - 0.05, 0.05), p, line)  # no voice in it

@@ -229,8 +229,9 @@ def test_a_policy_requires_reading_the_digits_for_an_event(
         assert same.json()["nonce"] == info["nonce"]  # already one: the same session
 
         # the man at his desk, talking but not reading digits, into a laptop's microphone
-        # (his speech ~14 dB over the room): judged by the audio-visual check, and told to
-        # read again somewhere quieter
+        # (his speech ~14 dB over the room): judged by the audio-visual check — the digits not
+        # heard is the noisy room's doing, but a voice that peaks 360 ms away from his mouth is
+        # not, and goes to a person
         source = require(REAL_MOV)
         answer = tmp_path / "answer.webm"
         _ffmpeg("-i", str(source), "-t", "8", "-c", "copy", str(answer))
@@ -244,10 +245,9 @@ def test_a_policy_requires_reading_the_digits_for_an_event(
         assert sent.status_code == 200, sent.text
         decided = _last_decided(service, auth)
         assert decided["liveness_variant"] == "read_digits"
-        assert "liveness.too_noisy" in decided["reasons"]
-        assert "liveness.av_desync" not in decided["reasons"]
-        assert sent.json()["decision"] == "retry"
-        assert [a["code"] for a in sent.json()["advice"]] == ["not_heard"]
+        assert decided["reasons"] == ["liveness.too_noisy", "liveness.av_desync"]
+        assert sent.json()["decision"] == "review"
+        assert [a["code"] for a in sent.json()["advice"]] == ["not_heard", "not_live"]
 
         # after a retry decision (a digit not heard: the borrower may try again), the next
         # attempt reads the digits again

@@ -1,6 +1,6 @@
 """``shiren eval readdigits`` end to end on a small real slice: two GRID clips (two people, one
 per fold), one session each, in a subprocess like a user's run — clean with lines fitted per
-fold, and in a room of other people talking judged by the shipped lines."""
+fold, and in a room with steady hiss or with other people talking, judged by the shipped lines."""
 
 from __future__ import annotations
 
@@ -27,15 +27,16 @@ def _run(out: Path, *extra: str) -> dict[str, object]:
     return report
 
 
-@pytest.mark.parametrize("noisy", [False, True])
-def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
-    extra = ("--snr-db", "20", "--noise", "babble", "--shipped-lines") if noisy else ()
+@pytest.mark.parametrize("room", [None, "white", "babble"])
+def test_eval_readdigits_on_two_clips(tmp_path: Path, room: str | None) -> None:
+    noisy = room is not None
+    extra = ("--snr-db", "20", "--noise", room, "--shipped-lines") if room else ()
     report = _run(tmp_path / "r", *extra)
     protocol = report["protocol"]
     assert isinstance(protocol, dict)
     assert protocol["clips"] == ["P08_bbaf2n", "P09_brbk7n"]
     assert protocol["snr_db"] == (20.0 if noisy else None)
-    assert protocol["noise"] == ("babble" if noisy else None)
+    assert protocol["noise"] == room
     assert protocol["min_snr_db"] == 30.0
     assert protocol["lines"] == ("shipped" if noisy else "fitted per fold")
     lines = protocol["lines_by_judged_fold"]
@@ -53,10 +54,11 @@ def test_eval_readdigits_on_two_clips(tmp_path: Path, noisy: bool) -> None:
     summary = report["summary"]
     assert isinstance(summary, dict)
     assert summary["genuine"]["bpcer"]["n"] == 2
-    # the recording's speech over its noise: a studio clip over the line, people talking 20 dB
-    # under the speech under it (where no early answer hides the lead-in)
+    # the recording's speech over its noise: a studio clip over the line, steady hiss 20 dB
+    # under the speech under it (people talking may pause through the lead-in: not asserted)
     snr = [s["signals"]["sync"]["snr_db"] for s in sessions if s["kind"] == "genuine"]
-    assert (min(snr) < protocol["min_snr_db"]) is noisy, snr
+    if room != "babble":
+        assert all((v < protocol["min_snr_db"]) is noisy for v in snr), snr
     for kind, entry in summary.items():
         if isinstance(entry, dict):
             failed = entry["sessions"] - (entry.get("apcer") or {}).get("k", 0)

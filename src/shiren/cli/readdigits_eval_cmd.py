@@ -156,6 +156,7 @@ def _eval(
             "snr_db": snr_db,
             "noise": noise if snr_db is not None else None,
             "min_snr_db": checker.config.min_snr_db,
+            "noisy_min_corr": checker.config.noisy_min_corr,
             "sync_band_ms": list(sync.band_ms),
             "min_digit_share": sync.min_digit_share,
             "min_mouth_range": sync.min_mouth_range,
@@ -164,7 +165,7 @@ def _eval(
             "passive_model": live.pad.info.name if live.pad else None,
             "notes": notes,
         },
-        "summary": summarise(rows, target, checker.config.min_snr_db),
+        "summary": summarise(rows, target, checker.config),
         "sessions": [asdict(r) for r in rows],
     }
     models = [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in live.models]

@@ -45,7 +45,7 @@ from shiren.eval.readdigits_material import (
 )
 from shiren.liveness.audio import AVLimits, check_sound
 from shiren.liveness.readdigits import draw_read_digits
-from shiren.liveness.readdigits_check import ReadDigitsChecker
+from shiren.liveness.readdigits_check import ReadDigitsChecker, ReadDigitsConfig
 from shiren.models.protocols import FaceTracker, ModelInfo
 
 FOLDS: dict[str, int] = {
@@ -246,18 +246,32 @@ def _spread(values: list[float]) -> list[float] | None:
     return [round(float(v), 4) for v in np.percentile(values, [0, 50, 100])] if values else None
 
 
-def _too_noisy(row: Row, min_snr_db: float | None) -> bool:
-    """A session failed on its speech (onsets or sync) in a recording the check judges too noisy
-    (``liveness.too_noisy``: told to read again somewhere quieter, not sent to review)."""
-    failed = row.signals["decision"]["failed"]
-    snr = row.signals.get("sync", {}).get("snr_db")
-    speech = "onsets" in failed or "sync" in failed
-    return bool(min_snr_db is not None and speech and snr is not None and snr < min_snr_db)
+def _too_noisy(row: Row, config: ReadDigitsConfig | None) -> bool:
+    """A failed session the check would send back with ``liveness.too_noisy`` alone (a retry
+    somewhere quieter, not a review): it failed only on its speech (onsets, sync), in a recording
+    under ``min_snr_db``, and a failed sync is one the noise explains (the mouth moves, the best
+    lag in the band, a correlation ≥ ``noisy_min_corr``:
+    :func:`~shiren.liveness.readdigits_check.noise_explains`)."""
+    if config is None:
+        return False
+    failed = set(row.signals["decision"]["failed"])
+    sync = row.signals.get("sync", {})
+    snr = sync.get("snr_db")
+    if not failed or not failed <= {"onsets", "sync"} or snr is None or snr >= config.min_snr_db:
+        return False
+    p = config.sync
+    return "sync" not in failed or bool(
+        sync["mouth_range"] >= p.min_mouth_range
+        and sync["peak_gap"] <= p.max_peak_gap
+        and sync["corr"] >= config.noisy_min_corr
+    )
 
 
-def summarise(rows: list[Row], target: float, min_snr_db: float | None = None) -> dict[str, Any]:
+def summarise(
+    rows: list[Row], target: float, config: ReadDigitsConfig | None = None
+) -> dict[str, Any]:
     """Per kind: the rate, the failed signals, the margins, and ``too_noisy`` (failed sessions
-    that ``min_snr_db`` would tell to read again somewhere quieter)."""
+    the check ``config`` would tell to read again somewhere quieter, :func:`_too_noisy`)."""
     out: dict[str, Any] = {}
     for kind in ["genuine", *ATTACKS]:
         these = [r for r in rows if r.kind == kind]
@@ -273,9 +287,7 @@ def summarise(rows: list[Row], target: float, min_snr_db: float | None = None) -
             "sessions": len(these),
             "failed_signals": failed,
             "too_noisy": sum(
-                1
-                for r in these
-                if not r.signals["decision"]["passed"] and _too_noisy(r, min_snr_db)
+                1 for r in these if not r.signals["decision"]["passed"] and _too_noisy(r, config)
             ),
             "margins": {
                 "sync_corr": _spread([r.signals["sync"]["corr"] for r in ok]),
