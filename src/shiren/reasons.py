@@ -133,9 +133,10 @@ class ReasonCode(StrEnum):
     """A configured speech recogniser heard other digits than the ones shown."""
     LIVENESS_TOO_NOISY = "liveness.too_noisy"
     """The speech or synchrony signal failed in a recording whose speech stands too little over
-    the room's steady noise (``ReadDigitsConfig.min_snr_db``): the soft parts of the voice that
-    the synchrony follows are buried, so the failure says nothing about an attack — the borrower
-    is asked to read again somewhere quieter (a retry, not a review)."""
+    the room's noise (``ReadDigitsConfig.min_snr_db``), and for synchrony in the way noise
+    explains (a moving mouth, the voice at the right lag, weakly): the soft parts of the voice
+    that the synchrony follows are buried, so the failure says nothing about an attack — the
+    borrower is asked to read again somewhere quieter (a retry, not a review)."""
     LIVENESS_RECOGNISER_UNAVAILABLE = "liveness.recogniser_unavailable"
     """The configured speech recogniser failed (raised, or answered no text): the ``digits``
     signal fails closed — not an attack cue, not the borrower's failure."""
