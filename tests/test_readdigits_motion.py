@@ -366,7 +366,10 @@ def test_noise_explains_a_weak_voice_at_the_right_lag_only() -> None:
     def outcome(corr: float, best: float, mouth: float) -> SyncOutcome:
         return SyncOutcome(False, corr, 0.0, best, 0.0 if best == corr else 300.0, mouth, desync)
 
-    assert noise_explains(outcome(0.45, 0.45, 0.05), p, line)  # weak, in the band
-    assert not noise_explains(outcome(0.45, 0.7, 0.05), p, line)  # the voice peaks elsewhere
-    assert not noise_explains(outcome(0.45, 0.45, 0.001), p, line)  # the mouth does not move
-    assert not noise_explains(outcome(line - 0.05, line - 0.05, 0.05), p, line)  # no voice in it
+    def explains(o: SyncOutcome) -> bool:
+        return noise_explains(o.corr, o.peak_gap, o.mouth_range, p, line)
+
+    assert explains(outcome(0.45, 0.45, 0.05))  # weak, in the band
+    assert not explains(outcome(0.45, 0.7, 0.05))  # the voice peaks elsewhere
+    assert not explains(outcome(0.45, 0.45, 0.001))  # the mouth does not move
+    assert not explains(outcome(line - 0.05, line - 0.05, 0.05))  # no voice in it

@@ -45,7 +45,11 @@ from shiren.eval.readdigits_material import (
 )
 from shiren.liveness.audio import AVLimits, check_sound
 from shiren.liveness.readdigits import draw_read_digits
-from shiren.liveness.readdigits_check import ReadDigitsChecker, ReadDigitsConfig
+from shiren.liveness.readdigits_check import (
+    ReadDigitsChecker,
+    ReadDigitsConfig,
+    noise_explains,
+)
 from shiren.models.protocols import FaceTracker, ModelInfo
 
 FOLDS: dict[str, int] = {
@@ -249,9 +253,8 @@ def _spread(values: list[float]) -> list[float] | None:
 def _too_noisy(row: Row, config: ReadDigitsConfig | None) -> bool:
     """A failed session the check would send back with ``liveness.too_noisy`` alone (a retry
     somewhere quieter, not a review): it failed only on its speech (onsets, sync), in a recording
-    under ``min_snr_db``, and a failed sync is one the noise explains (the mouth moves, the best
-    lag in the band, a correlation ≥ ``noisy_min_corr``:
-    :func:`~shiren.liveness.readdigits_check.noise_explains`)."""
+    under ``min_snr_db``, and a failed sync is one the noise explains
+    (:func:`~shiren.liveness.readdigits_check.noise_explains`)."""
     if config is None:
         return False
     failed = set(row.signals["decision"]["failed"])
@@ -259,11 +262,8 @@ def _too_noisy(row: Row, config: ReadDigitsConfig | None) -> bool:
     snr = sync.get("snr_db")
     if not failed or not failed <= {"onsets", "sync"} or snr is None or snr >= config.min_snr_db:
         return False
-    p = config.sync
-    return "sync" not in failed or bool(
-        sync["mouth_range"] >= p.min_mouth_range
-        and sync["peak_gap"] <= p.max_peak_gap
-        and sync["corr"] >= config.noisy_min_corr
+    return "sync" not in failed or noise_explains(
+        sync["corr"], sync["peak_gap"], sync["mouth_range"], config.sync, config.noisy_min_corr
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -194,8 +195,7 @@ class _Collector:
         if pcm is None or rate <= 0 or self.source_rate not in (None, rate):
             # an unusual sample format, or a rate that changes: the resampler, frame by frame
             self._flush_source()
-            for out in self.resampler.resample(frame):  # type: ignore[arg-type]
-                self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+            self._keep_all(self.resampler.resample(frame))  # type: ignore[arg-type]
         else:
             # the common case (Opus, AAC): kept as decoded, resampled once in flush(); one
             # resampler call per 20-ms frame cost ~100 µs each (~40 ms for 8 s of sound)
@@ -210,6 +210,11 @@ class _Collector:
         self.audio.append(samples)
         self.audio_samples += samples.size
 
+    def _keep_all(self, frames: list[Any]) -> None:
+        """Keep a resampler's output frames (mono float32)."""
+        for out in frames:
+            self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
     def _flush_source(self) -> None:
         """Resample what was kept as decoded (one call), then start afresh."""
         if not self.source:
@@ -218,24 +223,21 @@ class _Collector:
 
         assert self.source_rate is not None
         src = np.concatenate(self.source)
-        self.source, self.audio_samples = (
-            [],
-            self.audio_samples - round(src.size * AUDIO_RATE / self.source_rate),
-        )
+        # the running count held an estimate for these samples: the real ones replace it
+        self.audio_samples -= round(src.size * AUDIO_RATE / self.source_rate)
+        self.source = []
         if self.source_rate == AUDIO_RATE:
             self._keep(src)
         else:
             once = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             chunk = av.AudioFrame.from_ndarray(src[None, :], format="flt", layout="mono")
             chunk.sample_rate = self.source_rate
-            for out in [*once.resample(chunk), *once.resample(None)]:
-                self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+            self._keep_all([*once.resample(chunk), *once.resample(None)])
         self.source_rate = None
 
     def flush(self) -> None:
         self._flush_source()
-        for out in self.resampler.resample(None):
-            self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        self._keep_all(self.resampler.resample(None))
 
 
 _PCM: dict[str, tuple[type[np.generic], float]] = {

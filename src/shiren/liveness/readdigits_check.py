@@ -98,13 +98,16 @@ NOISE_MASKED = frozenset({ReasonCode.LIVENESS_SPEECH_MISMATCH, ReasonCode.LIVENE
 """The failures a noisy room explains (a buried digit, a voice whose soft parts are gone)."""
 
 
-def noise_explains(outcome: SyncOutcome, params: SyncParams, min_corr: float) -> bool:
-    """A failed synchrony that a noisy room can explain: the mouth moves, the voice peaks in
-    the plausible band, only weakly (``min_corr``: ``ReadDigitsConfig.noisy_min_corr``)."""
+def noise_explains(
+    corr: float, peak_gap: float, mouth_range: float, params: SyncParams, min_corr: float
+) -> bool:
+    """A failed synchrony (a :class:`SyncOutcome`'s values) that a noisy room can explain: the
+    mouth moves, the voice peaks in the plausible band, only weakly (``min_corr``:
+    ``ReadDigitsConfig.noisy_min_corr``)."""
     return (
-        outcome.mouth_range >= params.min_mouth_range
-        and outcome.peak_gap <= params.max_peak_gap
-        and outcome.corr >= min_corr
+        mouth_range >= params.min_mouth_range
+        and peak_gap <= params.max_peak_gap
+        and corr >= min_corr
     )
 
 
@@ -301,7 +304,10 @@ class ReadDigitsChecker:
             signal = sync_signal(sync, self.config.sync)
             if np.isfinite(snr):
                 signal.details["snr_db"] = round(float(snr), 1)
-            if noise_explains(sync, self.config.sync, self.config.noisy_min_corr):
+            cfg = self.config
+            if noise_explains(
+                sync.corr, sync.peak_gap, sync.mouth_range, cfg.sync, cfg.noisy_min_corr
+            ):
                 signal = too_noisy(signal, snr, self.config.min_snr_db)
             results["sync"] = signal
         self._face_signals(challenge, capture, signals, memo, results, timings)
