@@ -84,7 +84,7 @@ class ReadDigitsConfig:
     signal says ``liveness.too_noisy`` (a retry somewhere quieter) instead of
     ``speech_mismatch`` / ``av_desync``.  The estimate reads ~6 dB over the speech-to-noise
     ratio of ``shiren eval readdigits --snr-db`` (white noise at 30 / 20 / 10 dB: medians
-    36.5 / 26.6 / 16.7 dB); genuine sessions of one development seed were rejected 14 % clean,
+    35.6 / 25.5 / 15.9 dB); genuine sessions of one development seed were rejected 14 % clean,
     25 % at 30 dB, 36 % at 20 and 59 % at 10 (docs/LIVENESS.md, "Too noisy to judge")."""
     noisy_min_corr: float = 0.3
     """Noise explains a failed ``sync`` only as a weak correlation at the right lag: a mouth that
