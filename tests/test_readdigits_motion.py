@@ -18,6 +18,7 @@ from shiren.liveness.audio import (
     decode_av,
     envelope,
     grey_of,
+    speech_floor,
     speech_segments,
 )
 from shiren.liveness.readdigits import Schedule, draw_read_digits
@@ -308,6 +309,55 @@ def test_the_lead_in_hears_a_room_whose_noise_is_not_steady() -> None:
     early = audio.copy()
     early[3200:6400] += _tone(500.0, 200, 0.3)  # one word, 200 ms of the 1-s lead-in
     assert band_envelope(early).snr_db(quiet_until_ms=1000.0) == pytest.approx(heard, abs=3.0)
+
+
+def _room_with_people_talking(seed: int) -> tuple[npt.NDArray[np.float32], list[float]]:
+    """6 s: 200-ms "syllables" of other voices every 300 ms, 20 dB under three answers."""
+    rng = np.random.default_rng(seed)
+    n = AUDIO_RATE * 6
+    audio = rng.normal(0.0, 1e-4, n).astype(np.float32)
+    for at in range(0, n - 3200, 4800):
+        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, 0.03)
+    answers = [1.5, 3.0, 4.5]
+    for at in answers:
+        i = int(at * AUDIO_RATE)
+        audio[i : i + 4000] += _tone(500.0, 250, 0.3)
+    return audio, answers
+
+
+def test_the_room_level_is_the_lead_ins_and_speech_is_measured_from_it() -> None:
+    """``Envelope.room_db``: the median level of the silent lead-in — the other voices there,
+    not the silence between their syllables (the floor, the quietest hops).  Measured from it,
+    the speech is the answers alone: the other voices are neither speech nor a rise of the
+    level the mouth is correlated with.  Measured from the floor, they are both, and a mouth
+    that moves with the answers correlates with the level at all but no lag."""
+    from shiren.liveness.readdigits_check import ReadDigitsConfig
+    from shiren.liveness.readdigits_signals import SyncParams, check_sync, speech_level
+
+    audio, answers = _room_with_people_talking(4)
+    env = band_envelope(audio)
+    floor = float(np.percentile(env.db, 10))
+    room = env.room_db(1000.0)
+    assert room > floor + 20.0  # the voices, far over the silence between them
+    assert np.isnan(env.room_db(100.0))  # too short a stretch to tell the room by
+    assert speech_floor(env) == floor
+    assert speech_floor(env, room) == room
+    assert speech_floor(env, floor - 5.0) == floor  # a room quieter than the floor: the floor
+    speech = ReadDigitsConfig().speech
+    heard = speech_segments(env, speech, room)
+    assert [round(s.start_ms / 1000.0, 1) for s in heard] == answers
+    # from the floor, the other voices are one run of speech from the start: an early answer
+    assert [s.start_ms for s in speech_segments(env, speech)] == [0.0]
+    level = speech_level(env, 40.0, room)
+    between = (env.t_ms > 2000.0) & (env.t_ms < 2900.0)  # other voices only
+    assert float(level[between].max()) < 6.0
+    t = np.arange(0.0, 6000.0, 40.0)
+    mouth = np.zeros(t.size)
+    for at in answers:
+        mouth[(t >= at * 1000.0) & (t < at * 1000.0 + 250.0)] = 0.05
+    params = SyncParams()
+    assert check_sync(mouth, t, env, 0.0, params, room_db=room).corr >= 0.8
+    assert check_sync(mouth, t, env, 0.0, params).corr < 0.3
 
 
 def test_a_speech_failure_in_a_noisy_room_is_read_as_too_noisy() -> None:

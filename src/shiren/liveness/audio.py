@@ -398,6 +398,16 @@ class Envelope:
                 noise = max(noise, float(np.median(quiet)))
         return float(np.percentile(self.db, speech_percentile)) - noise
 
+    def room_db(self, quiet_until_ms: float, min_ms: float = 200.0) -> float:
+        """The room's own level on ``db``'s scale: the median of ``db`` before ``quiet_until_ms``
+        (this envelope's clock; the stretch the protocol keeps silent), ``nan`` when that holds
+        less than ``min_ms``.  In a quiet room it sits at the floor; with people talking behind
+        the borrower it is their level, which the floor (the quietest hops) does not hear."""
+        quiet = self.db[self.t_ms < quiet_until_ms]
+        if quiet.size * HOP_MS < min_ms:
+            return math.nan
+        return float(np.median(quiet))
+
 
 def envelope(audio: F32, rate: int = AUDIO_RATE, hop_ms: float = HOP_MS) -> Envelope:
     hop = max(1, round(rate * hop_ms / 1000.0))
@@ -489,12 +499,22 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
-def speech_segments(env: Envelope, params: SpeechParams | None = None) -> list[Segment]:
-    """Stretches of speech on the envelope's clock; each one's start is an onset."""
+def speech_floor(env: Envelope, room_db: float = math.nan) -> float:
+    """The level speech is measured from: the recording's floor (the 10th percentile of ``db``)
+    or, when louder, the room's own level (:meth:`Envelope.room_db`)."""
+    floor = float(np.percentile(env.db, 10)) if env.db.size else 0.0
+    return max(floor, room_db) if math.isfinite(room_db) else floor
+
+
+def speech_segments(
+    env: Envelope, params: SpeechParams | None = None, room_db: float = math.nan
+) -> list[Segment]:
+    """Stretches of speech on the envelope's clock; each one's start is an onset.  ``room_db``
+    (optional): the room's level, under which nothing is speech (:func:`speech_floor`)."""
     p = params or SpeechParams()
     if env.db.size == 0:
         return []
-    floor, loud = float(np.percentile(env.db, 10)), float(np.percentile(env.db, 99.5))
+    floor, loud = speech_floor(env, room_db), float(np.percentile(env.db, 99.5))
     active = env.db > max(floor + p.rise_db, loud - p.range_db)
     runs = _runs(active)
     merged: list[list[int]] = []
@@ -525,5 +545,6 @@ __all__ = [
     "decode_av",
     "envelope",
     "grey_of",
+    "speech_floor",
     "speech_segments",
 ]

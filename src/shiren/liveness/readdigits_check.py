@@ -283,23 +283,25 @@ class ReadDigitsChecker:
             mouth, mouth_t = self._mouth(capture, signals, (int(w), int(h)))
         with _timed(timings, "audio"):
             env = band_envelope(capture.audio, capture.rate)
+            # the lead-in before the first digit is silent by protocol: the room's own level
+            quiet_ms = float(challenge.steps[0].show_ms) - capture.audio_start_ms
+            room = env.room_db(quiet_ms)
             shifted = [
                 type(s)(
                     s.start_ms + capture.audio_start_ms,
                     s.end_ms + capture.audio_start_ms,
                     s.peak_db,
                 )
-                for s in find_speech(env, self.config.speech)
+                for s in find_speech(env, self.config.speech, room)
             ]
             onsets = check_onsets(
                 challenge, shifted, env, capture.audio_start_ms, self.config.speech
             )
-            # the lead-in before the first digit is silent by protocol: the room's own level
-            snr = env.snr_db(float(challenge.steps[0].show_ms) - capture.audio_start_ms)
+            snr = env.snr_db(quiet_ms)
             results["onsets"] = too_noisy(onset_signal(onsets), snr, self.config.min_snr_db)
         with _timed(timings, "sync"):
             sync = check_sync(
-                mouth, mouth_t, env, capture.audio_start_ms, self.config.sync, challenge
+                mouth, mouth_t, env, capture.audio_start_ms, self.config.sync, challenge, room
             )
             signal = sync_signal(sync, self.config.sync)
             if np.isfinite(snr):

@@ -10,8 +10,9 @@
   (:func:`shiren.liveness.audio.band_envelope`: breath and hiss mostly fall outside it).
 * **Synchrony** (:func:`check_sync`): the mouth's motion (:func:`mouth_motion`: the brightness
   change inside the mouth's box, every 40 ms, the box from the nearest of a few face meshes)
-  against the speech level (dB above the room's floor) on the same times, correlated (Pearson) at
-  every lag of the sound against the picture from ``-search_ms`` to ``+search_ms``.  A live
+  against the speech level (dB above the floor or, when louder, the room's level in the silent
+  lead-in: :func:`speech_level`) on the same times, correlated (Pearson) at every lag of the
+  sound against the picture from ``-search_ms`` to ``+search_ms``.  A live
   recording's best lag lies near zero (the page records both through one ``MediaRecorder``; the
   mouth moves as the voice sounds); a dubbed, shifted or synthesised track, or a still or looped
   picture under live sound, peaks elsewhere or nowhere.  It passes when the best correlation
@@ -23,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shiren.core.geometry import FloatArray
-from shiren.liveness.audio import HOP_MS, Envelope, Segment, SpeechParams, _runs
+from shiren.liveness.audio import HOP_MS, Envelope, Segment, SpeechParams, _runs, speech_floor
 from shiren.liveness.readdigits import ReadDigitsChallenge
 from shiren.reasons import ReasonCode
 
@@ -294,10 +296,13 @@ def _filled(values: F64) -> F64 | None:
     return np.interp(idx, idx[ok], values[ok])
 
 
-def speech_level(env: Envelope, floor_db_range: float) -> F64:
-    """dB above the recording's floor (its 10th percentile), clipped to ``[0, range]``."""
-    floor = float(np.percentile(env.db, 10)) if env.db.size else 0.0
-    return np.clip(env.db - floor, 0.0, floor_db_range)
+def speech_level(env: Envelope, floor_db_range: float, room_db: float = math.nan) -> F64:
+    """dB above the recording's floor (its 10th percentile) or, when louder, the room's level
+    (``room_db``: :meth:`~shiren.liveness.audio.Envelope.room_db`), clipped to ``[0, range]``.
+    With people talking behind the borrower, their voices rise and fall between the answers;
+    measured from the quietest hops, that rise and fall is half the level's range and halves
+    the mouth's correlation with it (docs/LIVENESS.md, "People talking")."""
+    return np.clip(env.db - speech_floor(env, room_db), 0.0, floor_db_range)
 
 
 def lag_curve(mar: F64, times_ms: F64, level: F64, env_t_ms: F64, lags_ms: F64) -> F64:
@@ -343,11 +348,13 @@ def check_sync(
     audio_start_ms: float,
     params: SyncParams | None = None,
     challenge: ReadDigitsChallenge | None = None,
+    room_db: float = math.nan,
 ) -> SyncOutcome:
     """Mouth against voice (see the module docstring).  ``mar``: the mouth signal (the mouth's
     motion, :func:`mouth_motion`, or the inner-lip ratio) at ``times_ms``, smoothed over
     ``smooth_frames``.  ``env``'s clock starts at the sound's first sample, ``audio_start_ms`` on
-    the video's timeline.  With ``challenge``, the per-digit rule (:func:`digit_share`) too."""
+    the video's timeline.  With ``challenge``, the per-digit rule (:func:`digit_share`) too.
+    ``room_db``: the room's level (:func:`speech_level`)."""
     p = params or SyncParams()
     filled = _filled(mar)
     if filled is not None and p.smooth_frames > 1 and filled.size >= p.smooth_frames:
@@ -359,7 +366,7 @@ def check_sync(
     lo, hi = np.percentile(filled, [10, 90])
     mouth_range = float(hi - lo)
     lags = np.arange(-p.search_ms, p.search_ms + p.step_ms / 2, p.step_ms)
-    level = speech_level(env, p.floor_db_range)
+    level = speech_level(env, p.floor_db_range, room_db)
     curve = lag_curve(filled, times_ms - audio_start_ms, level, env.t_ms, lags)
     band = (lags >= p.band_ms[0]) & (lags <= p.band_ms[1])
     i_band = int(np.flatnonzero(band)[np.argmax(curve[band])])
