@@ -112,6 +112,36 @@ def test_a_voice_behind_the_borrower_is_not_an_early_answer(early_amp: float, ea
     assert check_onsets(ch, segs).early == 1  # without the envelope: any speech is early
 
 
+@pytest.mark.parametrize(("lead_in_amp", "early"), [(0.03, 0), (0.3, 1)])
+def test_a_lead_in_spoken_through_is_speech_not_the_room(lead_in_amp: float, early: int) -> None:
+    """``room_level``: people talking through the lead-in 20 dB under the answers are the room
+    (no early answer); a voice as loud as the answers talking through it — a borrower answering
+    before the screen, a track that ignores it — is not taken for the room (the room is held
+    ``EARLY_RANGE_DB`` under the answers' level): it is still an early answer."""
+    from shiren.liveness.readdigits_check import ReadDigitsConfig
+    from shiren.liveness.readdigits_signals import EARLY_RANGE_DB, room_level
+
+    ch = draw_read_digits(lang="en", seed=3, now=0.0, schedule=Schedule(digits=(4, 4)))
+    rng = np.random.default_rng(5)
+    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
+    for step in ch.steps:
+        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
+        burst = _tone(500.0, 250, 0.3)
+        audio[at : at + burst.size] += burst
+    lead = int(AUDIO_RATE * ch.steps[0].show_ms / 1000)
+    for at in range(0, lead - 3200, 4800):  # 200-ms syllables every 300 ms through the lead-in
+        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, lead_in_amp)
+    env = band_envelope(audio)
+    room = room_level(ch, env)
+    assert room <= env.room_db(float(ch.steps[0].show_ms))
+    peaks = [float(env.db[(env.t_ms >= s.window_start_ms) & (env.t_ms < s.window_end_ms)].max())
+             for s in ch.steps]  # fmt: skip
+    assert room <= float(np.median(peaks)) - EARLY_RANGE_DB + 1e-9
+    segs = speech_segments(env, ReadDigitsConfig().speech, room)
+    outcome = check_onsets(ch, segs, env, 0.0, ReadDigitsConfig().speech)
+    assert outcome.early == early
+
+
 def _mesh(x0: float, x1: float, y0: float, y1: float) -> FloatArray:
     mesh = np.zeros((478, 3), dtype=np.float32)
     mesh[61, :2], mesh[291, :2] = (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2)

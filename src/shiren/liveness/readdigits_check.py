@@ -55,6 +55,7 @@ from shiren.liveness.readdigits_signals import (
     check_onsets,
     check_sync,
     mouth_motion,
+    room_level,
 )
 from shiren.liveness.result import LivenessResult, SignalResult, normalised
 from shiren.liveness.signals import FaceSignals, baseline, face_signals
@@ -285,7 +286,7 @@ class ReadDigitsChecker:
             env = band_envelope(capture.audio, capture.rate)
             # the lead-in before the first digit is silent by protocol: the room's own level
             quiet_ms = float(challenge.steps[0].show_ms) - capture.audio_start_ms
-            room = env.room_db(quiet_ms)
+            room = room_level(challenge, env, capture.audio_start_ms)
             shifted = [
                 type(s)(
                     s.start_ms + capture.audio_start_ms,

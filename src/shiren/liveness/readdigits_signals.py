@@ -130,6 +130,21 @@ def _window_peaks(challenge: ReadDigitsChallenge, env: Envelope, offset_ms: floa
     return np.asarray(peaks, dtype=np.float64)
 
 
+def room_level(challenge: ReadDigitsChallenge, env: Envelope, offset_ms: float = 0.0) -> float:
+    """The room's level on ``env.db``'s scale (``nan`` when unknown), which the speech level and
+    the early-answer rule are measured from when it is louder than the floor: the median level
+    of the lead-in before the first digit (:meth:`~shiren.liveness.audio.Envelope.room_db`),
+    silent by protocol; at most ``EARLY_RANGE_DB`` under the answers' own level, so a lead-in
+    spoken through (a borrower who answers before the screen, a track that ignores it) is still
+    heard as speech, not taken for the room.  ``offset_ms``: the sound's start on the video's
+    timeline."""
+    room = env.room_db(float(challenge.steps[0].show_ms) - offset_ms)
+    peaks = _window_peaks(challenge, env, offset_ms)
+    if not math.isfinite(room) or peaks.size == 0:
+        return room
+    return min(room, float(np.median(peaks)) - EARLY_RANGE_DB)
+
+
 def check_onsets(
     challenge: ReadDigitsChallenge,
     segments: list[Segment],
@@ -405,6 +420,7 @@ __all__ = [
     "digit_share",
     "lag_curve",
     "mouth_motion",
+    "room_level",
     "speech_level",
     "window_onsets",
 ]
