@@ -80,6 +80,7 @@ def test_the_page_reads_the_digits_with_camera_and_microphone(
         shown = [str(s["digit"]) for s in challenge.digits["steps"]]
         page.locator("#digits-start:enabled").wait_for(timeout=20_000)
         shot(page, "digits-02-ready")
+        page.evaluate(_WATCH_PROMPT)
         page.click("#digits-start")
         page.wait_for_function(
             "() => document.querySelector('#digits-big').textContent.length === 1"
@@ -87,10 +88,25 @@ def test_the_page_reads_the_digits_with_camera_and_microphone(
         first = page.locator("#digits-big").inner_text()
         assert first == shown[0]
         shot(page, "digits-03-reading")
+        prompts = page.evaluate("() => window.__prompts")
         page.locator("#screen-result").wait_for(state="visible", timeout=60_000)
         shot(page, "digits-04-result")
+    # the lead-in asks for quiet (the check hears the room there), then the digits for voice
+    assert [p for p in prompts if p] in ([_WAIT["zh"], _READ["zh"]], [_WAIT["en"], _READ["en"]])
     rows = _judged_not_passed(server, token, session.tenant_id)
     assert any(r.get("liveness_variant") == "read_digits" for r in rows)
+
+
+_WATCH_PROMPT = """() => {
+  const el = document.querySelector('#digits-prompt');
+  window.__prompts = [];
+  new MutationObserver(() => {
+    const text = el.textContent;
+    if (window.__prompts[window.__prompts.length - 1] !== text) window.__prompts.push(text);
+  }).observe(el, {childList: true, characterData: true, subtree: true});
+}"""
+_WAIT = {"zh": "请保持安静，数字马上出现", "en": "Stay quiet: the first digit is about to appear"}
+_READ = {"zh": "请大声读出出现的数字", "en": "Read each digit aloud as it appears"}
 
 
 def test_an_event_whose_policy_requires_the_digits_goes_straight_to_them(

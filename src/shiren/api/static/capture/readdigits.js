@@ -75,7 +75,10 @@ export function createReadDigitsStep({ token, t, show, state, getReceipt, onResu
     const chunks = [];
     recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
     $("#digits-start").hidden = true;
-    $("#digits-prompt").textContent = t("digits_read");
+    // the lead-in before the first digit is the room's own sound: the check measures the room
+    // there (its noise, people talking) and takes speech there for an early answer
+    let prompt = "digits_wait";
+    $("#digits-prompt").textContent = t(prompt);
     const stopped = new Promise((done) => (recorder.onstop = done));
     const started = new Promise((done) => (recorder.onstart = done));
     recorder.start(250);
@@ -86,6 +89,10 @@ export function createReadDigitsStep({ token, t, show, state, getReceipt, onResu
         const tm = performance.now() - t0;
         const step = [...schedule.steps].reverse().find((s) => s.show_ms <= tm);
         $("#digits-big").textContent = step ? String(step.digit) : "";
+        if (step && prompt !== "digits_read") {
+          prompt = "digits_read";
+          $("#digits-prompt").textContent = t(prompt);
+        }
         if (tm >= schedule.duration_ms) done();
         else requestAnimationFrame(tick);
       };
