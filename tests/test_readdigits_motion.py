@@ -21,7 +21,7 @@ from shiren.liveness.audio import (
     speech_floor,
     speech_segments,
 )
-from shiren.liveness.readdigits import Schedule, draw_read_digits
+from shiren.liveness.readdigits import ReadDigitsChallenge, Schedule, draw_read_digits
 from shiren.liveness.readdigits_signals import check_onsets, mouth_motion, window_onsets
 from tests.conftest import SHARED, require
 
@@ -29,6 +29,24 @@ from tests.conftest import SHARED, require
 def _tone(hz: float, ms: float, amp: float) -> npt.NDArray[np.float32]:
     t = np.arange(int(AUDIO_RATE * ms / 1000)) / AUDIO_RATE
     return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def _answered(ch: ReadDigitsChallenge, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """Faint hiss and a 250-ms answer 450 ms after each digit appears."""
+    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
+    for step in ch.steps:
+        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
+        burst = _tone(500.0, 250, 0.3)
+        audio[at : at + burst.size] += burst
+    return audio
+
+
+def _talking(
+    audio: npt.NDArray[np.float32], end: int, amp: float, rng: np.random.Generator
+) -> None:
+    """Other voices: a 200-ms "syllable" every 300 ms from the start to sample ``end``."""
+    for at in range(0, end - 3200, 4800):
+        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, amp)
 
 
 def test_band_envelope_keeps_voice_and_drops_hiss() -> None:
@@ -95,12 +113,7 @@ def test_a_voice_behind_the_borrower_is_not_an_early_answer(early_amp: float, ea
     """Speech before the first digit: the room's (a word 24 dB under the answers) is not an
     early answer; one nearly as loud as the answers (6 dB under) is."""
     ch = draw_read_digits(lang="en", seed=3, now=0.0, schedule=Schedule(digits=(4, 4)))
-    rng = np.random.default_rng(0)
-    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
-    for step in ch.steps:
-        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
-        burst = _tone(500.0, 250, 0.3)
-        audio[at : at + burst.size] += burst
+    audio = _answered(ch, np.random.default_rng(0))
     before = int(AUDIO_RATE * 0.2)
     audio[before : before + 4000] += _tone(450.0, 250, early_amp)
     env = band_envelope(audio)
@@ -123,14 +136,8 @@ def test_a_lead_in_spoken_through_is_speech_not_the_room(lead_in_amp: float, ear
 
     ch = draw_read_digits(lang="en", seed=3, now=0.0, schedule=Schedule(digits=(4, 4)))
     rng = np.random.default_rng(5)
-    audio = (rng.standard_normal(int(AUDIO_RATE * ch.duration_ms / 1000)) * 1e-4).astype(np.float32)
-    for step in ch.steps:
-        at = int(AUDIO_RATE * (step.show_ms + 450) / 1000)
-        burst = _tone(500.0, 250, 0.3)
-        audio[at : at + burst.size] += burst
-    lead = int(AUDIO_RATE * ch.steps[0].show_ms / 1000)
-    for at in range(0, lead - 3200, 4800):  # 200-ms syllables every 300 ms through the lead-in
-        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, lead_in_amp)
+    audio = _answered(ch, rng)
+    _talking(audio, int(AUDIO_RATE * ch.steps[0].show_ms / 1000), lead_in_amp, rng)
     env = band_envelope(audio)
     room = room_level(ch, env)
     assert room <= env.room_db(float(ch.steps[0].show_ms))
@@ -327,8 +334,7 @@ def test_the_lead_in_hears_a_room_whose_noise_is_not_steady() -> None:
     rng = np.random.default_rng(2)
     n = AUDIO_RATE * 6
     audio = rng.normal(0.0, 1e-4, n).astype(np.float32)
-    for at in range(0, n - 3200, 4800):  # a 200-ms "syllable" every 300 ms, 20 dB under
-        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, 0.03)
+    _talking(audio, n, 0.03, rng)  # 20 dB under
     for at in (1.5, 3.0, 4.5):  # the answers
         i = int(at * AUDIO_RATE)
         audio[i : i + 4000] += _tone(500.0, 250, 0.3)
@@ -346,8 +352,7 @@ def _room_with_people_talking(seed: int) -> tuple[npt.NDArray[np.float32], list[
     rng = np.random.default_rng(seed)
     n = AUDIO_RATE * 6
     audio = rng.normal(0.0, 1e-4, n).astype(np.float32)
-    for at in range(0, n - 3200, 4800):
-        audio[at : at + 3200] += _tone(float(rng.uniform(300, 900)), 200, 0.03)
+    _talking(audio, n, 0.03, rng)  # 20 dB under
     answers = [1.5, 3.0, 4.5]
     for at in answers:
         i = int(at * AUDIO_RATE)
