@@ -32,6 +32,8 @@ def _run(out: Path, *extra: str) -> dict[str, object]:
 def test_eval_readdigits_on_two_clips(tmp_path: Path, room: str | None) -> None:
     noisy = room is not None
     extra = ("--snr-db", "20", "--noise", room, "--shipped-lines") if room else ()
+    if room == "babble":  # and every challenge six digits long
+        extra = (*extra, "--digits", "6")
     report = _run(tmp_path / "r", *extra)
     protocol = report["protocol"]
     assert isinstance(protocol, dict)
@@ -40,6 +42,7 @@ def test_eval_readdigits_on_two_clips(tmp_path: Path, room: str | None) -> None:
     assert protocol["noise"] == room
     assert protocol["min_snr_db"] == 30.0
     assert protocol["lines"] == ("shipped" if noisy else "fitted per fold")
+    assert protocol["digits"] == ([6, 6] if room == "babble" else [4, 6])
     lines = protocol["lines_by_judged_fold"]
     if noisy:  # the deployed lines judge both folds
         shipped = SyncParams()
@@ -50,6 +53,8 @@ def test_eval_readdigits_on_two_clips(tmp_path: Path, room: str | None) -> None:
     kinds = {s["kind"] for s in sessions}
     assert {"genuine", "dubbed", "shifted", "frozen", "looped", "silent"} <= kinds
     assert {s["fold"] for s in sessions} == {0, 1}
+    lengths = {s["digits"] for s in sessions}
+    assert lengths == {6} if room == "babble" else lengths <= {4, 5, 6}
     silent = [s for s in sessions if s["kind"] == "silent"]
     # a silent track under noise is a noise-only track: judged (and failed), not a typed error
     assert all((s["error"] is None) is noisy for s in silent)

@@ -68,6 +68,15 @@ def eval_readdigits(
             help="Judge by the shipped min_corr / max_peak_gap instead of lines fitted per fold.",
         ),
     ] = False,
+    digits: Annotated[
+        int | None,
+        typer.Option(
+            "--digits",
+            min=4,
+            max=6,
+            help="Digits per challenge (default: the shipped schedule's own draw).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report.")] = False,
 ) -> None:
     """Genuine read-the-digits sessions re-timed from real talking faces, and dubbed, shifted,
@@ -86,6 +95,7 @@ def eval_readdigits(
             snr_db,
             shipped_lines,
             noise,
+            digits,
         ),
     )
     if as_json:
@@ -115,12 +125,14 @@ def _eval(
     snr_db: float | None = None,
     shipped_lines: bool = False,
     noise: str = "white",
+    digits: int | None = None,
 ) -> dict[str, Any]:
     from dataclasses import asdict
 
     from shiren.eval.provenance import provenance, write_json
     from shiren.eval.readdigits_eval import CachedTracker, build_rows, judge, load_clips, summarise
     from shiren.liveness.check import LivenessChecker
+    from shiren.liveness.readdigits import Schedule
     from shiren.liveness.readdigits_check import ReadDigitsChecker
 
     material = load_clips(clips, limit)
@@ -134,7 +146,9 @@ def _eval(
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} clip sessions", end="", file=sys.stderr, flush=True)
 
-    rows, notes = build_rows(material, checker, sessions, seed, progress, snr_db, noise)
+    rows, notes = build_rows(
+        material, checker, sessions, seed, progress, snr_db, noise, digits=digits
+    )
     print(file=sys.stderr)
     sync = checker.config.sync
     fixed = {"min_corr": sync.min_corr, "max_peak_gap": sync.max_peak_gap}
@@ -153,6 +167,7 @@ def _eval(
             "margin": margin,
             "lines_by_judged_fold": lines,
             "lines": "shipped" if shipped_lines else "fitted per fold",
+            "digits": list((digits, digits) if digits else Schedule().digits),
             "snr_db": snr_db,
             "noise": noise if snr_db is not None else None,
             "min_snr_db": checker.config.min_snr_db,

@@ -44,7 +44,7 @@ from shiren.eval.readdigits_material import (
     with_noise,
 )
 from shiren.liveness.audio import AVLimits, check_sound
-from shiren.liveness.readdigits import draw_read_digits
+from shiren.liveness.readdigits import Schedule, draw_read_digits
 from shiren.liveness.readdigits_check import (
     ReadDigitsChecker,
     ReadDigitsConfig,
@@ -90,6 +90,8 @@ class Row:
     person: str
     fold: int
     note: str
+    digits: int = 0
+    """How many digits the session's challenge showed."""
     error: str | None = None
     signals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -99,7 +101,12 @@ class Row:
 
 def _row(session: Session, checker: ReadDigitsChecker, challenge: Any, limits: AVLimits) -> Row:
     row = Row(
-        session.kind, session.clip, session.person, FOLDS.get(session.person, 0), session.note
+        session.kind,
+        session.clip,
+        session.person,
+        FOLDS.get(session.person, 0),
+        session.note,
+        len(challenge.steps),
     )
     try:
         check_sound(session.capture, limits)
@@ -122,13 +129,17 @@ def build_rows(
     progress: Callable[[int, int], None] | None = None,
     snr_db: float | None = None,
     noise: str = "white",
+    *,
+    digits: int | None = None,
 ) -> tuple[list[Row], list[str]]:
     """Every clip's sessions and their rows.  ``snr_db``: ``noise`` (``white``, or ``babble``:
     other people talking, :func:`~shiren.eval.readdigits_material.babble`) added to every
     session's sound, this many dB under the genuine session's speech (the same sessions as
-    without it: the noise has its own generator)."""
+    without it: the noise has its own generator).  ``digits``: every challenge this long
+    (default: the shipped :class:`~shiren.liveness.readdigits.Schedule`'s draw)."""
     if noise not in NOISES:
         raise InputError(f"unknown noise {noise!r}: one of {', '.join(NOISES)}")
+    schedule = Schedule(digits=(digits, digits)) if digits else Schedule()
     rng = random.Random(seed)
     noise_rng = np.random.default_rng(seed)
     notes = []
@@ -141,7 +152,9 @@ def build_rows(
     total = len(clips) * sessions
     for n, (rep, ci) in enumerate((r, c) for r in range(sessions) for c in range(len(clips))):
         clip = clips[ci]
-        challenge = draw_read_digits(lang="en", seed=rng.randrange(2**62), now=0.0)
+        challenge = draw_read_digits(
+            lang="en", seed=rng.randrange(2**62), now=0.0, schedule=schedule
+        )
         session, order = genuine(clip, challenge, rng, limits)
         others = [c for c in clips if c.person != clip.person]
         other = others[(rep + ci) % len(others)]
