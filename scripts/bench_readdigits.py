@@ -7,6 +7,10 @@ synchrony, identity, passive).
 Run it with one thread: ``OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_readdigits.py``.
 Per stage: wall-clock p50/p95 (the check's own timings); ``cpu``: the process's CPU time per
 check (on a shared, loaded machine the wall clock also counts the time other jobs held the core).
+``chips``: each check's CPU time in units of one face embedding (one chip through the shipped
+embedder, the median of five timed on the same core right after the check): a yardstick that
+moves with the machine, so that runs on machines of different speed, or at different load,
+compare (the ≤ 150-ms goal was set where a chip took ≈ 7 ms: ≈ 21 chips).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -52,6 +57,24 @@ def _webm(frames: list[np.ndarray], audio: np.ndarray) -> bytes:
         for p in aus.encode():
             out.mux(p)
     return buf.getvalue()
+
+
+def _chip_timer(embedder: object) -> Callable[[int], list[float]]:
+    """A function that times ``n`` chips through ``embedder`` (CPU ms each): the yardstick."""
+    size = int(getattr(embedder, "chip_size", 112))
+    chip = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    embed = getattr(embedder, "embed")
+    embed(chip)
+
+    def timed(n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            start = time.process_time()
+            embed(chip)
+            out.append((time.process_time() - start) * 1000.0)
+        return out
+
+    return timed
 
 
 def main() -> int:
@@ -94,10 +117,14 @@ def main() -> int:
     checker = ReadDigitsChecker(live, config=config)
     checker.check(ch, data, now=1.0)  # warm-up
     runs, cpu = [], []
+    chips = _chip_timer(live.verifier.embedder)
+    ratios = []
     for _ in range(args.repeat):
         start = time.process_time()
         runs.append(checker.check(ch, data, now=1.0).timings_ms)
         cpu.append((time.process_time() - start) * 1000.0)
+        # the yardstick right after each check, on the same core: the machine's speed then
+        ratios.append(cpu[-1] / float(np.median(chips(5))))
     stages = sorted(
         {k for r in runs for k in r}, key=lambda k: -np.median([r.get(k, 0) for r in runs])
     )
@@ -111,6 +138,8 @@ def main() -> int:
     # CPU time of the process (one thread, one core): what a busy shared machine inflates least
     c50, c95 = np.percentile(cpu, [50, 95])
     print(f"  {'cpu':10s} p50 {c50:7.1f} ms  p95 {c95:7.1f} ms")
+    r50, r95 = np.percentile(ratios, [50, 95])
+    print(f"  {'chips':10s} p50 {r50:7.1f}     p95 {r95:7.1f}     (check CPU / one chip's)")
     for k in stages:
         v = [r.get(k, 0.0) for r in runs]
         print(f"  {k:10s} p50 {np.percentile(v, 50):7.1f} ms  p95 {np.percentile(v, 95):7.1f} ms")
