@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,11 +60,11 @@ def _webm(frames: list[np.ndarray], audio: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _chip_timer(embedder: object) -> Callable[[int], list[float]]:
+def _chip_timer(embedder: Any) -> Callable[[int], list[float]]:
     """A function that times ``n`` chips through ``embedder`` (CPU ms each): the yardstick."""
-    size = int(getattr(embedder, "chip_size", 112))
+    size = int(embedder.chip_size)
     chip = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-    embed = getattr(embedder, "embed")
+    embed = embedder.embed
     embed(chip)
 
     def timed(n: int) -> list[float]:

@@ -395,12 +395,15 @@ def test_onnx_matches_numpy_reference(name: str, built: Path) -> None:
     chips = np.stack([*real, *rng.integers(0, 256, (2, 80, 80, 3), dtype=np.uint8)])
     x = np.ascontiguousarray(chips[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
     x = np.concatenate([x, rng.normal(0, 40, (1, 3, 80, 80)).astype(np.float32)])
-    session = make_session(Path(get_entry(name, model_dir=built).file))
-    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    path = Path(get_entry(name, model_dir=built).file)
+    got = make_session(path).run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     want = _reference(read_state_dict(_pth(name)), x)
     assert got.shape == (len(x), 3)
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert want[:, 1].std() > 0.01  # the inputs exercise more than one saturated output
+    # as the adapter runs it, PReLUs spelled out (shiren.models.onnx_graph): the same bits
+    fast = make_session(path, prelu_as_minmax=True).run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    assert np.array_equal(fast, got)
 
 
 # --------------------------------------------------------------------------- adapters

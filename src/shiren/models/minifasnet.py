@@ -123,7 +123,8 @@ class MiniFasNet:
             raise ModelError(
                 f"invalid MiniFASNet options for {entry.name!r}", code=ErrorCode.MODEL_INVALID
             )
-        self._session = make_session(path, threads=threads)
+        # its 33 PReLUs spelled out: the same probabilities, ~13-20 % less time (onnx_graph)
+        self._session = make_session(path, threads=threads, prelu_as_minmax=True)
         self._lock = threading.Lock()
 
     def patch(self, image: RGBImage, box: BBox) -> RGBImage:

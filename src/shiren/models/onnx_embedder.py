@@ -31,8 +31,10 @@ from shiren.models.manifest import ManifestEntry, verified_path
 from shiren.models.protocols import ModelInfo
 
 
-def make_session(path: Path, *, threads: int = 1) -> Any:
-    """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads."""
+def make_session(path: Path, *, threads: int = 1, prelu_as_minmax: bool = False) -> Any:
+    """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads.
+    ``prelu_as_minmax``: run the graph with its ``PRelu`` nodes spelled out in element-wise ops
+    (:func:`shiren.models.onnx_graph.prelu_as_minmax`: the same values, faster on CPU)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -44,7 +46,14 @@ def make_session(path: Path, *, threads: int = 1) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        source: str | bytes = str(path)
+        if prelu_as_minmax:
+            import onnx
+
+            from shiren.models.onnx_graph import prelu_as_minmax as rewrite
+
+            source = rewrite(onnx.load(str(path))).SerializeToString()
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
         raise ModelError(
             f"onnxruntime cannot load the model file: {type(exc).__name__}",
