@@ -8,9 +8,9 @@ kernel with a per-channel slope is slow: on one core MiniFASNetV2 took 7.1 ms a 
 and 5.7 ms rewritten, MiniFASNetV1SE 7.1 and 5.7 (80×80 face patches, raw 0–255 pixels as the
 adapter feeds them; ``Relu`` − slope · ``Relu(−x)`` was 5.9–6.0), and the two-member
 ensemble's live score of one face (crops and resizing included) 13.9 ms against 12.1 (one-off
-measurements, the sessions alternated in one process on one core of a 2-core machine).  MobileFaceNet's translation
-already spells its PReLU out in element-wise ops (and folding them back into ``PRelu`` made it
-slower: docs/LIVENESS.md).
+measurements, the sessions alternated in one process on one core of a 2-core machine).
+MobileFaceNet's translation already spells its PReLU out in element-wise ops (and folding them
+back into ``PRelu`` made it slower: docs/LIVENESS.md).
 """
 
 from __future__ import annotations
