@@ -7,8 +7,9 @@ values are the same bit for bit — for each element one of the two terms is an 
 kernel with a per-channel slope is slow: on one core MiniFASNetV2 took 7.1 ms a patch with it
 and 5.7 ms rewritten, MiniFASNetV1SE 7.1 and 5.7 (80×80 face patches, raw 0–255 pixels as the
 adapter feeds them; ``Relu`` − slope · ``Relu(−x)`` was 5.9–6.0), and the two-member
-ensemble's live score of one face (crops and resizing included) 13.9 ms against 12.1 (one-off
-measurements, the sessions alternated in one process on one core of a 2-core machine).
+ensemble's live score of one face (crops and resizing included) 13.7–14.2 ms against 11.4–12.1
+(``scripts/bench_prelu.py``, the two ways alternated in one process on one core; the per-model
+figures were one-off).
 MobileFaceNet's translation already spells its PReLU out in element-wise ops (and folding them
 back into ``PRelu`` made it slower: docs/LIVENESS.md).
 """
